@@ -1,0 +1,293 @@
+//! A connected client as the rest of the server sees it.
+//!
+//! The connection task owns the client's private session state; this shared
+//! part is what publishers (to deliver), `CLIENT LIST`/`KILL` (to show and
+//! close) and the periodic sweep (limits, idle timeout) need.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ClassLimit;
+use crate::protocol::Protocol;
+use crate::pubsub::{Outbox, PushOutcome};
+use crate::shared::Shared;
+
+/// Why the server closed a client, for logs and INFO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Output over the pubsub (or normal) hard limit, or over the soft limit
+    /// for too long.
+    SlowConsumer,
+    /// CLIENT KILL.
+    Killed,
+    /// Idle longer than `timeout`.
+    IdleTimeout,
+    /// Query buffer over `client-query-buffer-limit`.
+    QueryBufferLimit,
+}
+
+impl CloseReason {
+    /// A short name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::SlowConsumer => "slow consumer: output buffer limit reached",
+            CloseReason::Killed => "killed by CLIENT KILL",
+            CloseReason::IdleTimeout => "idle timeout",
+            CloseReason::QueryBufferLimit => "query buffer limit reached",
+        }
+    }
+}
+
+/// Where a client is connected from.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    /// `ip:port`, or the socket path's `path:0` form for Unix sockets.
+    pub addr: String,
+    /// The local end, same format.
+    pub laddr: String,
+    /// True for loopback TCP and Unix socket clients (protected mode).
+    pub local: bool,
+    /// True for Unix socket clients.
+    pub unix: bool,
+    /// The socket's descriptor number, shown as `fd=` (-1 when unknown).
+    pub fd: i64,
+}
+
+impl Peer {
+    /// A TCP peer.
+    pub fn tcp(remote: SocketAddr, local: SocketAddr, fd: i64) -> Peer {
+        Peer {
+            addr: remote.to_string(),
+            laddr: local.to_string(),
+            local: is_loopback(&remote),
+            unix: false,
+            fd,
+        }
+    }
+}
+
+/// Loopback as protected mode understands it: 127.0.0.0/8 and ::1
+/// (including IPv4-mapped loopback).
+fn is_loopback(addr: &SocketAddr) -> bool {
+    match addr {
+        SocketAddr::V4(a) => a.ip().is_loopback(),
+        SocketAddr::V6(a) => {
+            a.ip().is_loopback() || a.ip().to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// The client-settable, CLIENT LIST-visible fields.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    /// CLIENT SETNAME.
+    pub name: Bytes,
+    /// CLIENT SETINFO lib-name.
+    pub lib_name: Bytes,
+    /// CLIENT SETINFO lib-ver.
+    pub lib_ver: Bytes,
+    /// SELECTed database.
+    pub db: usize,
+    /// Full name of the last command (`client|list`), for `cmd=`.
+    pub last_cmd: String,
+    /// CLIENT NO-EVICT on.
+    pub no_evict: bool,
+    /// CLIENT NO-TOUCH on.
+    pub no_touch: bool,
+    /// Inside MULTI: number of queued commands, else None.
+    pub multi: Option<usize>,
+    /// Bytes waiting in the query buffer (`qbuf=`).
+    pub qbuf: usize,
+    /// Capacity of the query buffer (`qbuf-free=` is capacity - qbuf).
+    pub qbuf_cap: usize,
+}
+
+/// A connected client.
+pub struct Client {
+    /// CLIENT ID: unique, increasing, never reused.
+    pub id: u64,
+    /// Where it connected from.
+    pub peer: Peer,
+    /// When it connected.
+    pub created: Instant,
+    /// Everything it will be sent, in order.
+    pub outbox: Outbox,
+    /// Fired to close the client at once (kill, slow consumer, timeout).
+    pub cancel: CancellationToken,
+    /// CLIENT SETNAME and friends.
+    pub info: Mutex<ClientInfo>,
+    resp3: AtomicBool,
+    channels: AtomicUsize,
+    patterns: AtomicUsize,
+    shard_channels: AtomicUsize,
+    last_active: Mutex<Instant>,
+    close_reason: Mutex<Option<CloseReason>>,
+    /// Bytes this client sent and was sent (for INFO totals).
+    pub net_in: AtomicU64,
+}
+
+impl Client {
+    /// A new client with id `id`.
+    pub fn new(id: u64, peer: Peer) -> Client {
+        let now = Instant::now();
+        Client {
+            id,
+            peer,
+            created: now,
+            outbox: Outbox::new(),
+            cancel: CancellationToken::new(),
+            info: Mutex::new(ClientInfo::default()),
+            resp3: AtomicBool::new(false),
+            channels: AtomicUsize::new(0),
+            patterns: AtomicUsize::new(0),
+            shard_channels: AtomicUsize::new(0),
+            last_active: Mutex::new(now),
+            close_reason: Mutex::new(None),
+            net_in: AtomicU64::new(0),
+        }
+    }
+
+    /// A snapshot of the settable fields.
+    pub fn info(&self) -> ClientInfo {
+        match self.info.lock() {
+            Ok(i) => i.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Runs `f` on the settable fields.
+    pub fn with_info<T>(&self, f: impl FnOnce(&mut ClientInfo) -> T) -> T {
+        match self.info.lock() {
+            Ok(mut i) => f(&mut i),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// The protocol pushes to this client must be encoded in.
+    pub fn protocol(&self) -> Protocol {
+        if self.resp3.load(Ordering::Relaxed) {
+            Protocol::Resp3
+        } else {
+            Protocol::Resp2
+        }
+    }
+
+    /// Switches the protocol (HELLO, RESET).
+    pub fn set_protocol(&self, p: Protocol) {
+        self.resp3.store(p == Protocol::Resp3, Ordering::Relaxed);
+    }
+
+    /// Updates the subscription counts shown by CLIENT LIST and used to pick
+    /// the output-buffer class.
+    pub fn set_subscription_counts(&self, channels: usize, patterns: usize, shard: usize) {
+        self.channels.store(channels, Ordering::Relaxed);
+        self.patterns.store(patterns, Ordering::Relaxed);
+        self.shard_channels.store(shard, Ordering::Relaxed);
+    }
+
+    /// (channels, patterns, shard channels) subscribed.
+    pub fn subscription_counts(&self) -> (usize, usize, usize) {
+        (
+            self.channels.load(Ordering::Relaxed),
+            self.patterns.load(Ordering::Relaxed),
+            self.shard_channels.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Whether the client is in pub/sub (has any subscription): it then falls
+    /// in the `pubsub` output-buffer class and is exempt from `timeout`.
+    pub fn is_pubsub(&self) -> bool {
+        let (c, p, s) = self.subscription_counts();
+        c + p + s > 0
+    }
+
+    /// Records activity now (for `idle=` and `timeout`).
+    pub fn touch(&self) {
+        if let Ok(mut t) = self.last_active.lock() {
+            *t = Instant::now();
+        }
+    }
+
+    /// When the client last sent a command.
+    pub fn last_active(&self) -> Instant {
+        match self.last_active.lock() {
+            Ok(t) => *t,
+            Err(p) => *p.into_inner(),
+        }
+    }
+
+    /// The output limits of this client's class.
+    pub fn limit(&self, shared: &Shared) -> ClassLimit {
+        if self.is_pubsub() {
+            shared.settings.pubsub_limit()
+        } else {
+            shared.settings.normal_limit()
+        }
+    }
+
+    /// Queues a push for this client without waiting. A client that goes
+    /// over its output limit is disconnected here (and the disconnection
+    /// logged and counted), never left connected with a message missing.
+    pub fn deliver(&self, shared: &Shared, frame: Bytes) {
+        if self.outbox.push(frame, self.limit(shared)) == PushOutcome::OverLimit {
+            self.kill_slow_consumer(shared);
+        }
+    }
+
+    /// Queues a reply (or replies) produced by this client's own commands.
+    pub fn send(&self, shared: &Shared, bytes: Bytes) {
+        self.deliver(shared, bytes);
+    }
+
+    /// Disconnects this client for exceeding its output limits.
+    pub fn kill_slow_consumer(&self, shared: &Shared) {
+        if self.close(CloseReason::SlowConsumer) {
+            shared.stats.output_limit_disconnections.fetch_add(1, Ordering::Relaxed);
+            let info = self.info();
+            tracing::warn!(
+                id = self.id,
+                addr = %self.peer.addr,
+                name = %String::from_utf8_lossy(&info.name),
+                omem = self.outbox.pending(),
+                "slow consumer disconnected: client id={} addr={} name={} over its {} output buffer limit",
+                self.id,
+                self.peer.addr,
+                String::from_utf8_lossy(&info.name),
+                if self.is_pubsub() { "pubsub" } else { "normal" },
+            );
+        }
+    }
+
+    /// Closes the client at once for `reason`, discarding queued output.
+    /// Returns false if it was already closing.
+    pub fn close(&self, reason: CloseReason) -> bool {
+        let first = match self.close_reason.lock() {
+            Ok(mut r) => {
+                let first = r.is_none();
+                if first {
+                    *r = Some(reason);
+                }
+                first
+            }
+            Err(_) => false,
+        };
+        if first {
+            self.outbox.discard();
+            self.cancel.cancel();
+        }
+        first
+    }
+
+    /// Why the server closed this client, if it did.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        match self.close_reason.lock() {
+            Ok(r) => *r,
+            Err(p) => *p.into_inner(),
+        }
+    }
+}

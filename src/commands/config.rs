@@ -1,0 +1,59 @@
+//! CONFIG GET | SET | RESETSTAT | HELP
+
+use bytes::Bytes;
+
+use super::{help_reply, wrong_arity};
+use crate::protocol::Reply;
+use crate::session::Session;
+
+/// `name, value` pairs for every parameter matching one of the globs (a map
+/// in RESP3).
+pub fn get(s: &mut Session, args: &[Bytes]) -> Reply {
+    let patterns: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
+    let pairs = match s.shared.config.read() {
+        Ok(c) => c.get(&patterns),
+        Err(p) => p.into_inner().get(&patterns),
+    };
+    Reply::Map(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (Reply::Bulk(Bytes::from(k)), Reply::Bulk(Bytes::from(v))))
+            .collect(),
+    )
+}
+
+/// Sets one or more parameters, all or nothing, and applies them at once.
+pub fn set(s: &mut Session, args: &[Bytes]) -> Reply {
+    if args.len() % 2 != 0 {
+        return wrong_arity("config|set");
+    }
+    let pairs: Vec<(&[u8], &[u8])> = args[2..]
+        .chunks(2)
+        .map(|p| (&p[0][..], &p[1][..]))
+        .collect();
+    match s.shared.update_config(|c| c.set(&pairs)) {
+        Ok(()) => Reply::ok(),
+        Err(e) => Reply::error(e),
+    }
+}
+
+/// Resets the INFO counters.
+pub fn resetstat(s: &mut Session, _args: &[Bytes]) -> Reply {
+    s.shared.stats.reset();
+    Reply::ok()
+}
+
+/// The subcommand list.
+pub fn help(_s: &mut Session, _args: &[Bytes]) -> Reply {
+    help_reply(
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return the parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value> [<directive> <value> ...]",
+            "    Set the parameters to the values given (all or none).",
+            "RESETSTAT",
+            "    Reset the statistics INFO reports.",
+        ],
+    )
+}

@@ -1,0 +1,197 @@
+//! INFO [section ...]
+//!
+//! A text of `# Section` headers and `field:value` lines, as Redis writes
+//! it; tools parse the field names, so those follow Redis's.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use crate::protocol::Reply;
+use crate::session::Session;
+use crate::shared::Shared;
+use crate::stats::Stats;
+
+/// Every section, in Redis's order.
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "cluster",
+    "keyspace",
+];
+
+/// The sections plain `INFO` (and `INFO default`) shows.
+const DEFAULT: &[&str] = SECTIONS;
+
+/// The INFO text for the requested sections.
+pub fn info(s: &mut Session, args: &[Bytes]) -> Reply {
+    let mut wanted: Vec<&str> = Vec::new();
+    if args.len() == 1 {
+        wanted.extend(DEFAULT);
+    }
+    for a in &args[1..] {
+        let a = String::from_utf8_lossy(a).to_ascii_lowercase();
+        match a.as_str() {
+            "all" | "everything" | "default" => wanted.extend(SECTIONS),
+            name => {
+                if let Some(sec) = SECTIONS.iter().find(|s| **s == name) {
+                    wanted.push(sec);
+                }
+            }
+        }
+    }
+    let mut text = String::new();
+    for sec in SECTIONS {
+        if wanted.contains(sec) {
+            if !text.is_empty() {
+                text.push_str("\r\n");
+            }
+            section(&s.shared, sec, &mut text);
+        }
+    }
+    Reply::Verbatim(Bytes::from(text))
+}
+
+/// Seconds and microseconds of CPU time used by this process (user, system),
+/// from /proc/self/stat (clock ticks, USER_HZ = 100 on Linux).
+fn cpu_times() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    // utime is field 14 and stime 15 overall; here index 11 and 12.
+    (ticks(11), ticks(12))
+}
+
+/// Resident set size in bytes, from /proc/self/statm.
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Human-readable byte count, as Redis's `bytesToHuman`.
+fn human(n: u64) -> String {
+    let n = n as f64;
+    if n < 1024.0 {
+        format!("{n}B")
+    } else if n < 1024.0 * 1024.0 {
+        format!("{:.2}K", n / 1024.0)
+    } else if n < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", n / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2}G", n / (1024.0 * 1024.0 * 1024.0))
+    }
+}
+
+/// Appends one section.
+fn section(shared: &Shared, name: &str, out: &mut String) {
+    let st = &shared.stats;
+    let g = Stats::get;
+    match name {
+        "server" => {
+            let uptime = shared.started.elapsed().as_secs();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let _ = write!(
+                out,
+                "# Server\r\nredis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:{}\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\nexecutable:{}\r\nconfig_file:{}\r\npubsubd_version:{}\r\n",
+                crate::REDIS_VERSION,
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                usize::BITS,
+                std::process::id(),
+                shared.run_id,
+                shared.tcp_port.load(Ordering::Relaxed),
+                now.as_micros(),
+                uptime,
+                uptime / 86400,
+                std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+                shared.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                env!("CARGO_PKG_VERSION"),
+            );
+        }
+        "clients" => {
+            let cfg = shared.config();
+            let _ = write!(
+                out,
+                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\npubsub_clients:{}\r\nclients_in_timeout_table:0\r\n",
+                shared.connected_clients(),
+                cfg.maxclients,
+                shared.clients.iter().map(|c| c.outbox.pending()).max().unwrap_or(0),
+                shared.pubsub_clients(),
+            );
+        }
+        "memory" => {
+            let rss = rss_bytes();
+            let _ = write!(
+                out,
+                "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_clients_normal:{}\r\nmem_allocator:libc\r\n",
+                human(rss),
+                human(rss),
+                shared.clients.iter().map(|c| c.outbox.pending()).sum::<usize>(),
+            );
+        }
+        "persistence" => {
+            let _ = write!(
+                out,
+                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_bgrewrite_status:ok\r\n",
+            );
+        }
+        "stats" => {
+            let (ops, kin, kout) = st.instantaneous();
+            let _ = write!(
+                out,
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:0\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:0\r\nkeyspace_misses:0\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\npubsub_deliveries:{}\r\n",
+                g(&st.connections_received),
+                g(&st.commands_processed),
+                ops,
+                g(&st.net_input_bytes),
+                g(&st.net_output_bytes),
+                kin,
+                kout,
+                g(&st.rejected_connections),
+                shared.registry.channel_count(crate::pubsub::Kind::Channel),
+                shared.registry.pattern_count(),
+                shared.registry.channel_count(crate::pubsub::Kind::Shard),
+                g(&st.query_limit_disconnections),
+                g(&st.output_limit_disconnections),
+                g(&st.error_replies),
+                g(&st.pubsub_deliveries),
+            );
+        }
+        "replication" => {
+            let _ = write!(
+                out,
+                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:0\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+                shared.run_id,
+            );
+        }
+        "cpu" => {
+            let (user, sys) = cpu_times();
+            let _ = write!(
+                out,
+                "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n",
+            );
+        }
+        "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+        "keyspace" => {
+            out.push_str("# Keyspace\r\n");
+            for (db, keys) in shared.keyspace.sizes() {
+                let _ = write!(out, "db{db}:keys={keys},expires=0,avg_ttl=0\r\n");
+            }
+        }
+        _ => {}
+    }
+}

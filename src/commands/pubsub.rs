@@ -1,0 +1,70 @@
+//! PUBSUB CHANNELS | NUMSUB | NUMPAT | SHARDCHANNELS | SHARDNUMSUB | HELP
+
+use bytes::Bytes;
+
+use super::help_reply;
+use crate::protocol::Reply;
+use crate::pubsub::Kind;
+use crate::session::Session;
+
+fn list(s: &Session, kind: Kind, args: &[Bytes]) -> Reply {
+    if args.len() > 3 {
+        let name = if kind == Kind::Shard { "pubsub|shardchannels" } else { "pubsub|channels" };
+        return super::wrong_arity(name);
+    }
+    let pattern = args.get(2).map(|p| &p[..]);
+    Reply::bulks(s.shared.registry.channels(kind, pattern))
+}
+
+fn counts(s: &Session, kind: Kind, args: &[Bytes]) -> Reply {
+    let mut out = Vec::with_capacity((args.len() - 2) * 2);
+    for ch in &args[2..] {
+        out.push(Reply::Bulk(ch.clone()));
+        out.push(Reply::Int(s.shared.registry.numsub(kind, ch) as i64));
+    }
+    Reply::Array(out)
+}
+
+/// Active channels, optionally only those matching a pattern.
+pub fn channels(s: &mut Session, args: &[Bytes]) -> Reply {
+    list(s, Kind::Channel, args)
+}
+
+/// `channel, count` pairs for the named channels.
+pub fn numsub(s: &mut Session, args: &[Bytes]) -> Reply {
+    counts(s, Kind::Channel, args)
+}
+
+/// Number of distinct subscribed patterns.
+pub fn numpat(s: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Int(s.shared.registry.pattern_count() as i64)
+}
+
+/// Active shard channels, optionally only those matching a pattern.
+pub fn shardchannels(s: &mut Session, args: &[Bytes]) -> Reply {
+    list(s, Kind::Shard, args)
+}
+
+/// `shardchannel, count` pairs.
+pub fn shardnumsub(s: &mut Session, args: &[Bytes]) -> Reply {
+    counts(s, Kind::Shard, args)
+}
+
+/// The subcommand list.
+pub fn help(_s: &mut Session, _args: &[Bytes]) -> Reply {
+    help_reply(
+        "PUBSUB",
+        &[
+            "CHANNELS [<pattern>]",
+            "    List the channels that have at least one subscriber, optionally only those matching <pattern>.",
+            "NUMPAT",
+            "    Count the distinct patterns clients are subscribed to.",
+            "NUMSUB [<channel> ...]",
+            "    Give the number of subscribers of each channel named (patterns not included).",
+            "SHARDCHANNELS [<pattern>]",
+            "    List the shard channels that have at least one subscriber, optionally only those matching <pattern>.",
+            "SHARDNUMSUB [<shardchannel> ...]",
+            "    Give the number of subscribers of each shard channel named.",
+        ],
+    )
+}

@@ -1,0 +1,27 @@
+//! RESET
+
+use bytes::Bytes;
+
+use crate::protocol::{Protocol, Reply};
+use crate::session::Session;
+
+/// Returns the connection to its initial state: every subscription dropped
+/// without notifications, RESP2, database 0, no name, replies on, and
+/// de-authenticated when a password is set. Replies `+RESET`.
+pub fn reset(s: &mut Session, _args: &[Bytes]) -> Reply {
+    s.drop_subscriptions();
+    s.set_protocol(Protocol::Resp2);
+    s.db = 0;
+    s.reply_off = false;
+    s.skip_next = false;
+    s.skip_current = false;
+    s.authenticated = !s.shared.settings.password_required();
+    s.client.with_info(|i| {
+        i.name.clear();
+        i.db = 0;
+        i.no_evict = false;
+        i.no_touch = false;
+        i.multi = None;
+    });
+    Reply::status("RESET")
+}

@@ -1,0 +1,21 @@
+//! SELECT index
+
+use bytes::Bytes;
+
+use super::parse_i64;
+use crate::protocol::Reply;
+use crate::session::Session;
+
+/// `+OK` and switches to database `index` (0 to `databases`-1).
+pub fn select(s: &mut Session, args: &[Bytes]) -> Reply {
+    let index = match parse_i64(&args[1]) {
+        Ok(i) => i,
+        Err(e) => return e,
+    };
+    if index < 0 || index as usize >= s.shared.keyspace.count() {
+        return Reply::error("ERR DB index is out of range");
+    }
+    s.db = index as usize;
+    s.client.with_info(|i| i.db = index as usize);
+    Reply::ok()
+}

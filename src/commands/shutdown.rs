@@ -1,0 +1,41 @@
+//! SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]
+
+use bytes::Bytes;
+
+use super::{is, syntax_error};
+use crate::protocol::Reply;
+use crate::session::Session;
+
+/// Starts a graceful shutdown: listeners close, every connection's queued
+/// output is flushed (bounded wait), and the process exits 0. There is no
+/// data to save, so SAVE/NOSAVE/NOW/FORCE are accepted and change nothing.
+/// On success no reply is sent; the connection closes.
+pub fn shutdown(s: &mut Session, args: &[Bytes]) -> Reply {
+    let (mut save, mut nosave, mut abort) = (false, false, false);
+    for a in &args[1..] {
+        if is(a, "nosave") {
+            nosave = true;
+        } else if is(a, "save") {
+            save = true;
+        } else if is(a, "now") || is(a, "force") {
+        } else if is(a, "abort") {
+            abort = true;
+        } else {
+            return syntax_error();
+        }
+    }
+    if (save && nosave) || (abort && args.len() > 2) {
+        return syntax_error();
+    }
+    if abort {
+        return Reply::error("ERR No shutdown in progress.");
+    }
+    tracing::warn!(
+        "user requested shutdown (client id={} addr={})",
+        s.client.id,
+        s.client.peer.addr
+    );
+    s.closing = true;
+    s.shared.shutdown.cancel();
+    Reply::Sent
+}

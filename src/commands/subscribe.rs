@@ -1,0 +1,143 @@
+//! SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, SSUBSCRIBE, SUNSUBSCRIBE
+//!
+//! Each channel gets its own confirmation `[kind, channel, count]` (a push
+//! frame in RESP3). A subscribe confirmation is queued while the registry
+//! entry is locked, so it reaches the client before any message on that
+//! channel and no message published after it can be missed.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+
+use crate::protocol::Reply;
+use crate::pubsub::Kind;
+use crate::session::Session;
+
+/// Which family a command belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+impl Family {
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Family::Channel => ("subscribe", "unsubscribe"),
+            Family::Pattern => ("psubscribe", "punsubscribe"),
+            Family::Shard => ("ssubscribe", "sunsubscribe"),
+        }
+    }
+
+    fn set(self, s: &mut Session) -> &mut HashSet<Bytes> {
+        match self {
+            Family::Channel => &mut s.channels,
+            Family::Pattern => &mut s.patterns,
+            Family::Shard => &mut s.shard_channels,
+        }
+    }
+
+    /// The count a confirmation reports: channels + patterns, or shard
+    /// channels alone (as Redis).
+    fn count(self, s: &Session) -> i64 {
+        match self {
+            Family::Shard => s.shard_channels.len() as i64,
+            _ => s.subscription_count() as i64,
+        }
+    }
+}
+
+/// A confirmation frame.
+fn confirmation(kind: &'static str, name: Option<Bytes>, count: i64) -> Vec<Reply> {
+    vec![
+        Reply::bulk_static(kind),
+        name.map_or(Reply::Nil, Reply::Bulk),
+        Reply::Int(count),
+    ]
+}
+
+fn subscribe_all(s: &mut Session, args: &[Bytes], fam: Family) -> Reply {
+    s.flush();
+    let (kind_name, _) = fam.names();
+    for arg in &args[1..] {
+        // Copy: the argument is a slice of the read buffer, which must not be
+        // kept alive by a long-lived subscription.
+        let name = Bytes::copy_from_slice(arg);
+        let new = fam.set(s).insert(name.clone());
+        s.sync_counts();
+        let frame = Reply::Push(confirmation(kind_name, Some(name.clone()), fam.count(s)))
+            .to_bytes(s.protocol);
+        if new {
+            let shared = std::sync::Arc::clone(&s.shared);
+            let client = std::sync::Arc::clone(&s.client);
+            let confirm = || client.send(&shared, frame.clone());
+            match fam {
+                Family::Channel => shared.registry.subscribe(Kind::Channel, name, &client, confirm),
+                Family::Shard => shared.registry.subscribe(Kind::Shard, name, &client, confirm),
+                Family::Pattern => shared.registry.psubscribe(name, &client, confirm),
+            };
+        } else {
+            s.client.send(&s.shared, frame);
+        }
+    }
+    Reply::Sent
+}
+
+fn unsubscribe_all(s: &mut Session, args: &[Bytes], fam: Family) -> Reply {
+    let (_, kind_name) = fam.names();
+    let targets: Vec<Bytes> = if args.len() > 1 {
+        args[1..].to_vec()
+    } else {
+        fam.set(s).iter().cloned().collect()
+    };
+    if targets.is_empty() {
+        let count = fam.count(s);
+        s.push(confirmation(kind_name, None, count));
+        return Reply::Sent;
+    }
+    let id = s.client.id;
+    for name in targets {
+        if fam.set(s).remove(&name) {
+            match fam {
+                Family::Channel => s.shared.registry.unsubscribe(Kind::Channel, &name, id),
+                Family::Shard => s.shared.registry.unsubscribe(Kind::Shard, &name, id),
+                Family::Pattern => s.shared.registry.punsubscribe(&name, id),
+            };
+        }
+        s.sync_counts();
+        let count = fam.count(s);
+        s.push(confirmation(kind_name, Some(name), count));
+    }
+    Reply::Sent
+}
+
+/// SUBSCRIBE channel [channel ...]
+pub fn subscribe(s: &mut Session, args: &[Bytes]) -> Reply {
+    subscribe_all(s, args, Family::Channel)
+}
+
+/// UNSUBSCRIBE [channel ...]
+pub fn unsubscribe(s: &mut Session, args: &[Bytes]) -> Reply {
+    unsubscribe_all(s, args, Family::Channel)
+}
+
+/// PSUBSCRIBE pattern [pattern ...]
+pub fn psubscribe(s: &mut Session, args: &[Bytes]) -> Reply {
+    subscribe_all(s, args, Family::Pattern)
+}
+
+/// PUNSUBSCRIBE [pattern ...]
+pub fn punsubscribe(s: &mut Session, args: &[Bytes]) -> Reply {
+    unsubscribe_all(s, args, Family::Pattern)
+}
+
+/// SSUBSCRIBE shardchannel [shardchannel ...]
+pub fn ssubscribe(s: &mut Session, args: &[Bytes]) -> Reply {
+    subscribe_all(s, args, Family::Shard)
+}
+
+/// SUNSUBSCRIBE [shardchannel ...]
+pub fn sunsubscribe(s: &mut Session, args: &[Bytes]) -> Reply {
+    unsubscribe_all(s, args, Family::Shard)
+}

@@ -1,0 +1,248 @@
+//! The command table: every command's name, arity, flags, handler and the
+//! documentation COMMAND INFO / COMMAND DOCS report. Commands are data, and
+//! [`super::dispatch`] is the one place that checks requests against them.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use super::Handler;
+
+/// Command flags. The first group is reported by COMMAND INFO under Redis's
+/// names; the second is internal.
+pub mod flags {
+    /// Changes data.
+    pub const WRITE: u32 = 1 << 0;
+    /// Only reads data.
+    pub const READONLY: u32 = 1 << 1;
+    /// Administrative.
+    pub const ADMIN: u32 = 1 << 2;
+    /// Pub/sub related.
+    pub const PUBSUB: u32 = 1 << 3;
+    /// Not allowed from scripts.
+    pub const NOSCRIPT: u32 = 1 << 4;
+    /// Allowed while loading.
+    pub const LOADING: u32 = 1 << 5;
+    /// Allowed on a stale replica.
+    pub const STALE: u32 = 1 << 6;
+    /// O(1) or O(log N).
+    pub const FAST: u32 = 1 << 7;
+    /// Allowed before authentication.
+    pub const NO_AUTH: u32 = 1 << 8;
+    /// Allowed while a script runs too long.
+    pub const ALLOW_BUSY: u32 = 1 << 9;
+    /// May be propagated.
+    pub const MAY_REPLICATE: u32 = 1 << 10;
+    /// Not allowed inside MULTI.
+    pub const NO_MULTI: u32 = 1 << 11;
+    /// Allowed in RESP2 subscribed mode (internal).
+    pub const SUBSCRIBED_OK: u32 = 1 << 16;
+    /// May push to the calling client itself: earlier replies are flushed
+    /// first so the order matches Redis (internal).
+    pub const MAY_PUSH: u32 = 1 << 17;
+    /// A container that handles unknown subcommands itself (internal).
+    pub const ANY_SUBCOMMAND: u32 = 1 << 18;
+
+    /// Redis's names for the reported flags.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (ALLOW_BUSY, "allow_busy"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MULTI, "no_multi"),
+    ];
+}
+
+use flags::*;
+
+/// One command or subcommand.
+pub struct Command {
+    /// Lower-case name (for a subcommand, its own part: `list`).
+    pub name: &'static str,
+    /// Redis arity: N means exactly N words (including the name), -N at
+    /// least N.
+    pub arity: i32,
+    /// Bit set of [`flags`].
+    pub flags: u32,
+    /// The handler; None for a container that needs a subcommand.
+    pub handler: Option<Handler>,
+    /// Subcommands of a container (CLIENT, CONFIG, ...).
+    pub subcommands: &'static [Command],
+    /// COMMAND DOCS group.
+    pub group: &'static str,
+    /// Redis version that introduced it.
+    pub since: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// Argument synopsis (`channel [channel ...]`), the source of the
+    /// `arguments` COMMAND DOCS reports for redis-cli's hints.
+    pub args: &'static str,
+}
+
+impl Command {
+    /// The subcommand named `name` (any case).
+    pub fn subcommand(&self, name: &[u8]) -> Option<&'static Command> {
+        self.subcommands
+            .iter()
+            .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+    }
+}
+
+/// Whether `argc` words satisfy `arity`.
+pub fn arity_ok(arity: i32, argc: usize) -> bool {
+    let argc = argc as i64;
+    let arity = i64::from(arity);
+    if arity >= 0 { argc == arity } else { argc >= -arity }
+}
+
+/// A table row with no subcommands.
+const fn cmd(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    handler: Handler,
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+    args: &'static str,
+) -> Command {
+    Command {
+        name,
+        arity,
+        flags,
+        handler: Some(handler),
+        subcommands: &[],
+        group,
+        since,
+        summary,
+        args,
+    }
+}
+
+/// A container row (CLIENT, CONFIG, ...).
+const fn container(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    handler: Option<Handler>,
+    subcommands: &'static [Command],
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+) -> Command {
+    Command {
+        name,
+        arity,
+        flags,
+        handler,
+        subcommands,
+        group,
+        since,
+        summary,
+        args: "",
+    }
+}
+
+use super::{
+    auth, client, cluster, command, config, dbsize, echo, flush, hello, info, ping, publish,
+    pubsub, quit, reset, select, shutdown, subscribe, time,
+};
+
+const CONN: &str = "connection";
+const SERVER: &str = "server";
+const PS: &str = "pubsub";
+
+static CLIENT_SUBS: [Command; 11] = [
+    cmd("id", 2, NOSCRIPT | LOADING | STALE, client::id, CONN, "5.0.0", "Returns the unique client ID of the connection.", ""),
+    cmd("setname", 3, NOSCRIPT | LOADING | STALE, client::setname, CONN, "2.6.9", "Sets the connection name.", "connection-name"),
+    cmd("getname", 2, NOSCRIPT | LOADING | STALE, client::getname, CONN, "2.6.9", "Returns the name of the connection.", ""),
+    cmd("setinfo", 4, NOSCRIPT | LOADING | STALE, client::setinfo, CONN, "7.2.0", "Sets information specific to the client or connection.", "LIB-NAME|LIB-VER value"),
+    cmd("reply", 3, NOSCRIPT | LOADING | STALE, client::reply, CONN, "3.2.0", "Instructs the server whether to reply to commands.", "ON|OFF|SKIP"),
+    cmd("info", 2, NOSCRIPT | LOADING | STALE, client::info, CONN, "6.2.0", "Returns information about the connection.", ""),
+    cmd("list", -2, ADMIN | NOSCRIPT | LOADING | STALE, client::list, CONN, "2.4.0", "Lists open connections.", "[TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID client-id ...]"),
+    cmd("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, client::kill, CONN, "2.4.0", "Terminates open connections.", "ip:port | [ID client-id] [TYPE type] [USER username] [ADDR ip:port] [LADDR ip:port] [SKIPME YES|NO]"),
+    cmd("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, client::no_evict, CONN, "7.0.0", "Sets the client eviction mode of the connection.", "ON|OFF"),
+    cmd("no-touch", 3, NOSCRIPT | LOADING | STALE, client::no_touch, CONN, "7.2.0", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", "ON|OFF"),
+    cmd("help", 2, LOADING | STALE, client::help, CONN, "5.0.0", "Returns helpful text about the different subcommands.", ""),
+];
+
+static CONFIG_SUBS: [Command; 4] = [
+    cmd("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, config::get, SERVER, "2.0.0", "Returns the effective values of configuration parameters.", "parameter [parameter ...]"),
+    cmd("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, config::set, SERVER, "2.0.0", "Sets configuration parameters in-flight.", "parameter value [parameter value ...]"),
+    cmd("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, config::resetstat, SERVER, "2.0.0", "Resets the server's statistics.", ""),
+    cmd("help", 2, LOADING | STALE, config::help, SERVER, "5.0.0", "Returns helpful text about the different subcommands.", ""),
+];
+
+static COMMAND_SUBS: [Command; 5] = [
+    cmd("count", 2, LOADING | STALE, command::count, SERVER, "2.8.13", "Returns a count of commands.", ""),
+    cmd("info", -2, LOADING | STALE, command::info, SERVER, "2.8.13", "Returns information about one, multiple or all commands.", "[command-name ...]"),
+    cmd("docs", -2, LOADING | STALE, command::docs_all, SERVER, "7.0.0", "Returns documentary information about one, multiple or all commands.", "[command-name ...]"),
+    cmd("list", -2, LOADING | STALE, command::list, SERVER, "7.0.0", "Returns a list of command names.", "[FILTERBY MODULE|ACLCAT|PATTERN value]"),
+    cmd("help", 2, LOADING | STALE, command::help, SERVER, "5.0.0", "Returns helpful text about the different subcommands.", ""),
+];
+
+static PUBSUB_SUBS: [Command; 6] = [
+    cmd("channels", -2, PUBSUB | LOADING | STALE, pubsub::channels, PS, "2.8.0", "Returns the active channels.", "[pattern]"),
+    cmd("numsub", -2, PUBSUB | LOADING | STALE, pubsub::numsub, PS, "2.8.0", "Returns a count of subscribers to channels.", "[channel ...]"),
+    cmd("numpat", 2, PUBSUB | LOADING | STALE, pubsub::numpat, PS, "2.8.0", "Returns a count of unique pattern subscriptions.", ""),
+    cmd("shardchannels", -2, PUBSUB | LOADING | STALE, pubsub::shardchannels, PS, "7.0.0", "Returns the active shard channels.", "[pattern]"),
+    cmd("shardnumsub", -2, PUBSUB | LOADING | STALE, pubsub::shardnumsub, PS, "7.0.0", "Returns the count of subscribers of shard channels.", "[shardchannel ...]"),
+    cmd("help", 2, LOADING | STALE, pubsub::help, PS, "6.2.0", "Returns helpful text about the different subcommands.", ""),
+];
+
+/// Every top-level command.
+pub static COMMANDS: &[Command] = &[
+    cmd("ping", -1, FAST | SUBSCRIBED_OK, ping::ping, CONN, "1.0.0", "Returns the server's liveliness response.", "[message]"),
+    cmd("echo", 2, FAST, echo::echo, CONN, "1.0.0", "Returns the given string.", "message"),
+    cmd("quit", -1, ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SUBSCRIBED_OK, quit::quit, CONN, "1.0.0", "Closes the connection.", ""),
+    cmd("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | SUBSCRIBED_OK, reset::reset, CONN, "6.2.0", "Resets the connection.", ""),
+    cmd("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, auth::auth, CONN, "1.0.0", "Authenticates the connection.", "[username] password"),
+    cmd("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, hello::hello, CONN, "6.0.0", "Handshakes with the Redis server.", "[protover [AUTH username password] [SETNAME clientname]]"),
+    cmd("select", 2, LOADING | STALE | FAST, select::select, CONN, "1.0.0", "Changes the selected database.", "index"),
+    cmd("time", 1, LOADING | STALE | FAST, time::time, SERVER, "2.6.0", "Returns the server time.", ""),
+    cmd("dbsize", 1, READONLY | FAST, dbsize::dbsize, SERVER, "1.0.0", "Returns the number of keys in the database.", ""),
+    cmd("flushdb", -1, WRITE | MAY_PUSH, flush::flushdb, SERVER, "1.0.0", "Removes all keys from the current database.", "[ASYNC|SYNC]"),
+    cmd("flushall", -1, WRITE | MAY_PUSH, flush::flushall, SERVER, "1.0.0", "Removes all keys from all databases.", "[ASYNC|SYNC]"),
+    cmd("info", -1, LOADING | STALE, info::info, SERVER, "1.0.0", "Returns information and statistics about the server.", "[section [section ...]]"),
+    cmd("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, shutdown::shutdown, SERVER, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]"),
+    cmd("cluster", -2, 0, cluster::cluster, "cluster", "3.0.0", "A container for Redis Cluster commands.", "subcommand [arg ...]"),
+    cmd("readonly", 1, LOADING | STALE | FAST, cluster::cluster, "cluster", "3.0.0", "Enables read-only queries for a connection to a Redis Cluster replica node.", ""),
+    cmd("readwrite", 1, LOADING | STALE | FAST, cluster::cluster, "cluster", "3.0.0", "Enables read-write queries for a connection to a Redis Cluster replica node.", ""),
+    cmd("subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH, subscribe::subscribe, PS, "2.0.0", "Listens for messages published to channels.", "channel [channel ...]"),
+    cmd("unsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH, subscribe::unsubscribe, PS, "2.0.0", "Stops listening to messages posted to channels.", "[channel [channel ...]]"),
+    cmd("psubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH, subscribe::psubscribe, PS, "2.0.0", "Listens for messages published to channels that match one or more patterns.", "pattern [pattern ...]"),
+    cmd("punsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH, subscribe::punsubscribe, PS, "2.0.0", "Stops listening to messages published to channels that match one or more patterns.", "[pattern [pattern ...]]"),
+    cmd("ssubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH, subscribe::ssubscribe, PS, "7.0.0", "Listens for messages published to shard channels.", "shardchannel [shardchannel ...]"),
+    cmd("sunsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH, subscribe::sunsubscribe, PS, "7.0.0", "Stops listening to messages posted to shard channels.", "[shardchannel [shardchannel ...]]"),
+    cmd("publish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE | MAY_PUSH, publish::publish, PS, "2.0.0", "Posts a message to a channel.", "channel message"),
+    cmd("spublish", 3, PUBSUB | LOADING | FAST | MAY_REPLICATE | MAY_PUSH, publish::spublish, PS, "7.0.0", "Post a message to a shard channel", "shardchannel message"),
+    container("client", -2, 0, None, &CLIENT_SUBS, CONN, "2.4.0", "A container for client connection commands."),
+    container("config", -2, 0, None, &CONFIG_SUBS, SERVER, "2.0.0", "A container for server configuration commands."),
+    container("command", -1, LOADING | STALE, Some(command::all), &COMMAND_SUBS, SERVER, "2.8.13", "Returns detailed information about all commands."),
+    container("pubsub", -2, 0, None, &PUBSUB_SUBS, PS, "2.8.0", "A container for Pub/Sub commands."),
+];
+
+/// The command named `name` (any case).
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    static INDEX: OnceLock<HashMap<Vec<u8>, &'static Command>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        COMMANDS
+            .iter()
+            .map(|c| (c.name.as_bytes().to_vec(), c))
+            .collect()
+    });
+    if name.len() > 32 {
+        return None;
+    }
+    let mut lower = [0u8; 32];
+    let lower = &mut lower[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    index.get(&*lower).copied()
+}

@@ -1,0 +1,296 @@
+//! Replies and their encoding in RESP2 and RESP3.
+//!
+//! Commands build a [`Reply`]; the session encodes it for the protocol the
+//! client negotiated (RESP2 unless it sent `HELLO 3`). Encoding goes through
+//! `redis-protocol`'s frame types and encoders; the only bytes written by hand
+//! are RESP2's null array (`*-1`), which that codec has no frame for.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use redis_protocol::resp2::types::BytesFrame as F2;
+use redis_protocol::resp3::types::{BytesFrame as F3, FrameMap, FrameSet, VerbatimStringFormat};
+
+/// The protocol version a client speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// RESP2, the default for every new connection.
+    Resp2,
+    /// RESP3, chosen with `HELLO 3`.
+    Resp3,
+}
+
+impl Protocol {
+    /// The number HELLO and CLIENT LIST show for this protocol.
+    pub fn number(self) -> i64 {
+        match self {
+            Protocol::Resp2 => 2,
+            Protocol::Resp3 => 3,
+        }
+    }
+}
+
+/// A reply to a command, independent of the protocol it will be sent in.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    /// `+text`.
+    Status(Bytes),
+    /// `-text`; the text includes the error code (`ERR ...`, `NOAUTH ...`).
+    Error(String),
+    /// `:n`.
+    Int(i64),
+    /// `$len bytes`.
+    Bulk(Bytes),
+    /// A missing value: `$-1` in RESP2, `_` in RESP3.
+    Nil,
+    /// A missing aggregate: `*-1` in RESP2, `_` in RESP3.
+    NilArray,
+    /// `*n ...`.
+    Array(Vec<Reply>),
+    /// `%n ...` in RESP3, a flat array of keys and values in RESP2.
+    Map(Vec<(Reply, Reply)>),
+    /// `~n ...` in RESP3, an array in RESP2.
+    Set(Vec<Reply>),
+    /// `>n ...` in RESP3, an array in RESP2: out-of-band data such as
+    /// pub/sub messages.
+    Push(Vec<Reply>),
+    /// `=len txt:...` in RESP3 (INFO, CLIENT LIST), a bulk string in RESP2.
+    Verbatim(Bytes),
+    /// `,x` in RESP3, a bulk string in RESP2.
+    Double(f64),
+    /// `#t`/`#f` in RESP3, `:1`/`:0` in RESP2.
+    Bool(bool),
+    /// The command already wrote its replies itself (the subscribe family
+    /// writes one per channel); nothing more is sent.
+    Sent,
+}
+
+impl Reply {
+    /// `+OK`.
+    pub fn ok() -> Reply {
+        Reply::Status(Bytes::from_static(b"OK"))
+    }
+
+    /// A status reply from static text.
+    pub fn status(text: &'static str) -> Reply {
+        Reply::Status(Bytes::from_static(text.as_bytes()))
+    }
+
+    /// An error reply; `text` starts with the error code.
+    pub fn error(text: impl Into<String>) -> Reply {
+        Reply::Error(text.into())
+    }
+
+    /// A bulk string reply.
+    pub fn bulk(data: impl Into<Bytes>) -> Reply {
+        Reply::Bulk(data.into())
+    }
+
+    /// A bulk string from static text.
+    pub fn bulk_static(text: &'static str) -> Reply {
+        Reply::Bulk(Bytes::from_static(text.as_bytes()))
+    }
+
+    /// An array of bulk strings.
+    pub fn bulks<I: IntoIterator<Item = Bytes>>(items: I) -> Reply {
+        Reply::Array(items.into_iter().map(Reply::Bulk).collect())
+    }
+
+    /// Whether this reply is an error (for error counters).
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+
+    /// Appends the encoding of this reply in `proto` to `out`.
+    pub fn encode(&self, proto: Protocol, out: &mut BytesMut) {
+        match (self, proto) {
+            (Reply::Sent, _) => {}
+            (Reply::NilArray, Protocol::Resp2) => out.put_slice(b"*-1\r\n"),
+            (_, Protocol::Resp2) => {
+                let frame = self.to_resp2();
+                if redis_protocol::resp2::encode::extend_encode(out, &frame, false).is_err() {
+                    out.put_slice(b"-ERR reply encoding failed\r\n");
+                }
+            }
+            (_, Protocol::Resp3) => {
+                let frame = self.to_resp3();
+                if redis_protocol::resp3::encode::complete::extend_encode(out, &frame, false)
+                    .is_err()
+                {
+                    out.put_slice(b"-ERR reply encoding failed\r\n");
+                }
+            }
+        }
+    }
+
+    /// Encodes this reply on its own into a fresh buffer.
+    pub fn to_bytes(&self, proto: Protocol) -> Bytes {
+        let mut out = BytesMut::new();
+        self.encode(proto, &mut out);
+        out.freeze()
+    }
+
+    /// The RESP2 frame for this reply (RESP3-only types folded the way Redis
+    /// folds them).
+    fn to_resp2(&self) -> F2 {
+        match self {
+            Reply::Status(s) => F2::SimpleString(s.clone()),
+            Reply::Error(e) => F2::Error(sanitize_error(e).into()),
+            Reply::Int(i) => F2::Integer(*i),
+            Reply::Bulk(b) | Reply::Verbatim(b) => F2::BulkString(b.clone()),
+            Reply::Nil | Reply::NilArray | Reply::Sent => F2::Null,
+            Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
+                F2::Array(items.iter().map(Reply::to_resp2).collect())
+            }
+            Reply::Map(pairs) => F2::Array(
+                pairs
+                    .iter()
+                    .flat_map(|(k, v)| [k.to_resp2(), v.to_resp2()])
+                    .collect(),
+            ),
+            Reply::Double(d) => F2::BulkString(Bytes::from(format_double(*d))),
+            Reply::Bool(b) => F2::Integer(i64::from(*b)),
+        }
+    }
+
+    /// The RESP3 frame for this reply.
+    fn to_resp3(&self) -> F3 {
+        match self {
+            Reply::Status(s) => F3::SimpleString {
+                data: s.clone(),
+                attributes: None,
+            },
+            Reply::Error(e) => F3::SimpleError {
+                data: sanitize_error(e).into(),
+                attributes: None,
+            },
+            Reply::Int(i) => F3::Number {
+                data: *i,
+                attributes: None,
+            },
+            Reply::Bulk(b) => F3::BlobString {
+                data: b.clone(),
+                attributes: None,
+            },
+            Reply::Verbatim(b) => F3::VerbatimString {
+                data: b.clone(),
+                format: VerbatimStringFormat::Text,
+                attributes: None,
+            },
+            Reply::Nil | Reply::NilArray | Reply::Sent => F3::Null,
+            Reply::Array(items) => F3::Array {
+                data: items.iter().map(Reply::to_resp3).collect(),
+                attributes: None,
+            },
+            Reply::Push(items) => F3::Push {
+                data: items.iter().map(Reply::to_resp3).collect(),
+                attributes: None,
+            },
+            Reply::Set(items) => {
+                let mut set = FrameSet::default();
+                for item in items {
+                    set.insert(item.to_resp3());
+                }
+                F3::Set {
+                    data: set,
+                    attributes: None,
+                }
+            }
+            Reply::Map(pairs) => {
+                let mut map = FrameMap::default();
+                for (k, v) in pairs {
+                    map.insert(k.to_resp3(), v.to_resp3());
+                }
+                F3::Map {
+                    data: map,
+                    attributes: None,
+                }
+            }
+            Reply::Double(d) => F3::Double {
+                data: *d,
+                attributes: None,
+            },
+            Reply::Bool(b) => F3::Boolean {
+                data: *b,
+                attributes: None,
+            },
+        }
+    }
+}
+
+/// Error texts travel on one line: Redis replaces CR and LF with spaces so a
+/// client-supplied argument echoed in an error cannot break the framing.
+fn sanitize_error(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
+/// Formats a double the way Redis's RESP2 bulk form does (`%.17g`-like, with
+/// `inf`/`-inf`).
+fn format_double(d: f64) -> String {
+    if d.is_infinite() {
+        if d > 0.0 { "inf".into() } else { "-inf".into() }
+    } else {
+        format!("{d}")
+    }
+}
+
+/// Encodes a pub/sub push (`message`, `pmessage`, `smessage`, subscribe
+/// confirmations) in `proto`: an array in RESP2, a push frame in RESP3.
+pub fn encode_push(proto: Protocol, parts: &[&Bytes]) -> Bytes {
+    let len: usize = parts.iter().map(|p| p.len() + 16).sum::<usize>() + 8;
+    let mut out = BytesMut::with_capacity(len);
+    let frame = Reply::Push(parts.iter().map(|p| Reply::Bulk((*p).clone())).collect());
+    frame.encode(proto, &mut out);
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(r: Reply, p: Protocol) -> Vec<u8> {
+        r.to_bytes(p).to_vec()
+    }
+
+    #[test]
+    fn resp2_shapes() {
+        assert_eq!(enc(Reply::ok(), Protocol::Resp2), b"+OK\r\n");
+        assert_eq!(enc(Reply::Nil, Protocol::Resp2), b"$-1\r\n");
+        assert_eq!(enc(Reply::NilArray, Protocol::Resp2), b"*-1\r\n");
+        assert_eq!(enc(Reply::Int(-3), Protocol::Resp2), b":-3\r\n");
+        assert_eq!(
+            enc(Reply::error("ERR x\r\ny"), Protocol::Resp2),
+            b"-ERR x  y\r\n"
+        );
+        assert_eq!(
+            enc(
+                Reply::Map(vec![(Reply::bulk_static("a"), Reply::Int(1))]),
+                Protocol::Resp2
+            ),
+            b"*2\r\n$1\r\na\r\n:1\r\n"
+        );
+        assert_eq!(enc(Reply::Bool(true), Protocol::Resp2), b":1\r\n");
+    }
+
+    #[test]
+    fn resp3_shapes() {
+        assert_eq!(enc(Reply::Nil, Protocol::Resp3), b"_\r\n");
+        assert_eq!(
+            enc(
+                Reply::Map(vec![
+                    (Reply::bulk_static("b"), Reply::Int(1)),
+                    (Reply::bulk_static("a"), Reply::Int(2))
+                ]),
+                Protocol::Resp3
+            ),
+            b"%2\r\n$1\r\nb\r\n:1\r\n$1\r\na\r\n:2\r\n"
+        );
+        assert_eq!(
+            enc(Reply::Verbatim(Bytes::from_static(b"hi")), Protocol::Resp3),
+            b"=6\r\ntxt:hi\r\n"
+        );
+        let push = encode_push(
+            Protocol::Resp3,
+            &[&Bytes::from_static(b"message"), &Bytes::from_static(b"c")],
+        );
+        assert_eq!(&push[..], b">2\r\n$7\r\nmessage\r\n$1\r\nc\r\n");
+    }
+}

@@ -1,0 +1,354 @@
+//! Request framing: from the bytes a client sent to argument vectors.
+//!
+//! Clients send either RESP multibulk frames (`*<n>\r\n$<len>\r\n...`) or
+//! inline commands (`PING\r\n`, as typed in telnet). Multibulk frames are
+//! decoded by `redis-protocol`; this module first walks their headers
+//! incrementally to apply Redis's limits, and its exact error texts, before a
+//! single byte of a hostile length is buffered:
+//!
+//! * a multibulk count over [`MAX_MULTIBULK_LEN`], or over
+//!   [`UNAUTH_MAX_MULTIBULK_LEN`] before authentication;
+//! * a bulk length over `proto-max-bulk-len`, or over
+//!   [`UNAUTH_MAX_BULK_LEN`] before authentication;
+//! * an inline line or a header line over [`MAX_INLINE_LEN`].
+//!
+//! The walk keeps its place between reads, so a large pipelined frame that
+//! arrives in many small reads is scanned once, not once per read.
+
+use bytes::{Buf, Bytes, BytesMut};
+use redis_protocol::resp2::types::BytesFrame;
+
+/// Longest inline command, or multibulk/bulk header line, Redis accepts
+/// (`PROTO_INLINE_MAX_SIZE`, 64 KiB).
+pub const MAX_INLINE_LEN: usize = 64 * 1024;
+/// Most arguments one multibulk request may carry.
+pub const MAX_MULTIBULK_LEN: i64 = 1024 * 1024;
+/// Before authentication a request may have at most this many arguments, so
+/// an unauthenticated client cannot make the server allocate (as Redis).
+pub const UNAUTH_MAX_MULTIBULK_LEN: i64 = 10;
+/// Before authentication an argument may be at most this long (as Redis).
+pub const UNAUTH_MAX_BULK_LEN: i64 = 16 * 1024;
+
+/// What the parser may accept from this client right now.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// `proto-max-bulk-len`.
+    pub max_bulk_len: u64,
+    /// False while a password is required and not yet given.
+    pub authenticated: bool,
+}
+
+/// One request taken off the buffer.
+#[derive(Debug, PartialEq)]
+pub enum Parsed {
+    /// A command with its arguments (never empty).
+    Command(Vec<Bytes>),
+    /// A frame that carries no command (`*0`, `*-1`, a blank inline line);
+    /// Redis ignores these without replying.
+    Empty,
+}
+
+/// A framing error: the client gets `-ERR Protocol error: <text>` and the
+/// connection is closed after that reply.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl ParseError {
+    /// The full error reply text (without the leading `-`).
+    pub fn reply_text(&self) -> String {
+        format!("ERR Protocol error: {}", self.0)
+    }
+}
+
+/// Where the incremental multibulk walk stopped.
+#[derive(Clone, Copy, Debug)]
+struct Progress {
+    /// Number of arguments announced by the `*<n>` header.
+    count: usize,
+    /// Arguments whose header and body are fully buffered.
+    done: usize,
+    /// Offset of the next argument's `$` header.
+    offset: usize,
+}
+
+/// Incremental request parser; one per connection.
+#[derive(Debug, Default)]
+pub struct RequestParser {
+    progress: Option<Progress>,
+    /// Bytes the frame in progress still needs, when known (lets the reader
+    /// size one allocation for a large argument instead of growing by doubling).
+    wanted: usize,
+}
+
+impl RequestParser {
+    /// A parser with no frame in progress.
+    pub fn new() -> RequestParser {
+        RequestParser::default()
+    }
+
+    /// How many more bytes the frame in progress needs, if known.
+    pub fn wanted(&self) -> usize {
+        self.wanted
+    }
+
+    /// Takes the next complete request off the front of `buf`.
+    ///
+    /// Returns `Ok(None)` when more bytes are needed, and an error when the
+    /// bytes can never form a valid request.
+    pub fn parse(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: &Limits,
+    ) -> Result<Option<Parsed>, ParseError> {
+        self.wanted = 0;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        if buf[0] != b'*' {
+            return parse_inline(buf);
+        }
+        let mut p = match self.progress {
+            Some(p) => p,
+            None => {
+                let Some(eol) = find_crlf(buf, 1) else {
+                    if buf.len() > MAX_INLINE_LEN {
+                        return Err(ParseError("too big mbulk count string".into()));
+                    }
+                    return Ok(None);
+                };
+                let n = match parse_int(&buf[1..eol]) {
+                    Some(n) if n <= MAX_MULTIBULK_LEN => n,
+                    _ => return Err(ParseError("invalid multibulk length".into())),
+                };
+                if n > UNAUTH_MAX_MULTIBULK_LEN && !limits.authenticated {
+                    return Err(ParseError("unauthenticated multibulk length".into()));
+                }
+                if n <= 0 {
+                    buf.advance(eol + 2);
+                    return Ok(Some(Parsed::Empty));
+                }
+                Progress {
+                    count: n as usize,
+                    done: 0,
+                    offset: eol + 2,
+                }
+            }
+        };
+        while p.done < p.count {
+            if p.offset >= buf.len() {
+                self.progress = Some(p);
+                return Ok(None);
+            }
+            if buf[p.offset] != b'$' {
+                return Err(ParseError(format!(
+                    "expected '$', got '{}'",
+                    char::from(buf[p.offset])
+                )));
+            }
+            let Some(eol) = find_crlf(buf, p.offset + 1) else {
+                if buf.len() - p.offset > MAX_INLINE_LEN {
+                    return Err(ParseError("too big bulk count string".into()));
+                }
+                self.progress = Some(p);
+                return Ok(None);
+            };
+            let len = match parse_int(&buf[p.offset + 1..eol]) {
+                Some(n) if n >= 0 && (n as u64) <= limits.max_bulk_len => n,
+                _ => return Err(ParseError("invalid bulk length".into())),
+            };
+            if len > UNAUTH_MAX_BULK_LEN && !limits.authenticated {
+                return Err(ParseError("unauthenticated bulk length".into()));
+            }
+            let end = eol + 2 + len as usize + 2;
+            if buf.len() < end {
+                self.wanted = end - buf.len();
+                self.progress = Some(p);
+                return Ok(None);
+            }
+            p.offset = end;
+            p.done += 1;
+        }
+        self.progress = None;
+        let frame_len = p.offset;
+        decode_frame(buf, frame_len)
+    }
+}
+
+/// Hands a frame whose limits were checked to the codec and extracts its
+/// arguments (zero-copy slices of the read buffer).
+fn decode_frame(buf: &mut BytesMut, frame_len: usize) -> Result<Option<Parsed>, ParseError> {
+    let mut frame_bytes = buf.split_to(frame_len);
+    match redis_protocol::resp2::decode::decode_bytes_mut(&mut frame_bytes) {
+        Ok(Some((BytesFrame::Array(items), _, _))) => {
+            let mut args = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    BytesFrame::BulkString(b) => args.push(b),
+                    _ => return Err(ParseError("invalid bulk length".into())),
+                }
+            }
+            Ok(Some(Parsed::Command(args)))
+        }
+        // The walk above saw a complete, well-formed frame; the codec
+        // disagreeing means the bytes after a bulk were not CRLF.
+        _ => Err(ParseError("invalid bulk length".into())),
+    }
+}
+
+/// Parses one inline command line (`PING`, `SET "a b" c`), splitting it with
+/// Redis's quoting rules.
+fn parse_inline(buf: &mut BytesMut) -> Result<Option<Parsed>, ParseError> {
+    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+        if buf.len() > MAX_INLINE_LEN {
+            return Err(ParseError("too big inline request".into()));
+        }
+        return Ok(None);
+    };
+    if nl > MAX_INLINE_LEN {
+        return Err(ParseError("too big inline request".into()));
+    }
+    let line = buf.split_to(nl + 1);
+    let mut text = &line[..nl];
+    if text.last() == Some(&b'\r') {
+        text = &text[..text.len() - 1];
+    }
+    match crate::splitargs::split_args(text) {
+        None => Err(ParseError("unbalanced quotes in request".into())),
+        Some(words) if words.is_empty() => Ok(Some(Parsed::Empty)),
+        Some(words) => Ok(Some(Parsed::Command(
+            words.into_iter().map(Bytes::from).collect(),
+        ))),
+    }
+}
+
+/// Index of the `\r` of the first CRLF at or after `from`.
+fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+    let hay = buf.get(from..)?;
+    let mut i = 0;
+    while i + 1 < hay.len() {
+        match hay[i + 1..].iter().position(|&b| b == b'\n') {
+            Some(j) => {
+                let nl = i + 1 + j;
+                if hay[nl - 1] == b'\r' {
+                    return Some(from + nl - 1);
+                }
+                i = nl;
+            }
+            None => return None,
+        }
+    }
+    None
+}
+
+/// Parses a decimal integer the way Redis's `string2ll` does: optional `-`,
+/// no `+`, no spaces, no leading zeros, within i64.
+fn parse_int(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?;
+        v = if neg {
+            v.checked_sub(i64::from(d - b'0'))?
+        } else {
+            v.checked_add(i64::from(d - b'0'))?
+        };
+    }
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPEN: Limits = Limits {
+        max_bulk_len: 512 * 1024 * 1024,
+        authenticated: true,
+    };
+
+    fn parse_all(input: &[u8], limits: Limits) -> Result<Vec<Parsed>, ParseError> {
+        let mut p = RequestParser::new();
+        let mut buf = BytesMut::from(input);
+        let mut out = Vec::new();
+        while let Some(r) = p.parse(&mut buf, &limits)? {
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    fn cmd(words: &[&str]) -> Parsed {
+        Parsed::Command(words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect())
+    }
+
+    #[test]
+    fn multibulk_and_inline() {
+        assert_eq!(
+            parse_all(b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nPING\r\n\r\n*0\r\n", OPEN).unwrap(),
+            vec![cmd(&["ECHO", "hi"]), cmd(&["PING"]), Parsed::Empty, Parsed::Empty]
+        );
+        assert_eq!(
+            parse_all(b"ECHO \"a b\" 'c'\n", OPEN).unwrap(),
+            vec![cmd(&["ECHO", "a b", "c"])]
+        );
+    }
+
+    #[test]
+    fn byte_at_a_time() {
+        let input = b"*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$5\r\nhello\r\n";
+        let mut p = RequestParser::new();
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        for &b in input.iter() {
+            buf.extend_from_slice(&[b]);
+            if let Some(r) = p.parse(&mut buf, &OPEN).unwrap() {
+                got.push(r);
+            }
+        }
+        assert_eq!(got, vec![cmd(&["PUBLISH", "c", "hello"])]);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn errors_use_redis_wording() {
+        let e = |input: &[u8], l: Limits| parse_all(input, l).unwrap_err().0;
+        assert_eq!(e(b"*abc\r\n", OPEN), "invalid multibulk length");
+        assert_eq!(e(b"*1048577\r\n", OPEN), "invalid multibulk length");
+        assert_eq!(e(b"*1\r\n+foo\r\n", OPEN), "expected '$', got '+'");
+        assert_eq!(e(b"*1\r\n$abc\r\n", OPEN), "invalid bulk length");
+        assert_eq!(e(b"*1\r\n$-1\r\n", OPEN), "invalid bulk length");
+        let small = Limits {
+            max_bulk_len: 10,
+            authenticated: true,
+        };
+        assert_eq!(e(b"*1\r\n$11\r\n", small), "invalid bulk length");
+        let unauth = Limits {
+            max_bulk_len: 1 << 29,
+            authenticated: false,
+        };
+        assert_eq!(e(b"*11\r\n", unauth), "unauthenticated multibulk length");
+        assert_eq!(e(b"*1\r\n$16385\r\n", unauth), "unauthenticated bulk length");
+        assert_eq!(e(b"ECHO \"a\n", OPEN), "unbalanced quotes in request");
+        assert_eq!(e(&vec![b'a'; MAX_INLINE_LEN + 1], OPEN), "too big inline request");
+    }
+
+    #[test]
+    fn string2ll_rules() {
+        assert_eq!(parse_int(b"0"), Some(0));
+        assert_eq!(parse_int(b"-5"), Some(-5));
+        assert_eq!(parse_int(b"007"), None);
+        assert_eq!(parse_int(b"+7"), None);
+        assert_eq!(parse_int(b"-0"), None);
+        assert_eq!(parse_int(b"99999999999999999999"), None);
+    }
+}

@@ -1,0 +1,18 @@
+//! Pub/sub: who is subscribed to what, and how a message reaches them.
+//!
+//! The publish path, in three files:
+//! 1. `commands/publish.rs` parses `PUBLISH channel message`;
+//! 2. [`registry`] finds the receivers (exact channel subscribers, then
+//!    matching patterns via [`patterns`]) and encodes the message once per
+//!    protocol, shared by every receiver;
+//! 3. [`outbox`] appends it to each receiver's bounded queue without ever
+//!    waiting, and each connection's writer task drains its queue with
+//!    vectored writes. A receiver over its output limits is disconnected,
+//!    never silently skipped.
+
+pub mod outbox;
+pub mod patterns;
+pub mod registry;
+
+pub use outbox::{Outbox, PushOutcome};
+pub use registry::{Kind, Registry};

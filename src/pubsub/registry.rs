@@ -1,0 +1,207 @@
+//! The channel and pattern registries, and fan-out.
+//!
+//! Channels live in a sharded map (dashmap), so publishers to different
+//! channels rarely contend; patterns live in one [`PatternIndex`] behind a
+//! read-write lock (reads on every publish, writes only on (un)subscribe).
+//! An entry disappears with its last subscriber. The reverse index (which
+//! channels a client is in) lives in the client's session, so a disconnect
+//! removes exactly its own entries.
+//!
+//! Fan-out never waits on a subscriber: it appends the shared encoded frame
+//! to each receiver's outbox and moves on. A receiver that goes over its
+//! output limit is disconnected there and then (see [`Client::deliver`]).
+
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+
+use crate::client::Client;
+use crate::protocol::Protocol;
+use crate::protocol::reply::encode_push;
+use crate::pubsub::patterns::{PatternIndex, Subscribers};
+use crate::shared::Shared;
+
+/// Which namespace a channel lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// SUBSCRIBE / PUBLISH channels.
+    Channel,
+    /// SSUBSCRIBE / SPUBLISH shard channels (a separate namespace in Redis).
+    Shard,
+}
+
+/// All subscriptions on this server.
+#[derive(Default)]
+pub struct Registry {
+    channels: DashMap<Bytes, Subscribers>,
+    shard_channels: DashMap<Bytes, Subscribers>,
+    patterns: RwLock<PatternIndex>,
+}
+
+/// A push frame encoded lazily, at most once per protocol version, and then
+/// shared (reference-counted) by every receiver speaking that version.
+pub struct LazyFrame<'a> {
+    parts: [&'a Bytes; 4],
+    n: usize,
+    resp2: Option<Bytes>,
+    resp3: Option<Bytes>,
+}
+
+impl<'a> LazyFrame<'a> {
+    /// A frame of the given bulk parts (at most four).
+    pub fn new(parts: &[&'a Bytes]) -> LazyFrame<'a> {
+        let mut all = [parts[0]; 4];
+        for (i, p) in parts.iter().take(4).enumerate() {
+            all[i] = p;
+        }
+        LazyFrame {
+            parts: all,
+            n: parts.len().min(4),
+            resp2: None,
+            resp3: None,
+        }
+    }
+
+    /// The encoded frame for `proto`, encoding it on first use.
+    pub fn get(&mut self, proto: Protocol) -> Bytes {
+        let slot = match proto {
+            Protocol::Resp2 => &mut self.resp2,
+            Protocol::Resp3 => &mut self.resp3,
+        };
+        slot.get_or_insert_with(|| encode_push(proto, &self.parts[..self.n]))
+            .clone()
+    }
+}
+
+static MESSAGE: Bytes = Bytes::from_static(b"message");
+static PMESSAGE: Bytes = Bytes::from_static(b"pmessage");
+static SMESSAGE: Bytes = Bytes::from_static(b"smessage");
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    fn map(&self, kind: Kind) -> &DashMap<Bytes, Subscribers> {
+        match kind {
+            Kind::Channel => &self.channels,
+            Kind::Shard => &self.shard_channels,
+        }
+    }
+
+    /// Adds `client` to `channel` and runs `confirm` while the entry is still
+    /// locked, so the confirmation is queued before any message published on
+    /// the channel afterwards. Returns false if it was already there.
+    pub fn subscribe(
+        &self,
+        kind: Kind,
+        channel: Bytes,
+        client: &Arc<Client>,
+        confirm: impl FnOnce(),
+    ) -> bool {
+        let mut entry = self.map(kind).entry(channel).or_default();
+        let new = entry.insert(client.id, Arc::clone(client)).is_none();
+        confirm();
+        drop(entry);
+        new
+    }
+
+    /// Removes client `id` from `channel`, dropping the channel entry when it
+    /// was the last subscriber; returns false if it was not subscribed.
+    pub fn unsubscribe(&self, kind: Kind, channel: &[u8], id: u64) -> bool {
+        let map = self.map(kind);
+        let removed = match map.get_mut(channel) {
+            Some(mut subs) => subs.remove(&id).is_some(),
+            None => false,
+        };
+        if removed {
+            map.remove_if(channel, |_, subs| subs.is_empty());
+        }
+        removed
+    }
+
+    /// Adds `client` to `pattern`, running `confirm` under the index lock
+    /// (see [`Registry::subscribe`]); returns false if it was already there.
+    pub fn psubscribe(&self, pattern: Bytes, client: &Arc<Client>, confirm: impl FnOnce()) -> bool {
+        let mut idx = match self.patterns.write() {
+            Ok(idx) => idx,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let new = idx.insert(pattern, client);
+        confirm();
+        new
+    }
+
+    /// Removes client `id` from `pattern`; returns false if it was not there.
+    pub fn punsubscribe(&self, pattern: &[u8], id: u64) -> bool {
+        match self.patterns.write() {
+            Ok(mut idx) => idx.remove(pattern, id),
+            Err(poisoned) => poisoned.into_inner().remove(pattern, id),
+        }
+    }
+
+    /// Delivers `payload` on `channel` to every receiver and returns how many
+    /// received it: each exact subscriber once, plus one per matching
+    /// (pattern, subscriber) pair, as PUBLISH reports.
+    pub fn publish(&self, shared: &Shared, kind: Kind, channel: &Bytes, payload: &Bytes) -> usize {
+        let mut receivers = 0;
+        let kind_name = match kind {
+            Kind::Channel => &MESSAGE,
+            Kind::Shard => &SMESSAGE,
+        };
+        if let Some(subs) = self.map(kind).get(channel.as_ref()) {
+            let mut frame = LazyFrame::new(&[kind_name, channel, payload]);
+            for client in subs.values() {
+                client.deliver(shared, frame.get(client.protocol()));
+            }
+            receivers += subs.len();
+        }
+        if kind == Kind::Shard {
+            return receivers;
+        }
+        let idx = match self.patterns.read() {
+            Ok(idx) => idx,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if idx.is_empty() {
+            return receivers;
+        }
+        idx.for_each_match(channel, |pattern, subs| {
+            let mut frame = LazyFrame::new(&[&PMESSAGE, pattern, channel, payload]);
+            for client in subs.values() {
+                client.deliver(shared, frame.get(client.protocol()));
+            }
+            receivers += subs.len();
+        });
+        receivers
+    }
+
+    /// Channel names (of `kind`) that match `pattern`, or all when None.
+    pub fn channels(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        self.map(kind)
+            .iter()
+            .filter(|e| pattern.is_none_or(|p| crate::glob::glob_match(p, e.key(), false)))
+            .map(|e| e.key().clone())
+            .collect()
+    }
+
+    /// Number of subscribers of `channel` (patterns not counted, as Redis).
+    pub fn numsub(&self, kind: Kind, channel: &[u8]) -> usize {
+        self.map(kind).get(channel).map_or(0, |s| s.len())
+    }
+
+    /// Number of channels of `kind` with at least one subscriber.
+    pub fn channel_count(&self, kind: Kind) -> usize {
+        self.map(kind).len()
+    }
+
+    /// Number of distinct subscribed patterns.
+    pub fn pattern_count(&self) -> usize {
+        match self.patterns.read() {
+            Ok(idx) => idx.len(),
+            Err(poisoned) => poisoned.into_inner().len(),
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! The listeners, the accept loops, the periodic sweep, and shutdown.
+//!
+//! Start-up binds every `bind` address (and the Unix socket, if any) before
+//! anything else, so a bad address fails fast. Each accepted connection is
+//! checked against `maxclients` and protected mode, then served by its own
+//! task. A sweep runs every [`SWEEP_INTERVAL`]: it samples the ops/sec
+//! counters, cuts clients over their soft output limit for too long (even if
+//! no new message arrives to trip the check on enqueue), and closes idle
+//! clients past `timeout`.
+//!
+//! Shutdown (SIGTERM, SIGINT, or SHUTDOWN): stop accepting, tell every
+//! connection to stop reading, let each writer flush what is already queued
+//! for at most [`SHUTDOWN_FLUSH_TIMEOUT`], remove the pid file and Unix
+//! socket, and exit 0. A second signal exits at once.
+
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
+
+use crate::client::{Client, CloseReason, Peer};
+use crate::config::Config;
+use crate::connection::serve;
+use crate::shared::Shared;
+use crate::stats::Stats;
+
+/// How often the sweep runs (Redis checks client limits at `hz` 10).
+pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+/// How long shutdown waits for connections to flush their queued output.
+pub const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest pause after a failed accept (e.g. out of file descriptors), so
+/// the loop backs off instead of spinning.
+pub const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Redis's reply to a client refused by protected mode.
+pub const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Redis's reply to a client over `maxclients`.
+pub const MAX_CLIENTS: &str = "-ERR max number of clients reached\r\n";
+
+/// Files to remove on exit.
+struct Cleanup {
+    pidfile: Option<PathBuf>,
+    unixsocket: Option<PathBuf>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(p) = &self.pidfile {
+            let _ = std::fs::remove_file(p);
+        }
+        if let Some(p) = &self.unixsocket {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Binds one TCP address with `SO_REUSEADDR` and the configured backlog.
+fn bind_tcp(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
+/// Parses a `bind` entry (`127.0.0.1`, `::1`, `*`, `-::*`; a leading `-`
+/// means "skip if unavailable", as in Redis).
+fn bind_addrs(entry: &str, port: u16) -> (Vec<SocketAddr>, bool) {
+    let optional = entry.starts_with('-');
+    let host = entry.trim_start_matches('-');
+    let ips: Vec<std::net::IpAddr> = match host {
+        "*" => vec![std::net::Ipv4Addr::UNSPECIFIED.into()],
+        "::*" => vec![std::net::Ipv6Addr::UNSPECIFIED.into()],
+        h => h.parse().map(|ip| vec![ip]).unwrap_or_default(),
+    };
+    (ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect(), optional)
+}
+
+/// Runs the server until shutdown. Returns an error for start-up failures
+/// (bind, pidfile, unix socket).
+pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
+    let mut tcp = Vec::new();
+    if config.port != 0 {
+        for entry in &config.bind {
+            let (addrs, optional) = bind_addrs(entry, config.port);
+            if addrs.is_empty() {
+                return Err(format!("invalid bind address '{entry}'"));
+            }
+            for addr in addrs {
+                match bind_tcp(addr, config.tcp_backlog) {
+                    Ok(l) => tcp.push(l),
+                    Err(e) if optional => {
+                        tracing::warn!("skipping optional bind address {addr}: {e}");
+                    }
+                    Err(e) => return Err(format!("could not listen on {addr}: {e}")),
+                }
+            }
+        }
+    }
+    let mut cleanup = Cleanup {
+        pidfile: None,
+        unixsocket: None,
+    };
+    let unix = match &config.unixsocket {
+        Some(path) => {
+            let _ = std::fs::remove_file(path);
+            let l = UnixListener::bind(path)
+                .map_err(|e| format!("could not listen on unix socket {}: {e}", path.display()))?;
+            cleanup.unixsocket = Some(path.clone());
+            if let Some(perm) = config.unixsocketperm {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm)).map_err(
+                    |e| format!("could not set permissions of {}: {e}", path.display()),
+                )?;
+            }
+            Some(l)
+        }
+        None => None,
+    };
+    if tcp.is_empty() && unix.is_none() {
+        return Err("no listener configured: set a port or a unixsocket".into());
+    }
+    if let Some(p) = &config.pidfile {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("could not write pidfile {}: {e}", p.display()))?;
+        cleanup.pidfile = Some(p.clone());
+    }
+    let mut listening: Vec<String> = Vec::new();
+    for l in &tcp {
+        if let Ok(a) = l.local_addr() {
+            shared.tcp_port.store(u64::from(a.port()), Ordering::Relaxed);
+            listening.push(a.to_string());
+        }
+    }
+    if let Some(p) = &config.unixsocket {
+        listening.push(format!("unix:{}", p.display()));
+    }
+    let limits = config.client_output_buffer_limit.pubsub;
+    tracing::info!(
+        "pubsubd {} (Redis {} compatible) ready: pid={} listening on {} maxclients={} pubsub output limit hard={}B soft={}B/{}s proto-max-bulk-len={} client-query-buffer-limit={} auth={} protected-mode={}",
+        env!("CARGO_PKG_VERSION"),
+        crate::REDIS_VERSION,
+        std::process::id(),
+        listening.join(", "),
+        config.maxclients,
+        limits.hard,
+        limits.soft,
+        limits.soft_seconds,
+        config.proto_max_bulk_len,
+        config.client_query_buffer_limit,
+        if config.requirepass.is_some() { "required" } else { "none" },
+        if config.protected_mode { "yes" } else { "no" },
+    );
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+
+    let mut accept_tasks = Vec::new();
+    for l in tcp {
+        accept_tasks.push(tokio::spawn(accept_tcp(Arc::clone(&shared), l)));
+    }
+    if let Some(l) = unix {
+        let path = config.unixsocket.clone().unwrap_or_default();
+        accept_tasks.push(tokio::spawn(accept_unix(Arc::clone(&shared), l, path)));
+    }
+    let sweeper = tokio::spawn(sweep(Arc::clone(&shared)));
+    let signals = tokio::spawn(watch_signals(Arc::clone(&shared)));
+
+    shared.shutdown.cancelled().await;
+    tracing::warn!("shutting down: no new connections; flushing queued output");
+    for t in &accept_tasks {
+        t.abort();
+    }
+    shared.tasks.close();
+    if tokio::time::timeout(SHUTDOWN_FLUSH_TIMEOUT, shared.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "{} connection tasks still flushing after {:?}; exiting anyway",
+            shared.tasks.len(),
+            SHUTDOWN_FLUSH_TIMEOUT
+        );
+    }
+    sweeper.abort();
+    signals.abort();
+    drop(cleanup);
+    tracing::warn!("pubsubd is now ready to exit, bye bye...");
+    Ok(())
+}
+
+/// Waits for SIGTERM/SIGINT: the first starts graceful shutdown, a second
+/// exits at once.
+async fn watch_signals(shared: Arc<Shared>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("could not install signal handlers");
+        return;
+    };
+    let mut seen = 0;
+    loop {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        seen += 1;
+        if seen == 1 {
+            tracing::warn!("received {name}, scheduling shutdown");
+            shared.shutdown.cancel();
+        } else {
+            tracing::warn!("received {name} again during shutdown: exiting now");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Sleeps after a failed accept, doubling up to [`MAX_ACCEPT_BACKOFF`].
+async fn backoff(delay: &mut Duration) {
+    tokio::time::sleep(*delay).await;
+    *delay = (*delay * 2).min(MAX_ACCEPT_BACKOFF);
+}
+
+/// Refuses `stream` with `text` if the server is full or protected mode
+/// applies; returns true if the connection may proceed.
+async fn admit<S: tokio::io::AsyncWrite + Unpin>(shared: &Shared, stream: &mut S, local: bool) -> bool {
+    Stats::incr(&shared.stats.connections_received);
+    let max = shared.settings.maxclients.load(Ordering::Relaxed);
+    if shared.connected_clients() as u64 >= max {
+        Stats::incr(&shared.stats.rejected_connections);
+        let _ = stream.write_all(MAX_CLIENTS.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        return false;
+    }
+    if shared.settings.protected_mode.load(Ordering::Relaxed)
+        && !shared.settings.password_required()
+        && !local
+    {
+        let _ = stream.write_all(DENIED.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        return false;
+    }
+    true
+}
+
+/// Accepts TCP connections until shutdown.
+async fn accept_tcp(shared: Arc<Shared>, listener: TcpListener) {
+    let mut delay = Duration::from_millis(5);
+    loop {
+        let (mut stream, remote) = match listener.accept().await {
+            Ok(x) => {
+                delay = Duration::from_millis(5);
+                x
+            }
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                backoff(&mut delay).await;
+                continue;
+            }
+        };
+        let shared = Arc::clone(&shared);
+        shared.clone().tasks.spawn(async move {
+            let local_addr = stream.local_addr().unwrap_or(remote);
+            let peer = Peer::tcp(remote, local_addr, i64::from(stream.as_raw_fd()));
+            if !admit(&shared, &mut stream, peer.local).await {
+                return;
+            }
+            configure_tcp(&shared, &stream);
+            let client = Arc::new(Client::new(shared.next_client_id(), peer));
+            let (r, w) = stream.into_split();
+            serve(shared, client, r, w).await;
+        });
+    }
+}
+
+/// Sets TCP_NODELAY and keepalive (`tcp-keepalive`) on a new connection.
+fn configure_tcp(shared: &Shared, stream: &TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let secs = shared.settings.tcp_keepalive.load(Ordering::Relaxed);
+    if secs > 0 {
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(secs))
+            .with_interval(Duration::from_secs((secs / 3).max(1)))
+            .with_retries(3);
+        let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&ka);
+    }
+}
+
+/// Accepts Unix socket connections until shutdown.
+async fn accept_unix(shared: Arc<Shared>, listener: UnixListener, path: PathBuf) {
+    let mut delay = Duration::from_millis(5);
+    loop {
+        let mut stream: UnixStream = match listener.accept().await {
+            Ok((s, _)) => {
+                delay = Duration::from_millis(5);
+                s
+            }
+            Err(e) => {
+                tracing::warn!("accept failed on unix socket: {e}");
+                backoff(&mut delay).await;
+                continue;
+            }
+        };
+        let shared = Arc::clone(&shared);
+        let path = path.display().to_string();
+        shared.clone().tasks.spawn(async move {
+            let peer = Peer {
+                addr: format!("{path}:0"),
+                laddr: format!("{path}:0"),
+                local: true,
+                unix: true,
+                fd: i64::from(stream.as_raw_fd()),
+            };
+            if !admit(&shared, &mut stream, true).await {
+                return;
+            }
+            let client = Arc::new(Client::new(shared.next_client_id(), peer));
+            let (r, w) = stream.into_split();
+            serve(shared, client, r, w).await;
+        });
+    }
+}
+
+/// The periodic sweep: rate sampling, soft output limits, idle timeout.
+async fn sweep(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        shared.stats.sample(now);
+        let timeout = shared.settings.timeout.load(Ordering::Relaxed);
+        let clients: Vec<Arc<Client>> = shared.clients.iter().map(|e| Arc::clone(e.value())).collect();
+        for c in clients {
+            if c.outbox.check_limits(c.limit(&shared), now) {
+                c.kill_slow_consumer(&shared);
+                continue;
+            }
+            if timeout > 0
+                && !c.is_pubsub()
+                && now.duration_since(c.last_active()) > Duration::from_secs(timeout)
+            {
+                tracing::debug!("closing idle client id={} addr={}", c.id, c.peer.addr);
+                c.close(CloseReason::IdleTimeout);
+            }
+        }
+    }
+}

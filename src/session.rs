@@ -1,0 +1,144 @@
+//! A connection's private state: authentication, protocol, selected
+//! database, subscriptions, reply mode, and the reply buffer that collects
+//! one pipelined batch of replies before it is handed to the outbox.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::client::Client;
+use crate::protocol::{Protocol, Reply};
+use crate::pubsub::Kind;
+use crate::shared::Shared;
+
+/// Replies are handed to the outbox once this many bytes have collected,
+/// even mid-batch, so one pipelined batch cannot build an unbounded buffer.
+pub const REPLY_FLUSH_BYTES: usize = 64 * 1024;
+
+/// Per-connection state, owned by the connection task.
+pub struct Session {
+    /// Server-wide state.
+    pub shared: Arc<Shared>,
+    /// This client's shared half (outbox, CLIENT LIST fields).
+    pub client: Arc<Client>,
+    /// RESP2 until HELLO 3.
+    pub protocol: Protocol,
+    /// False while a password is required and not yet given.
+    pub authenticated: bool,
+    /// SELECTed database.
+    pub db: usize,
+    /// Subscribed channels (the reverse index of the registry).
+    pub channels: HashSet<Bytes>,
+    /// Subscribed patterns.
+    pub patterns: HashSet<Bytes>,
+    /// Subscribed shard channels.
+    pub shard_channels: HashSet<Bytes>,
+    /// CLIENT REPLY OFF.
+    pub reply_off: bool,
+    /// CLIENT REPLY SKIP: skip the next command's reply.
+    pub skip_next: bool,
+    /// The reply of the command now running is skipped.
+    pub skip_current: bool,
+    /// Close once what is queued has been written (QUIT, SHUTDOWN, errors).
+    pub closing: bool,
+    out: BytesMut,
+}
+
+impl Session {
+    /// A fresh session: RESP2, db 0, authenticated unless a password is set.
+    pub fn new(shared: Arc<Shared>, client: Arc<Client>) -> Session {
+        let authenticated = !shared.settings.password_required();
+        Session {
+            shared,
+            client,
+            protocol: Protocol::Resp2,
+            authenticated,
+            db: 0,
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+            shard_channels: HashSet::new(),
+            reply_off: false,
+            skip_next: false,
+            skip_current: false,
+            closing: false,
+            out: BytesMut::new(),
+        }
+    }
+
+    /// Sends a command reply, unless CLIENT REPLY suppresses it.
+    pub fn reply(&mut self, reply: Reply) {
+        if reply.is_error() {
+            crate::stats::Stats::incr(&self.shared.stats.error_replies);
+        }
+        if self.reply_off || self.skip_current {
+            return;
+        }
+        reply.encode(self.protocol, &mut self.out);
+    }
+
+    /// Sends a pub/sub push (subscribe confirmations): never suppressed by
+    /// CLIENT REPLY, and always a push frame in RESP3.
+    pub fn push(&mut self, parts: Vec<Reply>) {
+        Reply::Push(parts).encode(self.protocol, &mut self.out);
+    }
+
+    /// Hands the collected replies to the outbox.
+    pub fn flush(&mut self) {
+        if !self.out.is_empty() {
+            let bytes = self.out.split().freeze();
+            self.client.send(&self.shared, bytes);
+        }
+        if self.out.capacity() > REPLY_FLUSH_BYTES {
+            self.out = BytesMut::new();
+        }
+    }
+
+    /// Bytes collected and not yet flushed.
+    pub fn buffered(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Channels plus patterns: the count SUBSCRIBE and PSUBSCRIBE report.
+    pub fn subscription_count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// Whether the RESP2 subscribed-mode command restrictions apply.
+    pub fn in_pubsub_context(&self) -> bool {
+        self.protocol == Protocol::Resp2
+            && (self.channels.len() + self.patterns.len() + self.shard_channels.len()) > 0
+    }
+
+    /// Publishes the subscription counts to the shared client (CLIENT LIST,
+    /// output-buffer class).
+    pub fn sync_counts(&self) {
+        self.client.set_subscription_counts(
+            self.channels.len(),
+            self.patterns.len(),
+            self.shard_channels.len(),
+        );
+    }
+
+    /// Drops every subscription without sending confirmations (RESET,
+    /// disconnect).
+    pub fn drop_subscriptions(&mut self) {
+        let id = self.client.id;
+        for ch in self.channels.drain() {
+            self.shared.registry.unsubscribe(Kind::Channel, &ch, id);
+        }
+        for ch in self.shard_channels.drain() {
+            self.shared.registry.unsubscribe(Kind::Shard, &ch, id);
+        }
+        for p in self.patterns.drain() {
+            self.shared.registry.punsubscribe(&p, id);
+        }
+        self.sync_counts();
+    }
+
+    /// Switches protocol for replies and for pushes to this client.
+    pub fn set_protocol(&mut self, p: Protocol) {
+        self.protocol = p;
+        self.client.set_protocol(p);
+    }
+}
