@@ -247,7 +247,10 @@ impl Client {
     /// Disconnects this client for exceeding its output limits.
     pub fn kill_slow_consumer(&self, shared: &Shared) {
         if self.close(CloseReason::SlowConsumer) {
-            shared.stats.output_limit_disconnections.fetch_add(1, Ordering::Relaxed);
+            shared
+                .stats
+                .output_limit_disconnections
+                .fetch_add(1, Ordering::Relaxed);
             let info = self.info();
             tracing::warn!(
                 id = self.id,

@@ -6,7 +6,8 @@
 //! those rules rather than a general glob crate:
 //!
 //! * `*` matches any run of bytes, `?` any single byte;
-//! * `[abc]`, `[^abc]`, `[a-z]` (a reversed range `[z-a]` is accepted), with
+//! * `[abc]`, `[^abc]`, `[a-z]` (a reversed range `[z-a]` is accepted; range
+//!   bounds compare as signed bytes, as Redis's C `char` on x86-64), with
 //!   `\` escaping inside a class, and an unterminated class running to the end
 //!   of the pattern;
 //! * `\x` matches `x` literally;
@@ -93,15 +94,17 @@ fn match_from(
                     } else if p[0] == b']' {
                         break;
                     } else if p.len() >= 3 && p[1] == b'-' {
-                        let (mut lo, mut hi) = (p[0], p[2]);
+                        // Redis compares range bounds as C `char`, which is
+                        // signed on x86-64: bytes >= 0x80 sort below ASCII.
+                        let (mut lo, mut hi) = (p[0] as i8, p[2] as i8);
                         if lo > hi {
                             std::mem::swap(&mut lo, &mut hi);
                         }
-                        let mut x = c;
+                        let mut x = c as i8;
                         if nocase {
-                            lo = lo.to_ascii_lowercase();
-                            hi = hi.to_ascii_lowercase();
-                            x = x.to_ascii_lowercase();
+                            lo = (lo as u8).to_ascii_lowercase() as i8;
+                            hi = (hi as u8).to_ascii_lowercase() as i8;
+                            x = (x as u8).to_ascii_lowercase() as i8;
                         }
                         p = &p[2..];
                         if x >= lo && x <= hi {

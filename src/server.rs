@@ -82,7 +82,12 @@ fn bind_addrs(entry: &str, port: u16) -> (Vec<SocketAddr>, bool) {
         "::*" => vec![std::net::Ipv6Addr::UNSPECIFIED.into()],
         h => h.parse().map(|ip| vec![ip]).unwrap_or_default(),
     };
-    (ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect(), optional)
+    (
+        ips.into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect(),
+        optional,
+    )
 }
 
 /// Runs the server until shutdown. Returns an error for start-up failures
@@ -118,9 +123,8 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
             cleanup.unixsocket = Some(path.clone());
             if let Some(perm) = config.unixsocketperm {
                 use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm)).map_err(
-                    |e| format!("could not set permissions of {}: {e}", path.display()),
-                )?;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))
+                    .map_err(|e| format!("could not set permissions of {}: {e}", path.display()))?;
             }
             Some(l)
         }
@@ -137,7 +141,9 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
     let mut listening: Vec<String> = Vec::new();
     for l in &tcp {
         if let Ok(a) = l.local_addr() {
-            shared.tcp_port.store(u64::from(a.port()), Ordering::Relaxed);
+            shared
+                .tcp_port
+                .store(u64::from(a.port()), Ordering::Relaxed);
             listening.push(a.to_string());
         }
     }
@@ -146,7 +152,7 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
     }
     let limits = config.client_output_buffer_limit.pubsub;
     tracing::info!(
-        "pubsubd {} (Redis {} compatible) ready: pid={} listening on {} maxclients={} pubsub output limit hard={}B soft={}B/{}s proto-max-bulk-len={} client-query-buffer-limit={} auth={} protected-mode={}",
+        "pubsubd ready: version={} redis_version={} pid={} listening on {} maxclients={} pubsub output limit hard={}B soft={}B/{}s proto-max-bulk-len={} client-query-buffer-limit={} auth={} protected-mode={}",
         env!("CARGO_PKG_VERSION"),
         crate::REDIS_VERSION,
         std::process::id(),
@@ -157,7 +163,11 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
         limits.soft_seconds,
         config.proto_max_bulk_len,
         config.client_query_buffer_limit,
-        if config.requirepass.is_some() { "required" } else { "none" },
+        if config.requirepass.is_some() {
+            "required"
+        } else {
+            "none"
+        },
         if config.protected_mode { "yes" } else { "no" },
     );
     for w in &config.warnings {
@@ -234,7 +244,11 @@ async fn backoff(delay: &mut Duration) {
 
 /// Refuses `stream` with `text` if the server is full or protected mode
 /// applies; returns true if the connection may proceed.
-async fn admit<S: tokio::io::AsyncWrite + Unpin>(shared: &Shared, stream: &mut S, local: bool) -> bool {
+async fn admit<S: tokio::io::AsyncWrite + Unpin>(
+    shared: &Shared,
+    stream: &mut S,
+    local: bool,
+) -> bool {
     Stats::incr(&shared.stats.connections_received);
     let max = shared.settings.maxclients.load(Ordering::Relaxed);
     if shared.connected_clients() as u64 >= max {
@@ -270,6 +284,8 @@ async fn accept_tcp(shared: Arc<Shared>, listener: TcpListener) {
             }
         };
         let shared = Arc::clone(&shared);
+        // Ids follow accept order, as in Redis.
+        let id = shared.next_client_id();
         shared.clone().tasks.spawn(async move {
             let local_addr = stream.local_addr().unwrap_or(remote);
             let peer = Peer::tcp(remote, local_addr, i64::from(stream.as_raw_fd()));
@@ -277,7 +293,7 @@ async fn accept_tcp(shared: Arc<Shared>, listener: TcpListener) {
                 return;
             }
             configure_tcp(&shared, &stream);
-            let client = Arc::new(Client::new(shared.next_client_id(), peer));
+            let client = Arc::new(Client::new(id, peer));
             let (r, w) = stream.into_split();
             serve(shared, client, r, w).await;
         });
@@ -314,6 +330,7 @@ async fn accept_unix(shared: Arc<Shared>, listener: UnixListener, path: PathBuf)
         };
         let shared = Arc::clone(&shared);
         let path = path.display().to_string();
+        let id = shared.next_client_id();
         shared.clone().tasks.spawn(async move {
             let peer = Peer {
                 addr: format!("{path}:0"),
@@ -325,7 +342,7 @@ async fn accept_unix(shared: Arc<Shared>, listener: UnixListener, path: PathBuf)
             if !admit(&shared, &mut stream, true).await {
                 return;
             }
-            let client = Arc::new(Client::new(shared.next_client_id(), peer));
+            let client = Arc::new(Client::new(id, peer));
             let (r, w) = stream.into_split();
             serve(shared, client, r, w).await;
         });
@@ -341,7 +358,11 @@ async fn sweep(shared: Arc<Shared>) {
         let now = Instant::now();
         shared.stats.sample(now);
         let timeout = shared.settings.timeout.load(Ordering::Relaxed);
-        let clients: Vec<Arc<Client>> = shared.clients.iter().map(|e| Arc::clone(e.value())).collect();
+        let clients: Vec<Arc<Client>> = shared
+            .clients
+            .iter()
+            .map(|e| Arc::clone(e.value()))
+            .collect();
         for c in clients {
             if c.outbox.check_limits(c.limit(&shared), now) {
                 c.kill_slow_consumer(&shared);

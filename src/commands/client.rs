@@ -46,7 +46,11 @@ pub fn setname(s: &mut Session, args: &[Bytes]) -> Reply {
 /// The connection's name, or null.
 pub fn getname(s: &mut Session, _args: &[Bytes]) -> Reply {
     let name = s.client.info().name;
-    if name.is_empty() { Reply::Nil } else { Reply::Bulk(name) }
+    if name.is_empty() {
+        Reply::Nil
+    } else {
+        Reply::Bulk(name)
+    }
 }
 
 /// Records the client library's name or version (shown by CLIENT LIST).
@@ -154,7 +158,11 @@ pub fn describe(c: &Client) -> String {
         omem,
         tot_mem,
         events,
-        if info.last_cmd.is_empty() { "NULL" } else { &info.last_cmd },
+        if info.last_cmd.is_empty() {
+            "NULL"
+        } else {
+            &info.last_cmd
+        },
         c.protocol().number(),
         String::from_utf8_lossy(&info.lib_name),
         String::from_utf8_lossy(&info.lib_ver),
@@ -203,7 +211,11 @@ fn type_matches(c: &Client, t: ClientType) -> bool {
 
 /// Every client, in id order.
 fn all_clients(shared: &Shared) -> Vec<Arc<Client>> {
-    let mut v: Vec<Arc<Client>> = shared.clients.iter().map(|e| Arc::clone(e.value())).collect();
+    let mut v: Vec<Arc<Client>> = shared
+        .clients
+        .iter()
+        .map(|e| Arc::clone(e.value()))
+        .collect();
     v.sort_by_key(|c| c.id);
     v
 }
@@ -223,7 +235,10 @@ pub fn list(s: &mut Session, args: &[Bytes]) -> Reply {
         } else if is(&args[i], "id") && i + 1 < args.len() {
             let mut v = Vec::new();
             for a in &args[i + 1..] {
-                match std::str::from_utf8(a).ok().and_then(|t| t.parse::<i64>().ok()) {
+                match std::str::from_utf8(a)
+                    .ok()
+                    .and_then(|t| t.parse::<i64>().ok())
+                {
                     Some(n) if n > 0 => v.push(n as u64),
                     _ => return Reply::error("ERR Invalid client ID"),
                 }
@@ -234,12 +249,17 @@ pub fn list(s: &mut Session, args: &[Bytes]) -> Reply {
             return syntax_error();
         }
     }
+    // With ID, clients are listed in the order the ids were given.
+    let clients: Vec<Arc<Client>> = match &ids {
+        Some(v) => v
+            .iter()
+            .filter_map(|id| s.shared.clients.get(id).map(|e| Arc::clone(e.value())))
+            .collect(),
+        None => all_clients(&s.shared),
+    };
     let mut text = String::new();
-    for c in all_clients(&s.shared) {
+    for c in clients {
         if kind.is_some_and(|t| !type_matches(&c, t)) {
-            continue;
-        }
-        if ids.as_ref().is_some_and(|v| !v.contains(&c.id)) {
             continue;
         }
         text.push_str(&describe(&c));
@@ -264,7 +284,7 @@ pub fn kill(s: &mut Session, args: &[Bytes]) -> Reply {
             None => Reply::error("ERR No such client"),
         };
     }
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return syntax_error();
     }
     let mut id = None;
@@ -275,7 +295,10 @@ pub fn kill(s: &mut Session, args: &[Bytes]) -> Reply {
     for pair in args[2..].chunks(2) {
         let (key, val) = (&pair[0], &pair[1]);
         if is(key, "id") {
-            match std::str::from_utf8(val).ok().and_then(|t| t.parse::<i64>().ok()) {
+            match std::str::from_utf8(val)
+                .ok()
+                .and_then(|t| t.parse::<i64>().ok())
+            {
                 Some(n) if n > 0 => id = Some(n as u64),
                 _ => return Reply::error("ERR client-id should be greater than 0"),
             }

@@ -30,7 +30,11 @@ fn categories(cmd: &Command) -> Vec<Reply> {
     if cmd.group == "connection" {
         add("@connection");
     }
-    add(if cmd.flags & flags::FAST != 0 { "@fast" } else { "@slow" });
+    add(if cmd.flags & flags::FAST != 0 {
+        "@fast"
+    } else {
+        "@slow"
+    });
     cats
 }
 
@@ -80,7 +84,10 @@ fn arguments(synopsis: &str) -> Vec<Reply> {
         let bare = word.trim_matches(|c| c == '[' || c == ']');
         if bare == "..." || bare.is_empty() {
             if let Some(Reply::Map(last)) = out.last_mut() {
-                last.push((Reply::bulk_static("flags"), Reply::Set(vec![Reply::Status(Bytes::from_static(b"multiple"))])));
+                last.push((
+                    Reply::bulk_static("flags"),
+                    Reply::Set(vec![Reply::Status(Bytes::from_static(b"multiple"))]),
+                ));
             }
             depth = (depth + opens).saturating_sub(closes);
             continue;
@@ -98,14 +105,20 @@ fn arguments(synopsis: &str) -> Vec<Reply> {
         let token = bare.chars().any(|c| c.is_ascii_uppercase())
             && !bare.chars().any(|c| c.is_ascii_lowercase());
         let mut fields = vec![
-            (Reply::bulk_static("name"), Reply::Bulk(Bytes::from(bare.to_lowercase()))),
+            (
+                Reply::bulk_static("name"),
+                Reply::Bulk(Bytes::from(bare.to_lowercase())),
+            ),
             (
                 Reply::bulk_static("type"),
                 Reply::bulk_static(if token { "pure-token" } else { "string" }),
             ),
         ];
         if token {
-            fields.push((Reply::bulk_static("token"), Reply::Bulk(Bytes::from(bare.to_string()))));
+            fields.push((
+                Reply::bulk_static("token"),
+                Reply::Bulk(Bytes::from(bare.to_string())),
+            ));
         }
         if optional {
             fields.push((
@@ -122,7 +135,10 @@ fn arguments(synopsis: &str) -> Vec<Reply> {
 /// One COMMAND DOCS entry (the value; the key is the name).
 fn docs(cmd: &Command, parent: Option<&str>) -> Reply {
     let mut fields = vec![
-        (Reply::bulk_static("summary"), Reply::bulk_static(cmd.summary)),
+        (
+            Reply::bulk_static("summary"),
+            Reply::bulk_static(cmd.summary),
+        ),
         (Reply::bulk_static("since"), Reply::bulk_static(cmd.since)),
         (Reply::bulk_static("group"), Reply::bulk_static(cmd.group)),
     ];
@@ -207,8 +223,6 @@ pub fn docs_all(_s: &mut Session, args: &[Bytes]) -> Reply {
     Reply::Map(out)
 }
 
-
-
 /// COMMAND LIST [FILTERBY PATTERN glob | ACLCAT cat | MODULE name].
 pub fn list(_s: &mut Session, args: &[Bytes]) -> Reply {
     let names = COMMANDS.iter().map(|c| c.name);
@@ -227,7 +241,9 @@ pub fn list(_s: &mut Session, args: &[Bytes]) -> Reply {
                 Reply::bulks(
                     COMMANDS
                         .iter()
-                        .filter(|c| categories(c).contains(&Reply::Status(Bytes::from(cat.clone()))))
+                        .filter(|c| {
+                            categories(c).contains(&Reply::Status(Bytes::from(cat.clone())))
+                        })
                         .map(|c| Bytes::from_static(c.name.as_bytes())),
                 )
             } else if is(&args[3], "module") {

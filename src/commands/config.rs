@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{help_reply, wrong_arity};
+use super::{help_reply, syntax_error};
 use crate::protocol::Reply;
 use crate::session::Session;
 
@@ -24,8 +24,8 @@ pub fn get(s: &mut Session, args: &[Bytes]) -> Reply {
 
 /// Sets one or more parameters, all or nothing, and applies them at once.
 pub fn set(s: &mut Session, args: &[Bytes]) -> Reply {
-    if args.len() % 2 != 0 {
-        return wrong_arity("config|set");
+    if !args.len().is_multiple_of(2) {
+        return syntax_error();
     }
     let pairs: Vec<(&[u8], &[u8])> = args[2..]
         .chunks(2)

@@ -14,7 +14,10 @@ use crate::session::Session;
 pub fn hello(s: &mut Session, args: &[Bytes]) -> Reply {
     let mut proto = None;
     if let Some(v) = args.get(1) {
-        let v = match std::str::from_utf8(v).ok().and_then(|t| t.parse::<i64>().ok()) {
+        let v = match std::str::from_utf8(v)
+            .ok()
+            .and_then(|t| t.parse::<i64>().ok())
+        {
             Some(v) => v,
             None => {
                 return Reply::error("ERR Protocol version is not an integer or out of range");
@@ -55,7 +58,7 @@ pub fn hello(s: &mut Session, args: &[Bytes]) -> Reply {
     }
     if !s.authenticated {
         return Reply::error(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         );
     }
     if let Some(p) = proto {

@@ -117,8 +117,14 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
                 now.as_micros(),
                 uptime,
                 uptime / 86400,
-                std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
-                shared.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                shared
+                    .config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
                 env!("CARGO_PKG_VERSION"),
             );
         }
@@ -129,7 +135,12 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
                 "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\npubsub_clients:{}\r\nclients_in_timeout_table:0\r\n",
                 shared.connected_clients(),
                 cfg.maxclients,
-                shared.clients.iter().map(|c| c.outbox.pending()).max().unwrap_or(0),
+                shared
+                    .clients
+                    .iter()
+                    .map(|c| c.outbox.pending())
+                    .max()
+                    .unwrap_or(0),
                 shared.pubsub_clients(),
             );
         }
@@ -140,7 +151,11 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
                 "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_clients_normal:{}\r\nmem_allocator:libc\r\n",
                 human(rss),
                 human(rss),
-                shared.clients.iter().map(|c| c.outbox.pending()).sum::<usize>(),
+                shared
+                    .clients
+                    .iter()
+                    .map(|c| c.outbox.pending())
+                    .sum::<usize>(),
             );
         }
         "persistence" => {

@@ -112,7 +112,11 @@ fn resolve(s: &Session, args: &[Bytes]) -> Result<(&'static Command, String), Re
 /// Text of a client-supplied argument as Redis echoes it in errors: cut at
 /// the first NUL (C string) and at `max` bytes.
 fn echo_arg(arg: &[u8], max: usize) -> String {
-    let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len()).min(max);
+    let end = arg
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(arg.len())
+        .min(max);
     String::from_utf8_lossy(&arg[..end]).into_owned()
 }
 
@@ -174,7 +178,11 @@ pub fn help_reply(container: &str, lines: &[&str]) -> Reply {
     let mut out = vec![Reply::Status(Bytes::from(format!(
         "{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     )))];
-    out.extend(lines.iter().map(|l| Reply::Status(Bytes::from(l.to_string()))));
+    out.extend(
+        lines
+            .iter()
+            .map(|l| Reply::Status(Bytes::from(l.to_string()))),
+    );
     out.push(Reply::status("HELP"));
     out.push(Reply::status("    Print this help."));
     Reply::Array(out)

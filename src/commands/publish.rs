@@ -13,7 +13,10 @@ use crate::session::Session;
 
 /// Delivers the message and returns the number of receivers.
 fn publish_to(s: &mut Session, kind: Kind, args: &[Bytes]) -> Reply {
-    let n = s.shared.registry.publish(&s.shared, kind, &args[1], &args[2]);
+    let n = s
+        .shared
+        .registry
+        .publish(&s.shared, kind, &args[1], &args[2]);
     s.shared
         .stats
         .pubsub_deliveries

@@ -9,8 +9,10 @@ use crate::session::Session;
 
 fn list(s: &Session, kind: Kind, args: &[Bytes]) -> Reply {
     if args.len() > 3 {
-        let name = if kind == Kind::Shard { "pubsub|shardchannels" } else { "pubsub|channels" };
-        return super::wrong_arity(name);
+        return Reply::error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+            String::from_utf8_lossy(&args[1])
+        ));
     }
     let pattern = args.get(2).map(|p| &p[..]);
     Reply::bulks(s.shared.registry.channels(kind, pattern))

@@ -73,8 +73,12 @@ fn subscribe_all(s: &mut Session, args: &[Bytes], fam: Family) -> Reply {
             let client = std::sync::Arc::clone(&s.client);
             let confirm = || client.send(&shared, frame.clone());
             match fam {
-                Family::Channel => shared.registry.subscribe(Kind::Channel, name, &client, confirm),
-                Family::Shard => shared.registry.subscribe(Kind::Shard, name, &client, confirm),
+                Family::Channel => shared
+                    .registry
+                    .subscribe(Kind::Channel, name, &client, confirm),
+                Family::Shard => shared
+                    .registry
+                    .subscribe(Kind::Shard, name, &client, confirm),
                 Family::Pattern => shared.registry.psubscribe(name, &client, confirm),
             };
         } else {

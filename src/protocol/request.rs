@@ -199,14 +199,13 @@ fn decode_frame(buf: &mut BytesMut, frame_len: usize) -> Result<Option<Parsed>, 
 /// Redis's quoting rules.
 fn parse_inline(buf: &mut BytesMut) -> Result<Option<Parsed>, ParseError> {
     let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
-        if buf.len() > MAX_INLINE_LEN {
+        // A line of the maximum length may have its CR buffered before its LF.
+        let cr_pending = buf.len() == MAX_INLINE_LEN + 1 && buf.last() == Some(&b'\r');
+        if buf.len() > MAX_INLINE_LEN && !cr_pending {
             return Err(ParseError("too big inline request".into()));
         }
         return Ok(None);
     };
-    if nl > MAX_INLINE_LEN {
-        return Err(ParseError("too big inline request".into()));
-    }
     let line = buf.split_to(nl + 1);
     let mut text = &line[..nl];
     if text.last() == Some(&b'\r') {
@@ -288,14 +287,24 @@ mod tests {
     }
 
     fn cmd(words: &[&str]) -> Parsed {
-        Parsed::Command(words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect())
+        Parsed::Command(
+            words
+                .iter()
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect(),
+        )
     }
 
     #[test]
     fn multibulk_and_inline() {
         assert_eq!(
             parse_all(b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nPING\r\n\r\n*0\r\n", OPEN).unwrap(),
-            vec![cmd(&["ECHO", "hi"]), cmd(&["PING"]), Parsed::Empty, Parsed::Empty]
+            vec![
+                cmd(&["ECHO", "hi"]),
+                cmd(&["PING"]),
+                Parsed::Empty,
+                Parsed::Empty
+            ]
         );
         assert_eq!(
             parse_all(b"ECHO \"a b\" 'c'\n", OPEN).unwrap(),
@@ -337,9 +346,15 @@ mod tests {
             authenticated: false,
         };
         assert_eq!(e(b"*11\r\n", unauth), "unauthenticated multibulk length");
-        assert_eq!(e(b"*1\r\n$16385\r\n", unauth), "unauthenticated bulk length");
+        assert_eq!(
+            e(b"*1\r\n$16385\r\n", unauth),
+            "unauthenticated bulk length"
+        );
         assert_eq!(e(b"ECHO \"a\n", OPEN), "unbalanced quotes in request");
-        assert_eq!(e(&vec![b'a'; MAX_INLINE_LEN + 1], OPEN), "too big inline request");
+        assert_eq!(
+            e(&vec![b'a'; MAX_INLINE_LEN + 1], OPEN),
+            "too big inline request"
+        );
     }
 
     #[test]

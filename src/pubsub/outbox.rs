@@ -270,7 +270,7 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
 /// allows, consuming the frames as they are written.
 async fn write_all_vectored<W: AsyncWrite + Unpin>(
     sink: &mut W,
-    batch: &mut Vec<Bytes>,
+    batch: &mut [Bytes],
 ) -> std::io::Result<()> {
     let mut first = 0;
     while first < batch.len() {
@@ -310,7 +310,10 @@ mod tests {
         let o = Outbox::new();
         let l = limit(10, 0, 0);
         assert_eq!(o.push(Bytes::from_static(b"12345"), l), PushOutcome::Queued);
-        assert_eq!(o.push(Bytes::from_static(b"123456"), l), PushOutcome::OverLimit);
+        assert_eq!(
+            o.push(Bytes::from_static(b"123456"), l),
+            PushOutcome::OverLimit
+        );
         assert_eq!(o.pending(), 11);
         o.discard();
         assert_eq!(o.pending(), 0);
