@@ -94,6 +94,8 @@ fn config_get_defaults() {
     let mut c = srv.raw();
     let port = srv.port.to_string();
     let logfile = srv.log_path.to_string_lossy().into_owned();
+    // The harness passes --logfile and --pidfile; everything else is default.
+    let pidfile = srv.dir.path().join("server.pid").to_string_lossy().into_owned();
     let expected: &[(&str, &str)] = &[
         ("port", &port),
         ("bind", "127.0.0.1"),
@@ -111,7 +113,7 @@ fn config_get_defaults() {
         ("client-query-buffer-limit", "1073741824"),
         ("loglevel", "notice"),
         ("logfile", &logfile),
-        ("pidfile", ""),
+        ("pidfile", &pidfile),
         ("unixsocket", ""),
         ("unixsocketperm", "0"),
     ];

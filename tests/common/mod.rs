@@ -110,6 +110,7 @@ impl TestServer {
             cmd.arg("--port").arg(port.to_string());
             cmd.arg("--bind").arg("127.0.0.1");
             cmd.arg("--logfile").arg(&log_path);
+            cmd.arg("--pidfile").arg(dir.path().join("server.pid"));
             if is_reference() {
                 cmd.args(["--save", "", "--appendonly", "no"]);
                 cmd.arg("--dir").arg(dir.path());
@@ -134,18 +135,58 @@ impl TestServer {
         panic!("server did not start after 5 attempts");
     }
 
+    /// Waits until this server's own pid file or log says it is ready and its port
+    /// accepts connections. Checking the log (not only the port) guards
+    /// against a port another test's server grabbed between `free_port` and
+    /// our bind: our server then fails to start instead of us talking to the
+    /// wrong one.
     fn wait_ready(&mut self, within: Duration) -> bool {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            let pidfile = std::fs::read_to_string(self.dir.path().join("server.pid"))
+                .unwrap_or_default();
+            let log = self.log().to_lowercase();
+            let ready = pidfile.trim() == self.child.id().to_string()
+                || log.contains("pubsubd ready")
+                || log.contains("ready to accept");
+            if ready && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return true;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            // A quiet log level hides the ready line: ask the server its pid.
+            if !ready && self.answers_with_own_pid() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
         false
+    }
+
+    /// Whether the server on our port reports our child's pid in INFO.
+    fn answers_with_own_pid(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        if s.write_all(b"INFO server\r\n").is_err() {
+            return false;
+        }
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 8192];
+        while let Ok(n) = s.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&chunk[..n]);
+            if got.windows(2).filter(|w| w == b"\r\n").count() > 3
+                && info_field(&got, "process_id").is_some()
+            {
+                break;
+            }
+        }
+        info_field(&got, "process_id") == Some(self.child.id().to_string())
     }
 
     /// `127.0.0.1:<port>`.
