@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need
-# (redis-cli from Debian's redis-tools, iproute2 for the protected-mode test's
-# network namespaces), checks formatting and lints, then runs every test.
+# (redis-cli from Debian's redis-tools, iproute2 for the protected-mode
+# test's network namespaces, the Node packages in tests/node and the Python
+# packages in tests/python), checks formatting and lints, then runs the Rust
+# tests, the Node client tests and the Python client tests against the
+# freshly built server.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need=()
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
   sudo_cmd=()
@@ -16,6 +20,20 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+echo "== cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --all-targets -q -- -D warnings
-cargo test -q 2>&1 | tee /tmp/pubsubd-test-output.txt
+
+echo "== Rust tests"
+cargo test -q
+
+echo "== Node client tests (socket.io, ioredis, node-redis)"
+npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+npm test --prefix tests/node
+
+echo "== Python client tests (redis-py)"
+if [ ! -x tests/python/.venv/bin/python ]; then
+  python3 -m venv tests/python/.venv
+fi
+tests/python/.venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+tests/python/.venv/bin/python -m pytest -q tests/python

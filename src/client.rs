@@ -129,6 +129,10 @@ pub struct Client {
     close_reason: Mutex<Option<CloseReason>>,
     /// Bytes this client sent and was sent (for INFO totals).
     pub net_in: AtomicU64,
+    /// While set, pushes wait in `deferred` (during this client's EXEC or
+    /// script, so they follow its reply as in Redis 7.2).
+    defer: AtomicBool,
+    deferred: Mutex<(Vec<Bytes>, usize)>,
 }
 
 impl Client {
@@ -149,6 +153,8 @@ impl Client {
             last_active: Mutex::new(now),
             close_reason: Mutex::new(None),
             net_in: AtomicU64::new(0),
+            defer: AtomicBool::new(false),
+            deferred: Mutex::new((Vec::new(), 0)),
         }
     }
 
@@ -234,14 +240,53 @@ impl Client {
     /// over its output limit is disconnected here (and the disconnection
     /// logged and counted), never left connected with a message missing.
     pub fn deliver(&self, shared: &Shared, frame: Bytes) {
-        if self.outbox.push(frame, self.limit(shared)) == PushOutcome::OverLimit {
+        if self.defer.load(Ordering::Acquire) {
+            let mut held = match self.deferred.lock() {
+                Ok(h) => h,
+                Err(p) => p.into_inner(),
+            };
+            // Re-check under the lock: release may have just run.
+            if self.defer.load(Ordering::Acquire) {
+                held.1 += frame.len();
+                held.0.push(frame);
+                let over = self.limit(shared).hard;
+                let total = held.1 + self.outbox.pending();
+                drop(held);
+                if over > 0 && total as u64 > over {
+                    self.kill_slow_consumer(shared);
+                }
+                return;
+            }
+        }
+        self.send(shared, frame);
+    }
+
+    /// Queues bytes for this client: its own replies, or a push.
+    pub fn send(&self, shared: &Shared, bytes: Bytes) {
+        if self.outbox.push(bytes, self.limit(shared)) == PushOutcome::OverLimit {
             self.kill_slow_consumer(shared);
         }
     }
 
-    /// Queues a reply (or replies) produced by this client's own commands.
-    pub fn send(&self, shared: &Shared, bytes: Bytes) {
-        self.deliver(shared, bytes);
+    /// Holds back pushes until [`Client::release_pushes`].
+    pub fn defer_pushes(&self) {
+        self.defer.store(true, Ordering::Release);
+    }
+
+    /// Queues the held-back pushes after the reply that caused them.
+    pub fn release_pushes(&self, shared: &Shared) {
+        let frames = {
+            let mut held = match self.deferred.lock() {
+                Ok(h) => h,
+                Err(p) => p.into_inner(),
+            };
+            self.defer.store(false, Ordering::Release);
+            held.1 = 0;
+            std::mem::take(&mut held.0)
+        };
+        for f in frames {
+            self.send(shared, f);
+        }
     }
 
     /// Disconnects this client for exceeding its output limits.

@@ -204,6 +204,18 @@ pub struct Config {
     /// `unixsocketperm`: mode bits for the socket (octal in the file); `None`
     /// leaves the umask's choice.
     pub unixsocketperm: Option<u32>,
+    /// `maxmemory`: refuse writes once the keyspace uses more than this many
+    /// bytes; 0 = no limit. Default 0.
+    pub maxmemory: u64,
+    /// `notify-keyspace-events`: enabled keyspace event classes, as
+    /// `crate::keyspace::class` bits. Default none.
+    pub notify_keyspace_events: u32,
+    /// `busy-reply-threshold` (alias `lua-time-limit`): milliseconds a script
+    /// may run before other clients get `-BUSY`. Default 5000.
+    pub busy_reply_threshold: u64,
+    /// The config file given on the command line, made absolute (INFO
+    /// `config_file`).
+    pub config_file: Option<PathBuf>,
     /// One line per Redis directive that was accepted but has no effect here,
     /// for the server to log once logging is up.
     pub warnings: Vec<String>,
@@ -231,6 +243,10 @@ impl Default for Config {
             pidfile: None,
             unixsocket: None,
             unixsocketperm: None,
+            maxmemory: 0,
+            notify_keyspace_events: 0,
+            busy_reply_threshold: 5000,
+            config_file: None,
             warnings: Vec::new(),
         }
     }
@@ -516,6 +532,46 @@ static PARAMS: &[Param] = &[
     // Redis parameters that clients read to learn what kind of server this
     // is. They have one true answer here.
     Param {
+        name: "maxmemory",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| memory_arg(v, 0, i64::MAX).map(|n| c.maxmemory = n),
+            get: |c| c.maxmemory.to_string().into_bytes(),
+        },
+        value_name: "BYTES",
+        help: "Refuse writes once the keyspace uses this much memory; 0 = no limit [default: 0]",
+    },
+    Param {
+        name: "notify-keyspace-events",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| keyspace_events_arg(v).map(|f| c.notify_keyspace_events = f),
+            get: |c| keyspace_events_string(c.notify_keyspace_events).into_bytes(),
+        },
+        value_name: "CLASSES",
+        help: "Keyspace event classes to publish, e.g. KEA [default: \"\"]",
+    },
+    Param {
+        name: "busy-reply-threshold",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| int_arg(v, 0, i64::MAX).map(|n| c.busy_reply_threshold = n),
+            get: |c| c.busy_reply_threshold.to_string().into_bytes(),
+        },
+        value_name: "MS",
+        help: "Milliseconds a script runs before other clients get -BUSY [default: 5000]",
+    },
+    Param {
+        name: "lua-time-limit",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| int_arg(v, 0, i64::MAX).map(|n| c.busy_reply_threshold = n),
+            get: |c| c.busy_reply_threshold.to_string().into_bytes(),
+        },
+        value_name: "MS",
+        help: "Old name of busy-reply-threshold",
+    },
+    Param {
         name: "replica-read-only",
         mutable: false,
         kind: Kind::Constant("yes"),
@@ -561,7 +617,6 @@ static PARAMS: &[Param] = &[
 
 /// Redis 7 directives that are accepted with a warning and otherwise ignored
 /// (besides the constants in [`PARAMS`], which are treated the same way).
-/// `maxmemory` is among them for now: issue #3 will give it a meaning.
 static IGNORED_DIRECTIVES: &[&str] = &[
     "acl-pubsub-default",
     "acllog-max-len",
@@ -574,7 +629,6 @@ static IGNORED_DIRECTIVES: &[&str] = &[
     "appendfilename",
     "appendfsync",
     "bind-source-addr",
-    "busy-reply-threshold",
     "dbfilename",
     "dir",
     "disable-thp",
@@ -590,14 +644,11 @@ static IGNORED_DIRECTIVES: &[&str] = &[
     "loadmodule",
     "locale-collate",
     "lua-replicate-commands",
-    "lua-time-limit",
     "masterauth",
     "masteruser",
     "max-new-connections-per-cycle",
     "max-new-tls-connections-per-cycle",
-    "maxmemory",
     "no-appendfsync-on-rewrite",
-    "notify-keyspace-events",
     "oom-score-adj",
     "oom-score-adj-values",
     "proc-title-template",
@@ -645,6 +696,68 @@ static IGNORED_PREFIXES: &[&str] = &[
     "tls-",
     "zset-max-",
 ];
+
+/// The `notify-keyspace-events` letters and their class bits, in the order
+/// Redis writes them back.
+const KEYSPACE_EVENT_LETTERS: &[(u8, u32)] = &[
+    (b'g', crate::keyspace::class::GENERIC),
+    (b'$', crate::keyspace::class::STRING),
+    (b'l', crate::keyspace::class::LIST),
+    (b's', crate::keyspace::class::SET),
+    (b'h', crate::keyspace::class::HASH),
+    (b'z', crate::keyspace::class::ZSET),
+    (b'x', crate::keyspace::class::EXPIRED),
+    (b'e', crate::keyspace::class::EVICTED),
+    (b't', crate::keyspace::class::STREAM),
+    (b'd', crate::keyspace::class::MODULE),
+    (b'n', crate::keyspace::class::NEW),
+];
+
+/// Parses `notify-keyspace-events` letters into class bits (Redis's
+/// `keyspaceEventsStringToFlags`).
+fn keyspace_events_arg(arg: &[u8]) -> Result<u32, String> {
+    use crate::keyspace::class;
+    let mut flags = 0;
+    for &c in arg {
+        flags |= match c {
+            b'A' => class::ALL,
+            b'K' => class::KEYSPACE,
+            b'E' => class::KEYEVENT,
+            b'm' => class::KEY_MISS,
+            _ => match KEYSPACE_EVENT_LETTERS.iter().find(|(l, _)| *l == c) {
+                Some((_, bit)) => *bit,
+                None => return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
+            },
+        };
+    }
+    Ok(flags)
+}
+
+/// Writes class bits back as Redis's normalised letters.
+fn keyspace_events_string(flags: u32) -> String {
+    use crate::keyspace::class;
+    let mut out = String::new();
+    // As Redis writes it back, `n` is not shown once `A` is (7.0 and 7.2).
+    if flags & class::ALL == class::ALL {
+        out.push('A');
+    } else {
+        for (letter, bit) in KEYSPACE_EVENT_LETTERS {
+            if flags & bit != 0 {
+                out.push(char::from(*letter));
+            }
+        }
+    }
+    if flags & class::KEYSPACE != 0 {
+        out.push('K');
+    }
+    if flags & class::KEYEVENT != 0 {
+        out.push('E');
+    }
+    if flags & class::KEY_MISS != 0 {
+        out.push('m');
+    }
+    out
+}
 
 /// Returns the parameter called `name` (ASCII case-insensitive), if any.
 fn find_param(name: &[u8]) -> Option<&'static Param> {
@@ -740,6 +853,8 @@ impl Config {
                 b"-v" | b"--version" => return Ok(version_exit()),
                 bytes if !bytes.starts_with(b"-") => {
                     config.load_file(Path::new(first))?;
+                    config.config_file =
+                        Some(std::fs::canonicalize(first).unwrap_or_else(|_| PathBuf::from(first)));
                     rest = &words[1..];
                 }
                 _ => {}
@@ -1537,6 +1652,10 @@ mod tests {
             ("pidfile", ""),
             ("unixsocket", ""),
             ("unixsocketperm", "0"),
+            ("maxmemory", "0"),
+            ("notify-keyspace-events", ""),
+            ("busy-reply-threshold", "5000"),
+            ("lua-time-limit", "5000"),
             ("replica-read-only", "yes"),
             ("slave-read-only", "yes"),
             ("save", ""),
@@ -1576,7 +1695,7 @@ mod tests {
         // Unknown names and the empty pattern match nothing.
         assert!(names(&[b"nosuch"]).is_empty());
         assert!(names(&[b""]).is_empty());
-        assert!(names(&[b"maxmemory"]).is_empty());
+        assert!(names(&[b"maxmemory-policy"]).is_empty());
         assert!(names(&[]).is_empty());
     }
 
@@ -2149,7 +2268,8 @@ mod tests {
               rename-command CONFIG \"\"\nnotify-keyspace-events \"\"\n",
         );
         let c = config.unwrap();
-        assert_eq!(c.warnings.len(), 19, "{:#?}", c.warnings);
+        // maxmemory and notify-keyspace-events are real directives: no warning.
+        assert_eq!(c.warnings.len(), 17, "{:#?}", c.warnings);
         assert_eq!(
             c.warnings[0],
             format!(
@@ -2164,7 +2284,7 @@ mod tests {
             ["command line: 'appendonly' is a Redis directive that pubsubd does not use; ignored"]
         );
         // Ignored directives do not appear in CONFIG GET (except the constants).
-        assert!(c.get(&[b"maxmemory", b"hz", b"dir"]).is_empty());
+        assert!(c.get(&[b"maxmemory-policy", b"hz", b"dir"]).is_empty());
         assert_eq!(get1(&c, "appendonly"), "no");
     }
 

@@ -97,6 +97,7 @@ where
     read_loop(&mut session, &reader).await;
     session.flush();
     session.drop_subscriptions();
+    session.end_transaction();
     shared.clients.remove(&client.id);
     client.outbox.close();
     drop(reader);
@@ -118,7 +119,15 @@ async fn read_loop<R: ReadSide>(s: &mut Session, reader: &R) {
             };
             match parser.parse(&mut buf, &limits) {
                 Ok(Some(Parsed::Command(args))) => {
-                    commands::dispatch(s, &args);
+                    while commands::dispatch(s, &args) == commands::Outcome::WaitForScript {
+                        // Another client's script holds the keyspace: wait
+                        // for it without blocking this thread.
+                        s.flush();
+                        tokio::select! {
+                            _ = shared.scripts.wait_idle_or_busy() => {}
+                            _ = client.cancel.cancelled() => return,
+                        }
+                    }
                     if s.closing {
                         return;
                     }

@@ -1,22 +1,116 @@
-//! The in-memory databases selected with SELECT.
+//! The in-memory databases: string keys with optional expiry, per database
+//! (SELECT), kept in memory only like a Redis with persistence off.
 //!
-//! pubsubd keeps data in memory only, like a Redis with persistence off.
-//! This holds the databases DBSIZE, FLUSHDB, FLUSHALL and INFO keyspace
-//! report on.
+//! One mutex guards all databases ([`Keyspace`]); commands hold it for one
+//! command, EXEC for a whole transaction and EVAL for a whole script, which
+//! is what makes those atomic with respect to every other client.
+//!
+//! Each database keeps its keys ordered by a fixed hash of the key, so SCAN
+//! can resume from a cursor (the hash to continue from) and return every key
+//! that exists for the whole iteration even while others come and go; and a
+//! deadline index, so active expiry pops exactly the keys that are due.
+//! Every change records keyspace events (published by the caller when
+//! `notify-keyspace-events` enables them) and invalidates WATCHers.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 
-/// One database: key → value.
+/// Rough bytes of bookkeeping per key beyond its name and value, counted
+/// towards `used_memory` and `maxmemory`.
+pub const ENTRY_OVERHEAD: usize = 96;
+/// Most keys active expiry removes per database per sweep tick, so the
+/// keyspace lock is never held long.
+pub const ACTIVE_EXPIRE_BATCH: usize = 2000;
+
+/// Keyspace event classes (`notify-keyspace-events` letters).
+pub mod class {
+    /// `K`: publish to `__keyspace@<db>__:<key>`.
+    pub const KEYSPACE: u32 = 1 << 0;
+    /// `E`: publish to `__keyevent@<db>__:<event>`.
+    pub const KEYEVENT: u32 = 1 << 1;
+    /// `g`: generic commands (DEL, EXPIRE, RENAME, ...).
+    pub const GENERIC: u32 = 1 << 2;
+    /// `$`: string commands.
+    pub const STRING: u32 = 1 << 3;
+    /// `l`: list commands.
+    pub const LIST: u32 = 1 << 4;
+    /// `s`: set commands.
+    pub const SET: u32 = 1 << 5;
+    /// `h`: hash commands.
+    pub const HASH: u32 = 1 << 6;
+    /// `z`: sorted set commands.
+    pub const ZSET: u32 = 1 << 7;
+    /// `x`: expired events.
+    pub const EXPIRED: u32 = 1 << 8;
+    /// `e`: evicted events.
+    pub const EVICTED: u32 = 1 << 9;
+    /// `t`: stream commands.
+    pub const STREAM: u32 = 1 << 10;
+    /// `m`: key-miss events.
+    pub const KEY_MISS: u32 = 1 << 11;
+    /// `d`: module events.
+    pub const MODULE: u32 = 1 << 12;
+    /// `n`: new-key events.
+    pub const NEW: u32 = 1 << 13;
+    /// `A`: alias for `g$lshzxetd`.
+    pub const ALL: u32 =
+        GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+}
+
+/// A keyspace event to publish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The class bit (`class::*`).
+    pub class: u32,
+    /// The event name (`set`, `del`, `expired`, ...).
+    pub name: &'static str,
+    /// Database number.
+    pub db: usize,
+    /// The key.
+    pub key: Bytes,
+}
+
+/// A stored value and its expiry.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The string value.
+    pub value: Bytes,
+    /// Unix time in milliseconds when the key expires, if it does.
+    pub expires_at: Option<u64>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The fixed hash that orders keys for SCAN (SipHash with zero keys:
+/// deterministic across calls, so cursors stay valid).
+pub fn key_hash(key: &[u8]) -> u64 {
+    let mut h =
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .build_hasher();
+    h.write(key);
+    h.finish()
+}
+
+/// One database.
 #[derive(Default)]
 pub struct Db {
-    entries: HashMap<Bytes, Bytes>,
+    /// (hash, key) → entry, in SCAN order.
+    entries: BTreeMap<(u64, Bytes), Entry>,
+    /// (deadline, key) for keys with a TTL.
+    deadlines: BTreeSet<(u64, Bytes)>,
 }
 
 impl Db {
-    /// Number of keys.
+    /// Number of keys (including logically expired ones not yet removed).
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -26,22 +120,49 @@ impl Db {
         self.entries.is_empty()
     }
 
-    /// Removes every key.
-    pub fn clear(&mut self) {
-        self.entries = HashMap::new();
+    /// Number of keys with a TTL.
+    pub fn expires(&self) -> usize {
+        self.deadlines.len()
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.entries
+            .get(&(key_hash(key), Bytes::copy_from_slice(key)))
     }
 }
 
-/// All databases (`databases` of them).
+/// Every database, the WATCH registry, and accounting.
 pub struct Keyspace {
-    dbs: Vec<Mutex<Db>>,
+    dbs: Vec<Db>,
+    /// (db, key) → dirty flags of the clients watching it.
+    watchers: HashMap<(usize, Bytes), Vec<Arc<AtomicBool>>>,
+    /// Events recorded since the caller last drained them.
+    events: Vec<Event>,
+    /// Classes enabled by `notify-keyspace-events` (events of other classes
+    /// are not even recorded).
+    pub notify_flags: u32,
+    /// Bytes of keys and values plus [`ENTRY_OVERHEAD`] each.
+    used_bytes: usize,
+    /// Keys removed by expiry (INFO `expired_keys`).
+    pub expired_keys: u64,
+    /// Reads that found their key (INFO `keyspace_hits`).
+    pub hits: u64,
+    /// Reads that did not (INFO `keyspace_misses`).
+    pub misses: u64,
 }
 
 impl Keyspace {
     /// `n` empty databases.
     pub fn new(n: usize) -> Keyspace {
         Keyspace {
-            dbs: (0..n.max(1)).map(|_| Mutex::new(Db::default())).collect(),
+            dbs: (0..n.max(1)).map(|_| Db::default()).collect(),
+            watchers: HashMap::new(),
+            events: Vec::new(),
+            notify_flags: 0,
+            used_bytes: 0,
+            expired_keys: 0,
+            hits: 0,
+            misses: 0,
         }
     }
 
@@ -50,27 +171,383 @@ impl Keyspace {
         self.dbs.len()
     }
 
-    /// Runs `f` on database `index` (which SELECT has validated).
-    pub fn with_db<T>(&self, index: usize, f: impl FnOnce(&mut Db) -> T) -> Option<T> {
-        let db = self.dbs.get(index)?;
-        Some(match db.lock() {
-            Ok(mut g) => f(&mut g),
-            Err(p) => f(&mut p.into_inner()),
-        })
+    /// Database `db` (validated by SELECT).
+    pub fn db(&self, db: usize) -> &Db {
+        &self.dbs[db.min(self.dbs.len() - 1)]
     }
 
-    /// Key counts of the non-empty databases, for INFO keyspace.
-    pub fn sizes(&self) -> Vec<(usize, usize)> {
-        (0..self.dbs.len())
-            .filter_map(|i| self.with_db(i, |d| d.len()).map(|n| (i, n)))
-            .filter(|&(_, n)| n > 0)
+    fn db_mut(&mut self, db: usize) -> &mut Db {
+        let last = self.dbs.len() - 1;
+        &mut self.dbs[db.min(last)]
+    }
+
+    /// Bytes the keyspace accounts for.
+    pub fn used_bytes(&self) -> usize {
+        self.used_bytes
+    }
+
+    /// Records an event if its class is enabled.
+    pub fn notify(&mut self, class: u32, name: &'static str, db: usize, key: &Bytes) {
+        if self.notify_flags & class != 0
+            && self.notify_flags & (class::KEYSPACE | class::KEYEVENT) != 0
+        {
+            self.events.push(Event {
+                class,
+                name,
+                db,
+                key: key.clone(),
+            });
+        }
+    }
+
+    /// Takes the events recorded so far.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Marks every client watching (db, key) dirty.
+    pub fn touch(&mut self, db: usize, key: &[u8]) {
+        if self.watchers.is_empty() {
+            return;
+        }
+        if let Some(flags) = self.watchers.get(&(db, Bytes::copy_from_slice(key))) {
+            for f in flags {
+                f.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Marks dirty every watcher of a key that exists in `db` (FLUSHDB,
+    /// FLUSHALL, SWAPDB).
+    fn touch_all_in(&mut self, db: usize) {
+        let keys: Vec<Bytes> = self
+            .watchers
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .map(|(_, k)| k.clone())
+            .collect();
+        for k in keys {
+            if self.db(db).get(&k).is_some() {
+                self.touch(db, &k);
+            }
+        }
+    }
+
+    /// Registers `flag` as watching (db, key).
+    pub fn watch(&mut self, db: usize, key: Bytes, flag: &Arc<AtomicBool>) {
+        let list = self.watchers.entry((db, key)).or_default();
+        if !list.iter().any(|f| Arc::ptr_eq(f, flag)) {
+            list.push(Arc::clone(flag));
+        }
+    }
+
+    /// Removes `flag` from (db, key)'s watchers.
+    pub fn unwatch(&mut self, db: usize, key: &Bytes, flag: &Arc<AtomicBool>) {
+        let k = (db, key.clone());
+        if let Some(list) = self.watchers.get_mut(&k) {
+            list.retain(|f| !Arc::ptr_eq(f, flag));
+            if list.is_empty() {
+                self.watchers.remove(&k);
+            }
+        }
+    }
+
+    /// Removes an expired key: notifies `expired`, counts it, touches
+    /// watchers.
+    fn expire_now(&mut self, db: usize, key: &Bytes) {
+        if self.remove_entry(db, key).is_some() {
+            self.expired_keys += 1;
+            self.touch(db, key);
+            self.notify(class::EXPIRED, "expired", db, key);
+        }
+    }
+
+    /// Removes `key` (no events); returns its entry.
+    fn remove_entry(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
+        let h = key_hash(key);
+        let k = Bytes::copy_from_slice(key);
+        let d = self.db_mut(db);
+        let e = d.entries.remove(&(h, k.clone()))?;
+        if let Some(at) = e.expires_at {
+            d.deadlines.remove(&(at, k.clone()));
+        }
+        self.used_bytes = self
+            .used_bytes
+            .saturating_sub(key.len() + e.value.len() + ENTRY_OVERHEAD);
+        Some(e)
+    }
+
+    /// The live entry for `key` at `now`, expiring it first if it is due
+    /// (lazy expiry). Counts a hit or a miss.
+    pub fn lookup(&mut self, db: usize, key: &[u8], now: u64) -> Option<Entry> {
+        let found = self.peek(db, key, now);
+        if found.is_some() {
+            self.hits += 1;
+        } else {
+            self.misses += 1;
+        }
+        found
+    }
+
+    /// Like [`Keyspace::lookup`] but without counting (for writes and
+    /// existence checks).
+    pub fn peek(&mut self, db: usize, key: &[u8], now: u64) -> Option<Entry> {
+        let e = self.db(db).get(key)?.clone();
+        if e.expires_at.is_some_and(|at| at <= now) {
+            self.expire_now(db, &Bytes::copy_from_slice(key));
+            return None;
+        }
+        Some(e)
+    }
+
+    /// Whether `key` is logically expired at `now` without removing it
+    /// (EXEC checks watched keys this way).
+    pub fn is_expired(&self, db: usize, key: &[u8], now: u64) -> bool {
+        self.db(db)
+            .get(key)
+            .is_some_and(|e| e.expires_at.is_some_and(|at| at <= now))
+    }
+
+    /// Stores `value` under `key` with `expires_at`, notifying `new` when
+    /// the key did not exist, and touching watchers. The caller notifies the
+    /// command's own event.
+    pub fn store(&mut self, db: usize, key: &Bytes, value: Bytes, expires_at: Option<u64>) {
+        let old = self.remove_entry(db, key);
+        if old.is_none() {
+            self.notify(class::NEW, "new", db, key);
+        }
+        let k = Bytes::copy_from_slice(key);
+        let v = Bytes::copy_from_slice(&value);
+        self.used_bytes += k.len() + v.len() + ENTRY_OVERHEAD;
+        let d = self.db_mut(db);
+        if let Some(at) = expires_at {
+            d.deadlines.insert((at, k.clone()));
+        }
+        d.entries.insert(
+            (key_hash(&k), k),
+            Entry {
+                value: v,
+                expires_at,
+            },
+        );
+        self.touch(db, key);
+    }
+
+    /// Changes the expiry of an existing key; returns false if it does not
+    /// exist.
+    pub fn set_expiry(&mut self, db: usize, key: &Bytes, expires_at: Option<u64>) -> bool {
+        let h = key_hash(key);
+        let k = Bytes::copy_from_slice(key);
+        let d = self.db_mut(db);
+        let Some(e) = d.entries.get_mut(&(h, k.clone())) else {
+            return false;
+        };
+        if let Some(old) = e.expires_at {
+            d.deadlines.remove(&(old, k.clone()));
+        }
+        e.expires_at = expires_at;
+        if let Some(at) = expires_at {
+            d.deadlines.insert((at, k));
+        }
+        self.touch(db, key);
+        true
+    }
+
+    /// Deletes `key`; returns whether it existed (live).
+    pub fn delete(&mut self, db: usize, key: &Bytes, now: u64) -> bool {
+        if self.peek(db, key, now).is_none() {
+            return false;
+        }
+        self.remove_entry(db, key);
+        self.touch(db, key);
+        true
+    }
+
+    /// Every live key of `db` matching `pattern` (KEYS).
+    pub fn keys(&self, db: usize, pattern: &[u8], now: u64) -> Vec<Bytes> {
+        let all = pattern == b"*";
+        self.db(db)
+            .entries
+            .iter()
+            .filter(|(_, e)| e.expires_at.is_none_or(|at| at > now))
+            .filter(|((_, k), _)| all || crate::glob::glob_match(pattern, k, false))
+            .map(|((_, k), _)| k.clone())
             .collect()
     }
 
-    /// FLUSHALL.
-    pub fn flush_all(&self) {
-        for i in 0..self.dbs.len() {
-            self.with_db(i, Db::clear);
+    /// One SCAN step from `cursor`: up to `count` keys visited (live ones
+    /// returned) and the next cursor (0 when done).
+    pub fn scan(&self, db: usize, cursor: u64, count: usize, now: u64) -> (u64, Vec<Bytes>) {
+        let mut out = Vec::new();
+        let mut iter = self
+            .db(db)
+            .entries
+            .range((cursor, Bytes::new())..)
+            .peekable();
+        let mut visited = 0;
+        while visited < count.max(1) {
+            let Some(((_, k), e)) = iter.next() else {
+                return (0, out);
+            };
+            visited += 1;
+            if e.expires_at.is_none_or(|at| at > now) {
+                out.push(k.clone());
+            }
         }
+        match iter.peek() {
+            Some(((h, _), _)) => (*h, out),
+            None => (0, out),
+        }
+    }
+
+    /// A random live key (RANDOMKEY), or None when the database is empty.
+    pub fn random_key(&mut self, db: usize, now: u64) -> Option<Bytes> {
+        for _ in 0..100 {
+            let start = random_u64();
+            let d = self.db(db);
+            let pick = d
+                .entries
+                .range((start, Bytes::new())..)
+                .next()
+                .or_else(|| d.entries.iter().next())
+                .map(|((_, k), e)| (k.clone(), e.expires_at));
+            match pick {
+                None => return None,
+                Some((k, Some(at))) if at <= now => self.expire_now(db, &k),
+                Some((k, _)) => return Some(k),
+            }
+        }
+        None
+    }
+
+    /// Empties `db`, touching its watchers.
+    pub fn flush_db(&mut self, db: usize) {
+        self.touch_all_in(db);
+        let d = self.db_mut(db);
+        let freed: usize = d
+            .entries
+            .iter()
+            .map(|((_, k), e)| k.len() + e.value.len() + ENTRY_OVERHEAD)
+            .sum();
+        *d = Db::default();
+        self.used_bytes = self.used_bytes.saturating_sub(freed);
+    }
+
+    /// Empties every database.
+    pub fn flush_all(&mut self) {
+        for db in 0..self.dbs.len() {
+            self.flush_db(db);
+        }
+    }
+
+    /// Swaps two databases, touching watchers of both.
+    pub fn swap(&mut self, a: usize, b: usize) {
+        self.touch_all_in(a);
+        self.touch_all_in(b);
+        self.dbs.swap(a, b);
+        self.touch_all_in(a);
+        self.touch_all_in(b);
+    }
+
+    /// Removes up to [`ACTIVE_EXPIRE_BATCH`] due keys per database (active
+    /// expiry); returns how many were removed.
+    pub fn expire_due(&mut self, now: u64) -> usize {
+        let mut removed = 0;
+        for db in 0..self.dbs.len() {
+            let due: Vec<Bytes> = self.dbs[db]
+                .deadlines
+                .iter()
+                .take_while(|(at, _)| *at <= now)
+                .take(ACTIVE_EXPIRE_BATCH)
+                .map(|(_, k)| k.clone())
+                .collect();
+            for k in due {
+                self.expire_now(db, &k);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// (db, keys, keys with TTL, average TTL ms) of non-empty databases,
+    /// for INFO keyspace.
+    pub fn sizes(&self, now: u64) -> Vec<(usize, usize, usize, u64)> {
+        self.dbs
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| !d.is_empty())
+            .map(|(i, d)| {
+                let n = d.deadlines.len() as u64;
+                let total: u64 = d
+                    .deadlines
+                    .iter()
+                    .map(|(at, _)| at.saturating_sub(now))
+                    .sum();
+                (i, d.len(), d.expires(), total.checked_div(n).unwrap_or(0))
+            })
+            .collect()
+    }
+}
+
+/// A random 64-bit number from the standard library's randomly seeded
+/// hasher (enough for RANDOMKEY; no extra crate needed).
+fn random_u64() -> u64 {
+    use std::sync::atomic::AtomicU64;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn store_lookup_expire() {
+        let mut ks = Keyspace::new(2);
+        ks.store(0, &b("a"), b("1"), None);
+        ks.store(0, &b("b"), b("2"), Some(100));
+        assert_eq!(ks.lookup(0, b"a", 50).map(|e| e.value), Some(b("1")));
+        assert!(ks.lookup(0, b"b", 100).is_none());
+        assert_eq!(ks.expired_keys, 1);
+        assert_eq!(ks.db(0).len(), 1);
+        assert_eq!(ks.db(1).len(), 0);
+    }
+
+    #[test]
+    fn scan_visits_every_key_once() {
+        let mut ks = Keyspace::new(1);
+        for i in 0..1000 {
+            ks.store(0, &b(&format!("k{i}")), b("v"), None);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        loop {
+            let (next, keys) = ks.scan(0, cursor, 7, 0);
+            for k in keys {
+                assert!(seen.insert(k));
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        assert_eq!(seen.len(), 1000);
+    }
+
+    #[test]
+    fn active_expiry_pops_due_keys() {
+        let mut ks = Keyspace::new(1);
+        for i in 0..10 {
+            ks.store(0, &b(&format!("k{i}")), b("v"), Some(10 + i));
+        }
+        assert_eq!(ks.expire_due(14), 5);
+        assert_eq!(ks.db(0).len(), 5);
+        assert_eq!(ks.used_bytes(), 5 * (2 + 1 + ENTRY_OVERHEAD));
     }
 }

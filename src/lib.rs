@@ -17,7 +17,9 @@
 //!   checks arity, auth and subscribed mode in one place.
 //! - [`pubsub`]: the sharded channel registry, the pattern index, and the
 //!   bounded per-client outbox with the slow-consumer policy.
-//! - [`client`], [`shared`], [`stats`], [`keyspace`], [`logging`],
+//! - [`keyspace`] (string keys with expiry, WATCH, events), [`notify`]
+//!   (keyspace notifications) and [`scripting`] (Lua): the data side.
+//! - [`client`], [`shared`], [`stats`], [`logging`],
 //!   [`auth`], [`glob`], [`splitargs`]: supporting pieces.
 //!
 //! ## Data flow of a publish
@@ -37,8 +39,10 @@ pub mod connection;
 pub mod glob;
 pub mod keyspace;
 pub mod logging;
+pub mod notify;
 pub mod protocol;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod session;
 pub mod shared;

@@ -186,6 +186,7 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
     let signals = tokio::spawn(watch_signals(Arc::clone(&shared)));
 
     shared.shutdown.cancelled().await;
+    shared.scripts.kill_for_shutdown();
     tracing::warn!("shutting down: no new connections; flushing queued output");
     for t in &accept_tasks {
         t.abort();
@@ -349,7 +350,24 @@ async fn accept_unix(shared: Arc<Shared>, listener: UnixListener, path: PathBuf)
     }
 }
 
-/// The periodic sweep: rate sampling, soft output limits, idle timeout.
+/// Active expiry: removes keys whose TTL has passed even if nobody reads
+/// them, publishing their `expired` events. Skipped while a script runs (it
+/// holds the keyspace; its keys must not expire under it).
+fn expire_keys(shared: &Shared) {
+    if shared.scripts.is_running() {
+        return;
+    }
+    let Some(mut ks) = shared.keyspace.try_lock() else {
+        return;
+    };
+    ks.notify_flags = shared.settings.notify_flags.load(Ordering::Relaxed);
+    if ks.expire_due(crate::keyspace::now_ms()) > 0 {
+        crate::notify::publish_events(shared, &mut ks);
+    }
+}
+
+/// The periodic sweep: rate sampling, active expiry, soft output limits,
+/// idle timeout.
 async fn sweep(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(SWEEP_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -357,6 +375,7 @@ async fn sweep(shared: Arc<Shared>) {
         tick.tick().await;
         let now = Instant::now();
         shared.stats.sample(now);
+        expire_keys(&shared);
         let timeout = shared.settings.timeout.load(Ordering::Relaxed);
         let clients: Vec<Arc<Client>> = shared
             .clients

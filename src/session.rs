@@ -4,10 +4,12 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 
 use crate::client::Client;
+use crate::keyspace::Keyspace;
 use crate::protocol::{Protocol, Reply};
 use crate::pubsub::Kind;
 use crate::shared::Shared;
@@ -42,6 +44,21 @@ pub struct Session {
     pub skip_current: bool,
     /// Close once what is queued has been written (QUIT, SHUTDOWN, errors).
     pub closing: bool,
+    /// Commands queued since MULTI.
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A command queued since MULTI was rejected: EXEC aborts.
+    pub multi_error: bool,
+    /// WATCHed keys: (db, key, already expired when watched).
+    pub watched: Vec<(usize, Bytes, bool)>,
+    /// Set by the keyspace when a watched key changes.
+    pub watch_dirty: Arc<AtomicBool>,
+    /// Running inside a script (`redis.call`): no gating, no queueing.
+    pub in_script: bool,
+    /// Pushes this client caused for itself are held back until the current
+    /// EXEC/EVAL reply has been sent (Redis 7.2 order).
+    pub release_pushes_after_reply: bool,
+    /// The keyspace lock, held for the duration of EXEC or a script.
+    keyspace_guard: Option<parking_lot::ArcMutexGuard<parking_lot::RawMutex, Keyspace>>,
     out: BytesMut,
 }
 
@@ -62,8 +79,76 @@ impl Session {
             skip_next: false,
             skip_current: false,
             closing: false,
+            multi: None,
+            multi_error: false,
+            watched: Vec::new(),
+            watch_dirty: Arc::new(AtomicBool::new(false)),
+            in_script: false,
+            release_pushes_after_reply: false,
+            keyspace_guard: None,
             out: BytesMut::new(),
         }
+    }
+
+    /// Runs `f` on the keyspace — under the lock this session already holds
+    /// (EXEC, scripts) or under a fresh one — then publishes the keyspace
+    /// events it recorded.
+    pub fn keyspace<T>(&mut self, f: impl FnOnce(&mut Keyspace) -> T) -> T {
+        let shared = Arc::clone(&self.shared);
+        let flags = shared.settings.notify_flags.load(Ordering::Relaxed);
+        match self.keyspace_guard.as_mut() {
+            Some(g) => {
+                g.notify_flags = flags;
+                let out = f(g);
+                crate::notify::publish_events(&shared, g);
+                out
+            }
+            None => {
+                let mut g = shared.keyspace.lock();
+                g.notify_flags = flags;
+                let out = f(&mut g);
+                crate::notify::publish_events(&shared, &mut g);
+                out
+            }
+        }
+    }
+
+    /// Takes the keyspace lock for a transaction or script; returns false if
+    /// this session already held it.
+    pub fn hold_keyspace(&mut self) -> bool {
+        if self.keyspace_guard.is_some() {
+            return false;
+        }
+        self.keyspace_guard = Some(self.shared.keyspace.lock_arc());
+        true
+    }
+
+    /// Releases the keyspace lock taken by [`Session::hold_keyspace`].
+    pub fn release_keyspace(&mut self) {
+        self.keyspace_guard = None;
+    }
+
+    /// Forgets every WATCHed key.
+    pub fn unwatch_all(&mut self) {
+        if self.watched.is_empty() {
+            self.watch_dirty.store(false, Ordering::Relaxed);
+            return;
+        }
+        let watched = std::mem::take(&mut self.watched);
+        let flag = Arc::clone(&self.watch_dirty);
+        self.keyspace(|ks| {
+            for (db, key, _) in &watched {
+                ks.unwatch(*db, key, &flag);
+            }
+        });
+        self.watch_dirty.store(false, Ordering::Relaxed);
+    }
+
+    /// Leaves MULTI state and forgets WATCHed keys (EXEC, DISCARD, RESET).
+    pub fn end_transaction(&mut self) {
+        self.multi = None;
+        self.multi_error = false;
+        self.unwatch_all();
     }
 
     /// Sends a command reply, unless CLIENT REPLY suppresses it.

@@ -1,7 +1,7 @@
 //! State shared by every connection: configuration, the pub/sub registry,
 //! the client table, counters and the keyspace.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -13,6 +13,7 @@ use crate::client::Client;
 use crate::config::{ClassLimit, Config};
 use crate::keyspace::Keyspace;
 use crate::pubsub::Registry;
+use crate::scripting::ScriptState;
 use crate::stats::Stats;
 
 /// The run-time-changeable settings the hot paths read, as atomics so that
@@ -33,6 +34,12 @@ pub struct Settings {
     pub tcp_keepalive: AtomicU64,
     /// `protected-mode`.
     pub protected_mode: AtomicBool,
+    /// `maxmemory`, bytes; 0 = no limit.
+    pub maxmemory: AtomicU64,
+    /// `notify-keyspace-events` class bits.
+    pub notify_flags: AtomicU32,
+    /// `busy-reply-threshold`, milliseconds.
+    pub busy_threshold_ms: AtomicU64,
     /// `requirepass`; None = no password.
     requirepass: RwLock<Option<Vec<u8>>>,
 }
@@ -66,6 +73,11 @@ impl Settings {
             .store(config.tcp_keepalive, Ordering::Relaxed);
         self.protected_mode
             .store(config.protected_mode, Ordering::Relaxed);
+        self.maxmemory.store(config.maxmemory, Ordering::Relaxed);
+        self.notify_flags
+            .store(config.notify_keyspace_events, Ordering::Relaxed);
+        self.busy_threshold_ms
+            .store(config.busy_reply_threshold, Ordering::Relaxed);
         match self.requirepass.write() {
             Ok(mut pw) => *pw = config.requirepass.clone(),
             Err(p) => *p.into_inner() = config.requirepass.clone(),
@@ -118,8 +130,13 @@ pub struct Shared {
     pub clients: DashMap<u64, Arc<Client>>,
     /// Counters behind INFO.
     pub stats: Stats,
-    /// The in-memory databases.
-    pub keyspace: Keyspace,
+    /// The in-memory databases, behind the one lock that makes commands,
+    /// transactions and scripts atomic.
+    pub keyspace: Arc<parking_lot::Mutex<Keyspace>>,
+    /// The Lua engine and the state of the running script, if any.
+    pub scripts: ScriptState,
+    /// Resident memory when the server started: the base of `used_memory`.
+    pub baseline_memory: u64,
     /// 40 hex characters, new per process (INFO `run_id`).
     pub run_id: String,
     /// When the server started.
@@ -149,7 +166,9 @@ impl Shared {
             registry: Registry::new(),
             clients: DashMap::new(),
             stats: Stats::default(),
-            keyspace: Keyspace::new(databases),
+            keyspace: Arc::new(parking_lot::Mutex::new(Keyspace::new(databases))),
+            scripts: ScriptState::new(),
+            baseline_memory: crate::commands::info::rss_bytes(),
             run_id: new_run_id(),
             started: Instant::now(),
             tcp_port: AtomicU64::new(0),
@@ -187,6 +206,12 @@ impl Shared {
             ctl.set_level(guard.loglevel);
         }
         out
+    }
+
+    /// Memory in use as INFO `used_memory` reports it and `maxmemory`
+    /// checks it: the resident size at start plus what the keyspace holds.
+    pub fn used_memory(&self) -> u64 {
+        self.baseline_memory + self.keyspace.lock().used_bytes() as u64
     }
 
     /// Number of clients connected now.

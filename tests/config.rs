@@ -95,7 +95,12 @@ fn config_get_defaults() {
     let port = srv.port.to_string();
     let logfile = srv.log_path.to_string_lossy().into_owned();
     // The harness passes --logfile and --pidfile; everything else is default.
-    let pidfile = srv.dir.path().join("server.pid").to_string_lossy().into_owned();
+    let pidfile = srv
+        .dir
+        .path()
+        .join("server.pid")
+        .to_string_lossy()
+        .into_owned();
     let expected: &[(&str, &str)] = &[
         ("port", &port),
         ("bind", "127.0.0.1"),

@@ -7,6 +7,7 @@ use crate::session::Session;
 
 /// The number of keys in the selected database.
 pub fn dbsize(s: &mut Session, _args: &[Bytes]) -> Reply {
-    let n = s.shared.keyspace.with_db(s.db, |d| d.len()).unwrap_or(0);
+    let db = s.db;
+    let n = s.keyspace(|ks| ks.db(db).len());
     Reply::Int(n as i64)
 }

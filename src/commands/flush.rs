@@ -3,7 +3,6 @@
 use bytes::Bytes;
 
 use super::{is, syntax_error};
-use crate::keyspace::Db;
 use crate::protocol::Reply;
 use crate::session::Session;
 
@@ -22,7 +21,8 @@ pub fn flushdb(s: &mut Session, args: &[Bytes]) -> Reply {
     if !mode_ok(args) {
         return syntax_error();
     }
-    s.shared.keyspace.with_db(s.db, Db::clear);
+    let db = s.db;
+    s.keyspace(|ks| ks.flush_db(db));
     Reply::ok()
 }
 
@@ -31,6 +31,6 @@ pub fn flushall(s: &mut Session, args: &[Bytes]) -> Reply {
     if !mode_ok(args) {
         return syntax_error();
     }
-    s.shared.keyspace.flush_all();
+    s.keyspace(|ks| ks.flush_all());
     Reply::ok()
 }

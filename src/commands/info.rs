@@ -94,6 +94,13 @@ fn human(n: u64) -> String {
     }
 }
 
+/// Keyspace counters copied out under the keyspace lock.
+struct KeyspaceStats {
+    expired_keys: u64,
+    hits: u64,
+    misses: u64,
+}
+
 /// Appends one section.
 fn section(shared: &Shared, name: &str, out: &mut String) {
     let st = &shared.stats;
@@ -146,11 +153,14 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
         }
         "memory" => {
             let rss = rss_bytes();
+            let used = shared.used_memory();
+            let maxmemory = shared.config().maxmemory;
             let _ = write!(
                 out,
-                "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_clients_normal:{}\r\nmem_allocator:libc\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_clients_normal:{}\r\nmem_allocator:libc\r\n",
+                human(used),
                 human(rss),
-                human(rss),
+                human(maxmemory),
                 shared
                     .clients
                     .iter()
@@ -166,9 +176,17 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
         }
         "stats" => {
             let (ops, kin, kout) = st.instantaneous();
+            let ks = {
+                let k = shared.keyspace.lock();
+                KeyspaceStats {
+                    expired_keys: k.expired_keys,
+                    hits: k.hits,
+                    misses: k.misses,
+                }
+            };
             let _ = write!(
                 out,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:0\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:0\r\nkeyspace_misses:0\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\npubsub_deliveries:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\npubsub_deliveries:{}\r\n",
                 g(&st.connections_received),
                 g(&st.commands_processed),
                 ops,
@@ -177,6 +195,9 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
                 kin,
                 kout,
                 g(&st.rejected_connections),
+                ks.expired_keys,
+                ks.hits,
+                ks.misses,
                 shared.registry.channel_count(crate::pubsub::Kind::Channel),
                 shared.registry.pattern_count(),
                 shared.registry.channel_count(crate::pubsub::Kind::Shard),
@@ -203,8 +224,12 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
         "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
         "keyspace" => {
             out.push_str("# Keyspace\r\n");
-            for (db, keys) in shared.keyspace.sizes() {
-                let _ = write!(out, "db{db}:keys={keys},expires=0,avg_ttl=0\r\n");
+            let now = crate::keyspace::now_ms();
+            for (db, keys, expires, avg_ttl) in shared.keyspace.lock().sizes(now) {
+                let _ = write!(
+                    out,
+                    "db{db}:keys={keys},expires={expires},avg_ttl={avg_ttl}\r\n"
+                );
             }
         }
         _ => {}

@@ -14,16 +14,21 @@ mod command;
 mod config;
 mod dbsize;
 mod echo;
+mod expire;
 mod flush;
 mod hello;
-mod info;
+pub mod info;
+mod keys;
+mod multi;
 mod ping;
 mod publish;
 mod pubsub;
 mod quit;
 mod reset;
+mod scripting;
 mod select;
 mod shutdown;
+mod strings;
 mod subscribe;
 mod time;
 
@@ -41,34 +46,157 @@ pub type Handler = fn(&mut Session, &[Bytes]) -> Reply;
 /// Longest part of a client-supplied name or argument echoed in an error.
 const ERR_ECHO_MAX: usize = 128;
 
+/// What became of a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Executed (or refused) and replied to.
+    Done,
+    /// Another client's script is running: wait for it to end (or to become
+    /// busy) and dispatch the same request again.
+    WaitForScript,
+}
+
+/// Redis's error for writes over `maxmemory`.
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// Commands that act on a transaction rather than being queued in one.
+fn controls_transaction(name: &str) -> bool {
+    matches!(
+        name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
+
 /// Runs one request (`args[0]` is the command name) and writes its reply.
-pub fn dispatch(s: &mut Session, args: &[Bytes]) {
-    let Some(first) = args.first() else {
-        return;
-    };
+pub fn dispatch(s: &mut Session, args: &[Bytes]) -> Outcome {
+    if args.is_empty() {
+        return Outcome::Done;
+    }
     s.skip_current = std::mem::take(&mut s.skip_next);
     let reply = match resolve(s, args) {
-        Ok((cmd, fullname)) => {
-            if cmd.flags & flags::MAY_PUSH != 0 {
-                // Replies to earlier pipelined commands go out before any
-                // push this command causes for the client itself.
-                s.flush();
+        Err(reply) => {
+            if s.multi.is_some() {
+                s.multi_error = true;
             }
-            Stats::incr(&s.shared.stats.commands_processed);
-            s.client.touch();
-            s.client.with_info(|i| {
-                i.last_cmd.clear();
-                i.last_cmd.push_str(&fullname);
-            });
-            match cmd.handler {
-                Some(h) => h(s, args),
-                None => unknown_subcommand(first, args.get(1)),
+            reply
+        }
+        Ok((cmd, fullname)) => {
+            let scripts = &s.shared.scripts;
+            if !s.in_script && cmd.flags & flags::ALLOW_BUSY == 0 && scripts.is_running() {
+                if !scripts.is_busy() {
+                    s.skip_next = s.skip_current;
+                    s.skip_current = false;
+                    return Outcome::WaitForScript;
+                }
+                Reply::error(crate::scripting::BUSY)
+            } else if s.multi.is_some() && !controls_transaction(cmd.name) {
+                queue(s, cmd, args)
+            } else {
+                run(s, cmd, &fullname, args)
             }
         }
-        Err(reply) => reply,
     };
     s.reply(reply);
     s.skip_current = false;
+    if std::mem::take(&mut s.release_pushes_after_reply) {
+        s.flush();
+        s.client.release_pushes(&s.shared);
+    }
+    Outcome::Done
+}
+
+/// Queues a command inside MULTI (`+QUEUED`), or rejects it and marks the
+/// transaction to abort.
+fn queue(s: &mut Session, cmd: &Command, args: &[Bytes]) -> Reply {
+    if cmd.flags & flags::NO_MULTI != 0 {
+        s.multi_error = true;
+        return Reply::error("ERR Command not allowed inside a transaction");
+    }
+    if cmd.flags & flags::DENYOOM != 0 && over_maxmemory(s) {
+        s.multi_error = true;
+        return Reply::error(OOM);
+    }
+    if let Some(q) = s.multi.as_mut() {
+        q.push(args.to_vec());
+    }
+    Reply::status("QUEUED")
+}
+
+/// Whether writes are refused for `maxmemory`.
+fn over_maxmemory(s: &Session) -> bool {
+    let max = s
+        .shared
+        .settings
+        .maxmemory
+        .load(std::sync::atomic::Ordering::Relaxed);
+    max > 0 && s.shared.used_memory() > max
+}
+
+/// Runs a resolved command: memory check, statistics, handler.
+fn run(s: &mut Session, cmd: &Command, fullname: &str, args: &[Bytes]) -> Reply {
+    if cmd.flags & flags::DENYOOM != 0 && over_maxmemory(s) {
+        return Reply::error(OOM);
+    }
+    if cmd.flags & flags::MAY_PUSH != 0 && !s.in_script {
+        // Replies to earlier pipelined commands go out before any push this
+        // command causes for the client itself.
+        s.flush();
+    }
+    Stats::incr(&s.shared.stats.commands_processed);
+    if !s.in_script {
+        s.client.touch();
+        s.client.with_info(|i| {
+            i.last_cmd.clear();
+            i.last_cmd.push_str(fullname);
+        });
+    }
+    match cmd.handler {
+        Some(h) => h(s, args),
+        None => unknown_subcommand(&args[0], args.get(1)),
+    }
+}
+
+/// Runs a command inside EXEC: resolved again (the table is static, so it
+/// resolves as it did when queued) and executed.
+pub fn run_queued(s: &mut Session, args: &[Bytes]) -> Reply {
+    match resolve(s, args) {
+        Ok((cmd, fullname)) => run(s, cmd, &fullname, args),
+        Err(reply) => reply,
+    }
+}
+
+/// Runs a command for `redis.call` from a script, with the script errors
+/// Redis gives.
+pub fn run_from_script(s: &mut Session, args: &[Bytes], read_only: bool) -> Reply {
+    let Some(cmd) = table::lookup(&args[0]) else {
+        return Reply::error("ERR Unknown Redis command called from script");
+    };
+    if !table::arity_ok(cmd.arity, args.len()) {
+        return Reply::error("ERR Wrong number of args calling Redis command from script");
+    }
+    let (cmd, fullname) = if cmd.subcommands.is_empty() || args.len() < 2 {
+        (cmd, cmd.name.to_string())
+    } else {
+        match cmd.subcommand(&args[1]) {
+            Some(sub) if table::arity_ok(sub.arity, args.len()) => {
+                (sub, format!("{}|{}", cmd.name, sub.name))
+            }
+            Some(_) => {
+                return Reply::error("ERR Wrong number of args calling Redis command from script");
+            }
+            None => return Reply::error("ERR Unknown Redis command called from script"),
+        }
+    };
+    if cmd.flags & flags::NOSCRIPT != 0 {
+        return Reply::error("ERR This Redis command is not allowed from script");
+    }
+    if cmd.flags & flags::WRITE != 0 {
+        if read_only {
+            return Reply::error("ERR Write commands are not allowed from read-only scripts.");
+        }
+        s.shared.scripts.note_write();
+    }
+    run(s, cmd, &fullname, args)
 }
 
 /// Finds the command (or subcommand) for `args` and checks every
@@ -159,12 +287,10 @@ pub fn syntax_error() -> Reply {
     Reply::error("ERR syntax error")
 }
 
-/// Parses an integer argument with Redis's rules, or gives its error reply.
+/// Parses an integer argument with Redis's rules (`string2ll`: no sign but
+/// `-`, no spaces, no leading zeros), or gives its error reply.
 pub fn parse_i64(arg: &[u8]) -> Result<i64, Reply> {
-    std::str::from_utf8(arg)
-        .ok()
-        .filter(|s| !s.is_empty() && !s.starts_with('+') && s.trim() == *s)
-        .and_then(|s| s.parse::<i64>().ok())
+    crate::protocol::request::parse_int(arg)
         .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))
 }
 

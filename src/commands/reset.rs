@@ -10,6 +10,7 @@ use crate::session::Session;
 /// de-authenticated when a password is set. Replies `+RESET`.
 pub fn reset(s: &mut Session, _args: &[Bytes]) -> Reply {
     s.drop_subscriptions();
+    s.end_transaction();
     s.set_protocol(Protocol::Resp2);
     s.db = 0;
     s.reply_off = false;

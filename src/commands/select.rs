@@ -12,7 +12,7 @@ pub fn select(s: &mut Session, args: &[Bytes]) -> Reply {
         Ok(i) => i,
         Err(e) => return e,
     };
-    if index < 0 || index as usize >= s.shared.keyspace.count() {
+    if index < 0 || index as usize >= s.keyspace(|ks| ks.count()) {
         return Reply::error("ERR DB index is out of range");
     }
     s.db = index as usize;

@@ -241,7 +241,7 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
 
 /// Parses a decimal integer the way Redis's `string2ll` does: optional `-`,
 /// no `+`, no spaces, no leading zeros, within i64.
-fn parse_int(s: &[u8]) -> Option<i64> {
+pub fn parse_int(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() > 20 {
         return None;
     }

@@ -146,8 +146,8 @@ impl TestServer {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            let pidfile = std::fs::read_to_string(self.dir.path().join("server.pid"))
-                .unwrap_or_default();
+            let pidfile =
+                std::fs::read_to_string(self.dir.path().join("server.pid")).unwrap_or_default();
             let log = self.log().to_lowercase();
             let ready = pidfile.trim() == self.child.id().to_string()
                 || log.contains("pubsubd ready")

@@ -1,0 +1,162 @@
+//! Scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT LOAD |
+//! EXISTS | FLUSH | KILL | HELP. The engine is in `src/scripting.rs`.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::{help_reply, is, parse_i64};
+use crate::protocol::Reply;
+use crate::session::Session;
+
+/// Splits `numkeys key... arg...` (args[2..]) into keys and arguments.
+fn keys_and_args(args: &[Bytes]) -> Result<(Vec<Bytes>, Vec<Bytes>), Reply> {
+    let n = parse_i64(&args[2])?;
+    if n < 0 {
+        return Err(Reply::error("ERR Number of keys can't be negative"));
+    }
+    let n = n as usize;
+    if n > args.len() - 3 {
+        return Err(Reply::error(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    Ok((args[3..3 + n].to_vec(), args[3 + n..].to_vec()))
+}
+
+/// Runs cached script `sha` for this session, atomically.
+fn run(s: &mut Session, sha: &str, args: &[Bytes], read_only: bool) -> Reply {
+    let (keys, argv) = match keys_and_args(args) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let acquired = s.hold_keyspace();
+    let nested = std::mem::replace(&mut s.in_script, true);
+    let saved_db = s.db;
+    s.client.defer_pushes();
+    s.release_pushes_after_reply = true;
+    let threshold = s.shared.settings.busy_threshold_ms.load(Ordering::Relaxed);
+    let shared = std::sync::Arc::clone(&s.shared);
+    let reply = tokio::task::block_in_place(|| {
+        shared
+            .scripts
+            .run(sha, &keys, &argv, threshold, &mut |words| {
+                super::run_from_script(s, &words, read_only)
+            })
+    });
+    s.db = saved_db;
+    s.in_script = nested;
+    if acquired {
+        s.release_keyspace();
+    }
+    reply
+}
+
+/// EVAL / EVAL_RO script numkeys key... arg...
+fn eval_generic(s: &mut Session, args: &[Bytes], read_only: bool) -> Reply {
+    if let Err(e) = keys_and_args(args) {
+        return e;
+    }
+    let sha = match s.shared.scripts.load(&args[1]) {
+        Ok(sha) => sha,
+        Err(e) => return e,
+    };
+    run(s, &sha, args, read_only)
+}
+
+/// EVALSHA / EVALSHA_RO sha numkeys key... arg...
+fn evalsha_generic(s: &mut Session, args: &[Bytes], read_only: bool) -> Reply {
+    if let Err(e) = keys_and_args(args) {
+        return e;
+    }
+    let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    if !s.shared.scripts.exists(&sha) {
+        return Reply::error("NOSCRIPT No matching script. Please use EVAL.");
+    }
+    run(s, &sha, args, read_only)
+}
+
+/// EVAL script numkeys key... arg...
+pub fn eval(s: &mut Session, args: &[Bytes]) -> Reply {
+    eval_generic(s, args, false)
+}
+
+/// EVAL_RO script numkeys key... arg...
+pub fn eval_ro(s: &mut Session, args: &[Bytes]) -> Reply {
+    eval_generic(s, args, true)
+}
+
+/// EVALSHA sha numkeys key... arg...
+pub fn evalsha(s: &mut Session, args: &[Bytes]) -> Reply {
+    evalsha_generic(s, args, false)
+}
+
+/// EVALSHA_RO sha numkeys key... arg...
+pub fn evalsha_ro(s: &mut Session, args: &[Bytes]) -> Reply {
+    evalsha_generic(s, args, true)
+}
+
+/// SCRIPT LOAD script: its SHA1.
+pub fn load(s: &mut Session, args: &[Bytes]) -> Reply {
+    match s.shared.scripts.load(&args[2]) {
+        Ok(sha) => Reply::Bulk(Bytes::from(sha)),
+        Err(e) => e,
+    }
+}
+
+/// SCRIPT EXISTS sha [sha ...]: 1/0 each.
+pub fn exists(s: &mut Session, args: &[Bytes]) -> Reply {
+    Reply::Array(
+        args[2..]
+            .iter()
+            .map(|sha| {
+                let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+                Reply::Int(i64::from(s.shared.scripts.exists(&sha)))
+            })
+            .collect(),
+    )
+}
+
+/// SCRIPT FLUSH [ASYNC|SYNC]
+pub fn flush(s: &mut Session, args: &[Bytes]) -> Reply {
+    match args.get(2) {
+        None => {}
+        Some(a) if is(a, "async") || is(a, "sync") => {}
+        Some(_) => return flush_option_error(),
+    }
+    if args.len() > 3 {
+        return flush_option_error();
+    }
+    s.shared.scripts.flush();
+    Reply::ok()
+}
+
+/// Redis's error for a bad SCRIPT FLUSH option.
+fn flush_option_error() -> Reply {
+    Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+}
+
+/// SCRIPT KILL: stops the running script if it has not written.
+pub fn kill(s: &mut Session, _args: &[Bytes]) -> Reply {
+    match s.shared.scripts.request_kill() {
+        Ok(()) => Reply::ok(),
+        Err(e) => e,
+    }
+}
+
+/// The subcommand list.
+pub fn help(_s: &mut Session, _args: &[Bytes]) -> Reply {
+    help_reply(
+        "SCRIPT",
+        &[
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Tell, for each SHA1, whether that script is cached.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Empty the script cache.",
+            "KILL",
+            "    Stop the running script, if it has not written yet.",
+            "LOAD <script>",
+            "    Cache the script and return its SHA1.",
+        ],
+    )
+}

@@ -1,0 +1,692 @@
+//! Lua scripting: EVAL / EVALSHA / EVAL_RO / EVALSHA_RO, the SCRIPT
+//! subcommands, the type conversions in both directions, error texts, the
+//! sandbox, PUBLISH from a script, busy scripts and SCRIPT KILL, atomicity.
+//!
+//! Every expected byte string here was first checked against redis-server
+//! 7.0.15 (`PUBSUBD_TEST_BIN=$(which redis-server)`), which is the reference.
+//! Error texts raised inside a script end with `script: <sha1 of the body>,
+//! on @user_script:<line>.`; the hashes below are those of the exact bodies.
+
+mod common;
+
+use common::{Raw, TestServer};
+use std::time::Duration;
+
+/// A RESP bulk string.
+fn bulk(b: &[u8]) -> Vec<u8> {
+    let mut out = format!("${}\r\n", b.len()).into_bytes();
+    out.extend_from_slice(b);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// A delivered `message` frame: `*3` in RESP2, a `>3` push in RESP3.
+fn message(resp3: bool, channel: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut out = if resp3 {
+        b">3\r\n".to_vec()
+    } else {
+        b"*3\r\n".to_vec()
+    };
+    out.extend(bulk(b"message"));
+    out.extend(bulk(channel));
+    out.extend(bulk(payload));
+    out
+}
+
+/// Shows bytes readably in assertion messages.
+fn show(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The EVAL-family request `cmd script numkeys keys... args...`.
+fn eval_request(cmd: &str, script: &str, keys: &[&[u8]], args: &[&[u8]]) -> Vec<u8> {
+    let n = keys.len().to_string();
+    let mut v: Vec<&[u8]> = vec![cmd.as_bytes(), script.as_bytes(), n.as_bytes()];
+    v.extend_from_slice(keys);
+    v.extend_from_slice(args);
+    common::cmd(&v)
+}
+
+/// Runs `EVAL script` with keys and args and asserts the exact reply.
+fn expect_eval(c: &mut Raw, script: &str, keys: &[&[u8]], args: &[&[u8]], expected: &[u8]) {
+    c.send(&eval_request("EVAL", script, keys, args));
+    let got = c.reply();
+    assert_eq!(show(&got), show(expected), "EVAL {script:?}");
+}
+
+/// Runs `EVAL script 0` and asserts the exact reply.
+fn expect_eval0(c: &mut Raw, script: &str, expected: &[u8]) {
+    expect_eval(c, script, &[], &[], expected);
+}
+
+/// The error a failing `redis.call` or runtime error raises out of a
+/// one-line script whose body hashes to `sha`.
+fn script_err(text: &str, sha: &str) -> Vec<u8> {
+    format!("-{text} script: {sha}, on @user_script:1.\r\n").into_bytes()
+}
+
+/// Asserts the reply to `args` (binary-safe) is exactly `expected`.
+fn expect_args(c: &mut Raw, args: &[&[u8]], expected: &[u8]) {
+    let got = c.call_args(args);
+    assert_eq!(show(&got), show(expected), "reply to {args:?}");
+}
+
+/// Switches `c` to RESP3 (the HELLO reply itself is not checked here).
+fn resp3(c: &mut Raw) {
+    let r = c.call("HELLO 3");
+    assert!(r.starts_with(b"%"), "HELLO 3 gave {:?}", show(&r));
+}
+
+/// Reads whole frames until exactly `expected.len()` bytes have arrived.
+fn expect_stream(c: &mut Raw, expected: &[u8]) {
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        got.extend(c.reply());
+    }
+    assert_eq!(show(&got), show(expected));
+}
+
+// ---------------------------------------------------------------- Lua -> RESP
+
+#[test]
+fn lua_values_become_resp2_replies() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    // Numbers are truncated toward zero to integers.
+    expect_eval0(&mut c, "return 3.99", b":3\r\n");
+    expect_eval0(&mut c, "return -3.99", b":-3\r\n");
+    expect_eval0(&mut c, "return 0.5", b":0\r\n");
+    expect_eval0(&mut c, "return 42", b":42\r\n");
+    expect_eval0(&mut c, "return tostring(1.5)", b"$3\r\n1.5\r\n");
+    expect_eval0(&mut c, "return 'hi'", b"$2\r\nhi\r\n");
+    expect_eval0(&mut c, "return ''", b"$0\r\n\r\n");
+    expect_eval0(&mut c, "return true", b":1\r\n");
+    expect_eval0(&mut c, "return false", b"$-1\r\n");
+    expect_eval0(&mut c, "return nil", b"$-1\r\n");
+    expect_eval0(&mut c, "return", b"$-1\r\n");
+    // Tables are arrays up to the first nil; keyed fields are ignored.
+    expect_eval0(&mut c, "return {1,2,nil,4}", b"*2\r\n:1\r\n:2\r\n");
+    expect_eval0(&mut c, "return {}", b"*0\r\n");
+    expect_eval0(&mut c, "return {a=1}", b"*0\r\n");
+    expect_eval0(&mut c, "return {1.5, 2.7}", b"*2\r\n:1\r\n:2\r\n");
+    expect_eval0(
+        &mut c,
+        "return {1,'a',{2,3},true,false}",
+        b"*5\r\n:1\r\n$1\r\na\r\n*2\r\n:2\r\n:3\r\n:1\r\n$-1\r\n",
+    );
+    expect_eval0(
+        &mut c,
+        "return {'a', false, 'b'}",
+        b"*3\r\n$1\r\na\r\n$-1\r\n$1\r\nb\r\n",
+    );
+    // ok / err tables and the helpers that build them.
+    expect_eval0(&mut c, "return {ok='fine'}", b"+fine\r\n");
+    expect_eval0(&mut c, "return {err='bad thing'}", b"-bad thing\r\n");
+    expect_eval0(&mut c, "return {err='plain'}", b"-plain\r\n");
+    expect_eval0(&mut c, "return redis.status_reply('OKAY')", b"+OKAY\r\n");
+    expect_eval0(&mut c, "return redis.error_reply('MY err')", b"-MY err\r\n");
+    // error_reply gives a code-less message the ERR code.
+    expect_eval0(
+        &mut c,
+        "return redis.error_reply('plain')",
+        b"-ERR plain\r\n",
+    );
+    expect_eval0(&mut c, "return redis.error_reply('-X y')", b"-X y\r\n");
+    expect_eval0(
+        &mut c,
+        "return redis.sha1hex('')",
+        b"$40\r\nda39a3ee5e6b4b0d3255bfef95601890afd80709\r\n",
+    );
+    expect_eval0(
+        &mut c,
+        "return redis.sha1hex('abc')",
+        b"$40\r\na9993e364706816aba3e25717850c26c9cd0d89d\r\n",
+    );
+}
+
+#[test]
+fn lua_values_become_resp3_replies() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    // Over RESP2, doubles are bulk text and maps flatten to arrays.
+    expect_eval0(&mut c, "return {double=3.5}", b"$3\r\n3.5\r\n");
+    expect_eval0(&mut c, "return {map={a=1}}", b"*2\r\n$1\r\na\r\n:1\r\n");
+    // After redis.setresp(3), booleans are still :1 / :0 to a RESP2 client.
+    expect_eval0(&mut c, "redis.setresp(3); return true", b":1\r\n");
+    expect_eval0(&mut c, "redis.setresp(3); return false", b":0\r\n");
+    resp3(&mut c);
+    expect_eval0(&mut c, "return nil", b"_\r\n");
+    expect_eval0(&mut c, "return false", b"_\r\n");
+    expect_eval0(&mut c, "return true", b":1\r\n");
+    expect_eval0(&mut c, "return {1,false}", b"*2\r\n:1\r\n_\r\n");
+    expect_eval0(&mut c, "return 3.5", b":3\r\n");
+    expect_eval0(&mut c, "return {double=3.5}", b",3.5\r\n");
+    expect_eval0(&mut c, "return {map={a=1}}", b"%1\r\n$1\r\na\r\n:1\r\n");
+    expect_eval0(&mut c, "return {set={a=true}}", b"~1\r\n$1\r\na\r\n");
+    expect_eval0(&mut c, "redis.setresp(3); return true", b"#t\r\n");
+    expect_eval0(&mut c, "redis.setresp(3); return false", b"#f\r\n");
+    expect_eval0(&mut c, "return {ok='x'}", b"+x\r\n");
+    expect_eval0(&mut c, "return {err='x'}", b"-x\r\n");
+    expect_eval0(
+        &mut c,
+        "redis.setresp(4)",
+        &script_err(
+            "ERR RESP version must be 2 or 3.",
+            "68e72e4d8a428b9f599dce492315f2455a425a82",
+        ),
+    );
+}
+
+// ---------------------------------------------------------------- RESP -> Lua
+
+#[test]
+fn redis_replies_become_lua_values() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let script = "\
+        redis.call('set','s','str') \
+        local out = {} \
+        local i = redis.call('incr','n') \
+        out[#out+1] = type(i) .. ':' .. tostring(i) \
+        local b = redis.call('get','s') \
+        out[#out+1] = type(b) .. ':' .. b \
+        local nb = redis.call('get','missing') \
+        out[#out+1] = type(nb) .. ':' .. tostring(nb) \
+        local st = redis.call('set','x','1') \
+        out[#out+1] = type(st) .. ':' .. st.ok \
+        local arr = redis.call('mget','s','missing','n') \
+        out[#out+1] = type(arr) .. ':' .. #arr .. ':' .. arr[1] .. ':' .. tostring(arr[2]) .. ':' .. arr[3] \
+        local e = redis.pcall('incr','s') \
+        out[#out+1] = type(e) .. ':' .. e.err \
+        return out";
+    expect_eval0(
+        &mut c,
+        script,
+        b"*6\r\n$8\r\nnumber:1\r\n$10\r\nstring:str\r\n$13\r\nboolean:false\r\n$8\r\ntable:OK\r\n$19\r\ntable:3:str:false:1\r\n$49\r\ntable:ERR value is not an integer or out of range\r\n",
+    );
+    // A reply passed straight through comes back unchanged.
+    expect_eval0(
+        &mut c,
+        "return redis.call('mget','s','missing')",
+        b"*2\r\n$3\r\nstr\r\n$-1\r\n",
+    );
+    expect_eval0(&mut c, "return redis.call('ping')", b"+PONG\r\n");
+    expect_eval0(&mut c, "return redis.call('get','missing')", b"$-1\r\n");
+    // With redis.setresp(3) a null reply reaches Lua as nil, not false.
+    expect_eval0(
+        &mut c,
+        "return tostring(redis.call('get','missing'))",
+        b"$5\r\nfalse\r\n",
+    );
+    expect_eval0(
+        &mut c,
+        "redis.setresp(3); return tostring(redis.call('get','missing'))",
+        b"$3\r\nnil\r\n",
+    );
+}
+
+#[test]
+fn call_raises_and_pcall_returns_the_error() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.expect_call("SET k abc", b"+OK\r\n");
+    expect_eval(
+        &mut c,
+        "return redis.call('incr',KEYS[1])",
+        &[b"k"],
+        &[],
+        &script_err(
+            "ERR value is not an integer or out of range",
+            "6f5ade10a69975e903c6d07b10ea44c6382381a5",
+        ),
+    );
+    expect_eval(
+        &mut c,
+        "return redis.pcall('incr',KEYS[1])",
+        &[b"k"],
+        &[],
+        b"-ERR value is not an integer or out of range\r\n",
+    );
+    expect_eval0(
+        &mut c,
+        "local r = redis.pcall('incr','k'); return type(r) .. ':' .. r.err",
+        b"$49\r\ntable:ERR value is not an integer or out of range\r\n",
+    );
+    expect_eval(
+        &mut c,
+        "return redis.call('set',KEYS[1],'1','EX','0')",
+        &[b"k"],
+        &[],
+        &script_err(
+            "ERR invalid expire time in 'set' command",
+            "71fd8bb46b5ab954be0fe1e6a66672e6dd358c1d",
+        ),
+    );
+    expect_eval0(
+        &mut c,
+        "return redis.call('nosuch')",
+        &script_err(
+            "ERR Unknown Redis command called from script",
+            "206396248e12c6e742fd7296250433c8d7343b74",
+        ),
+    );
+    expect_eval0(
+        &mut c,
+        "return redis.pcall('nosuch')",
+        b"-ERR Unknown Redis command called from script\r\n",
+    );
+    expect_eval0(
+        &mut c,
+        "return redis.call('get')",
+        &script_err(
+            "ERR Wrong number of args calling Redis command from script",
+            "f187dee77f607f7cff00bbabc9df38507582c78d",
+        ),
+    );
+    expect_eval0(
+        &mut c,
+        "return redis.call()",
+        &script_err(
+            "ERR Please specify at least one argument for this redis lib call",
+            "0a907e1429221a4d85516cab7fd219a82a9439d8",
+        ),
+    );
+    expect_eval0(
+        &mut c,
+        "return redis.call('subscribe','x')",
+        &script_err(
+            "ERR This Redis command is not allowed from script",
+            "2f334966be3d5602175118691c9d198b0a695e53",
+        ),
+    );
+    // Plain Lua errors.
+    expect_eval0(
+        &mut c,
+        "error('boom')",
+        &script_err(
+            "ERR user_script:1: boom",
+            "82903a0434f1503e152f89c03c9acd881a0e8150",
+        ),
+    );
+    expect_eval0(
+        &mut c,
+        "error({err='MYERR boom'})",
+        &script_err("MYERR boom", "600444ab00b1281c55abc9ff7e35bea4f11a3742"),
+    );
+    expect_eval0(
+        &mut c,
+        "return 1 +",
+        b"-ERR Error compiling script (new function): user_script:1: unexpected symbol near '<eof>'\r\n",
+    );
+    // The value was never changed, and the connection is fine.
+    c.expect_call("GET k", b"$3\r\nabc\r\n");
+}
+
+#[test]
+fn keys_and_argv_are_binary_safe() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let key: &[u8] = b"k\x00\xff\r\n";
+    let val: &[u8] = b"\xff\x00v";
+    let mut want = b"*5\r\n".to_vec();
+    want.extend(bulk(key));
+    want.extend(bulk(val));
+    want.extend_from_slice(b":1\r\n:2\r\n");
+    want.extend(bulk(val));
+    expect_eval(
+        &mut c,
+        "redis.call('set', KEYS[1], ARGV[1]) \
+         return {KEYS[1], ARGV[1], #KEYS, #ARGV, redis.call('get', KEYS[1])}",
+        &[key],
+        &[val, b""],
+        &want,
+    );
+    // The script wrote exactly those bytes.
+    let got = c.call_args(&[b"GET", key]);
+    assert_eq!(show(&got), show(&bulk(val)));
+    expect_eval(
+        &mut c,
+        "return {KEYS[1], ARGV[1], #KEYS, #ARGV}",
+        &[b"k"],
+        &[b"a", b"b"],
+        b"*4\r\n$1\r\nk\r\n$1\r\na\r\n:1\r\n:2\r\n",
+    );
+    expect_eval(&mut c, "return #ARGV[1]", &[], &[val], b":3\r\n");
+}
+
+// ---------------------------------------------------------------- cache and arguments
+
+#[test]
+fn script_load_evalsha_exists_flush() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let sha = "1fa00e76656cc152ad327c13fe365858fd7be306"; // sha1("return 42")
+    let noscript = b"-NOSCRIPT No matching script. Please use EVAL.\r\n";
+    c.expect_call(&format!("EVALSHA {sha} 0"), noscript);
+    c.expect_call(&format!("EVALSHA_RO {sha} 0"), noscript);
+    c.expect_call("EVALSHA abc 0", noscript);
+    c.expect_call(&format!("SCRIPT EXISTS {sha}"), b"*1\r\n:0\r\n");
+    expect_args(
+        &mut c,
+        &[b"SCRIPT", b"LOAD", b"return 42"],
+        format!("$40\r\n{sha}\r\n").as_bytes(),
+    );
+    c.expect_call(&format!("EVALSHA {sha} 0"), b":42\r\n");
+    c.expect_call(&format!("EVALSHA {} 0", sha.to_uppercase()), b":42\r\n");
+    c.expect_call(&format!("EVALSHA_RO {sha} 0"), b":42\r\n");
+    c.expect_call(
+        &format!(
+            "SCRIPT EXISTS {sha} ffffffffffffffffffffffffffffffffffffffff {}",
+            sha.to_uppercase()
+        ),
+        b"*3\r\n:1\r\n:0\r\n:1\r\n",
+    );
+    // Loading twice gives the same hash.
+    expect_args(
+        &mut c,
+        &[b"SCRIPT", b"LOAD", b"return 42"],
+        format!("$40\r\n{sha}\r\n").as_bytes(),
+    );
+    // Another connection sees the same cache.
+    let mut other = srv.raw();
+    other.expect_call(&format!("EVALSHA {sha} 0"), b":42\r\n");
+    c.expect_call("SCRIPT FLUSH", b"+OK\r\n");
+    c.expect_call(&format!("SCRIPT EXISTS {sha}"), b"*1\r\n:0\r\n");
+    other.expect_call(&format!("EVALSHA {sha} 0"), noscript);
+    // EVAL caches what it runs.
+    expect_eval0(&mut c, "return 42", b":42\r\n");
+    c.expect_call(&format!("EVALSHA {sha} 0"), b":42\r\n");
+    c.expect_call("SCRIPT FLUSH ASYNC", b"+OK\r\n");
+    c.expect_call("SCRIPT FLUSH SYNC", b"+OK\r\n");
+    c.expect_call(
+        "SCRIPT FLUSH FOO",
+        b"-ERR SCRIPT FLUSH only support SYNC|ASYNC option\r\n",
+    );
+    c.expect_call(
+        "SCRIPT EXISTS",
+        b"-ERR wrong number of arguments for 'script|exists' command\r\n",
+    );
+    c.expect_call(
+        "SCRIPT LOAD",
+        b"-ERR wrong number of arguments for 'script|load' command\r\n",
+    );
+    c.expect_call(
+        "SCRIPT FOO",
+        b"-ERR unknown subcommand 'FOO'. Try SCRIPT HELP.\r\n",
+    );
+    // A script that does not compile is not cached.
+    expect_args(
+        &mut c,
+        &[b"SCRIPT", b"LOAD", b"return +"],
+        b"-ERR Error compiling script (new function): user_script:1: unexpected symbol near '+'\r\n",
+    );
+}
+
+#[test]
+fn numkeys_errors() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    expect_args(
+        &mut c,
+        &[b"EVAL", b"return 1", b"2", b"a"],
+        b"-ERR Number of keys can't be greater than number of args\r\n",
+    );
+    expect_args(
+        &mut c,
+        &[b"EVAL", b"return 1", b"-1"],
+        b"-ERR Number of keys can't be negative\r\n",
+    );
+    expect_args(
+        &mut c,
+        &[b"EVAL", b"return 1", b"x"],
+        b"-ERR value is not an integer or out of range\r\n",
+    );
+    expect_args(
+        &mut c,
+        &[b"EVAL", b"return 1", b"1.5", b"a"],
+        b"-ERR value is not an integer or out of range\r\n",
+    );
+    expect_args(
+        &mut c,
+        &[b"EVAL", b"return 1"],
+        b"-ERR wrong number of arguments for 'eval' command\r\n",
+    );
+    c.expect_call(
+        "EVALSHA 1fa00e76656cc152ad327c13fe365858fd7be306 3 a b",
+        b"-ERR Number of keys can't be greater than number of args\r\n",
+    );
+    // numkeys equal to the argument count is fine.
+    expect_args(
+        &mut c,
+        &[b"EVAL", b"return #KEYS", b"2", b"a", b"b"],
+        b":2\r\n",
+    );
+}
+
+#[test]
+fn eval_ro_refuses_writes() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.expect_call("SET a v", b"+OK\r\n");
+    c.send(&eval_request(
+        "EVAL_RO",
+        "return redis.call('set',KEYS[1],'b')",
+        &[b"a"],
+        &[],
+    ));
+    c.expect(&script_err(
+        "ERR Write commands are not allowed from read-only scripts.",
+        "91dc92c70e55c0375a7afb9a7e8963b89bb7a930",
+    ));
+    c.send(&eval_request(
+        "EVAL_RO",
+        "return redis.pcall('set',KEYS[1],'b')",
+        &[b"a"],
+        &[],
+    ));
+    c.expect(b"-ERR Write commands are not allowed from read-only scripts.\r\n");
+    c.send(&eval_request(
+        "EVAL_RO",
+        "return redis.call('get',KEYS[1])",
+        &[b"a"],
+        &[],
+    ));
+    c.expect(b"$1\r\nv\r\n");
+    c.expect_call("GET a", b"$1\r\nv\r\n");
+}
+
+// ---------------------------------------------------------------- sandbox
+
+#[test]
+fn sandbox_hides_os_io_and_loaders() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    for (name, sha) in [
+        ("os", "88bfcb2247db0b6fa4925f3cddc3fd0651459f99"),
+        ("io", "918bbded8bab006be53c3db116d9c93508fc799a"),
+        ("require", "a10ff9bcfafac54cee41502b0e65e31ab05862c3"),
+        ("loadfile", "dc6fbc079d0e6ef2af8c376dda4f3d362fa30d87"),
+        ("dofile", "f14b399205539f5db37113032a1a25c72b8c6743"),
+    ] {
+        expect_eval0(
+            &mut c,
+            &format!("return type({name})"),
+            &script_err(
+                &format!(
+                    "ERR user_script:1: Script attempted to access nonexistent global variable '{name}'"
+                ),
+                sha,
+            ),
+        );
+    }
+    expect_eval0(
+        &mut c,
+        "return undefined_name",
+        &script_err(
+            "ERR user_script:1: Script attempted to access nonexistent global variable 'undefined_name'",
+            "1ded03a7c12cea2cacfcf48adc173e038317c38f",
+        ),
+    );
+    // Globals are read-only: no new variables, no new functions.
+    expect_eval0(
+        &mut c,
+        "x = 1",
+        &script_err(
+            "ERR user_script:1: Attempt to modify a readonly table",
+            "34bce5f775de97f557a34088509c8bfe1ea17e52",
+        ),
+    );
+    expect_eval0(
+        &mut c,
+        "function f() end",
+        &script_err(
+            "ERR user_script:1: Attempt to modify a readonly table",
+            "f37995b1d7c626139c9a239b83b074295e82ad29",
+        ),
+    );
+    // Locals and the usual libraries are there.
+    expect_eval0(&mut c, "local t = {}; t.x = 1; return t.x", b":1\r\n");
+    expect_eval0(&mut c, "return string.rep('a', 3)", b"$3\r\naaa\r\n");
+    expect_eval0(
+        &mut c,
+        "return type(string)..type(math)..type(table)",
+        b"$15\r\ntabletabletable\r\n",
+    );
+    c.expect_call("PING", b"+PONG\r\n");
+}
+
+// ---------------------------------------------------------------- PUBLISH
+
+#[test]
+fn publish_from_a_script_reaches_subscribers() {
+    let srv = TestServer::start();
+    let mut sub = srv.raw();
+    let mut c = srv.raw();
+    sub.expect_call(
+        "SUBSCRIBE ch",
+        b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n",
+    );
+    sub.expect_call(
+        "PSUBSCRIBE c*",
+        b"*3\r\n$10\r\npsubscribe\r\n$2\r\nc*\r\n:2\r\n",
+    );
+    let publish = "return redis.call('publish', ARGV[1], ARGV[2])";
+    expect_eval(&mut c, publish, &[], &[b"ch", b"from lua"], b":2\r\n");
+    let lua_frames = [sub.reply(), sub.reply()];
+    // A client PUBLISH produces exactly the same frames.
+    c.expect_call("PUBLISH ch x", b":2\r\n");
+    expect_args(&mut c, &[b"PUBLISH", b"ch", b"from lua"], b":2\r\n");
+    sub.reply();
+    sub.reply();
+    let client_frames = [sub.reply(), sub.reply()];
+    assert_eq!(lua_frames, client_frames);
+    assert_eq!(
+        show(&lua_frames[0]),
+        show(&message(false, b"ch", b"from lua"))
+    );
+    assert_eq!(
+        show(&lua_frames[1]),
+        "*4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$8\r\nfrom lua\r\n"
+    );
+    expect_eval(&mut c, publish, &[], &[b"nobody", b"x"], b":0\r\n");
+    sub.expect_nothing(Duration::from_millis(100));
+}
+
+#[test]
+fn resp3_publish_to_own_channel_from_a_script() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    resp3(&mut c);
+    c.expect_call(
+        "SUBSCRIBE ch",
+        b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n",
+    );
+    c.send(&eval_request(
+        "EVAL",
+        "return redis.call('publish', ARGV[1], ARGV[2])",
+        &[],
+        &[b"ch", b"lua"],
+    ));
+    let push = message(true, b"ch", b"lua");
+    let mut want = Vec::new();
+    if common::is_reference() {
+        // Redis 7.0 writes the push as soon as PUBLISH runs, before the
+        // EVAL reply.
+        want.extend(&push);
+        want.extend_from_slice(b":1\r\n");
+    } else {
+        // Redis 7.2 (which pubsubd follows) sends the EVAL reply first.
+        want.extend_from_slice(b":1\r\n");
+        want.extend(&push);
+    }
+    expect_stream(&mut c, &want);
+    c.expect_nothing(Duration::from_millis(100));
+}
+
+// ---------------------------------------------------------------- busy scripts
+
+#[test]
+fn script_kill_when_nothing_runs() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.expect_call(
+        "SCRIPT KILL",
+        b"-NOTBUSY No scripts in execution right now.\r\n",
+    );
+}
+
+#[test]
+fn busy_script_can_be_killed() {
+    let srv = TestServer::start();
+    let mut runner = srv.raw();
+    let mut other = srv.raw();
+    other.expect_call("CONFIG SET busy-reply-threshold 100", b"+OK\r\n");
+    other.expect_call(
+        "CONFIG GET busy-reply-threshold",
+        b"*2\r\n$20\r\nbusy-reply-threshold\r\n$3\r\n100\r\n",
+    );
+    // lua-time-limit is the old name of the same setting.
+    other.expect_call(
+        "CONFIG GET lua-time-limit",
+        b"*2\r\n$14\r\nlua-time-limit\r\n$3\r\n100\r\n",
+    );
+    runner.send(&eval_request("EVAL", "while true do end", &[], &[]));
+    std::thread::sleep(Duration::from_millis(300));
+    let busy = b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+    other.expect_call("PING", busy);
+    other.expect_call("GET k", busy);
+    other.expect_call("SET k v", busy);
+    expect_eval0(&mut other, "return 1", busy);
+    other.expect_call("SCRIPT KILL", b"+OK\r\n");
+    runner.expect(&script_err(
+        "ERR Script killed by user with SCRIPT KILL...",
+        "694a5fe1ddb97a4c6a1bf299d9537c7d3d0f84e7",
+    ));
+    // Everyone is served again.
+    other.expect_call("PING", b"+PONG\r\n");
+    runner.expect_call("PING", b"+PONG\r\n");
+    other.expect_call("EXISTS k", b":0\r\n");
+    other.expect_call(
+        "SCRIPT KILL",
+        b"-NOTBUSY No scripts in execution right now.\r\n",
+    );
+}
+
+#[test]
+fn scripts_run_atomically() {
+    let srv = TestServer::start();
+    let mut runner = srv.raw();
+    let mut other = srv.raw();
+    runner.send(&eval_request(
+        "EVAL",
+        "for i = 1, tonumber(ARGV[1]) do redis.call('incr', KEYS[1]) end \
+         return redis.call('get', KEYS[1])",
+        &[b"counter"],
+        &[b"300000"],
+    ));
+    // Sent while the script runs: it waits for the whole script.
+    std::thread::sleep(Duration::from_millis(30));
+    other.expect_call("INCR counter", b":300001\r\n");
+    runner.expect(b"$6\r\n300000\r\n");
+    other.expect_call("GET counter", b"$6\r\n300001\r\n");
+}

@@ -1,0 +1,418 @@
+//! MULTI / EXEC / DISCARD / WATCH / UNWATCH, checked byte for byte in RESP2
+//! and RESP3.
+//!
+//! Every expected byte string here was first checked against redis-server
+//! 7.0.15 (`PUBSUBD_TEST_BIN=$(which redis-server)`), which is the reference.
+//! Where Redis 7.2 (which pubsubd follows) orders replies differently, the
+//! test says so and checks each server against its own version.
+
+mod common;
+
+use common::{Raw, TestServer};
+use std::time::Duration;
+
+/// The reply to EXEC after a command failed to queue.
+const EXECABORT: &[u8] = b"-EXECABORT Transaction discarded because of previous errors.\r\n";
+
+/// A RESP bulk string.
+fn bulk(b: &[u8]) -> Vec<u8> {
+    let mut out = format!("${}\r\n", b.len()).into_bytes();
+    out.extend_from_slice(b);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// A delivered `message` frame: `*3` in RESP2, a `>3` push in RESP3.
+fn message(resp3: bool, channel: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut out = if resp3 {
+        b">3\r\n".to_vec()
+    } else {
+        b"*3\r\n".to_vec()
+    };
+    out.extend(bulk(b"message"));
+    out.extend(bulk(channel));
+    out.extend(bulk(payload));
+    out
+}
+
+/// Shows bytes readably in assertion messages.
+fn show(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Reads whole frames until exactly `expected.len()` bytes have arrived and
+/// compares them. Used where Redis 7.0 interleaves pushes inside an array
+/// reply, so frame boundaries do not line up with the logical replies.
+fn expect_stream(c: &mut Raw, expected: &[u8]) {
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        got.extend(c.reply());
+    }
+    assert_eq!(show(&got), show(expected));
+}
+
+/// Switches `c` to RESP3 (the HELLO reply itself is not checked here).
+fn resp3(c: &mut Raw) {
+    let r = c.call("HELLO 3");
+    assert!(r.starts_with(b"%"), "HELLO 3 gave {:?}", show(&r));
+}
+
+/// Runs `MULTI; GET k; EXEC` on `c` and returns the EXEC reply.
+fn exec_get(c: &mut Raw, key: &str) -> Vec<u8> {
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call(&format!("GET {key}"), b"+QUEUED\r\n");
+    c.call("EXEC")
+}
+
+// ---------------------------------------------------------------- MULTI / EXEC
+
+#[test]
+fn exec_and_discard_without_multi() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.expect_call("EXEC", b"-ERR EXEC without MULTI\r\n");
+    c.expect_call("DISCARD", b"-ERR DISCARD without MULTI\r\n");
+    c.expect_call(
+        "MULTI x",
+        b"-ERR wrong number of arguments for 'multi' command\r\n",
+    );
+    c.expect_call("PING", b"+PONG\r\n");
+}
+
+#[test]
+fn multi_queues_and_exec_runs_in_order() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let mut other = srv.raw();
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("SET a 1", b"+QUEUED\r\n");
+    c.expect_call("INCR a", b"+QUEUED\r\n");
+    c.expect_call("GET a", b"+QUEUED\r\n");
+    c.expect_call("GET missing", b"+QUEUED\r\n");
+    c.expect_call("PING", b"+QUEUED\r\n");
+    // Nothing has run yet.
+    other.expect_call("EXISTS a", b":0\r\n");
+    c.expect_call("EXEC", b"*5\r\n+OK\r\n:2\r\n$1\r\n2\r\n$-1\r\n+PONG\r\n");
+    other.expect_call("GET a", b"$1\r\n2\r\n");
+    // An empty transaction is an empty array.
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("EXEC", b"*0\r\n");
+    // After EXEC the connection is out of MULTI again.
+    c.expect_call("GET a", b"$1\r\n2\r\n");
+    c.expect_call("EXEC", b"-ERR EXEC without MULTI\r\n");
+}
+
+#[test]
+fn exec_in_resp3() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    resp3(&mut c);
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("GET nope", b"+QUEUED\r\n");
+    c.expect_call("SET a 1", b"+QUEUED\r\n");
+    c.expect_call("INCR a", b"+QUEUED\r\n");
+    c.expect_call("EXEC", b"*3\r\n_\r\n+OK\r\n:2\r\n");
+}
+
+#[test]
+fn nested_multi_is_rejected_but_keeps_the_transaction() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("SET a 1", b"+QUEUED\r\n");
+    c.expect_call("MULTI", b"-ERR MULTI calls can not be nested\r\n");
+    c.expect_call("GET a", b"+QUEUED\r\n");
+    c.expect_call("EXEC", b"*2\r\n+OK\r\n$1\r\n1\r\n");
+}
+
+#[test]
+fn queue_time_errors_abort_exec() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    // An unknown command.
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("SET a 1", b"+QUEUED\r\n");
+    c.expect_call(
+        "FOO bar",
+        b"-ERR unknown command 'FOO', with args beginning with: 'bar' \r\n",
+    );
+    c.expect_call("SET b 1", b"+QUEUED\r\n");
+    c.expect_call("EXEC", EXECABORT);
+    c.expect_call("EXISTS a b", b":0\r\n");
+    // An arity error.
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("SET a 1", b"+QUEUED\r\n");
+    c.expect_call(
+        "GET",
+        b"-ERR wrong number of arguments for 'get' command\r\n",
+    );
+    c.expect_call("EXEC", EXECABORT);
+    c.expect_call("EXISTS a", b":0\r\n");
+    // DISCARD after a queue error is a plain +OK.
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call(
+        "SET a",
+        b"-ERR wrong number of arguments for 'set' command\r\n",
+    );
+    c.expect_call("DISCARD", b"+OK\r\n");
+    // The abort does not stick to the next transaction.
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("SET a 1", b"+QUEUED\r\n");
+    c.expect_call("EXEC", b"*1\r\n+OK\r\n");
+}
+
+#[test]
+fn runtime_errors_do_not_abort_the_rest() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("SET a x", b"+QUEUED\r\n");
+    c.expect_call("INCR a", b"+QUEUED\r\n");
+    // Option errors are found only when the command runs.
+    c.expect_call("SET b 1 EX 0", b"+QUEUED\r\n");
+    c.expect_call("RENAME nope c", b"+QUEUED\r\n");
+    c.expect_call("APPEND a y", b"+QUEUED\r\n");
+    c.expect_call("GET a", b"+QUEUED\r\n");
+    c.expect_call(
+        "EXEC",
+        b"*6\r\n+OK\r\n-ERR value is not an integer or out of range\r\n-ERR invalid expire time in 'set' command\r\n-ERR no such key\r\n:2\r\n$2\r\nxy\r\n",
+    );
+}
+
+#[test]
+fn discard_drops_the_queue() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("SET a 1", b"+QUEUED\r\n");
+    c.expect_call("DISCARD", b"+OK\r\n");
+    c.expect_call("EXISTS a", b":0\r\n");
+    c.expect_call("EXEC", b"-ERR EXEC without MULTI\r\n");
+    c.expect_call("DISCARD", b"-ERR DISCARD without MULTI\r\n");
+}
+
+// ---------------------------------------------------------------- WATCH
+
+#[test]
+fn watch_inside_multi_is_an_error() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("WATCH a", b"-ERR WATCH inside MULTI is not allowed\r\n");
+    // Not a queue error: the transaction still runs.
+    c.expect_call("SET a 1", b"+QUEUED\r\n");
+    c.expect_call("EXEC", b"*1\r\n+OK\r\n");
+    c.expect_call(
+        "WATCH",
+        b"-ERR wrong number of arguments for 'watch' command\r\n",
+    );
+    c.expect_call("WATCH a b c", b"+OK\r\n");
+    c.expect_call("UNWATCH", b"+OK\r\n");
+    c.expect_call("UNWATCH", b"+OK\r\n");
+}
+
+#[test]
+fn watch_aborts_after_another_clients_write() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let mut other = srv.raw();
+    c.expect_call("SET k 1", b"+OK\r\n");
+    c.expect_call("WATCH k", b"+OK\r\n");
+    other.expect_call("SET k 2", b"+OK\r\n");
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("SET k mine", b"+QUEUED\r\n");
+    c.expect_call("EXEC", b"*-1\r\n");
+    // The aborted transaction wrote nothing.
+    c.expect_call("GET k", b"$1\r\n2\r\n");
+    // Writing the same value still counts as a write.
+    c.expect_call("WATCH k", b"+OK\r\n");
+    other.expect_call("SET k 2", b"+OK\r\n");
+    assert_eq!(show(&exec_get(&mut c, "k")), "*-1\r\n");
+    // Creating a watched key that did not exist counts too.
+    c.expect_call("WATCH fresh", b"+OK\r\n");
+    other.expect_call("SET fresh v", b"+OK\r\n");
+    assert_eq!(show(&exec_get(&mut c, "fresh")), "*-1\r\n");
+    // Any write: INCR, DEL, EXPIRE, APPEND, RENAME onto it.
+    for write in ["INCR k", "DEL k", "SET k 5", "EXPIRE k 100", "APPEND k x"] {
+        c.expect_call("SET k 1", b"+OK\r\n");
+        c.expect_call("WATCH k", b"+OK\r\n");
+        other.call(write);
+        assert_eq!(show(&exec_get(&mut c, "k")), "*-1\r\n", "after {write}");
+    }
+    c.expect_call("SET src v", b"+OK\r\n");
+    c.expect_call("WATCH k", b"+OK\r\n");
+    other.expect_call("RENAME src k", b"+OK\r\n");
+    assert_eq!(show(&exec_get(&mut c, "k")), "*-1\r\n");
+    // The connection's own write before MULTI invalidates as well.
+    c.expect_call("WATCH k", b"+OK\r\n");
+    c.expect_call("SET k own", b"+OK\r\n");
+    assert_eq!(show(&exec_get(&mut c, "k")), "*-1\r\n");
+}
+
+#[test]
+fn watch_abort_is_null_in_resp3() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let mut other = srv.raw();
+    resp3(&mut c);
+    c.expect_call("WATCH k", b"+OK\r\n");
+    other.expect_call("SET k 1", b"+OK\r\n");
+    assert_eq!(show(&exec_get(&mut c, "k")), "_\r\n");
+    // EXEC cleared the watch: the next transaction runs.
+    assert_eq!(show(&exec_get(&mut c, "k")), "*1\r\n$1\r\n1\r\n");
+}
+
+#[test]
+fn watch_ignores_no_op_writes_other_keys_and_other_databases() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let mut other = srv.raw();
+    c.expect_call("SET k 1", b"+OK\r\n");
+    c.expect_call("WATCH k", b"+OK\r\n");
+    other.expect_call("SET j 2", b"+OK\r\n");
+    other.expect_call("GET k", b"$1\r\n1\r\n");
+    // Commands that change nothing do not touch the key.
+    other.expect_call("SET k x NX", b"$-1\r\n");
+    other.expect_call("DEL nope", b":0\r\n");
+    other.expect_call("SELECT 3", b"+OK\r\n");
+    other.expect_call("SET k other-db", b"+OK\r\n");
+    assert_eq!(show(&exec_get(&mut c, "k")), "*1\r\n$1\r\n1\r\n");
+    // A watched key that stays missing is fine too.
+    c.expect_call("WATCH absent", b"+OK\r\n");
+    other.expect_call("DEL absent", b":0\r\n");
+    assert_eq!(show(&exec_get(&mut c, "absent")), "*1\r\n$-1\r\n");
+}
+
+#[test]
+fn unwatch_and_discard_clear_watches() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let mut other = srv.raw();
+    c.expect_call("WATCH k", b"+OK\r\n");
+    other.expect_call("SET k 1", b"+OK\r\n");
+    c.expect_call("UNWATCH", b"+OK\r\n");
+    assert_eq!(show(&exec_get(&mut c, "k")), "*1\r\n$1\r\n1\r\n");
+
+    c.expect_call("WATCH k", b"+OK\r\n");
+    other.expect_call("SET k 2", b"+OK\r\n");
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("DISCARD", b"+OK\r\n");
+    assert_eq!(show(&exec_get(&mut c, "k")), "*1\r\n$1\r\n2\r\n");
+
+    // Several WATCH calls add up; a write to any watched key aborts.
+    c.expect_call("WATCH a", b"+OK\r\n");
+    c.expect_call("WATCH b c", b"+OK\r\n");
+    other.expect_call("SET c 1", b"+OK\r\n");
+    assert_eq!(show(&exec_get(&mut c, "a")), "*-1\r\n");
+}
+
+#[test]
+fn watch_aborts_when_the_watched_key_expires() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.expect_call("SET k v PX 200", b"+OK\r\n");
+    c.expect_call("WATCH k", b"+OK\r\n");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(show(&exec_get(&mut c, "k")), "*-1\r\n");
+
+    // A key already expired when WATCH ran counts as missing, so its
+    // removal afterwards changes nothing.
+    c.expect_call("SET gone v PX 50", b"+OK\r\n");
+    std::thread::sleep(Duration::from_millis(150));
+    c.expect_call("WATCH gone", b"+OK\r\n");
+    std::thread::sleep(Duration::from_millis(250));
+    assert_eq!(show(&exec_get(&mut c, "gone")), "*1\r\n$-1\r\n");
+}
+
+#[test]
+fn watch_aborts_on_flushdb_flushall_and_swapdb() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let mut other = srv.raw();
+    for flush in ["FLUSHDB", "FLUSHALL", "SWAPDB 0 1"] {
+        c.expect_call("FLUSHALL", b"+OK\r\n");
+        c.expect_call("SET k 1", b"+OK\r\n");
+        c.expect_call("WATCH k", b"+OK\r\n");
+        other.expect_call(flush, b"+OK\r\n");
+        assert_eq!(show(&exec_get(&mut c, "k")), "*-1\r\n", "after {flush}");
+    }
+    // SWAPDB bringing the watched key into existence counts too.
+    c.expect_call("FLUSHALL", b"+OK\r\n");
+    c.expect_call("SELECT 1", b"+OK\r\n");
+    c.expect_call("SET k one", b"+OK\r\n");
+    c.expect_call("SELECT 0", b"+OK\r\n");
+    c.expect_call("WATCH k", b"+OK\r\n");
+    other.expect_call("SWAPDB 0 1", b"+OK\r\n");
+    assert_eq!(show(&exec_get(&mut c, "k")), "*-1\r\n");
+    // Emptying a database that never held the watched key changes nothing.
+    c.expect_call("FLUSHALL", b"+OK\r\n");
+    c.expect_call("WATCH k", b"+OK\r\n");
+    other.expect_call("FLUSHDB", b"+OK\r\n");
+    other.expect_call("SWAPDB 0 1", b"+OK\r\n");
+    assert_eq!(show(&exec_get(&mut c, "k")), "*1\r\n$-1\r\n");
+}
+
+// ---------------------------------------------------------------- PUBLISH
+
+#[test]
+fn publish_inside_multi() {
+    let srv = TestServer::start();
+    let mut sub = srv.raw();
+    let mut c = srv.raw();
+    sub.expect_call(
+        "SUBSCRIBE ch",
+        b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n",
+    );
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("PUBLISH ch one", b"+QUEUED\r\n");
+    c.expect_call("PUBLISH nobody x", b"+QUEUED\r\n");
+    c.expect_call("PUBLISH ch two", b"+QUEUED\r\n");
+    // Nothing is delivered before EXEC.
+    sub.expect_nothing(Duration::from_millis(100));
+    c.expect_call("EXEC", b"*3\r\n:1\r\n:0\r\n:1\r\n");
+    sub.expect(&message(false, b"ch", b"one"));
+    sub.expect(&message(false, b"ch", b"two"));
+    sub.expect_nothing(Duration::from_millis(100));
+    // A discarded PUBLISH is never sent.
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("PUBLISH ch three", b"+QUEUED\r\n");
+    c.expect_call("DISCARD", b"+OK\r\n");
+    sub.expect_nothing(Duration::from_millis(100));
+}
+
+#[test]
+fn resp3_publish_to_own_channel_inside_multi() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    resp3(&mut c);
+    c.expect_call(
+        "SUBSCRIBE ch",
+        b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n",
+    );
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("PUBLISH ch hi", b"+QUEUED\r\n");
+    c.expect_call("SET k v", b"+QUEUED\r\n");
+    c.expect_call("PUBLISH ch yo", b"+QUEUED\r\n");
+    c.send(&common::cmds("EXEC"));
+    let hi = message(true, b"ch", b"hi");
+    let yo = message(true, b"ch", b"yo");
+    let mut want = Vec::new();
+    if common::is_reference() {
+        // Redis 7.0 writes each push at once, inside the EXEC array, just
+        // before the element of the PUBLISH that caused it.
+        want.extend_from_slice(b"*3\r\n");
+        want.extend(&hi);
+        want.extend_from_slice(b":1\r\n+OK\r\n");
+        want.extend(&yo);
+        want.extend_from_slice(b":1\r\n");
+    } else {
+        // Redis 7.2 (which pubsubd follows) holds the pushes until the EXEC
+        // reply is complete.
+        want.extend_from_slice(b"*3\r\n:1\r\n+OK\r\n:1\r\n");
+        want.extend(&hi);
+        want.extend(&yo);
+    }
+    expect_stream(&mut c, &want);
+    c.expect_nothing(Duration::from_millis(100));
+    c.expect_call("GET k", b"$1\r\nv\r\n");
+}
