@@ -17,6 +17,23 @@ use crate::protocol::Protocol;
 use crate::pubsub::{Outbox, PushOutcome};
 use crate::shared::Shared;
 
+/// Process start, the origin of [`coarse_now_ms`].
+static EPOCH: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+/// A clock for bookkeeping that needs no precision (idle times): read
+/// once per command, so it is a relaxed atomic load instead of a
+/// `clock_gettime`; [`tick_coarse_clock`] advances it from the sweep.
+static COARSE_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Milliseconds since start, as of the last [`tick_coarse_clock`].
+pub fn coarse_now_ms() -> u64 {
+    COARSE_MS.load(Ordering::Relaxed)
+}
+
+/// Advances the coarse clock (called by the sweep every 100 ms).
+pub fn tick_coarse_clock() {
+    COARSE_MS.store(EPOCH.elapsed().as_millis() as u64, Ordering::Relaxed);
+}
+
 /// Why the server closed a client, for logs and INFO.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CloseReason {
@@ -93,8 +110,8 @@ pub struct ClientInfo {
     pub lib_ver: Bytes,
     /// SELECTed database.
     pub db: usize,
-    /// Full name of the last command (`client|list`), for `cmd=`.
-    pub last_cmd: String,
+    /// The last command (container, subcommand), for `cmd=`.
+    pub last_cmd: (&'static str, Option<&'static str>),
     /// CLIENT NO-EVICT on.
     pub no_evict: bool,
     /// CLIENT NO-TOUCH on.
@@ -125,7 +142,8 @@ pub struct Client {
     channels: AtomicUsize,
     patterns: AtomicUsize,
     shard_channels: AtomicUsize,
-    last_active: Mutex<Instant>,
+    /// [`coarse_now_ms`] at the last command.
+    last_active_ms: AtomicU64,
     close_reason: Mutex<Option<CloseReason>>,
     /// Bytes this client sent and was sent (for INFO totals).
     pub net_in: AtomicU64,
@@ -150,7 +168,7 @@ impl Client {
             channels: AtomicUsize::new(0),
             patterns: AtomicUsize::new(0),
             shard_channels: AtomicUsize::new(0),
-            last_active: Mutex::new(now),
+            last_active_ms: AtomicU64::new(coarse_now_ms()),
             close_reason: Mutex::new(None),
             net_in: AtomicU64::new(0),
             defer: AtomicBool::new(false),
@@ -214,17 +232,13 @@ impl Client {
 
     /// Records activity now (for `idle=` and `timeout`).
     pub fn touch(&self) {
-        if let Ok(mut t) = self.last_active.lock() {
-            *t = Instant::now();
-        }
+        self.last_active_ms
+            .store(coarse_now_ms(), Ordering::Relaxed);
     }
 
-    /// When the client last sent a command.
-    pub fn last_active(&self) -> Instant {
-        match self.last_active.lock() {
-            Ok(t) => *t,
-            Err(p) => *p.into_inner(),
-        }
+    /// Milliseconds since this client last sent a command.
+    pub fn idle_ms(&self) -> u64 {
+        coarse_now_ms().saturating_sub(self.last_active_ms.load(Ordering::Relaxed))
     }
 
     /// The output limits of this client's class.

@@ -374,6 +374,7 @@ async fn sweep(shared: Arc<Shared>) {
     loop {
         tick.tick().await;
         let now = Instant::now();
+        crate::client::tick_coarse_clock();
         shared.stats.sample(now);
         expire_keys(&shared);
         let timeout = shared.settings.timeout.load(Ordering::Relaxed);
@@ -387,10 +388,7 @@ async fn sweep(shared: Arc<Shared>) {
                 c.kill_slow_consumer(&shared);
                 continue;
             }
-            if timeout > 0
-                && !c.is_pubsub()
-                && now.duration_since(c.last_active()) > Duration::from_secs(timeout)
-            {
+            if timeout > 0 && !c.is_pubsub() && c.idle_ms() > timeout.saturating_mul(1000) {
                 tracing::debug!("closing idle client id={} addr={}", c.id, c.peer.addr);
                 c.close(CloseReason::IdleTimeout);
             }

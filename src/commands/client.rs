@@ -143,7 +143,7 @@ pub fn describe(c: &Client) -> String {
         c.peer.fd,
         String::from_utf8_lossy(&info.name),
         now.duration_since(c.created).as_secs(),
-        now.duration_since(c.last_active()).as_secs(),
+        c.idle_ms() / 1000,
         flags,
         info.db,
         sub,
@@ -158,10 +158,10 @@ pub fn describe(c: &Client) -> String {
         omem,
         tot_mem,
         events,
-        if info.last_cmd.is_empty() {
-            "NULL"
-        } else {
-            &info.last_cmd
+        match info.last_cmd {
+            ("", _) => "NULL".to_string(),
+            (name, None) => name.to_string(),
+            (name, Some(sub)) => format!("{name}|{sub}"),
         },
         c.protocol().number(),
         String::from_utf8_lossy(&info.lib_name),

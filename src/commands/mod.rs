@@ -46,6 +46,31 @@ pub type Handler = fn(&mut Session, &[Bytes]) -> Reply;
 /// Longest part of a client-supplied name or argument echoed in an error.
 const ERR_ECHO_MAX: usize = 128;
 
+/// A command found in the table, with its container for a subcommand.
+#[derive(Clone, Copy)]
+struct Resolved {
+    cmd: &'static Command,
+    parent: Option<&'static Command>,
+}
+
+impl Resolved {
+    /// Redis's full name: `publish`, `client|list`.
+    fn fullname(&self) -> String {
+        match self.parent {
+            Some(p) => format!("{}|{}", p.name, self.cmd.name),
+            None => self.cmd.name.to_string(),
+        }
+    }
+
+    /// The CLIENT LIST `cmd=` pair, without allocating.
+    fn names(&self) -> (&'static str, Option<&'static str>) {
+        match self.parent {
+            Some(p) => (p.name, Some(self.cmd.name)),
+            None => (self.cmd.name, None),
+        }
+    }
+}
+
 /// What became of a request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -80,7 +105,8 @@ pub fn dispatch(s: &mut Session, args: &[Bytes]) -> Outcome {
             }
             reply
         }
-        Ok((cmd, fullname)) => {
+        Ok(resolved) => {
+            let cmd = resolved.cmd;
             let scripts = &s.shared.scripts;
             if !s.in_script && cmd.flags & flags::ALLOW_BUSY == 0 && scripts.is_running() {
                 if !scripts.is_busy() {
@@ -92,7 +118,7 @@ pub fn dispatch(s: &mut Session, args: &[Bytes]) -> Outcome {
             } else if s.multi.is_some() && !controls_transaction(cmd.name) {
                 queue(s, cmd, args)
             } else {
-                run(s, cmd, &fullname, args)
+                run(s, resolved, args)
             }
         }
     };
@@ -133,7 +159,8 @@ fn over_maxmemory(s: &Session) -> bool {
 }
 
 /// Runs a resolved command: memory check, statistics, handler.
-fn run(s: &mut Session, cmd: &Command, fullname: &str, args: &[Bytes]) -> Reply {
+fn run(s: &mut Session, resolved: Resolved, args: &[Bytes]) -> Reply {
+    let cmd = resolved.cmd;
     if cmd.flags & flags::DENYOOM != 0 && over_maxmemory(s) {
         return Reply::error(OOM);
     }
@@ -145,10 +172,8 @@ fn run(s: &mut Session, cmd: &Command, fullname: &str, args: &[Bytes]) -> Reply 
     Stats::incr(&s.shared.stats.commands_processed);
     if !s.in_script {
         s.client.touch();
-        s.client.with_info(|i| {
-            i.last_cmd.clear();
-            i.last_cmd.push_str(fullname);
-        });
+        let last = resolved.names();
+        s.client.with_info(|i| i.last_cmd = last);
     }
     match cmd.handler {
         Some(h) => h(s, args),
@@ -160,7 +185,7 @@ fn run(s: &mut Session, cmd: &Command, fullname: &str, args: &[Bytes]) -> Reply 
 /// resolves as it did when queued) and executed.
 pub fn run_queued(s: &mut Session, args: &[Bytes]) -> Reply {
     match resolve(s, args) {
-        Ok((cmd, fullname)) => run(s, cmd, &fullname, args),
+        Ok(resolved) => run(s, resolved, args),
         Err(reply) => reply,
     }
 }
@@ -174,19 +199,21 @@ pub fn run_from_script(s: &mut Session, args: &[Bytes], read_only: bool) -> Repl
     if !table::arity_ok(cmd.arity, args.len()) {
         return Reply::error("ERR Wrong number of args calling Redis command from script");
     }
-    let (cmd, fullname) = if cmd.subcommands.is_empty() || args.len() < 2 {
-        (cmd, cmd.name.to_string())
+    let resolved = if cmd.subcommands.is_empty() || args.len() < 2 {
+        Resolved { cmd, parent: None }
     } else {
         match cmd.subcommand(&args[1]) {
-            Some(sub) if table::arity_ok(sub.arity, args.len()) => {
-                (sub, format!("{}|{}", cmd.name, sub.name))
-            }
+            Some(sub) if table::arity_ok(sub.arity, args.len()) => Resolved {
+                cmd: sub,
+                parent: Some(cmd),
+            },
             Some(_) => {
                 return Reply::error("ERR Wrong number of args calling Redis command from script");
             }
             None => return Reply::error("ERR Unknown Redis command called from script"),
         }
     };
+    let cmd = resolved.cmd;
     if cmd.flags & flags::NOSCRIPT != 0 {
         return Reply::error("ERR This Redis command is not allowed from script");
     }
@@ -196,13 +223,13 @@ pub fn run_from_script(s: &mut Session, args: &[Bytes], read_only: bool) -> Repl
         }
         s.shared.scripts.note_write();
     }
-    run(s, cmd, &fullname, args)
+    run(s, resolved, args)
 }
 
 /// Finds the command (or subcommand) for `args` and checks every
 /// precondition; returns it with its full name (`client|list`), or the error
 /// reply the client gets instead.
-fn resolve(s: &Session, args: &[Bytes]) -> Result<(&'static Command, String), Reply> {
+fn resolve(s: &Session, args: &[Bytes]) -> Result<Resolved, Reply> {
     let name = &args[0];
     let Some(cmd) = table::lookup(name) else {
         return Err(unknown_command(name, &args[1..]));
@@ -210,31 +237,36 @@ fn resolve(s: &Session, args: &[Bytes]) -> Result<(&'static Command, String), Re
     if !table::arity_ok(cmd.arity, args.len()) {
         return Err(wrong_arity(cmd.name));
     }
-    let (cmd, fullname) = if cmd.subcommands.is_empty() || args.len() < 2 {
-        (cmd, cmd.name.to_string())
+    let resolved = if cmd.subcommands.is_empty() || args.len() < 2 {
+        Resolved { cmd, parent: None }
     } else {
         let sub_name = &args[1];
         match cmd.subcommand(sub_name) {
             Some(sub) => {
-                let fullname = format!("{}|{}", cmd.name, sub.name);
+                let r = Resolved {
+                    cmd: sub,
+                    parent: Some(cmd),
+                };
                 if !table::arity_ok(sub.arity, args.len()) {
-                    return Err(wrong_arity(&fullname));
+                    return Err(wrong_arity(&r.fullname()));
                 }
-                (sub, fullname)
+                r
             }
-            None if cmd.flags & flags::ANY_SUBCOMMAND != 0 => (cmd, cmd.name.to_string()),
+            None if cmd.flags & flags::ANY_SUBCOMMAND != 0 => Resolved { cmd, parent: None },
             None => return Err(unknown_subcommand(name, Some(sub_name))),
         }
     };
+    let cmd = resolved.cmd;
     if !s.authenticated && cmd.flags & flags::NO_AUTH == 0 {
         return Err(Reply::error("NOAUTH Authentication required."));
     }
     if s.in_pubsub_context() && cmd.flags & flags::SUBSCRIBED_OK == 0 {
         return Err(Reply::error(format!(
-            "ERR Can't execute '{fullname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            resolved.fullname()
         )));
     }
-    Ok((cmd, fullname))
+    Ok(resolved)
 }
 
 /// Text of a client-supplied argument as Redis echoes it in errors: cut at

@@ -1183,7 +1183,9 @@ pub static COMMANDS: &[Command] = &[
 
 /// The command named `name` (any case).
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
-    static INDEX: OnceLock<HashMap<Vec<u8>, &'static Command>> = OnceLock::new();
+    // Keys are the table's own names, so a fast non-keyed hash is safe here.
+    static INDEX: OnceLock<HashMap<Vec<u8>, &'static Command, rustc_hash::FxBuildHasher>> =
+        OnceLock::new();
     let index = INDEX.get_or_init(|| {
         COMMANDS
             .iter()

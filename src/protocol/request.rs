@@ -16,7 +16,7 @@
 //! arrives in many small reads is scanned once, not once per read.
 
 use bytes::{Buf, Bytes, BytesMut};
-use redis_protocol::resp2::types::BytesFrame;
+use redis_protocol::resp2::types::RangeFrame;
 
 /// Longest inline command, or multibulk/bulk header line, Redis accepts
 /// (`PROTO_INLINE_MAX_SIZE`, 64 KiB).
@@ -175,15 +175,20 @@ impl RequestParser {
 }
 
 /// Hands a frame whose limits were checked to the codec and extracts its
-/// arguments (zero-copy slices of the read buffer).
+/// arguments as zero-copy slices of the read buffer. The codec's range
+/// decoder is used (not its `Bytes` decoder) so that the frame is frozen
+/// once and each argument is a slice of it, with no per-frame allocation
+/// beyond the argument vector.
 fn decode_frame(buf: &mut BytesMut, frame_len: usize) -> Result<Option<Parsed>, ParseError> {
-    let mut frame_bytes = buf.split_to(frame_len);
-    match redis_protocol::resp2::decode::decode_bytes_mut(&mut frame_bytes) {
-        Ok(Some((BytesFrame::Array(items), _, _))) => {
+    let frame = buf.split_to(frame_len).freeze();
+    match redis_protocol::resp2::decode::decode_range(&frame) {
+        Ok(Some((RangeFrame::Array(items), _))) => {
             let mut args = Vec::with_capacity(items.len());
             for item in items {
                 match item {
-                    BytesFrame::BulkString(b) => args.push(b),
+                    RangeFrame::BulkString((start, end)) if end <= frame.len() => {
+                        args.push(frame.slice(start..end));
+                    }
                     _ => return Err(ParseError("invalid bulk length".into())),
                 }
             }

@@ -96,7 +96,15 @@ impl Outbox {
         q.frames.push_back(frame);
         let pending = self.pending.fetch_add(len, Ordering::Relaxed) + len;
         self.frames.fetch_add(1, Ordering::Relaxed);
-        let over = over_limit(&mut q, pending, limit, Instant::now());
+        // Reading the clock only matters above the soft limit.
+        let over = if limit.soft > 0 && pending as u64 > limit.soft {
+            over_limit(&mut q, pending, limit, Instant::now())
+        } else {
+            limit.hard > 0 && pending as u64 > limit.hard || {
+                q.soft_since = None;
+                false
+            }
+        };
         drop(q);
         if was_empty {
             self.wake_writer.notify_one();
