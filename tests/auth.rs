@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::expect_args;
+
 use common::{Raw, TestServer, cmd};
 use std::io::Write;
 use std::time::Duration;
@@ -19,16 +21,6 @@ the RESP protocol version at the same time\r\n";
 /// A server with `requirepass pw`.
 fn locked() -> TestServer {
     TestServer::start_with(&["--requirepass", "pw"])
-}
-
-/// Asserts the reply to `args` is exactly `expected`.
-fn expect_args(c: &mut Raw, args: &[&[u8]], expected: &[u8]) {
-    let got = c.call_args(args);
-    assert_eq!(
-        String::from_utf8_lossy(&got),
-        String::from_utf8_lossy(expected),
-        "reply to {args:?}"
-    );
 }
 
 /// Sends `payload` (ignoring write errors) and asserts the exact bytes

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::expect_args;
+
 use common::{Raw, TestServer, cmd, info_field};
 use std::time::{Duration, Instant};
 
@@ -130,16 +132,6 @@ fn expected_client_fields() -> Vec<&'static str> {
         f.extend(["lib-name", "lib-ver"]);
     }
     f
-}
-
-/// Asserts the reply to `args` is exactly `expected`.
-fn expect_args(c: &mut Raw, args: &[&[u8]], expected: &[u8]) {
-    let got = c.call_args(args);
-    assert_eq!(
-        String::from_utf8_lossy(&got),
-        String::from_utf8_lossy(expected),
-        "reply to {args:?}"
-    );
 }
 
 // ---------------------------------------------------------------- command table

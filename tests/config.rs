@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::expect_args;
+
 use common::{Raw, TempDir, TestServer, free_port, info_field, run_server_to_exit, server_bin};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,16 +40,6 @@ fn pairs(reply: &[u8]) -> Vec<(String, String)> {
         .chunks(2)
         .map(|c| (c[0].clone(), c[1].clone()))
         .collect()
-}
-
-/// Asserts the reply to `args` is exactly `expected`.
-fn expect_args(c: &mut Raw, args: &[&[u8]], expected: &[u8]) {
-    let got = c.call_args(args);
-    assert_eq!(
-        String::from_utf8_lossy(&got),
-        String::from_utf8_lossy(expected),
-        "reply to {args:?}"
-    );
 }
 
 /// Asserts `CONFIG SET name value` succeeds and `CONFIG GET name` reads back `normalised`.

@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::bulk;
+
 use common::{Raw, TestServer, cmd};
 use std::collections::{BTreeSet, HashSet};
 
@@ -185,14 +187,6 @@ fn bulks(reply: &[u8]) -> Vec<Vec<u8>> {
         pos = e + 2 + len + 2;
     }
     assert_eq!(pos, reply.len(), "trailing bytes: {}", esc(reply));
-    out
-}
-
-/// A RESP bulk string.
-fn bulk(b: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", b.len()).into_bytes();
-    out.extend_from_slice(b);
-    out.extend_from_slice(b"\r\n");
     out
 }
 

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::{bulk, expect_args, show};
+
 use common::{Raw, TestServer, info_field};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -19,14 +21,6 @@ const OVERFLOW: &[u8] = b"-ERR increment or decrement would overflow\r\n";
 /// The generic option-parsing error.
 const SYNTAX: &[u8] = b"-ERR syntax error\r\n";
 
-/// A RESP bulk string.
-fn bulk(b: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", b.len()).into_bytes();
-    out.extend_from_slice(b);
-    out.extend_from_slice(b"\r\n");
-    out
-}
-
 /// A RESP2 array of bulk strings.
 fn bulks(items: &[&[u8]]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", items.len()).into_bytes();
@@ -34,11 +28,6 @@ fn bulks(items: &[&[u8]]) -> Vec<u8> {
         out.extend(bulk(i));
     }
     out
-}
-
-/// Shows bytes readably in assertion messages.
-fn show(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// The value of an integer reply.
@@ -49,12 +38,6 @@ fn int_reply(reply: &[u8]) -> i64 {
         "not an integer: {text:?}"
     );
     text[1..text.len() - 2].parse().expect("integer")
-}
-
-/// Asserts the reply to `args` (binary-safe) is exactly `expected`.
-fn expect_args(c: &mut Raw, args: &[&[u8]], expected: &[u8]) {
-    let got = c.call_args(args);
-    assert_eq!(show(&got), show(expected), "reply to {args:?}");
 }
 
 /// Asserts an integer reply to `line` lies in `lo..=hi` (for TTLs).

@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::{bulk, show};
+
 use common::{Raw, TestServer};
 use std::time::Duration;
 
@@ -17,14 +19,6 @@ const ALL: &[u8] = b"__key*__:*";
 
 /// How long "nothing else arrives" is watched for.
 const QUIET: Duration = Duration::from_millis(100);
-
-/// A RESP bulk string.
-fn bulk(b: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", b.len()).into_bytes();
-    out.extend_from_slice(b);
-    out.extend_from_slice(b"\r\n");
-    out
-}
 
 /// A `message` frame: `*3` in RESP2, a `>3` push in RESP3.
 fn message(resp3: bool, channel: &[u8], payload: &[u8]) -> Vec<u8> {
@@ -51,11 +45,6 @@ fn pmessage(resp3: bool, channel: &[u8], payload: &[u8]) -> Vec<u8> {
     out.extend(bulk(channel));
     out.extend(bulk(payload));
     out
-}
-
-/// Shows bytes readably in assertion messages.
-fn show(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// One notification: `Space(db, key, event)` goes to `__keyspace@db__:key`

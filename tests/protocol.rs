@@ -5,20 +5,14 @@
 
 mod common;
 
+use common::bulk;
+
 use common::{Raw, TestServer, cmd};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 /// How long to wait for the server to close a connection after a protocol error.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
-
-/// Encodes `b` as a RESP bulk string.
-fn bulk(b: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", b.len()).into_bytes();
-    out.extend_from_slice(b);
-    out.extend_from_slice(b"\r\n");
-    out
-}
 
 /// Reads the connection's id with `CLIENT ID`.
 fn client_id(raw: &mut Raw) -> i64 {

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{bulk, show};
+
 use common::{Raw, TestServer, cmd, cmds};
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
@@ -17,14 +19,6 @@ fn not_allowed(name: &str) -> Vec<u8> {
         "-ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"
     )
     .into_bytes()
-}
-
-/// A RESP bulk string.
-fn bulk(b: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", b.len()).into_bytes();
-    out.extend_from_slice(b);
-    out.extend_from_slice(b"\r\n");
-    out
 }
 
 /// A (un)subscribe confirmation: `*3` in RESP2 or `>3` in RESP3, with the
@@ -70,11 +64,6 @@ fn pmessage(resp3: bool, pattern: &[u8], channel: &[u8], payload: &[u8]) -> Vec<
     out.extend(bulk(channel));
     out.extend(bulk(payload));
     out
-}
-
-/// Shows bytes readably in assertion messages.
-fn show(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Asserts the next reply on `conn` is exactly `expected`.

@@ -9,16 +9,10 @@
 
 mod common;
 
+use common::{bulk, expect_args, show};
+
 use common::{Raw, TestServer};
 use std::time::Duration;
-
-/// A RESP bulk string.
-fn bulk(b: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", b.len()).into_bytes();
-    out.extend_from_slice(b);
-    out.extend_from_slice(b"\r\n");
-    out
-}
 
 /// A delivered `message` frame: `*3` in RESP2, a `>3` push in RESP3.
 fn message(resp3: bool, channel: &[u8], payload: &[u8]) -> Vec<u8> {
@@ -31,11 +25,6 @@ fn message(resp3: bool, channel: &[u8], payload: &[u8]) -> Vec<u8> {
     out.extend(bulk(channel));
     out.extend(bulk(payload));
     out
-}
-
-/// Shows bytes readably in assertion messages.
-fn show(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// The EVAL-family request `cmd script numkeys keys... args...`.
@@ -63,12 +52,6 @@ fn expect_eval0(c: &mut Raw, script: &str, expected: &[u8]) {
 /// one-line script whose body hashes to `sha`.
 fn script_err(text: &str, sha: &str) -> Vec<u8> {
     format!("-{text} script: {sha}, on @user_script:1.\r\n").into_bytes()
-}
-
-/// Asserts the reply to `args` (binary-safe) is exactly `expected`.
-fn expect_args(c: &mut Raw, args: &[&[u8]], expected: &[u8]) {
-    let got = c.call_args(args);
-    assert_eq!(show(&got), show(expected), "reply to {args:?}");
 }
 
 /// Switches `c` to RESP3 (the HELLO reply itself is not checked here).

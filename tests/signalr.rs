@@ -26,16 +26,10 @@
 
 mod common;
 
+use common::bulk;
+
 use common::{Raw, TestServer, cmd};
 use std::time::Duration;
-
-/// A RESP bulk string.
-fn bulk(b: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", b.len()).into_bytes();
-    out.extend_from_slice(b);
-    out.extend_from_slice(b"\r\n");
-    out
-}
 
 /// A RESP2 pub/sub frame: kind, channel, then a count or a payload.
 fn frame(kind: &[u8], channel: &[u8], last: Result<i64, &[u8]>) -> Vec<u8> {

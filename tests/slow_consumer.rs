@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::show;
+
 use common::{Raw, TestServer, cmd, cmds, info_field, rss_bytes};
 use std::io::{BufReader, Read};
 use std::time::{Duration, Instant};
@@ -29,11 +31,6 @@ fn payload(seq: usize) -> Vec<u8> {
     let mut p = format!("{seq:08}:").into_bytes();
     p.resize(PAYLOAD_LEN, b'x');
     p
-}
-
-/// Shows bytes readably in assertion messages.
-fn show(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// The text of a bulk-string reply (CLIENT LIST, INFO).

@@ -44,6 +44,8 @@
 
 mod common;
 
+use common::bulk;
+
 use common::{Raw, TestServer, cmd, is_reference};
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -67,14 +69,6 @@ const TIE_BREAK: &[u8] = b"__Booksleeve_TieBreak";
 
 /// The password of the authenticated variants.
 const PASSWORD: &str = "s3cret-pw";
-
-/// A RESP bulk string.
-fn bulk(b: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", b.len()).into_bytes();
-    out.extend_from_slice(b);
-    out.extend_from_slice(b"\r\n");
-    out
-}
 
 /// A subscribe confirmation or delivered message: `*3` (RESP2) or `>3`
 /// (RESP3) of two bulks and, for confirmations, the subscription count.

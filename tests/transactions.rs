@@ -8,19 +8,13 @@
 
 mod common;
 
+use common::{bulk, show};
+
 use common::{Raw, TestServer};
 use std::time::Duration;
 
 /// The reply to EXEC after a command failed to queue.
 const EXECABORT: &[u8] = b"-EXECABORT Transaction discarded because of previous errors.\r\n";
-
-/// A RESP bulk string.
-fn bulk(b: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", b.len()).into_bytes();
-    out.extend_from_slice(b);
-    out.extend_from_slice(b"\r\n");
-    out
-}
 
 /// A delivered `message` frame: `*3` in RESP2, a `>3` push in RESP3.
 fn message(resp3: bool, channel: &[u8], payload: &[u8]) -> Vec<u8> {
@@ -33,11 +27,6 @@ fn message(resp3: bool, channel: &[u8], payload: &[u8]) -> Vec<u8> {
     out.extend(bulk(channel));
     out.extend(bulk(payload));
     out
-}
-
-/// Shows bytes readably in assertion messages.
-fn show(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Reads whole frames until exactly `expected.len()` bytes have arrived and

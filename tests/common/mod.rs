@@ -485,3 +485,26 @@ pub fn info_field(info: &[u8], field: &str) -> Option<String> {
     }
     None
 }
+
+/// A RESP bulk string: `$<len>\r\n<bytes>\r\n`.
+pub fn bulk(b: &[u8]) -> Vec<u8> {
+    let mut out = format!("${}\r\n", b.len()).into_bytes();
+    out.extend_from_slice(b);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Shows bytes readably in assertion messages.
+pub fn show(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Sends a command given as byte arguments and asserts the exact reply.
+pub fn expect_args(c: &mut Raw, args: &[&[u8]], expected: &[u8]) {
+    let got = c.call_args(args);
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(expected),
+        "reply to {args:?}"
+    );
+}
