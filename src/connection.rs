@@ -154,8 +154,9 @@ async fn read_loop<R: ReadSide>(s: &mut Session, reader: &R) {
         }
         s.flush();
         if buf.is_empty() && buf.capacity() > 0 {
-            // An idle connection keeps no read buffer.
+            // An idle connection keeps no read or reply buffer.
             buf = BytesMut::new();
+            s.release_idle_memory();
         }
         client.with_info(|i| {
             i.qbuf = buf.len();

@@ -179,6 +179,13 @@ impl Session {
         }
     }
 
+    /// Releases the reply buffer of a connection going idle.
+    pub fn release_idle_memory(&mut self) {
+        if self.out.is_empty() && self.out.capacity() > 0 {
+            self.out = BytesMut::new();
+        }
+    }
+
     /// Bytes collected and not yet flushed.
     pub fn buffered(&self) -> usize {
         self.out.len()

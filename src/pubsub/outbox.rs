@@ -185,14 +185,14 @@ impl Outbox {
             Err(poisoned) => poisoned.into_inner(),
         };
         if q.frames.is_empty() {
+            if q.frames.capacity() > 0 {
+                // Going idle: an idle client keeps no queue memory.
+                q.frames = VecDeque::new();
+            }
             return if q.closed { None } else { Some(false) };
         }
         let n = q.frames.len().min(MAX_IOVECS);
         batch.extend(q.frames.drain(..n));
-        if q.frames.is_empty() && q.frames.capacity() > 64 {
-            // Give back the memory a burst needed.
-            q.frames = VecDeque::new();
-        }
         Some(true)
     }
 
@@ -249,6 +249,8 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
                 return (WriterEnd::Drained, total);
             }
             Some(false) => {
+                // Idle: keep no batch memory while waiting.
+                batch = Vec::new();
                 tokio::select! {
                     _ = notified => continue,
                     _ = cancel.cancelled() => return (WriterEnd::Cancelled, total),
@@ -268,9 +270,6 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
             return (WriterEnd::IoError, total);
         }
         batch.clear();
-        if batch.capacity() > MAX_IOVECS {
-            batch.shrink_to(MAX_IOVECS);
-        }
     }
 }
 

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# pubsubd vs Redis on this machine, one command.
+#
+#   benches/compare.sh [--quick] [--repeats N] [--scenarios "s1 s3"] [--out DIR]
+#
+# Installs Debian's redis-server if missing, builds pubsubd (cargo build
+# --release) and the load generator, then for every repeat and scenario
+# starts a fresh pubsubd and a fresh Redis (alternating which goes first),
+# runs `loadgen run <scenario>` against each, and stops it. Both servers get
+# the same limits. At the end it prints, per case and headline metric, the
+# median of each server over the repeats and the ratio pubsubd/Redis.
+#
+# --quick: smaller scenarios, 1 repeat unless --repeats is given (about 80 s
+# of runs once built). Full run (3 repeats): about 10 minutes of runs.
+# Only 127.0.0.1 is used. Every server started here is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+QUICK=""
+REPEATS=""
+SCENARIOS="s1 s2 s3 s4 s5 s6 s7"
+OUT=""
+PUBSUBD_PORT="${PUBSUBD_PORT:-7301}"
+REDIS_PORT="${REDIS_PORT:-7302}"
+# 10,000 idle subscribers (S4) plus the control and publisher connections.
+MAXCLIENTS=10100
+
+usage() {
+  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK="--quick" ;;
+    --repeats) REPEATS="$2"; shift ;;
+    --scenarios) SCENARIOS="$2"; shift ;;
+    --out) OUT="$2"; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "compare.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ -z "$REPEATS" ]; then
+  if [ -n "$QUICK" ]; then REPEATS=1; else REPEATS=3; fi
+fi
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+OUT="${OUT:-$TARGET_DIR/compare/$(date +%Y%m%d-%H%M%S)}"
+mkdir -p "$OUT"
+START=$(date +%s)
+
+log() { echo "[compare $(( $(date +%s) - START ))s] $*"; }
+
+# --- Redis -------------------------------------------------------------------
+if ! command -v redis-server >/dev/null 2>&1; then
+  log "installing redis-server (Debian)"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq redis-server >/dev/null
+fi
+REDIS_VERSION=$(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')
+case "$REDIS_VERSION" in
+  7.*) ;;
+  *) log "warning: redis-server is $REDIS_VERSION, not Redis 7" ;;
+esac
+
+# --- Builds ------------------------------------------------------------------
+log "building pubsubd (cargo build --release)"
+cargo build --release -q
+PUBSUBD="$TARGET_DIR/release/pubsubd"
+log "building the load generator (cargo bench --bench loadgen --no-run)"
+LOADGEN=$(cargo bench --bench loadgen --no-run --message-format=json -q 2>/dev/null \
+  | grep -o '"executable":"[^"]*/loadgen-[^"]*"' | tail -1 | cut -d'"' -f4)
+if [ -z "$LOADGEN" ] || [ ! -x "$LOADGEN" ]; then
+  echo "compare.sh: could not find the loadgen executable" >&2
+  exit 1
+fi
+"$LOADGEN" selftest >/dev/null
+
+# 10,000 connections need file descriptors on both sides.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((MAXCLIENTS + 200)) ]; then
+  log "warning: open-file limit $(ulimit -n) is below what S4 needs ($((MAXCLIENTS + 200)))"
+fi
+
+# --- Servers -----------------------------------------------------------------
+SERVER_PID=""
+
+stop_server() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+trap stop_server EXIT
+trap 'stop_server; exit 130' INT TERM
+
+for port in "$PUBSUBD_PORT" "$REDIS_PORT"; do
+  if "$LOADGEN" wait --addr "127.0.0.1:$port" --timeout 0.3 2>/dev/null; then
+    echo "compare.sh: something already answers on 127.0.0.1:$port; set PUBSUBD_PORT/REDIS_PORT" >&2
+    exit 1
+  fi
+done
+
+# start_server LABEL LOGFILE: starts a fresh server, sets SERVER_PID and PORT.
+start_server() {
+  local label="$1" logfile="$2"
+  case "$label" in
+    pubsubd)
+      PORT="$PUBSUBD_PORT"
+      "$PUBSUBD" --port "$PORT" --bind 127.0.0.1 --maxclients "$MAXCLIENTS" \
+        --client-output-buffer-limit pubsub 32mb 8mb 60 --loglevel warning \
+        >"$logfile" 2>&1 &
+      ;;
+    redis)
+      PORT="$REDIS_PORT"
+      redis-server --port "$PORT" --bind 127.0.0.1 --maxclients "$MAXCLIENTS" \
+        --client-output-buffer-limit pubsub 32mb 8mb 60 --save '' --appendonly no \
+        --loglevel warning --daemonize no >"$logfile" 2>&1 &
+      ;;
+  esac
+  SERVER_PID=$!
+  if ! "$LOADGEN" wait --addr "127.0.0.1:$PORT" --timeout 10; then
+    echo "compare.sh: $label did not start; its log:" >&2
+    cat "$logfile" >&2
+    exit 1
+  fi
+}
+
+# --- Runs --------------------------------------------------------------------
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  if commit=$(git rev-parse --short HEAD 2>/dev/null); then
+    git diff --quiet HEAD -- src 2>/dev/null || commit="$commit (src modified)"
+  else
+    commit=unknown
+  fi
+  echo "commit: $commit"
+  echo "nproc: $(nproc)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "memory: $(free -h | awk '/^Mem:/ {print $2}')"
+  echo "kernel: $(uname -r)"
+  echo "redis: $(redis-server --version)"
+  echo "mode: ${QUICK:-full}, repeats $REPEATS, scenarios $SCENARIOS"
+  echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$OUT/machine.txt"
+
+FAILED=()
+for rep in $(seq 1 "$REPEATS"); do
+  i=0
+  for scen in $SCENARIOS; do
+    if [ $(( (rep + i) % 2 )) -eq 0 ]; then order="pubsubd redis"; else order="redis pubsubd"; fi
+    i=$((i + 1))
+    for label in $order; do
+      base="$OUT/$label-$scen-r$rep"
+      start_server "$label" "$base.log"
+      log "repeat $rep/$REPEATS $scen $label (pid $SERVER_PID)"
+      rc=0
+      "$LOADGEN" run --addr "127.0.0.1:$PORT" --pid "$SERVER_PID" --label "$label" \
+        --json "$base.json" $QUICK "$scen" >"$base.txt" 2>&1 || rc=$?
+      case $rc in
+        0) ;;
+        3) FAILED+=("$label $scen repeat $rep: problems (see $base.txt)") ;;
+        *) FAILED+=("$label $scen repeat $rep: loadgen exited $rc (see $base.txt)") ;;
+      esac
+      stop_server
+    done
+  done
+done
+
+echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
+log "done; results in $OUT"
+echo
+"$LOADGEN" report --dir "$OUT" --labels pubsubd,redis --out "$OUT/table.md"
+if [ ${#FAILED[@]} -gt 0 ]; then
+  echo
+  echo "Runs with problems:"
+  printf -- '- %s\n' "${FAILED[@]}"
+fi
+log "total $(( $(date +%s) - START ))s"

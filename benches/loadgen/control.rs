@@ -1,0 +1,87 @@
+//! A plain request/reply connection for readiness checks and for watching
+//! the server (`PUBSUB NUMSUB`) during a run.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::resp::{Value, encode_command, parse_value};
+use crate::subscriber::connect;
+
+/// One request at a time, every call bounded by a deadline.
+pub struct Control {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Control {
+    /// Connects by `deadline`.
+    pub async fn connect(addr: SocketAddr, deadline: Instant) -> Result<Control, String> {
+        Ok(Control {
+            stream: connect(addr, None, deadline).await?,
+            buf: Vec::with_capacity(4096),
+        })
+    }
+
+    /// Sends `args` and returns the reply, by `deadline`.
+    pub async fn call(&mut self, args: &[&[u8]], deadline: Instant) -> Result<Value, String> {
+        let mut out = Vec::new();
+        encode_command(&mut out, args);
+        tokio::time::timeout_at(deadline.into(), self.stream.write_all(&out))
+            .await
+            .map_err(|_| "control write timed out".to_string())?
+            .map_err(|e| format!("control write: {e}"))?;
+        loop {
+            if let Some((v, n)) = parse_value(&self.buf).map_err(|e| e.to_string())? {
+                self.buf.drain(..n);
+                return Ok(v);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout_at(deadline.into(), self.stream.read(&mut chunk))
+                .await
+                .map_err(|_| "control reply timed out".to_string())?
+                .map_err(|e| format!("control read: {e}"))?;
+            if n == 0 {
+                return Err("server closed the control connection".into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// `PUBSUB NUMSUB <channel>`: the channel's subscriber count.
+    pub async fn numsub(&mut self, channel: &[u8], deadline: Instant) -> Result<i64, String> {
+        match self
+            .call(&[b"PUBSUB", b"NUMSUB", channel], deadline)
+            .await?
+        {
+            Value::Array(Some(items)) => match items.get(1) {
+                Some(Value::Int(n)) => Ok(*n),
+                other => Err(format!("unexpected PUBSUB NUMSUB element: {other:?}")),
+            },
+            other => Err(format!("unexpected PUBSUB NUMSUB reply: {other:?}")),
+        }
+    }
+}
+
+/// Waits until the server at `addr` answers PING, for at most `timeout`.
+pub async fn wait_ready(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::from("no attempt");
+    while Instant::now() < deadline {
+        let step = (Instant::now() + Duration::from_millis(500)).min(deadline);
+        match Control::connect(addr, step).await {
+            Ok(mut c) => match c.call(&[b"PING"], step).await {
+                Ok(Value::Simple(s)) if s == "PONG" => return Ok(()),
+                Ok(other) => last = format!("PING answered {other:?}"),
+                Err(e) => last = e,
+            },
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!(
+        "server at {addr} not ready after {timeout:?}: {last}"
+    ))
+}

@@ -1,0 +1,265 @@
+//! # loadgen: a pub/sub load generator for any Redis-compatible server
+//!
+//! ```sh
+//! cargo bench --bench loadgen -- run --addr 127.0.0.1:6379 --pid <server pid> \
+//!     --json out.json [--quick] [s1 s2 ... | all]
+//! cargo bench --bench loadgen -- report --dir <dir with run JSON files>
+//! ```
+//!
+//! `benches/compare.sh` runs it against pubsubd and Redis and prints the
+//! comparison; BENCHMARKS.md explains the scenarios and the figures.
+//!
+//! ## Components
+//! - `payload`: the 16-byte header every payload starts with (publisher,
+//!   channel, sequence, send time) and the clock.
+//! - `resp`: the generator's own RESP2 encoder and readers, built so the
+//!   generator is not the bottleneck (one buffer, no allocation per message,
+//!   oversized payloads skipped after their header).
+//! - `subscriber`: connect and subscribe; count, check order, record latency.
+//! - `publisher`: saturating (pipelined window) and fixed-rate (open loop).
+//! - `case`: one case end to end, every phase under a deadline.
+//! - `scenarios`: S1–S7 as data.
+//! - `procstat`: the server's and the generator's CPU and RSS from /proc.
+//! - `report`: JSON, the stdout table, and the cross-run comparison.
+
+mod case;
+mod control;
+mod payload;
+mod procstat;
+mod publisher;
+mod report;
+mod resp;
+mod scenarios;
+mod subscriber;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use case::Target;
+use report::CaseResult;
+use scenarios::Case;
+
+/// Exit status when a run found lost, reordered or unexpected results.
+const EXIT_PROBLEMS: u8 = 3;
+
+/// Load generator for Redis-compatible pub/sub servers.
+#[derive(Parser)]
+#[command(name = "loadgen")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios against a server.
+    Run {
+        /// Server address (host:port).
+        #[arg(long, default_value = "127.0.0.1:6379")]
+        addr: String,
+        /// Server pid, for its CPU time and RSS.
+        #[arg(long)]
+        pid: Option<u32>,
+        /// Write the results as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Name of the server in the JSON (e.g. pubsubd, redis).
+        #[arg(long, default_value = "server")]
+        label: String,
+        /// Smaller sizes and shorter runs.
+        #[arg(long)]
+        quick: bool,
+        /// Only cases whose name contains this.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Scenarios (s1 … s7) or `all`.
+        #[arg(default_value = "all")]
+        scenarios: Vec<String>,
+    },
+    /// Wait until the server answers PING.
+    Wait {
+        /// Server address (host:port).
+        #[arg(long, default_value = "127.0.0.1:6379")]
+        addr: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+    },
+    /// Compare run JSON files: medians per label and their ratio.
+    Report {
+        /// Directory of run JSON files.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The two labels to compare, numerator first.
+        #[arg(long, value_delimiter = ',')]
+        labels: Vec<String>,
+        /// Also write the table here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check the generator's RESP readers.
+    Selftest,
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr, String> {
+    addr.to_socket_addrs()
+        .map_err(|e| format!("bad address {addr:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("address {addr:?} resolves to nothing"))
+}
+
+/// Raises the open-file soft limit as far as the hard limit allows (S4
+/// holds 10,000 connections).
+fn raise_nofile() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) if n < 12_000 => eprintln!(
+            "loadgen: open-file limit is {n}; S4 needs about 10,100 (raise the hard limit: ulimit -Hn)"
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("loadgen: cannot raise the open-file limit: {e}"),
+    }
+}
+
+async fn run(
+    addr: SocketAddr,
+    pid: Option<u32>,
+    quick: bool,
+    filter: Option<&str>,
+    scenarios: &[String],
+) -> Result<Vec<CaseResult>, String> {
+    let names: Vec<String> = if scenarios.iter().any(|s| s == "all") {
+        scenarios::ALL.iter().map(|s| s.to_string()).collect()
+    } else {
+        scenarios.iter().map(|s| s.to_lowercase()).collect()
+    };
+    let mut cases = Vec::new();
+    for n in &names {
+        cases.extend(scenarios::cases(n, quick)?);
+    }
+    if let Some(f) = filter {
+        cases.retain(|c| c.name().contains(f));
+    }
+    control::wait_ready(addr, Duration::from_secs(10)).await?;
+    let target = Target { addr, pid };
+    let mut results = Vec::new();
+    for c in &cases {
+        let r = match c {
+            Case::Load(spec) => case::run_load(spec, &target)
+                .await
+                .unwrap_or_else(|e| CaseResult::failed(spec.scenario, &spec.name, e)),
+            Case::Idle(spec) => case::run_idle(spec, &target)
+                .await
+                .unwrap_or_else(|e| CaseResult::failed("s4", &spec.name, e)),
+        };
+        r.print();
+        results.push(r);
+        // Let the server finish closing the case's connections.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(results)
+}
+
+fn main() -> ExitCode {
+    // `cargo bench` appends `--bench` to every bench binary's arguments.
+    let args = std::env::args_os().filter(|a| a != "--bench");
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let Some(command) = cli.command else {
+        println!(
+            "loadgen: nothing to do (plain `cargo bench` runs no load). Try\n  cargo bench --bench loadgen -- --help"
+        );
+        return ExitCode::SUCCESS;
+    };
+    match command {
+        Command::Selftest => match resp::self_test() {
+            Ok(()) => {
+                println!("selftest: 1 passed, 0 failed");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!("selftest: {e}\nselftest: 0 passed, 1 failed");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Report { dir, labels, out } => match report::compare(&dir, &labels) {
+            Ok(table) => {
+                print!("{table}");
+                if let Some(path) = out
+                    && let Err(e) = std::fs::write(&path, &table)
+                {
+                    eprintln!("loadgen: writing {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("loadgen: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Wait { addr, timeout } => {
+            let result = resolve(&addr).and_then(|a| {
+                runtime(1)?.block_on(control::wait_ready(a, Duration::from_secs_f64(timeout)))
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("loadgen: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Run {
+            addr,
+            pid,
+            json,
+            label,
+            quick,
+            filter,
+            scenarios,
+        } => {
+            raise_nofile();
+            payload::epoch();
+            let addr_s = addr.clone();
+            let results = resolve(&addr).and_then(|a| {
+                runtime(2)?.block_on(run(a, pid, quick, filter.as_deref(), &scenarios))
+            });
+            let results = match results {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("loadgen: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if let Some(path) = json
+                && let Err(e) = report::write_run_json(&path, &label, &addr_s, pid, quick, &results)
+            {
+                eprintln!("loadgen: {e}");
+                return ExitCode::FAILURE;
+            }
+            if results.iter().any(|r| !r.problems.is_empty()) {
+                eprintln!("loadgen: some cases reported problems (see PROBLEM lines)");
+                return ExitCode::from(EXIT_PROBLEMS);
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// A tokio runtime with `workers` threads.
+fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}

@@ -1,0 +1,336 @@
+//! Results: one case's figures, the run's JSON file and stdout table, and
+//! the comparison report (`loadgen report`) built from many runs' JSON.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+/// One case's figures, problems and notes.
+#[derive(Clone, Debug)]
+pub struct CaseResult {
+    /// Scenario (`s1` …).
+    pub scenario: String,
+    /// Case name.
+    pub case: String,
+    /// Figures in the order they were set.
+    pub metrics: Vec<(String, f64)>,
+    /// The metrics the comparison table shows.
+    pub headline: Vec<String>,
+    /// Broken guarantees: loss, reordering, unexpected disconnects, errors.
+    pub problems: Vec<String>,
+    /// Worth knowing, not a failure.
+    pub notes: Vec<String>,
+}
+
+impl CaseResult {
+    /// An empty result.
+    pub fn new(scenario: &str, case: &str, headline: &[&str]) -> CaseResult {
+        CaseResult {
+            scenario: scenario.to_string(),
+            case: case.to_string(),
+            metrics: Vec::new(),
+            headline: headline.iter().map(|s| s.to_string()).collect(),
+            problems: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// A failed case.
+    pub fn failed(scenario: &str, case: &str, error: String) -> CaseResult {
+        let mut r = CaseResult::new(scenario, case, &[]);
+        r.problems.push(format!("case failed: {error}"));
+        r
+    }
+
+    /// Sets metric `key`.
+    pub fn set(&mut self, key: &str, value: f64) {
+        self.set_owned(key.to_string(), value);
+    }
+
+    /// Sets metric `key` (owned name).
+    pub fn set_owned(&mut self, key: String, value: f64) {
+        if let Some(slot) = self.metrics.iter_mut().find(|(k, _)| *k == key) {
+            slot.1 = value;
+        } else {
+            self.metrics.push((key, value));
+        }
+    }
+
+    /// Adds a note.
+    pub fn note(&mut self, text: String) {
+        self.notes.push(text);
+    }
+
+    fn get(&self, key: &str) -> Option<f64> {
+        self.metrics.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+
+    /// The JSON form.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        for (k, v) in &self.metrics {
+            m.insert(k.clone(), json!(v));
+        }
+        json!({
+            "scenario": self.scenario,
+            "case": self.case,
+            "ok": self.problems.is_empty(),
+            "metrics": m,
+            "headline": self.headline,
+            "problems": self.problems,
+            "notes": self.notes,
+        })
+    }
+
+    /// Prints the case as a few readable lines.
+    pub fn print(&self) {
+        let status = if self.problems.is_empty() {
+            "ok"
+        } else {
+            "PROBLEMS"
+        };
+        println!("{:<34} {status}", self.case);
+        let shown: Vec<String> = self
+            .metrics
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "expected" | "gaps" | "reordered" | "missing"))
+            .map(|(k, v)| format!("{k}={}", fmt_num(*v)))
+            .collect();
+        for line in shown.chunks(5) {
+            println!("    {}", line.join("  "));
+        }
+        let check = [
+            ("expected", self.get("expected")),
+            ("missing", self.get("missing")),
+            ("gaps", self.get("gaps")),
+            ("reordered", self.get("reordered")),
+        ];
+        if check.iter().any(|(_, v)| v.is_some()) {
+            let parts: Vec<String> = check
+                .iter()
+                .filter_map(|(k, v)| v.map(|v| format!("{k}={}", fmt_num(v))))
+                .collect();
+            println!("    check: {}", parts.join("  "));
+        }
+        for p in &self.problems {
+            println!("    PROBLEM: {p}");
+        }
+        for n in &self.notes {
+            println!("    note: {n}");
+        }
+    }
+}
+
+/// A number with sensible precision for a table.
+pub fn fmt_num(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if a >= 100_000.0 {
+        format!("{:.0}", v)
+    } else if a >= 100.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// Writes a run's JSON: server label, target and every case.
+pub fn write_run_json(
+    path: &Path,
+    label: &str,
+    addr: &str,
+    pid: Option<u32>,
+    quick: bool,
+    cases: &[CaseResult],
+) -> Result<(), String> {
+    let doc = json!({
+        "label": label,
+        "addr": addr,
+        "pid": pid,
+        "quick": quick,
+        "cases": cases.iter().map(CaseResult::to_json).collect::<Vec<_>>(),
+    });
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| format!("encoding JSON: {e}"))?;
+    std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// Whether a larger value of `metric` is better (None: neither).
+fn higher_is_better(metric: &str) -> Option<bool> {
+    if metric.ends_with("_per_s") {
+        Some(true)
+    } else if metric.starts_with("lat_")
+        || metric.contains("cpu")
+        || metric.contains("rss")
+        || metric.contains("bytes_per_conn")
+        || metric == "drain_s"
+    {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The median of `v` (sorted in place).
+fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// Reads every `*.json` run file in `dir` and prints (and returns) the
+/// comparison table in Markdown: per case and headline metric, each
+/// label's median over repeats and the ratio `first label / second label`.
+pub fn compare(dir: &Path, labels: &[String]) -> Result<String, String> {
+    // case -> metric -> label -> values; case order as first seen.
+    let mut order: Vec<String> = Vec::new();
+    let mut headline: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut values: BTreeMap<(String, String, String), Vec<f64>> = BTreeMap::new();
+    let mut problems: Vec<String> = Vec::new();
+    let mut notes: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    let mut runs: BTreeMap<String, usize> = BTreeMap::new();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| format!("reading {}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let doc: Value =
+            serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))?;
+        let label = doc["label"].as_str().unwrap_or("?").to_string();
+        *runs.entry(label.clone()).or_default() += 1;
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for case in doc["cases"].as_array().into_iter().flatten() {
+            let name = case["case"].as_str().unwrap_or("?").to_string();
+            if !order.contains(&name) {
+                order.push(name.clone());
+            }
+            if let Some(h) = case["headline"].as_array()
+                && !h.is_empty()
+            {
+                headline.entry(name.clone()).or_insert_with(|| {
+                    h.iter()
+                        .filter_map(|m| m.as_str().map(String::from))
+                        .collect()
+                });
+            }
+            if let Some(m) = case["metrics"].as_object() {
+                for (k, v) in m {
+                    if let Some(v) = v.as_f64() {
+                        values
+                            .entry((name.clone(), k.clone(), label.clone()))
+                            .or_default()
+                            .push(v);
+                    }
+                }
+            }
+            for p in case["problems"].as_array().into_iter().flatten() {
+                problems.push(format!(
+                    "{label} {name} ({file}): {}",
+                    p.as_str().unwrap_or("?")
+                ));
+            }
+            for n in case["notes"].as_array().into_iter().flatten() {
+                *notes
+                    .entry((
+                        label.clone(),
+                        name.clone(),
+                        n.as_str().unwrap_or("?").to_string(),
+                    ))
+                    .or_default() += 1;
+            }
+        }
+    }
+    let (a, b) = match labels {
+        [a, b, ..] => (a.clone(), b.clone()),
+        _ => {
+            let mut ls: Vec<String> = runs.keys().cloned().collect();
+            ls.sort();
+            ls.reverse();
+            match ls.as_slice() {
+                [a, b, ..] => (a.clone(), b.clone()),
+                [a] => (a.clone(), String::new()),
+                [] => return Err(format!("no run files in {}", dir.display())),
+            }
+        }
+    };
+    let mut out = String::new();
+    out.push_str(&format!(
+        "| case | metric | {a} | {b} | {a}/{b} | {a} better? |\n|---|---|---:|---:|---:|:---:|\n"
+    ));
+    for case in &order {
+        let Some(metrics) = headline.get(case) else {
+            continue;
+        };
+        for m in metrics {
+            let med = |label: &str| {
+                values
+                    .get(&(case.clone(), m.clone(), label.to_string()))
+                    .and_then(|v| median(&mut v.clone()))
+            };
+            let (va, vb) = (med(&a), med(&b));
+            if va.is_none() && vb.is_none() {
+                continue;
+            }
+            let show = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "—".into());
+            let (ratio, better) = match (va, vb) {
+                (Some(x), Some(y)) if y != 0.0 => {
+                    let r = x / y;
+                    let better = match higher_is_better(m) {
+                        Some(true) if r >= 1.02 => "yes",
+                        Some(false) if r <= 0.98 => "yes",
+                        Some(_) if (0.98..1.02).contains(&r) => "≈",
+                        Some(_) => "**no**",
+                        None => "",
+                    };
+                    (format!("{r:.2}"), better)
+                }
+                _ => ("—".into(), ""),
+            };
+            out.push_str(&format!(
+                "| {case} | {m} | {} | {} | {ratio} | {better} |\n",
+                show(va),
+                show(vb)
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "\nRuns: {}.\n",
+        runs.iter()
+            .map(|(l, n)| format!("{l} {n} files"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if problems.is_empty() {
+        out.push_str("\nChecks: no loss, no reordering, no unexpected disconnects in any run.\n");
+    } else {
+        out.push_str("\nProblems:\n");
+        for p in &problems {
+            out.push_str(&format!("- {p}\n"));
+        }
+    }
+    if !notes.is_empty() {
+        out.push_str("\nNotes:\n");
+        for ((label, case, text), n) in &notes {
+            out.push_str(&format!("- {label} {case}: {text} ({n}×)\n"));
+        }
+    }
+    Ok(out)
+}

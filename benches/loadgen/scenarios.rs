@@ -1,0 +1,230 @@
+//! The scenarios S1–S7 as data, full size and `--quick`.
+
+use std::time::Duration;
+
+use crate::case::{IdleSpec, LoadSpec, Mode};
+
+/// Every scenario, in the order `all` runs them.
+pub const ALL: &[&str] = &["s1", "s2", "s3", "s4", "s5", "s6", "s7"];
+
+/// A case of either kind.
+pub enum Case {
+    /// Publishers and subscribers.
+    Load(LoadSpec),
+    /// Idle subscribed connections (S4).
+    Idle(IdleSpec),
+}
+
+impl Case {
+    /// The case's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Case::Load(s) => &s.name,
+            Case::Idle(s) => &s.name,
+        }
+    }
+}
+
+/// Headline metrics of saturating cases.
+const SAT: &[&str] = &[
+    "deliveries_per_s",
+    "server_cpu_s_per_m_deliveries",
+    "lat_p99_us",
+];
+/// Headline metrics of fixed-rate cases.
+const RATE: &[&str] = &[
+    "lat_p50_us",
+    "lat_p99_us",
+    "lat_p999_us",
+    "lat_max_us",
+    "server_cpu_s_per_m_deliveries",
+];
+
+/// Saturating publishers' window of unanswered PUBLISHes.
+const WINDOW: usize = 128;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A load case with the common defaults.
+fn load(scenario: &'static str, name: String, headline: &'static [&'static str]) -> LoadSpec {
+    LoadSpec {
+        scenario,
+        name,
+        subs: 1,
+        channels: 1,
+        chans_per_sub: 1,
+        patterns: 0,
+        publishers: 1,
+        mode: Mode::Saturate { window: WINDOW },
+        payload: 64,
+        warmup: ms(500),
+        duration: ms(2000),
+        max_messages: None,
+        slow_subscriber: false,
+        churners: 0,
+        drain: ms(5000),
+        headline,
+    }
+}
+
+/// The cases of `scenario`, scaled down when `quick`.
+pub fn cases(scenario: &str, quick: bool) -> Result<Vec<Case>, String> {
+    let (warmup, duration) = if quick {
+        (ms(200), ms(800))
+    } else {
+        (ms(500), ms(2000))
+    };
+    let mut out = Vec::new();
+    match scenario {
+        // 1 channel, many subscribers, three payload sizes, both modes.
+        "s1" => {
+            let sizes: &[usize] = if quick { &[50, 200] } else { &[100, 1000] };
+            for &subs in sizes {
+                for &payload in &[16usize, 256, 4096] {
+                    let mut s = load("s1", format!("s1/sub{subs}/{payload}B/sat"), SAT);
+                    s.subs = subs;
+                    s.payload = payload;
+                    s.publishers = 2;
+                    s.warmup = warmup;
+                    s.duration = duration;
+                    out.push(Case::Load(s.clone()));
+                    // Fixed rate: about 200k deliveries/s, or 400 MB/s for
+                    // large payloads, whichever is less.
+                    let deliveries = (400e6 / payload as f64).min(200_000.0);
+                    let rate = (deliveries / subs as f64).round();
+                    s.name = format!("s1/sub{subs}/{payload}B/rate{rate}");
+                    s.mode = Mode::Rate { per_sec: rate };
+                    s.headline = RATE;
+                    out.push(Case::Load(s));
+                }
+            }
+        }
+        // Many channels with one subscriber each.
+        "s2" => {
+            let (channels, conns) = if quick { (2000, 20) } else { (10_000, 100) };
+            let mut s = load("s2", format!("s2/{channels}ch/sat"), SAT);
+            s.channels = channels;
+            s.subs = conns;
+            s.chans_per_sub = channels / conns as u32;
+            s.publishers = 2;
+            s.warmup = warmup;
+            s.duration = duration;
+            out.push(Case::Load(s.clone()));
+            s.name = format!("s2/{channels}ch/rate20000");
+            s.mode = Mode::Rate { per_sec: 20_000.0 };
+            s.headline = RATE;
+            out.push(Case::Load(s));
+        }
+        // One exact subscriber amid K non-matching patterns.
+        "s3" => {
+            let ks: &[usize] = if quick {
+                &[0, 1000, 10_000]
+            } else {
+                &[0, 100, 1000, 10_000]
+            };
+            for &k in ks {
+                let mut s = load(
+                    "s3",
+                    format!("s3/patterns{k}/sat"),
+                    &[
+                        "publishes_per_s",
+                        "server_cpu_s_per_m_deliveries",
+                        "lat_p99_us",
+                    ],
+                );
+                s.patterns = k;
+                s.warmup = warmup;
+                s.duration = duration;
+                out.push(Case::Load(s));
+            }
+        }
+        // Idle subscribed connections.
+        "s4" => {
+            let (conns, checkpoints, headline): (usize, Vec<Duration>, &'static [&'static str]) =
+                if quick {
+                    (
+                        2000,
+                        vec![ms(1000), ms(2000)],
+                        &["bytes_per_conn_1s", "bytes_per_conn_2s"],
+                    )
+                } else {
+                    (
+                        10_000,
+                        vec![ms(1000), ms(10_000)],
+                        &["bytes_per_conn_1s", "bytes_per_conn_10s"],
+                    )
+                };
+            out.push(Case::Idle(IdleSpec {
+                name: format!("s4/idle{conns}"),
+                conns,
+                checkpoints,
+                headline,
+            }));
+        }
+        // Fast subscribers with and without one that never reads.
+        "s5" => {
+            let (fast, payload, duration) = if quick {
+                (20, 4096, ms(4000))
+            } else {
+                (50, 2048, ms(8000))
+            };
+            let headline: &'static [&'static str] = &[
+                "deliveries_per_s",
+                "lat_p99_us",
+                "lat_p999_us",
+                "server_rss_peak_mb",
+                "slow_cut_after_s",
+            ];
+            let mut s = load("s5", format!("s5/fast{fast}/baseline"), headline);
+            s.subs = fast;
+            s.payload = payload;
+            s.mode = Mode::Rate { per_sec: 5000.0 };
+            s.warmup = ms(500);
+            s.duration = duration;
+            out.push(Case::Load(s.clone()));
+            s.name = format!("s5/fast{fast}/with-slow");
+            s.slow_subscriber = true;
+            out.push(Case::Load(s));
+        }
+        // Subscription churn during a fan-out.
+        "s6" => {
+            let (subs, churners) = if quick { (30, 10) } else { (100, 20) };
+            let mut s = load(
+                "s6",
+                format!("s6/sub{subs}/churn{churners}"),
+                &["deliveries_per_s", "churn_ops_per_s", "lat_p99_us"],
+            );
+            s.subs = subs;
+            s.churners = churners;
+            s.warmup = warmup;
+            s.duration = if quick { ms(1000) } else { ms(3000) };
+            out.push(Case::Load(s));
+        }
+        // 1 MB messages to many subscribers.
+        "s7" => {
+            let (subs, count) = if quick { (100, 5) } else { (1000, 10) };
+            let mut s = load(
+                "s7",
+                format!("s7/sub{subs}/1MB"),
+                &["delivered_mb_per_s", "server_rss_peak_mb", "lat_p99_us"],
+            );
+            s.subs = subs;
+            s.payload = 1024 * 1024;
+            s.mode = Mode::Saturate { window: 1 };
+            s.max_messages = Some(count);
+            s.warmup = Duration::ZERO;
+            s.duration = Duration::from_secs(60);
+            s.drain = Duration::from_secs(30);
+            out.push(Case::Load(s));
+        }
+        other => {
+            return Err(format!(
+                "unknown scenario {other:?} (known: {}, all)",
+                ALL.join(", ")
+            ));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,299 @@
+//! Criterion microbenchmarks of pubsubd's hot paths, through the crate's
+//! public API:
+//!
+//! - `parse`: `RequestParser::parse` over a pipelined buffer of PUBLISHes;
+//! - `encode_push`: the outbound `message` frame, RESP2 and RESP3;
+//! - `patterns`: `PatternIndex::for_each_match` with 10,000 patterns, next
+//!   to a plain loop of `glob_match` over the same patterns (what a server
+//!   without an index does), and `glob_match` alone;
+//! - `registry`: `Registry::publish` fan-out to 1, 100 and 1,000 subscribers
+//!   whose outboxes are drained by real writer tasks into `tokio::io::sink`;
+//! - `dispatch`: `commands::dispatch` of PUBLISH and PING on a session.
+//!
+//! Run: `cargo bench --bench micro` (add a name filter after `--`, e.g.
+//! `cargo bench --bench micro -- patterns`).
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+use pubsubd::client::{Client, Peer};
+use pubsubd::config::Config;
+use pubsubd::glob::glob_match;
+use pubsubd::protocol::reply::encode_push;
+use pubsubd::protocol::request::Limits;
+use pubsubd::protocol::{Protocol, RequestParser};
+use pubsubd::pubsub::Kind;
+use pubsubd::pubsub::outbox::run_writer;
+use pubsubd::pubsub::patterns::PatternIndex;
+use pubsubd::session::Session;
+use pubsubd::shared::Shared;
+
+/// Requests in the pipelined parse buffer.
+const PIPELINE: usize = 1000;
+
+/// A client as the server would create it for a loopback connection.
+fn client(id: u64) -> Arc<Client> {
+    Arc::new(Client::new(
+        id,
+        Peer {
+            addr: format!("127.0.0.1:{}", 10_000 + id % 50_000),
+            laddr: "127.0.0.1:6379".into(),
+            local: true,
+            unix: false,
+            fd: -1,
+        },
+    ))
+}
+
+/// `n` RESP-encoded `PUBLISH bench.0 <payload>` requests back to back.
+fn publish_pipeline(n: usize, payload: usize) -> Vec<u8> {
+    let body = vec![b'x'; payload];
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.extend_from_slice(b"*3\r\n$7\r\nPUBLISH\r\n$7\r\nbench.0\r\n$");
+        out.extend_from_slice(payload.to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&body);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+fn parse(c: &mut Criterion) {
+    let limits = Limits {
+        max_bulk_len: 512 * 1024 * 1024,
+        authenticated: true,
+    };
+    let mut g = c.benchmark_group("parse");
+    g.throughput(Throughput::Elements(PIPELINE as u64));
+    for payload in [16usize, 256, 4096] {
+        let src = publish_pipeline(PIPELINE, payload);
+        g.bench_with_input(
+            BenchmarkId::new("publish_pipeline_1000", format!("{payload}B")),
+            &src,
+            |b, src| {
+                b.iter_batched(
+                    || BytesMut::from(&src[..]),
+                    |mut buf| {
+                        let mut parser = RequestParser::new();
+                        let mut n = 0usize;
+                        while let Ok(Some(req)) = parser.parse(&mut buf, &limits) {
+                            black_box(&req);
+                            n += 1;
+                        }
+                        assert_eq!(n, PIPELINE, "parser stopped early");
+                        n
+                    },
+                    BatchSize::SmallInput,
+                );
+            },
+        );
+    }
+    g.finish();
+}
+
+fn encode(c: &mut Criterion) {
+    let kind = Bytes::from_static(b"message");
+    let channel = Bytes::from_static(b"bench.0");
+    let mut g = c.benchmark_group("encode_push");
+    g.throughput(Throughput::Elements(1));
+    for payload in [16usize, 256, 4096] {
+        let body = Bytes::from(vec![b'x'; payload]);
+        for (name, proto) in [("resp2", Protocol::Resp2), ("resp3", Protocol::Resp3)] {
+            g.bench_function(BenchmarkId::new(name, format!("{payload}B")), |b| {
+                b.iter(|| encode_push(proto, &[&kind, &channel, black_box(&body)]));
+            });
+        }
+    }
+    g.finish();
+}
+
+fn patterns(c: &mut Criterion) {
+    const N: usize = 10_000;
+    let owner = client(1);
+    let mut index = PatternIndex::new();
+    let list: Vec<Bytes> = (0..N)
+        .map(|i| Bytes::from(format!("other.{i}.*")))
+        .collect();
+    for p in &list {
+        index.insert(p.clone(), &owner);
+    }
+    let mut g = c.benchmark_group("patterns");
+    g.throughput(Throughput::Elements(1));
+    for (name, channel) in [
+        ("no_match", &b"bench.0"[..]),
+        ("one_match", &b"other.5000.x"[..]),
+    ] {
+        g.bench_function(BenchmarkId::new("index_10000", name), |b| {
+            b.iter(|| {
+                let mut hits = 0usize;
+                index.for_each_match(black_box(channel), |_, subs| hits += subs.len());
+                hits
+            });
+        });
+        g.bench_function(BenchmarkId::new("naive_loop_10000", name), |b| {
+            b.iter(|| {
+                list.iter()
+                    .filter(|p| glob_match(p, black_box(channel), false))
+                    .count()
+            });
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("glob_match");
+    g.throughput(Throughput::Elements(1));
+    let cases: [(&str, &[u8], &[u8]); 5] = [
+        ("literal", b"bench.0", b"bench.0"),
+        ("star_suffix", b"other.123.*", b"other.123.message"),
+        ("star_miss", b"other.123.*", b"bench.0"),
+        (
+            "class_and_question",
+            b"user.[a-f]?.*.events",
+            b"user.c7.42.events",
+        ),
+        (
+            "many_stars",
+            b"*a*b*c*d*e*",
+            b"xxaxxbxxcxxdxxfxxxxxxxxxxxxxxx",
+        ),
+    ];
+    for (name, pattern, string) in cases {
+        g.bench_function(name, |b| {
+            b.iter(|| glob_match(black_box(pattern), black_box(string), false));
+        });
+    }
+    g.finish();
+}
+
+/// Shared state plus `n` subscribers of `bench.0`, each with a writer task
+/// draining its outbox into a sink, on `rt`.
+fn fanout(rt: &tokio::runtime::Runtime, n: usize) -> (Arc<Shared>, Vec<Arc<Client>>) {
+    let shared = Arc::new(Shared::new(Config::default(), None));
+    let channel = Bytes::from_static(b"bench.0");
+    let clients: Vec<Arc<Client>> = (0..n as u64).map(|i| client(i + 1)).collect();
+    for c in &clients {
+        shared
+            .registry
+            .subscribe(Kind::Channel, channel.clone(), c, || {});
+        let c = Arc::clone(c);
+        rt.spawn(async move {
+            let mut sink = tokio::io::sink();
+            run_writer(&c.outbox, &mut sink, &c.cancel).await
+        });
+    }
+    (shared, clients)
+}
+
+fn registry(c: &mut Criterion) {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => panic!("cannot start a tokio runtime: {e}"),
+    };
+    let channel = Bytes::from_static(b"bench.0");
+    let payload = Bytes::from(vec![b'x'; 64]);
+    let mut g = c.benchmark_group("registry_publish");
+    for n in [0usize, 1, 100, 1000] {
+        let (shared, clients) = fanout(&rt, n);
+        g.throughput(Throughput::Elements(n.max(1) as u64));
+        g.bench_function(BenchmarkId::new("fanout_64B", n), |b| {
+            b.iter(|| {
+                shared
+                    .registry
+                    .publish(&shared, Kind::Channel, &channel, black_box(&payload))
+            });
+        });
+        let closed = clients
+            .iter()
+            .filter(|c| c.close_reason().is_some())
+            .count();
+        assert_eq!(closed, 0, "subscribers were disconnected during the bench");
+        for c in &clients {
+            c.cancel.cancel();
+        }
+    }
+    // Publish cost with 10,000 unrelated patterns present.
+    let (shared, clients) = fanout(&rt, 1);
+    let holder = client(1_000_000);
+    for i in 0..10_000 {
+        shared
+            .registry
+            .psubscribe(Bytes::from(format!("other.{i}.*")), &holder, || {});
+    }
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("fanout_64B_1_with_10000_patterns", |b| {
+        b.iter(|| {
+            shared
+                .registry
+                .publish(&shared, Kind::Channel, &channel, black_box(&payload))
+        });
+    });
+    for c in &clients {
+        c.cancel.cancel();
+    }
+    g.finish();
+}
+
+fn dispatch(c: &mut Criterion) {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => panic!("cannot start a tokio runtime: {e}"),
+    };
+    let shared = Arc::new(Shared::new(Config::default(), None));
+    let me = client(1);
+    {
+        let me = Arc::clone(&me);
+        rt.spawn(async move {
+            let mut sink = tokio::io::sink();
+            run_writer(&me.outbox, &mut sink, &me.cancel).await
+        });
+    }
+    let mut session = Session::new(Arc::clone(&shared), Arc::clone(&me));
+    let publish: Vec<Bytes> = vec![
+        Bytes::from_static(b"PUBLISH"),
+        Bytes::from_static(b"bench.0"),
+        Bytes::from(vec![b'x'; 64]),
+    ];
+    let ping: Vec<Bytes> = vec![Bytes::from_static(b"PING")];
+    const BATCH: u64 = 64;
+    let mut g = c.benchmark_group("dispatch");
+    g.throughput(Throughput::Elements(BATCH));
+    for (name, args) in [("publish_no_subscribers", &publish), ("ping", &ping)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                for _ in 0..BATCH {
+                    pubsubd::commands::dispatch(&mut session, black_box(args));
+                }
+                session.flush();
+            });
+        });
+    }
+    g.finish();
+    me.cancel.cancel();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(1500))
+        .sample_size(30)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = parse, encode, patterns, registry, dispatch
+}
+criterion_main!(benches);
