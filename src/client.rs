@@ -305,6 +305,7 @@ impl Client {
 
     /// Disconnects this client for exceeding its output limits.
     pub fn kill_slow_consumer(&self, shared: &Shared) {
+        let omem = self.outbox.pending();
         if self.close(CloseReason::SlowConsumer) {
             shared
                 .stats
@@ -315,7 +316,7 @@ impl Client {
                 id = self.id,
                 addr = %self.peer.addr,
                 name = %String::from_utf8_lossy(&info.name),
-                omem = self.outbox.pending(),
+                omem,
                 "slow consumer disconnected: client id={} addr={} name={} over its {} output buffer limit",
                 self.id,
                 self.peer.addr,

@@ -57,6 +57,12 @@ pub struct Session {
     /// Pushes this client caused for itself are held back until the current
     /// EXEC/EVAL reply has been sent (Redis 7.2 order).
     pub release_pushes_after_reply: bool,
+    /// Commands run since the last flush, added to the server-wide counter
+    /// once per batch rather than once per command (one shared cache line
+    /// less per command).
+    commands_run: u64,
+    /// Receivers reached by this session's publishes since the last flush.
+    deliveries: u64,
     /// The keyspace lock, held for the duration of EXEC or a script.
     keyspace_guard: Option<parking_lot::ArcMutexGuard<parking_lot::RawMutex, Keyspace>>,
     out: BytesMut,
@@ -86,6 +92,8 @@ impl Session {
             in_script: false,
             release_pushes_after_reply: false,
             keyspace_guard: None,
+            commands_run: 0,
+            deliveries: 0,
             out: BytesMut::new(),
         }
     }
@@ -168,8 +176,30 @@ impl Session {
         Reply::Push(parts).encode(self.protocol, &mut self.out);
     }
 
+    /// Counts one executed command (INFO `total_commands_processed`).
+    pub fn count_command(&mut self) {
+        self.commands_run += 1;
+    }
+
+    /// Counts receivers reached by a publish (INFO `pubsub_deliveries`).
+    pub fn count_deliveries(&mut self, n: u64) {
+        self.deliveries += n;
+    }
+
     /// Hands the collected replies to the outbox.
     pub fn flush(&mut self) {
+        if self.deliveries > 0 {
+            self.shared
+                .stats
+                .pubsub_deliveries
+                .fetch_add(std::mem::take(&mut self.deliveries), Ordering::Relaxed);
+        }
+        if self.commands_run > 0 {
+            self.shared
+                .stats
+                .commands_processed
+                .fetch_add(std::mem::take(&mut self.commands_run), Ordering::Relaxed);
+        }
         if !self.out.is_empty() {
             let bytes = self.out.split().freeze();
             self.client.send(&self.shared, bytes);

@@ -36,7 +36,6 @@ use bytes::Bytes;
 
 use crate::protocol::Reply;
 use crate::session::Session;
-use crate::stats::Stats;
 use table::{Command, flags};
 
 /// A command handler: runs with the session and the full request
@@ -164,12 +163,13 @@ fn run(s: &mut Session, resolved: Resolved, args: &[Bytes]) -> Reply {
     if cmd.flags & flags::DENYOOM != 0 && over_maxmemory(s) {
         return Reply::error(OOM);
     }
-    if cmd.flags & flags::MAY_PUSH != 0 && !s.in_script {
+    if cmd.flags & flags::MAY_PUSH != 0 && !s.in_script && s.client.is_pubsub() {
         // Replies to earlier pipelined commands go out before any push this
-        // command causes for the client itself.
+        // command causes for the client itself (only a subscribed client can
+        // receive one).
         s.flush();
     }
-    Stats::incr(&s.shared.stats.commands_processed);
+    s.count_command();
     if !s.in_script {
         s.client.touch();
         let last = resolved.names();

@@ -3,8 +3,6 @@
 //! Step one of the publish path; the fan-out is in `pubsub/registry.rs` and
 //! the per-client queue in `pubsub/outbox.rs`.
 
-use std::sync::atomic::Ordering;
-
 use bytes::Bytes;
 
 use crate::protocol::Reply;
@@ -17,10 +15,7 @@ fn publish_to(s: &mut Session, kind: Kind, args: &[Bytes]) -> Reply {
         .shared
         .registry
         .publish(&s.shared, kind, &args[1], &args[2]);
-    s.shared
-        .stats
-        .pubsub_deliveries
-        .fetch_add(n as u64, Ordering::Relaxed);
+    s.count_deliveries(n as u64);
     Reply::Int(n as i64)
 }
 

@@ -234,11 +234,38 @@ fn format_double(d: f64) -> String {
 
 /// Encodes a pub/sub push (`message`, `pmessage`, `smessage`, subscribe
 /// confirmations) in `proto`: an array in RESP2, a push frame in RESP3.
+///
+/// This is on the publish path (once per message and protocol), so it uses
+/// the codec's borrowed frames: no intermediate vectors, one exact
+/// allocation.
 pub fn encode_push(proto: Protocol, parts: &[&Bytes]) -> Bytes {
-    let len: usize = parts.iter().map(|p| p.len() + 16).sum::<usize>() + 8;
-    let mut out = BytesMut::with_capacity(len);
-    let frame = Reply::Push(parts.iter().map(|p| Reply::Bulk((*p).clone())).collect());
-    frame.encode(proto, &mut out);
+    use redis_protocol::resp2::types::BorrowedFrame as B2;
+    use redis_protocol::resp3::types::BorrowedFrame as B3;
+    let mut out = BytesMut::new();
+    let ok = match proto {
+        Protocol::Resp2 => {
+            let items: [B2<'_>; 4] =
+                std::array::from_fn(|i| B2::BulkString(parts.get(i).map_or(&[][..], |p| &p[..])));
+            let frame = B2::Array(&items[..parts.len().min(4)]);
+            redis_protocol::resp2::encode::extend_encode_borrowed(&mut out, &frame, false).is_ok()
+        }
+        Protocol::Resp3 => {
+            let items: [B3<'_>; 4] = std::array::from_fn(|i| B3::BlobString {
+                data: parts.get(i).map_or(&[][..], |p| &p[..]),
+                attributes: None,
+            });
+            let frame = B3::Push {
+                data: &items[..parts.len().min(4)],
+                attributes: None,
+            };
+            redis_protocol::resp3::encode::complete::extend_encode_borrowed(&mut out, &frame, false)
+                .is_ok()
+        }
+    };
+    if !ok {
+        out.clear();
+        out.put_slice(b"-ERR reply encoding failed\r\n");
+    }
     out.freeze()
 }
 

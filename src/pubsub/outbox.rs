@@ -57,8 +57,9 @@ pub struct Outbox {
     queue: Mutex<Queue>,
     /// Bytes queued or being written: Redis's `omem`.
     pending: AtomicUsize,
-    /// Frames queued or being written (Redis's `oll`, roughly).
-    frames: AtomicUsize,
+    /// Set while a reader waits in [`Outbox::wait_below`], so the writer
+    /// signals drains only when someone listens.
+    reader_waiting: std::sync::atomic::AtomicBool,
     /// Wakes the writer when the queue goes from empty to non-empty.
     wake_writer: Notify,
     /// Wakes a reader waiting for the queue to drain (backpressure).
@@ -78,7 +79,10 @@ impl Outbox {
 
     /// Frames queued and not yet written.
     pub fn queued_frames(&self) -> usize {
-        self.frames.load(Ordering::Relaxed)
+        match self.queue.lock() {
+            Ok(q) => q.frames.len(),
+            Err(p) => p.into_inner().frames.len(),
+        }
     }
 
     /// Appends `frame`, checking `limit` (all zeros means unlimited).
@@ -95,7 +99,6 @@ impl Outbox {
         let was_empty = q.frames.is_empty();
         q.frames.push_back(frame);
         let pending = self.pending.fetch_add(len, Ordering::Relaxed) + len;
-        self.frames.fetch_add(1, Ordering::Relaxed);
         // Reading the clock only matters above the soft limit.
         let over = if limit.soft > 0 && pending as u64 > limit.soft {
             over_limit(&mut q, pending, limit, Instant::now())
@@ -150,11 +153,9 @@ impl Outbox {
         };
         q.closed = true;
         let dropped: usize = q.frames.iter().map(Bytes::len).sum();
-        let n = q.frames.len();
         q.frames = VecDeque::new();
         drop(q);
         self.pending.fetch_sub(dropped, Ordering::Relaxed);
-        self.frames.fetch_sub(n, Ordering::Relaxed);
         self.wake_writer.notify_one();
         self.drained.notify_waiters();
     }
@@ -163,18 +164,20 @@ impl Outbox {
     /// fires. Used to stop reading requests from a client that does not read
     /// its replies, which bounds its reply memory without disconnecting it.
     pub async fn wait_below(&self, threshold: usize, cancel: &CancellationToken) {
+        self.reader_waiting.store(true, Ordering::SeqCst);
         loop {
             let notified = self.drained.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if self.pending() <= threshold || cancel.is_cancelled() {
-                return;
+                break;
             }
             tokio::select! {
                 _ = notified => {}
-                _ = cancel.cancelled() => return,
+                _ = cancel.cancelled() => break,
             }
         }
+        self.reader_waiting.store(false, Ordering::SeqCst);
     }
 
     /// Moves up to [`MAX_IOVECS`] queued frames into `batch`. Returns false
@@ -196,11 +199,12 @@ impl Outbox {
         Some(true)
     }
 
-    /// Accounts for `bytes` in `frames` frames written to the socket.
-    fn written(&self, bytes: usize, frames: usize) {
-        self.pending.fetch_sub(bytes, Ordering::Relaxed);
-        self.frames.fetch_sub(frames, Ordering::Relaxed);
-        self.drained.notify_waiters();
+    /// Accounts for `bytes` written to the socket.
+    fn written(&self, bytes: usize) {
+        self.pending.fetch_sub(bytes, Ordering::SeqCst);
+        if self.reader_waiting.load(Ordering::SeqCst) {
+            self.drained.notify_waiters();
+        }
     }
 }
 
@@ -259,12 +263,11 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
             Some(true) => {}
         }
         let bytes: usize = batch.iter().map(Bytes::len).sum();
-        let frames = batch.len();
         let result = tokio::select! {
             r = write_all_vectored(sink, &mut batch) => r,
             _ = cancel.cancelled() => return (WriterEnd::Cancelled, total),
         };
-        outbox.written(bytes, frames);
+        outbox.written(bytes);
         total += bytes as u64;
         if result.is_err() {
             return (WriterEnd::IoError, total);

@@ -32,10 +32,15 @@ pub enum Kind {
 }
 
 /// All subscriptions on this server.
+/// Channel names come from clients, so the maps keep a keyed (DoS-resistant)
+/// hash, but aHash rather than SipHash: it is several times faster on the
+/// short names a publish looks up.
+type ChannelMap = DashMap<Bytes, Subscribers, ahash::RandomState>;
+
 #[derive(Default)]
 pub struct Registry {
-    channels: DashMap<Bytes, Subscribers>,
-    shard_channels: DashMap<Bytes, Subscribers>,
+    channels: ChannelMap,
+    shard_channels: ChannelMap,
     patterns: RwLock<PatternIndex>,
 }
 
@@ -84,7 +89,7 @@ impl Registry {
         Registry::default()
     }
 
-    fn map(&self, kind: Kind) -> &DashMap<Bytes, Subscribers> {
+    fn map(&self, kind: Kind) -> &ChannelMap {
         match kind {
             Kind::Channel => &self.channels,
             Kind::Shard => &self.shard_channels,
