@@ -253,7 +253,7 @@ impl Client {
     /// Queues a push for this client without waiting. A client that goes
     /// over its output limit is disconnected here (and the disconnection
     /// logged and counted), never left connected with a message missing.
-    pub fn deliver(&self, shared: &Shared, frame: Bytes) {
+    pub fn deliver(&self, shared: &Shared, frame: &Bytes) {
         if self.defer.load(Ordering::Acquire) {
             let mut held = match self.deferred.lock() {
                 Ok(h) => h,
@@ -262,7 +262,7 @@ impl Client {
             // Re-check under the lock: release may have just run.
             if self.defer.load(Ordering::Acquire) {
                 held.1 += frame.len();
-                held.0.push(frame);
+                held.0.push(frame.clone());
                 let over = self.limit(shared).hard;
                 let total = held.1 + self.outbox.pending();
                 drop(held);
@@ -272,7 +272,9 @@ impl Client {
                 return;
             }
         }
-        self.send(shared, frame);
+        if self.outbox.push_shared(frame, self.limit(shared)) == PushOutcome::OverLimit {
+            self.kill_slow_consumer(shared);
+        }
     }
 
     /// Queues bytes for this client: its own replies, or a push.

@@ -69,13 +69,12 @@ impl<'a> LazyFrame<'a> {
     }
 
     /// The encoded frame for `proto`, encoding it on first use.
-    pub fn get(&mut self, proto: Protocol) -> Bytes {
+    pub fn get(&mut self, proto: Protocol) -> &Bytes {
         let slot = match proto {
             Protocol::Resp2 => &mut self.resp2,
             Protocol::Resp3 => &mut self.resp3,
         };
         slot.get_or_insert_with(|| encode_push(proto, &self.parts[..self.n]))
-            .clone()
     }
 }
 
