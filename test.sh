@@ -27,6 +27,14 @@ cargo clippy --all-targets -q -- -D warnings
 echo "== Rust tests"
 cargo test -q
 
+# The Node and Python suites start the server binary cargo just built,
+# wherever the target directory is (CARGO_TARGET_DIR may move it).
+if [ -z "${PUBSUBD_TEST_BIN:-}" ]; then
+  target_dir=$(cargo metadata --format-version 1 --no-deps \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+  export PUBSUBD_TEST_BIN="$target_dir/debug/pubsubd"
+fi
+
 echo "== Node client tests (socket.io, ioredis, node-redis)"
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 npm test --prefix tests/node

@@ -405,3 +405,30 @@ fn resp3_publish_to_own_channel_inside_multi() {
     c.expect_nothing(Duration::from_millis(100));
     c.expect_call("GET k", b"$1\r\nv\r\n");
 }
+
+#[test]
+fn client_list_shows_the_open_transaction() {
+    let srv = TestServer::start();
+    let mut tx = srv.raw();
+    let mut admin = srv.raw();
+    tx.expect_call("CLIENT SETNAME txer", b"+OK\r\n");
+    tx.expect_call("MULTI", b"+OK\r\n");
+    tx.expect_call("SET a 1", b"+QUEUED\r\n");
+    tx.expect_call("GET a", b"+QUEUED\r\n");
+    let list = admin.call("CLIENT LIST");
+    let text = show(&list);
+    let line = text
+        .lines()
+        .find(|l| l.contains(" name=txer "))
+        .expect("the transaction's client is listed");
+    let field = |name: &str| {
+        line.split(' ')
+            .find_map(|f| f.strip_prefix(&format!("{name}=")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(field("flags"), "x", "{line}");
+    assert_eq!(field("multi"), "2", "{line}");
+    assert_eq!(field("cmd"), "get", "{line}");
+    tx.expect_call("DISCARD", b"+OK\r\n");
+}

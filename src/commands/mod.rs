@@ -115,6 +115,8 @@ pub fn dispatch(s: &mut Session, args: &[Bytes]) -> Outcome {
                 }
                 Reply::error(crate::scripting::BUSY)
             } else if s.multi.is_some() && !controls_transaction(cmd.name) {
+                let last = resolved.names();
+                s.client.with_info(|i| i.last_cmd = last);
                 queue(s, cmd, args)
             } else {
                 run(s, resolved, args)
@@ -143,6 +145,8 @@ fn queue(s: &mut Session, cmd: &Command, args: &[Bytes]) -> Reply {
     }
     if let Some(q) = s.multi.as_mut() {
         q.push(args.to_vec());
+        let queued = q.len();
+        s.client.with_info(|i| i.multi = Some(queued));
     }
     Reply::status("QUEUED")
 }
