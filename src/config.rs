@@ -341,6 +341,12 @@ impl Param {
     }
 }
 
+/// `busy-reply-threshold` and its old name `lua-time-limit`: one setting.
+const BUSY_REPLY_THRESHOLD: Kind = Kind::One {
+    set: |c, v| int_arg(v, 0, i64::MAX).map(|n| c.busy_reply_threshold = n),
+    get: |c| c.busy_reply_threshold.to_string().into_bytes(),
+};
+
 /// Every parameter pubsubd knows, in the order CONFIG GET `*` lists them.
 static PARAMS: &[Param] = &[
     Param {
@@ -554,20 +560,14 @@ static PARAMS: &[Param] = &[
     Param {
         name: "busy-reply-threshold",
         mutable: true,
-        kind: Kind::One {
-            set: |c, v| int_arg(v, 0, i64::MAX).map(|n| c.busy_reply_threshold = n),
-            get: |c| c.busy_reply_threshold.to_string().into_bytes(),
-        },
+        kind: BUSY_REPLY_THRESHOLD,
         value_name: "MS",
         help: "Milliseconds a script runs before other clients get -BUSY [default: 5000]",
     },
     Param {
         name: "lua-time-limit",
         mutable: true,
-        kind: Kind::One {
-            set: |c, v| int_arg(v, 0, i64::MAX).map(|n| c.busy_reply_threshold = n),
-            get: |c| c.busy_reply_threshold.to_string().into_bytes(),
-        },
+        kind: BUSY_REPLY_THRESHOLD,
         value_name: "MS",
         help: "Old name of busy-reply-threshold",
     },

@@ -48,6 +48,9 @@ pub struct Session {
     pub multi: Option<Vec<Vec<Bytes>>>,
     /// A command queued since MULTI was rejected: EXEC aborts.
     pub multi_error: bool,
+    /// Bytes the queued commands hold (bounded by
+    /// `client-query-buffer-limit`).
+    pub multi_bytes: usize,
     /// WATCHed keys: (db, key, already expired when watched).
     pub watched: Vec<(usize, Bytes, bool)>,
     /// Set by the keyspace when a watched key changes.
@@ -87,6 +90,7 @@ impl Session {
             closing: false,
             multi: None,
             multi_error: false,
+            multi_bytes: 0,
             watched: Vec::new(),
             watch_dirty: Arc::new(AtomicBool::new(false)),
             in_script: false,
@@ -156,6 +160,7 @@ impl Session {
     pub fn end_transaction(&mut self) {
         self.multi = None;
         self.multi_error = false;
+        self.multi_bytes = 0;
         self.unwatch_all();
     }
 

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{bulk, show};
+use common::{bulk, expect_args, show};
 
 use common::{Raw, TestServer};
 use std::time::Duration;
@@ -431,4 +431,30 @@ fn client_list_shows_the_open_transaction() {
     assert_eq!(field("multi"), "2", "{line}");
     assert_eq!(field("cmd"), "get", "{line}");
     tx.expect_call("DISCARD", b"+OK\r\n");
+}
+
+#[test]
+fn the_transaction_queue_is_bounded_by_the_query_buffer_limit() {
+    // pubsubd bounds what MULTI may queue by client-query-buffer-limit
+    // (Redis counts it toward client memory instead).
+    if common::is_reference() {
+        return;
+    }
+    let srv = TestServer::start_with(&["--client-query-buffer-limit", "1mb"]);
+    let mut c = srv.raw();
+    c.expect_call("MULTI", b"+OK\r\n");
+    let big = vec![b'x'; 400 * 1024];
+    expect_args(&mut c, &[b"SET", b"a", &big], b"+QUEUED\r\n");
+    expect_args(&mut c, &[b"SET", b"b", &big], b"+QUEUED\r\n");
+    expect_args(
+        &mut c,
+        &[b"SET", b"c", &big],
+        b"-ERR transaction queue exceeds client-query-buffer-limit; EXEC will abort\r\n",
+    );
+    c.expect_call("EXEC", EXECABORT);
+    c.expect_call("EXISTS a b c", b":0\r\n");
+    // The connection lives on and a new transaction starts from zero.
+    c.expect_call("MULTI", b"+OK\r\n");
+    expect_args(&mut c, &[b"SET", b"a", &big], b"+QUEUED\r\n");
+    c.expect_call("EXEC", b"*1\r\n+OK\r\n");
 }

@@ -80,6 +80,10 @@ pub enum Outcome {
     WaitForScript,
 }
 
+/// Bytes of bookkeeping counted per queued argument on top of its length,
+/// when bounding a transaction's queue.
+const MULTI_ARG_OVERHEAD: usize = 32;
+
 /// Redis's error for writes over `maxmemory`.
 pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
@@ -143,6 +147,21 @@ fn queue(s: &mut Session, cmd: &Command, args: &[Bytes]) -> Reply {
         s.multi_error = true;
         return Reply::error(OOM);
     }
+    // The queue is bounded like the query buffer it came from: by
+    // `client-query-buffer-limit`, in bytes of arguments plus overhead.
+    let size: usize = args.iter().map(|a| a.len() + MULTI_ARG_OVERHEAD).sum();
+    let limit = s
+        .shared
+        .settings
+        .query_buffer_limit
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if (s.multi_bytes + size) as u64 > limit {
+        s.multi_error = true;
+        return Reply::error(
+            "ERR transaction queue exceeds client-query-buffer-limit; EXEC will abort",
+        );
+    }
+    s.multi_bytes += size;
     if let Some(q) = s.multi.as_mut() {
         q.push(args.to_vec());
         let queued = q.len();
