@@ -455,6 +455,21 @@ fn client_list_fields_in_order() {
     assert_eq!(field(&line_of(&mut c, oid), "resp"), "3");
 }
 
+/// Once a client has read a reply, that reply no longer counts in its own
+/// `omem` (the writer lowers the count before the bytes can reach the peer).
+/// A race here failed CI once, in about 1 of 2,500 round trips; 3,000 round
+/// trips make a regression show.
+#[test]
+fn own_reply_read_is_not_in_omem() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    for i in 0..3000 {
+        client_id(&mut c);
+        let info = bulk_text(&c.call("CLIENT INFO"));
+        assert_eq!(field(info.trim_end(), "omem"), "0", "round trip {i}");
+    }
+}
+
 #[test]
 fn client_list_counts_subscriptions() {
     let srv = TestServer::start();

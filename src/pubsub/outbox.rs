@@ -247,9 +247,9 @@ impl Outbox {
         Some(true)
     }
 
-    /// Accounts for `bytes` written to the socket.
-    fn written(&self, bytes: usize) {
-        self.pending.fetch_sub(bytes, Ordering::SeqCst);
+    /// Wakes a reader waiting for the queue to drain after a write (the
+    /// pending count was already lowered by the writer).
+    fn notify_drained(&self) {
         if self.reader_waiting.load(Ordering::SeqCst) {
             self.drained.notify_waiters();
         }
@@ -337,13 +337,10 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
             }
             Some(true) => {}
         }
-        let bytes: usize = batch.iter().map(Bytes::len).sum();
         let result = tokio::select! {
-            r = write_all_vectored(sink, &mut batch) => r,
+            r = write_all_vectored(outbox, sink, &mut batch, &mut total) => r,
             _ = cancel.cancelled() => return (WriterEnd::Cancelled, total),
         };
-        outbox.written(bytes);
-        total += bytes as u64;
         if result.is_err() {
             return (WriterEnd::IoError, total);
         }
@@ -352,18 +349,42 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(
 }
 
 /// Writes every byte of `batch` with as few vectored writes as the socket
-/// allows, consuming the frames as they are written.
+/// allows, consuming the frames as they are written and adding the bytes
+/// written to `total`.
+///
+/// The pending count drops by exactly what each write syscall takes, and it
+/// drops *before* the syscall (the unwritten rest is added back right after
+/// it, within the same poll): once the peer can see a reply, `omem` no longer
+/// counts it, so a client that reads a reply and then asks `CLIENT LIST`
+/// sees its own output as drained, as with Redis.
 async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    outbox: &Outbox,
     sink: &mut W,
     batch: &mut [Bytes],
+    total: &mut u64,
 ) -> std::io::Result<()> {
     let mut first = 0;
     while first < batch.len() {
         let slices: Vec<IoSlice<'_>> = batch[first..].iter().map(|b| IoSlice::new(b)).collect();
-        let mut n = sink.write_vectored(&slices).await?;
-        if n == 0 {
+        let offered: usize = slices.iter().map(|s| s.len()).sum();
+        let written = std::future::poll_fn(|cx| {
+            outbox.pending.fetch_sub(offered, Ordering::SeqCst);
+            let poll = std::pin::Pin::new(&mut *sink).poll_write_vectored(cx, &slices);
+            let taken = match &poll {
+                std::task::Poll::Ready(Ok(n)) => *n,
+                _ => 0,
+            };
+            outbox.pending.fetch_add(offered - taken, Ordering::SeqCst);
+            poll
+        })
+        .await?;
+        drop(slices);
+        if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
+        outbox.notify_drained();
+        *total += written as u64;
+        let mut n = written;
         while n > 0 && first < batch.len() {
             let len = batch[first].len();
             if n >= len {
