@@ -7,7 +7,7 @@
 //!   to a plain loop of `glob_match` over the same patterns (what a server
 //!   without an index does), and `glob_match` alone;
 //! - `registry`: `Registry::publish` fan-out to 1, 100 and 1,000 subscribers
-//!   whose outboxes are drained by real writer tasks into `tokio::io::sink`;
+//!   whose outboxes are drained by tasks running `Outbox::sink_until_closed`;
 //! - `dispatch`: `commands::dispatch` of PUBLISH and PING on a session.
 //!
 //! Run: `cargo bench --bench micro` (add a name filter after `--`, e.g.
@@ -27,7 +27,6 @@ use pubsubd::protocol::reply::encode_push;
 use pubsubd::protocol::request::Limits;
 use pubsubd::protocol::{Protocol, RequestParser};
 use pubsubd::pubsub::Kind;
-use pubsubd::pubsub::outbox::run_writer;
 use pubsubd::pubsub::patterns::PatternIndex;
 use pubsubd::session::Session;
 use pubsubd::shared::Shared;
@@ -170,7 +169,7 @@ fn patterns(c: &mut Criterion) {
     g.finish();
 }
 
-/// Shared state plus `n` subscribers of `bench.0`, each with a writer task
+/// Shared state plus `n` subscribers of `bench.0`, each with a task
 /// draining its outbox into a sink, on `rt`.
 fn fanout(rt: &tokio::runtime::Runtime, n: usize) -> (Arc<Shared>, Vec<Arc<Client>>) {
     let shared = Arc::new(Shared::new(Config::default(), None));
@@ -181,10 +180,7 @@ fn fanout(rt: &tokio::runtime::Runtime, n: usize) -> (Arc<Shared>, Vec<Arc<Clien
             .registry
             .subscribe(Kind::Channel, channel.clone(), c, || {});
         let c = Arc::clone(c);
-        rt.spawn(async move {
-            let mut sink = tokio::io::sink();
-            run_writer(&c.outbox, &mut sink, &c.cancel).await
-        });
+        rt.spawn(async move { c.outbox.sink_until_closed().await });
     }
     (shared, clients)
 }
@@ -217,7 +213,7 @@ fn registry(c: &mut Criterion) {
             .count();
         assert_eq!(closed, 0, "subscribers were disconnected during the bench");
         for c in &clients {
-            c.cancel.cancel();
+            c.outbox.close();
         }
     }
     // Publish cost with 10,000 unrelated patterns present.
@@ -237,7 +233,7 @@ fn registry(c: &mut Criterion) {
         });
     });
     for c in &clients {
-        c.cancel.cancel();
+        c.outbox.close();
     }
     g.finish();
 }
@@ -255,10 +251,7 @@ fn dispatch(c: &mut Criterion) {
     let me = client(1);
     {
         let me = Arc::clone(&me);
-        rt.spawn(async move {
-            let mut sink = tokio::io::sink();
-            run_writer(&me.outbox, &mut sink, &me.cancel).await
-        });
+        rt.spawn(async move { me.outbox.sink_until_closed().await });
     }
     let mut session = Session::new(Arc::clone(&shared), Arc::clone(&me));
     let publish: Vec<Bytes> = vec![
@@ -281,7 +274,7 @@ fn dispatch(c: &mut Criterion) {
         });
     }
     g.finish();
-    me.cancel.cancel();
+    me.outbox.close();
 }
 
 fn config() -> Criterion {

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::ClassLimit;
 use crate::protocol::Protocol;
@@ -134,8 +133,6 @@ pub struct Client {
     pub created: Instant,
     /// Everything it will be sent, in order.
     pub outbox: Outbox,
-    /// Fired to close the client at once (kill, slow consumer, timeout).
-    pub cancel: CancellationToken,
     /// CLIENT SETNAME and friends.
     pub info: Mutex<ClientInfo>,
     resp3: AtomicBool,
@@ -162,7 +159,6 @@ impl Client {
             peer,
             created: now,
             outbox: Outbox::new(),
-            cancel: CancellationToken::new(),
             info: Mutex::new(ClientInfo::default()),
             resp3: AtomicBool::new(false),
             channels: AtomicUsize::new(0),
@@ -277,9 +273,12 @@ impl Client {
         }
     }
 
-    /// Queues bytes for this client: its own replies, or a push.
+    /// Queues output this client's own connection task produced (replies,
+    /// subscribe confirmations, its deferred pushes); that task writes it
+    /// before it next waits. Other clients' messages go through
+    /// [`Client::deliver`].
     pub fn send(&self, shared: &Shared, bytes: Bytes) {
-        if self.outbox.push(bytes, self.limit(shared)) == PushOutcome::OverLimit {
+        if self.outbox.push_own(bytes, self.limit(shared)) == PushOutcome::OverLimit {
             self.kill_slow_consumer(shared);
         }
     }
@@ -342,8 +341,8 @@ impl Client {
             Err(_) => false,
         };
         if first {
+            // Discarding closes the outbox, which ends the connection task.
             self.outbox.discard();
-            self.cancel.cancel();
         }
         first
     }

@@ -1,18 +1,25 @@
-//! One client connection: the read loop and its writer task.
+//! One client connection, served by one task.
 //!
-//! The read loop takes bytes from the socket into a capped query buffer,
-//! parses every complete request, runs it, and hands the batch's replies to
-//! the client's outbox; a separate writer task drains the outbox to the
-//! socket. The read loop stops reading (backpressure) while the client has
-//! more than [`REPLY_BACKPRESSURE_BYTES`] of unread replies, so a client that
+//! The task waits for whichever comes first: the socket is readable, the
+//! socket is writable again after a write would have blocked, or the
+//! client's outbox has something new (a reply, a published message, a
+//! close). It reads into a capped query buffer, runs every complete request,
+//! and writes what the outbox holds with non-blocking vectored writes, all
+//! in the same turn: a reply leaves in the poll that computed it, with no
+//! hand-off to another task. One task (not a reader and a writer) keeps an
+//! idle subscribed connection to one small allocation.
+//!
+//! Reading pauses (backpressure) while the client has more than
+//! [`REPLY_BACKPRESSURE_BYTES`] of unwritten replies, so a client that
 //! pipelines without reading cannot grow server memory without bound.
 
-use std::future::Future;
-use std::io;
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::client::{Client, CloseReason};
@@ -20,7 +27,7 @@ use crate::commands;
 use crate::logging::RateLimiter;
 use crate::protocol::request::Limits;
 use crate::protocol::{Parsed, Reply, RequestParser};
-use crate::pubsub::outbox::{WriterEnd, run_writer};
+use crate::pubsub::outbox::{Drained, WriteBatch};
 use crate::session::{REPLY_FLUSH_BYTES, Session};
 use crate::shared::Shared;
 use crate::stats::Stats;
@@ -35,165 +42,206 @@ pub const MAX_READ_RESERVE: usize = 1024 * 1024;
 /// are unwritten; resume once below.
 pub const REPLY_BACKPRESSURE_BYTES: usize = 1024 * 1024;
 
-/// The read half of a socket, readable without holding a buffer while idle.
-pub trait ReadSide: Send + 'static {
-    /// Waits until the socket is readable.
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+/// A connected stream socket (TCP or Unix), used without blocking.
+pub trait Socket: AsyncWrite + Unpin + Send + 'static {
+    /// Ready when the socket may be readable.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Ready when the socket may be writable.
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Reads what is available into `buf` without waiting.
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
+    /// Writes what the socket takes now, without waiting.
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
 }
 
-impl ReadSide for tokio::net::tcp::OwnedReadHalf {
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
-        tokio::net::tcp::OwnedReadHalf::readable(self)
-    }
-    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
-        tokio::net::tcp::OwnedReadHalf::try_read_buf(self, buf)
-    }
+/// Implements [`Socket`] for a tokio stream type with the same-named
+/// inherent methods.
+macro_rules! socket_impl {
+    ($t:ty) => {
+        impl Socket for $t {
+            fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                <$t>::poll_read_ready(self, cx)
+            }
+            fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                <$t>::poll_write_ready(self, cx)
+            }
+            fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+                <$t>::try_read_buf(self, buf)
+            }
+            fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                <$t>::try_write_vectored(self, bufs)
+            }
+        }
+    };
 }
-
-impl ReadSide for tokio::net::unix::OwnedReadHalf {
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
-        tokio::net::unix::OwnedReadHalf::readable(self)
-    }
-    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
-        tokio::net::unix::OwnedReadHalf::try_read_buf(self, buf)
-    }
-}
+socket_impl!(tokio::net::TcpStream);
+socket_impl!(tokio::net::UnixStream);
 
 /// Warnings for protocol errors are rate-limited server-wide.
 static PROTOCOL_WARNINGS: std::sync::LazyLock<RateLimiter> =
     std::sync::LazyLock::new(RateLimiter::default);
 
-/// Serves one client until it disconnects, is killed, or the server shuts
-/// down; then removes every trace of it (subscriptions, client table).
-pub async fn serve<R, W>(shared: Arc<Shared>, client: Arc<Client>, reader: R, writer: W)
-where
-    R: ReadSide,
-    W: AsyncWrite + Unpin + Send + 'static,
-{
-    shared.clients.insert(client.id, Arc::clone(&client));
-    let writer_task = {
-        let client = Arc::clone(&client);
-        let shared = Arc::clone(&shared);
-        let mut writer = writer;
-        shared.clone().tasks.spawn(async move {
-            let (end, written) = run_writer(&client.outbox, &mut writer, &client.cancel).await;
-            shared
-                .stats
-                .net_output_bytes
-                .fetch_add(written, Ordering::Relaxed);
-            match end {
-                WriterEnd::Drained => {
-                    let _ = writer.shutdown().await;
-                }
-                // The peer is gone: stop the reader too.
-                WriterEnd::IoError => client.cancel.cancel(),
-                WriterEnd::Cancelled => {}
-            }
-        })
-    };
-    let mut session = Session::new(Arc::clone(&shared), Arc::clone(&client));
-    read_loop(&mut session, &reader).await;
-    session.flush();
-    session.drop_subscriptions();
-    session.end_transaction();
-    shared.clients.remove(&client.id);
-    client.outbox.close();
-    drop(reader);
-    let _ = writer_task.await;
+/// What woke the connection task.
+enum Event {
+    /// The socket may have data (or EOF).
+    Readable,
+    /// The socket may take more output.
+    Writable,
+    /// New output, a close, or shutdown: look again.
+    Work,
+    /// The script this client was waiting behind finished or went busy.
+    ScriptIdle,
 }
 
-/// Reads, parses and executes requests until the connection should close.
-async fn read_loop<R: ReadSide>(s: &mut Session, reader: &R) {
-    let shared = Arc::clone(&s.shared);
-    let client = Arc::clone(&s.client);
-    let mut buf = BytesMut::new();
-    let mut parser = RequestParser::new();
-    loop {
-        // Run every complete request already buffered.
+/// How the connection ended.
+#[derive(PartialEq, Eq)]
+enum End {
+    /// Everything queued was written (QUIT, EOF, shutdown).
+    Drained,
+    /// The socket failed.
+    IoError,
+    /// The client was killed; its output was discarded.
+    Killed,
+}
+
+/// A connection's state between turns.
+struct Conn {
+    session: Session,
+    /// Bytes read and not yet parsed.
+    buf: BytesMut,
+    parser: RequestParser,
+    /// Output taken from the outbox, partly written.
+    batch: WriteBatch,
+    /// False once requests are no longer read (EOF, QUIT, protocol error,
+    /// shutdown): the connection then only drains its output.
+    reading: bool,
+    /// The last write would have blocked.
+    write_blocked: bool,
+    /// A command waiting for another client's script to finish.
+    stalled: Option<Vec<Bytes>>,
+}
+
+/// Serves one client until it disconnects, is killed, or the server shuts
+/// down; then removes every trace of it (subscriptions, client table).
+pub async fn serve<S: Socket>(shared: Arc<Shared>, client: Arc<Client>, mut sock: S) {
+    shared.clients.insert(client.id, Arc::clone(&client));
+    let mut conn = Conn {
+        session: Session::new(Arc::clone(&shared), Arc::clone(&client)),
+        buf: BytesMut::new(),
+        parser: RequestParser::new(),
+        batch: WriteBatch::default(),
+        reading: true,
+        write_blocked: false,
+        stalled: None,
+    };
+    let end = conn.run(&sock).await;
+    if conn.reading {
+        conn.stop_reading();
+    }
+    if end == End::Drained {
+        let _ = sock.shutdown().await;
+    }
+}
+
+impl Conn {
+    /// The connection's loop: write, wait, read and run, until it ends.
+    async fn run<S: Socket>(&mut self, sock: &S) -> End {
+        let shared = Arc::clone(&self.session.shared);
+        let client = Arc::clone(&self.session.client);
+        let mut written = 0u64;
         loop {
-            let limits = Limits {
-                max_bulk_len: shared.settings.proto_max_bulk_len.load(Ordering::Relaxed),
-                authenticated: s.authenticated,
+            if client.outbox.is_discarded() {
+                return End::Killed;
+            }
+            if self.reading && shared.shutdown.is_cancelled() {
+                self.stop_reading();
+            }
+            if !self.write_blocked {
+                let step = client
+                    .outbox
+                    .write_queued(&mut self.batch, &mut written, |s| {
+                        sock.try_write_vectored(s)
+                    });
+                if written > 0 {
+                    shared
+                        .stats
+                        .net_output_bytes
+                        .fetch_add(std::mem::take(&mut written), Ordering::Relaxed);
+                }
+                match step {
+                    Ok(Drained::Empty) => {}
+                    Ok(Drained::Blocked) => self.write_blocked = true,
+                    Ok(Drained::More) => {
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    Ok(Drained::Closed) => return End::Drained,
+                    Err(_) => return End::IoError,
+                }
+            }
+            let event = if self.stalled.is_some() {
+                // Rare: waiting behind another client's script, while still
+                // writing this client's output.
+                tokio::select! {
+                    _ = Box::pin(shared.scripts.wait_idle_or_busy()) => Ok(Event::ScriptIdle),
+                    e = self.next_event(sock, false) => e,
+                }
+            } else {
+                let read = self.reading && client.outbox.pending() <= REPLY_BACKPRESSURE_BYTES;
+                self.next_event(sock, read).await
             };
-            match parser.parse(&mut buf, &limits) {
-                Ok(Some(Parsed::Command(args))) => {
-                    while commands::dispatch(s, &args) == commands::Outcome::WaitForScript {
-                        // Another client's script holds the keyspace: wait
-                        // for it without blocking this thread.
-                        s.flush();
-                        tokio::select! {
-                            _ = shared.scripts.wait_idle_or_busy() => {}
-                            _ = client.cancel.cancelled() => return,
-                        }
+            match event {
+                Ok(Event::Readable) => {
+                    if !self.read(sock) {
+                        return End::IoError;
                     }
-                    if s.closing {
-                        return;
-                    }
-                    if s.buffered() >= REPLY_FLUSH_BYTES {
-                        s.flush();
-                    }
+                    self.run_buffered();
                 }
-                Ok(Some(Parsed::Empty)) => {}
-                Ok(None) => break,
-                Err(e) => {
-                    s.reply(Reply::error(e.reply_text()));
-                    if let Some(suppressed) = PROTOCOL_WARNINGS.allow() {
-                        tracing::warn!(
-                            "protocol error from client id={} addr={}: {} ({} similar warnings suppressed)",
-                            client.id,
-                            client.peer.addr,
-                            e.0,
-                            suppressed
-                        );
-                    }
-                    return;
-                }
+                Ok(Event::ScriptIdle) => self.run_buffered(),
+                Ok(Event::Writable) => self.write_blocked = false,
+                Ok(Event::Work) => {}
+                Err(_) => return End::IoError,
             }
         }
-        s.flush();
-        if buf.is_empty() && buf.capacity() > 0 {
-            // An idle connection keeps no read or reply buffer.
-            buf = BytesMut::new();
-            s.release_idle_memory();
-        }
-        client.with_info(|i| {
-            i.qbuf = buf.len();
-            i.qbuf_cap = buf.capacity();
-        });
-        let query_limit = shared.settings.query_buffer_limit.load(Ordering::Relaxed);
-        if buf.len() as u64 > query_limit {
-            Stats::incr(&shared.stats.query_limit_disconnections);
-            tracing::warn!(
-                "closing client id={} addr={} that reached the max query buffer length ({} bytes)",
-                client.id,
-                client.peer.addr,
-                buf.len()
-            );
-            client.close(CloseReason::QueryBufferLimit);
-            return;
-        }
-        if client.outbox.pending() > REPLY_BACKPRESSURE_BYTES {
-            tokio::select! {
-                _ = client.outbox.wait_below(REPLY_BACKPRESSURE_BYTES, &client.cancel) => {}
-                _ = shared.shutdown.cancelled() => return,
+    }
+
+    /// Waits for the next thing to do. Polls the socket's readiness
+    /// directly and registers with the outbox's waker, so waiting holds no
+    /// future state beyond the connection's own.
+    fn next_event<'a, S: Socket>(
+        &'a self,
+        sock: &'a S,
+        read: bool,
+    ) -> impl Future<Output = io::Result<Event>> + 'a {
+        let shared = &self.session.shared;
+        let outbox = &self.session.client.outbox;
+        poll_fn(move |cx| {
+            outbox.register(cx.waker());
+            if outbox.is_discarded() || self.reading && shared.shutdown.is_cancelled() {
+                return Poll::Ready(Ok(Event::Work));
             }
-        }
-        tokio::select! {
-            biased;
-            _ = client.cancel.cancelled() => return,
-            _ = shared.shutdown.cancelled() => return,
-            r = reader.readable() => {
-                if r.is_err() {
-                    return;
+            if self.write_blocked {
+                if let Poll::Ready(r) = sock.poll_write_ready(cx) {
+                    return Poll::Ready(r.map(|()| Event::Writable));
                 }
+            } else if outbox.has_queued(&self.batch) || outbox.is_closed() {
+                return Poll::Ready(Ok(Event::Work));
             }
-        }
-        let want = parser.wanted().clamp(READ_CHUNK, MAX_READ_RESERVE);
-        buf.reserve(want);
-        match reader.try_read_buf(&mut buf) {
-            Ok(0) => return,
+            if read && let Poll::Ready(r) = sock.poll_read_ready(cx) {
+                return Poll::Ready(r.map(|()| Event::Readable));
+            }
+            Poll::Pending
+        })
+    }
+
+    /// Reads what the socket has. Returns false if the socket failed.
+    fn read<S: Socket>(&mut self, sock: &S) -> bool {
+        let shared = &self.session.shared;
+        let want = self.parser.wanted().clamp(READ_CHUNK, MAX_READ_RESERVE);
+        self.buf.reserve(want);
+        match sock.try_read_buf(&mut self.buf) {
+            // EOF: what was complete has run; close once it is answered.
+            Ok(0) => self.stop_reading(),
             Ok(n) => {
                 shared
                     .stats
@@ -201,7 +249,114 @@ async fn read_loop<R: ReadSide>(s: &mut Session, reader: &R) {
                     .fetch_add(n as u64, Ordering::Relaxed);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => return,
+            Err(_) => return false,
         }
+        true
+    }
+
+    /// Runs every complete request buffered (after a stalled one, if any),
+    /// hands the replies to the outbox, and applies the query-buffer limit.
+    fn run_buffered(&mut self) {
+        if !self.reading {
+            return;
+        }
+        if self.run_requests() {
+            self.stop_reading();
+            return;
+        }
+        let s = &mut self.session;
+        s.flush();
+        if self.buf.is_empty() && self.buf.capacity() > 0 {
+            // An idle connection keeps no read or reply buffer.
+            self.buf = BytesMut::new();
+            s.release_idle_memory();
+        }
+        let shared = Arc::clone(&s.shared);
+        let client = Arc::clone(&s.client);
+        client.with_info(|i| {
+            i.qbuf = self.buf.len();
+            i.qbuf_cap = self.buf.capacity();
+        });
+        let query_limit = shared.settings.query_buffer_limit.load(Ordering::Relaxed);
+        if self.buf.len() as u64 > query_limit {
+            Stats::incr(&shared.stats.query_limit_disconnections);
+            tracing::warn!(
+                "closing client id={} addr={} that reached the max query buffer length ({} bytes)",
+                client.id,
+                client.peer.addr,
+                self.buf.len()
+            );
+            client.close(CloseReason::QueryBufferLimit);
+            self.stop_reading();
+        }
+    }
+
+    /// Parses and runs requests until the buffer holds no complete one or a
+    /// command must wait for a script. Returns true if the connection must
+    /// close (QUIT, a protocol error).
+    fn run_requests(&mut self) -> bool {
+        let s = &mut self.session;
+        if let Some(args) = self.stalled.take() {
+            if commands::dispatch(s, &args) == commands::Outcome::WaitForScript {
+                self.stalled = Some(args);
+                return false;
+            }
+            if s.closing {
+                return true;
+            }
+        }
+        loop {
+            let limits = Limits {
+                max_bulk_len: s.shared.settings.proto_max_bulk_len.load(Ordering::Relaxed),
+                authenticated: s.authenticated,
+            };
+            match self.parser.parse(&mut self.buf, &limits) {
+                Ok(Some(Parsed::Command(args))) => {
+                    if commands::dispatch(s, &args) == commands::Outcome::WaitForScript {
+                        // Another client's script holds the keyspace: send
+                        // what is answered so far and wait for it.
+                        s.flush();
+                        self.stalled = Some(args);
+                        return false;
+                    }
+                    if s.closing {
+                        return true;
+                    }
+                    if s.buffered() >= REPLY_FLUSH_BYTES {
+                        s.flush();
+                    }
+                }
+                Ok(Some(Parsed::Empty)) => {}
+                Ok(None) => return false,
+                Err(e) => {
+                    s.reply(Reply::error(e.reply_text()));
+                    if let Some(suppressed) = PROTOCOL_WARNINGS.allow() {
+                        tracing::warn!(
+                            "protocol error from client id={} addr={}: {} ({} similar warnings suppressed)",
+                            s.client.id,
+                            s.client.peer.addr,
+                            e.0,
+                            suppressed
+                        );
+                    }
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Stops reading requests: sends what is answered, drops the client's
+    /// subscriptions and transaction, takes it out of the client table, and
+    /// closes its outbox so the connection ends once the output is written.
+    fn stop_reading(&mut self) {
+        self.reading = false;
+        self.stalled = None;
+        self.buf = BytesMut::new();
+        let s = &mut self.session;
+        s.flush();
+        s.drop_subscriptions();
+        s.end_transaction();
+        s.shared.clients.remove(&s.client.id);
+        s.client.outbox.close();
     }
 }

@@ -7,8 +7,8 @@
 //! - [`config`]: redis.conf parsing, command-line flags, CONFIG GET/SET.
 //! - [`server`]: listeners, accept loops (maxclients, protected mode), the
 //!   periodic sweep (soft output limits, idle timeout) and graceful shutdown.
-//! - [`connection`]: one task per client reading and running requests, and
-//!   a writer task draining the client's outbox with vectored writes.
+//! - [`connection`]: one task per client that reads and runs its requests
+//!   and drains its outbox with non-blocking vectored writes.
 //! - [`protocol`]: request framing with Redis's limits and error texts on top
 //!   of the `redis-protocol` codec; replies encoded in RESP2 or RESP3.
 //! - [`session`]: a connection's private state (auth, protocol, database,
@@ -27,7 +27,7 @@
 //! `commands/publish.rs`, fanned out by [`pubsub::registry`] (message
 //! encoded once per protocol version, shared by every receiver), and queued
 //! on each receiver's [`pubsub::outbox`] without waiting; each receiver's
-//! writer task writes its queue to its socket. A receiver over its output
+//! connection task writes its queue to its socket. A receiver over its output
 //! limits is disconnected, logged and counted — never silently skipped.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 

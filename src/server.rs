@@ -186,6 +186,11 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
     let signals = tokio::spawn(watch_signals(Arc::clone(&shared)));
 
     shared.shutdown.cancelled().await;
+    // Connection tasks check the shutdown flag whenever they wake: wake
+    // every one (a client connecting now sees the flag on its first turn).
+    for c in shared.clients.iter() {
+        c.outbox.wake();
+    }
     shared.scripts.kill_for_shutdown();
     tracing::warn!("shutting down: no new connections; flushing queued output");
     for t in &accept_tasks {
@@ -295,8 +300,7 @@ async fn accept_tcp(shared: Arc<Shared>, listener: TcpListener) {
             }
             configure_tcp(&shared, &stream);
             let client = Arc::new(Client::new(id, peer));
-            let (r, w) = stream.into_split();
-            serve(shared, client, r, w).await;
+            serve(shared, client, stream).await;
         });
     }
 }
@@ -344,8 +348,7 @@ async fn accept_unix(shared: Arc<Shared>, listener: UnixListener, path: PathBuf)
                 return;
             }
             let client = Arc::new(Client::new(id, peer));
-            let (r, w) = stream.into_split();
-            serve(shared, client, r, w).await;
+            serve(shared, client, stream).await;
         });
     }
 }

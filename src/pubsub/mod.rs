@@ -6,8 +6,8 @@
 //!    matching patterns via [`patterns`]) and encodes the message once per
 //!    protocol, shared by every receiver;
 //! 3. [`outbox`] appends it to each receiver's bounded queue without ever
-//!    waiting, and each connection's writer task drains its queue with
-//!    vectored writes. A receiver over its output limits is disconnected,
+//!    waiting, and each receiver's connection task drains its queue with
+//!    non-blocking vectored writes. A receiver over its output limits is disconnected,
 //!    never silently skipped.
 
 pub mod outbox;

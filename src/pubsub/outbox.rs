@@ -1,10 +1,11 @@
-//! A client's outbound queue and the task that drains it to the socket.
+//! A client's outbound queue, and the non-blocking writes that drain it.
 //!
 //! Everything a client is sent (command replies and pub/sub pushes alike)
 //! goes through its [`Outbox`] in order. Producers never wait: they append a
-//! shared, already-encoded frame and, if the queue was empty, wake the writer.
-//! The writer takes everything queued and writes it with vectored writes, so
-//! a burst of small messages costs one syscall, not one each.
+//! shared, already-encoded frame and, if the queue was empty, wake the
+//! client's connection task. That task drains the queue with
+//! [`Outbox::write_queued`]: everything queued goes out in vectored writes,
+//! so a burst of small messages costs one syscall, not one each.
 //!
 //! The queue is bounded by the client's output-buffer class limits
 //! (`client-output-buffer-limit`): [`Outbox::push`] reports when the pending
@@ -13,21 +14,24 @@
 //! `CLIENT LIST` shows as `omem`.
 
 use std::collections::VecDeque;
-use std::io::IoSlice;
+use std::io::{self, IoSlice};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
+use futures_util::task::AtomicWaker;
 
 use crate::config::ClassLimit;
 
 /// Most frames handed to one vectored write (Linux accepts up to 1024
 /// iovecs; 64 already amortises the syscall over many small messages).
 pub const MAX_IOVECS: usize = 64;
+/// Most vectored writes one [`Outbox::write_queued`] call makes before it
+/// returns [`Drained::More`], so a client with a constant stream of
+/// messages cannot keep its connection task from yielding.
+pub const MAX_WRITES_PER_TURN: usize = 16;
 
 /// Frames up to this size are copied into the client's coalescing buffer
 /// instead of being queued as a shared reference: for small messages a
@@ -72,13 +76,37 @@ pub struct Outbox {
     queue: Mutex<Queue>,
     /// Bytes queued or being written: Redis's `omem`.
     pending: AtomicUsize,
-    /// Set while a reader waits in [`Outbox::wait_below`], so the writer
-    /// signals drains only when someone listens.
-    reader_waiting: std::sync::atomic::AtomicBool,
-    /// Wakes the writer when the queue goes from empty to non-empty.
-    wake_writer: Notify,
-    /// Wakes a reader waiting for the queue to drain (backpressure).
-    drained: Notify,
+    /// Mirrors `Queue::closed`, readable without the lock.
+    closed: AtomicBool,
+    /// Set by [`Outbox::discard`]: the client is being killed.
+    discarded: AtomicBool,
+    /// The connection task, woken when the queue goes from empty to
+    /// non-empty or is closed.
+    waker: AtomicWaker,
+}
+
+/// The frames taken from the queue for writing, and how far the socket has
+/// taken them. Owned by the connection task; counted in `omem` until
+/// written.
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    frames: Vec<Bytes>,
+    first: usize,
+    unwritten: usize,
+}
+
+/// Where [`Outbox::write_queued`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drained {
+    /// Everything queued was written; the queue is empty.
+    Empty,
+    /// The socket would block; wait for it to become writable.
+    Blocked,
+    /// [`MAX_WRITES_PER_TURN`] writes made and more is queued: yield, then
+    /// call again.
+    More,
+    /// The outbox is closed and everything in it was written.
+    Closed,
 }
 
 impl Outbox {
@@ -104,16 +132,23 @@ impl Outbox {
     /// Appends `frame`, checking `limit` (all zeros means unlimited).
     /// Never blocks beyond a short mutex hold.
     pub fn push(&self, frame: Bytes, limit: ClassLimit) -> PushOutcome {
-        self.enqueue(Frame::Owned(frame), limit)
+        self.enqueue(Frame::Owned(frame), limit, true)
+    }
+
+    /// Appends the connection task's own output (its replies): like
+    /// [`Outbox::push`] but wakes nobody, since the calling task writes its
+    /// outbox before it next waits.
+    pub fn push_own(&self, frame: Bytes, limit: ClassLimit) -> PushOutcome {
+        self.enqueue(Frame::Owned(frame), limit, false)
     }
 
     /// Appends a frame shared with other clients (a published message):
     /// small ones are copied, larger ones referenced.
     pub fn push_shared(&self, frame: &Bytes, limit: ClassLimit) -> PushOutcome {
-        self.enqueue(Frame::Shared(frame), limit)
+        self.enqueue(Frame::Shared(frame), limit, true)
     }
 
-    fn enqueue(&self, frame: Frame<'_>, limit: ClassLimit) -> PushOutcome {
+    fn enqueue(&self, frame: Frame<'_>, limit: ClassLimit, wake: bool) -> PushOutcome {
         let len = frame.len();
         let mut q = match self.queue.lock() {
             Ok(q) => q,
@@ -151,8 +186,8 @@ impl Outbox {
             }
         };
         drop(q);
-        if was_empty {
-            self.wake_writer.notify_one();
+        if was_empty && wake {
+            self.waker.wake();
         }
         if over {
             PushOutcome::OverLimit
@@ -182,8 +217,9 @@ impl Outbox {
             Err(poisoned) => poisoned.into_inner(),
         };
         q.closed = true;
+        self.closed.store(true, Ordering::SeqCst);
         drop(q);
-        self.wake_writer.notify_one();
+        self.waker.wake();
     }
 
     /// Stops accepting frames and discards what is queued (the client is
@@ -194,33 +230,125 @@ impl Outbox {
             Err(poisoned) => poisoned.into_inner(),
         };
         q.closed = true;
+        self.closed.store(true, Ordering::SeqCst);
+        self.discarded.store(true, Ordering::SeqCst);
         let dropped: usize = q.frames.iter().map(Bytes::len).sum::<usize>() + q.tail.len();
         q.frames = VecDeque::new();
         q.tail = BytesMut::new();
         drop(q);
         self.pending.fetch_sub(dropped, Ordering::Relaxed);
-        self.wake_writer.notify_one();
-        self.drained.notify_waiters();
+        self.waker.wake();
     }
 
-    /// Waits until no more than `threshold` bytes are pending, or `cancel`
-    /// fires. Used to stop reading requests from a client that does not read
-    /// its replies, which bounds its reply memory without disconnecting it.
-    pub async fn wait_below(&self, threshold: usize, cancel: &CancellationToken) {
-        self.reader_waiting.store(true, Ordering::SeqCst);
-        loop {
-            let notified = self.drained.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.pending() <= threshold || cancel.is_cancelled() {
-                break;
+    /// Whether the outbox was closed (by [`Outbox::close`] or
+    /// [`Outbox::discard`]).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Whether the outbox was discarded (the client is being killed).
+    pub fn is_discarded(&self) -> bool {
+        self.discarded.load(Ordering::SeqCst)
+    }
+
+    /// Registers the task to wake when frames arrive or the outbox closes.
+    pub fn register(&self, waker: &Waker) {
+        self.waker.register(waker);
+    }
+
+    /// Wakes the registered task (shutdown, kill).
+    pub fn wake(&self) {
+        self.waker.wake();
+    }
+
+    /// Whether frames are queued beyond those already taken into `batch`.
+    pub fn has_queued(&self, batch: &WriteBatch) -> bool {
+        self.pending() > batch.unwritten
+    }
+
+    /// Writes queued frames with `write`, one non-blocking vectored write
+    /// per call of it, until the queue is empty, the socket would block, or
+    /// [`MAX_WRITES_PER_TURN`] writes were made. Adds the bytes written to
+    /// `written`.
+    ///
+    /// The pending count drops by exactly what each write takes, and it
+    /// drops *before* the write (the unwritten rest is added back right
+    /// after): once the peer can see a reply, `omem` no longer counts it, so
+    /// a client that reads a reply and then asks `CLIENT LIST` sees its own
+    /// output as drained, as with Redis.
+    pub fn write_queued(
+        &self,
+        batch: &mut WriteBatch,
+        written: &mut u64,
+        mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+    ) -> io::Result<Drained> {
+        for _ in 0..MAX_WRITES_PER_TURN {
+            if batch.first == batch.frames.len() {
+                batch.frames.clear();
+                batch.first = 0;
+                match self.take_batch(&mut batch.frames) {
+                    None => return Ok(Drained::Closed),
+                    Some(false) => {
+                        // Going idle: keep no batch memory.
+                        batch.frames = Vec::new();
+                        return Ok(Drained::Empty);
+                    }
+                    Some(true) => batch.unwritten = batch.frames.iter().map(Bytes::len).sum(),
+                }
             }
-            tokio::select! {
-                _ = notified => {}
-                _ = cancel.cancelled() => break,
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let live = &batch.frames[batch.first..];
+            for (slot, frame) in slices.iter_mut().zip(live) {
+                *slot = IoSlice::new(frame);
+            }
+            let slices = &slices[..live.len().min(MAX_IOVECS)];
+            let offered: usize = slices.iter().map(|s| s.len()).sum();
+            self.pending.fetch_sub(offered, Ordering::SeqCst);
+            let result = write(slices);
+            let taken = *result.as_ref().unwrap_or(&0);
+            self.pending.fetch_add(offered - taken, Ordering::SeqCst);
+            let mut n = match result {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drained::Blocked),
+                Err(e) => return Err(e),
+            };
+            *written += n as u64;
+            batch.unwritten -= n;
+            while n > 0 {
+                let frame = &mut batch.frames[batch.first];
+                if n >= frame.len() {
+                    n -= frame.len();
+                    batch.first += 1;
+                } else {
+                    bytes::Buf::advance(frame, n);
+                    n = 0;
+                }
             }
         }
-        self.reader_waiting.store(false, Ordering::SeqCst);
+        Ok(Drained::More)
+    }
+
+    /// Drains the outbox into nothing until it is closed and empty: a
+    /// stand-in for a connection whose socket takes everything
+    /// (benchmarks). Returns the bytes "written".
+    pub async fn sink_until_closed(&self) -> u64 {
+        let mut batch = WriteBatch::default();
+        let mut written = 0;
+        std::future::poll_fn(|cx| {
+            self.register(cx.waker());
+            let all = |s: &[IoSlice<'_>]| Ok(s.iter().map(|b| b.len()).sum());
+            match self.write_queued(&mut batch, &mut written, all) {
+                Ok(Drained::Empty) => std::task::Poll::Pending,
+                Ok(Drained::More) => {
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+                Ok(Drained::Blocked | Drained::Closed) | Err(_) => std::task::Poll::Ready(()),
+            }
+        })
+        .await;
+        written
     }
 
     /// Moves up to [`MAX_IOVECS`] queued frames into `batch`. Returns false
@@ -245,14 +373,6 @@ impl Outbox {
             batch.push(small);
         }
         Some(true)
-    }
-
-    /// Wakes a reader waiting for the queue to drain after a write (the
-    /// pending count was already lowered by the writer).
-    fn notify_drained(&self) {
-        if self.reader_waiting.load(Ordering::SeqCst) {
-            self.drained.notify_waiters();
-        }
     }
 }
 
@@ -299,106 +419,6 @@ fn over_limit(q: &mut Queue, pending: usize, limit: ClassLimit, now: Instant) ->
     false
 }
 
-/// Why a writer stopped.
-#[derive(Debug, PartialEq, Eq)]
-pub enum WriterEnd {
-    /// Everything queued was written and the outbox was closed.
-    Drained,
-    /// The client was killed; queued data was abandoned.
-    Cancelled,
-    /// The socket failed (peer gone).
-    IoError,
-}
-
-/// Drains `outbox` into `sink` until the outbox is closed and empty, the
-/// client is killed (`cancel`), or the socket fails. Returns why it stopped
-/// and the number of bytes written.
-pub async fn run_writer<W: AsyncWrite + Unpin>(
-    outbox: &Outbox,
-    sink: &mut W,
-    cancel: &CancellationToken,
-) -> (WriterEnd, u64) {
-    let mut batch: Vec<Bytes> = Vec::new();
-    let mut total: u64 = 0;
-    loop {
-        let notified = outbox.wake_writer.notified();
-        match outbox.take_batch(&mut batch) {
-            None => {
-                let _ = sink.flush().await;
-                return (WriterEnd::Drained, total);
-            }
-            Some(false) => {
-                // Idle: keep no batch memory while waiting.
-                batch = Vec::new();
-                tokio::select! {
-                    _ = notified => continue,
-                    _ = cancel.cancelled() => return (WriterEnd::Cancelled, total),
-                }
-            }
-            Some(true) => {}
-        }
-        let result = tokio::select! {
-            r = write_all_vectored(outbox, sink, &mut batch, &mut total) => r,
-            _ = cancel.cancelled() => return (WriterEnd::Cancelled, total),
-        };
-        if result.is_err() {
-            return (WriterEnd::IoError, total);
-        }
-        batch.clear();
-    }
-}
-
-/// Writes every byte of `batch` with as few vectored writes as the socket
-/// allows, consuming the frames as they are written and adding the bytes
-/// written to `total`.
-///
-/// The pending count drops by exactly what each write syscall takes, and it
-/// drops *before* the syscall (the unwritten rest is added back right after
-/// it, within the same poll): once the peer can see a reply, `omem` no longer
-/// counts it, so a client that reads a reply and then asks `CLIENT LIST`
-/// sees its own output as drained, as with Redis.
-async fn write_all_vectored<W: AsyncWrite + Unpin>(
-    outbox: &Outbox,
-    sink: &mut W,
-    batch: &mut [Bytes],
-    total: &mut u64,
-) -> std::io::Result<()> {
-    let mut first = 0;
-    while first < batch.len() {
-        let slices: Vec<IoSlice<'_>> = batch[first..].iter().map(|b| IoSlice::new(b)).collect();
-        let offered: usize = slices.iter().map(|s| s.len()).sum();
-        let written = std::future::poll_fn(|cx| {
-            outbox.pending.fetch_sub(offered, Ordering::SeqCst);
-            let poll = std::pin::Pin::new(&mut *sink).poll_write_vectored(cx, &slices);
-            let taken = match &poll {
-                std::task::Poll::Ready(Ok(n)) => *n,
-                _ => 0,
-            };
-            outbox.pending.fetch_add(offered - taken, Ordering::SeqCst);
-            poll
-        })
-        .await?;
-        drop(slices);
-        if written == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        outbox.notify_drained();
-        *total += written as u64;
-        let mut n = written;
-        while n > 0 && first < batch.len() {
-            let len = batch[first].len();
-            if n >= len {
-                n -= len;
-                first += 1;
-            } else {
-                bytes::Buf::advance(&mut batch[first], n);
-                n = 0;
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,8 +456,43 @@ mod tests {
         assert!(o.check_limits(l, t0 + Duration::from_secs(3)));
     }
 
-    #[tokio::test]
-    async fn small_and_large_frames_keep_their_order() {
+    /// Drains a closed `o` through [`Outbox::write_queued`] into a Vec, the
+    /// "socket" taking at most `chunk` bytes a write and refusing every
+    /// third write, and checks `omem` after every step.
+    fn drain_closed(o: &Outbox, chunk: usize) -> (Vec<u8>, u64) {
+        let total = o.pending() as u64;
+        let mut sink = Vec::new();
+        let mut batch = WriteBatch::default();
+        let mut written = 0;
+        let mut calls = 0;
+        loop {
+            let step = o.write_queued(&mut batch, &mut written, |slices| {
+                calls += 1;
+                if calls % 3 == 0 {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                let mut n = 0;
+                for s in slices {
+                    let take = (chunk - n).min(s.len());
+                    sink.extend_from_slice(&s[..take]);
+                    n += take;
+                    if n == chunk {
+                        break;
+                    }
+                }
+                Ok(n)
+            });
+            assert_eq!(o.pending() as u64, total - written, "omem after a write");
+            match step.expect("no I/O error") {
+                Drained::Closed => return (sink, written),
+                Drained::Empty => panic!("a closed outbox reported Empty"),
+                Drained::Blocked | Drained::More => {}
+            }
+        }
+    }
+
+    #[test]
+    fn small_and_large_frames_keep_their_order() {
         let o = Outbox::new();
         let none = limit(0, 0, 0);
         let mut expect = Vec::new();
@@ -459,28 +514,55 @@ mod tests {
         }
         assert_eq!(o.pending(), expect.len());
         o.close();
-        let mut sink: Vec<u8> = Vec::new();
-        let (end, n) = run_writer(&o, &mut sink, &CancellationToken::new()).await;
-        assert_eq!(end, WriterEnd::Drained);
+        let (sink, n) = drain_closed(&o, 7000);
         assert_eq!(n as usize, expect.len());
         assert!(sink == expect, "bytes reordered or lost");
         assert_eq!(o.pending(), 0);
     }
 
-    #[tokio::test]
-    async fn writer_drains_in_order_then_stops() {
+    #[test]
+    fn partial_writes_resume_mid_frame() {
         let o = Outbox::new();
         let none = limit(0, 0, 0);
         for i in 0..200u32 {
             o.push(Bytes::from(format!("{i},")), none);
         }
         o.close();
-        let mut sink: Vec<u8> = Vec::new();
-        let (end, n) = run_writer(&o, &mut sink, &CancellationToken::new()).await;
-        assert_eq!(end, WriterEnd::Drained);
+        let (sink, n) = drain_closed(&o, 5);
         let expect: String = (0..200u32).map(|i| format!("{i},")).collect();
         assert_eq!(String::from_utf8(sink).unwrap(), expect);
         assert_eq!(n as usize, expect.len());
         assert_eq!(o.pending(), 0);
+    }
+
+    #[test]
+    fn open_outbox_drains_to_empty_and_wakes_on_push() {
+        let o = Outbox::new();
+        let none = limit(0, 0, 0);
+        let mut batch = WriteBatch::default();
+        let mut written = 0;
+        let mut sink = Vec::new();
+        let mut write = |slices: &[IoSlice<'_>]| {
+            let n: usize = slices.iter().map(|s| s.len()).sum();
+            for s in slices {
+                sink.extend_from_slice(s);
+            }
+            Ok(n)
+        };
+        assert_eq!(
+            o.write_queued(&mut batch, &mut written, &mut write)
+                .unwrap(),
+            Drained::Empty
+        );
+        o.push(Bytes::from_static(b"+OK\r\n"), none);
+        assert!(o.has_queued(&batch));
+        assert_eq!(
+            o.write_queued(&mut batch, &mut written, &mut write)
+                .unwrap(),
+            Drained::Empty
+        );
+        assert!(!o.has_queued(&batch));
+        assert_eq!(written, 5);
+        assert_eq!(sink, b"+OK\r\n");
     }
 }
