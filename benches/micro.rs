@@ -36,16 +36,9 @@ const PIPELINE: usize = 1000;
 
 /// A client as the server would create it for a loopback connection.
 fn client(id: u64) -> Arc<Client> {
-    Arc::new(Client::new(
-        id,
-        Peer {
-            addr: format!("127.0.0.1:{}", 10_000 + id % 50_000),
-            laddr: "127.0.0.1:6379".into(),
-            local: true,
-            unix: false,
-            fd: -1,
-        },
-    ))
+    let remote = std::net::SocketAddr::from(([127, 0, 0, 1], (10_000 + id % 50_000) as u16));
+    let local = std::net::SocketAddr::from(([127, 0, 0, 1], 6379));
+    Arc::new(Client::new(id, Peer::tcp(remote, local, -1)))
 }
 
 /// `n` RESP-encoded `PUBLISH bench.0 <payload>` requests back to back.

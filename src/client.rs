@@ -59,13 +59,33 @@ impl CloseReason {
     }
 }
 
+/// One end of a client's connection, shown as `ip:port` (TCP) or `path:0`
+/// (Unix socket). Kept as the address itself, formatted when shown, so a
+/// connection holds no strings.
+#[derive(Clone, Debug)]
+pub enum Endpoint {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A Unix socket path (shared by every client of that listener).
+    Unix(std::sync::Arc<str>),
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Tcp(a) => a.fmt(f),
+            Endpoint::Unix(path) => write!(f, "{path}:0"),
+        }
+    }
+}
+
 /// Where a client is connected from.
 #[derive(Clone, Debug)]
 pub struct Peer {
-    /// `ip:port`, or the socket path's `path:0` form for Unix sockets.
-    pub addr: String,
-    /// The local end, same format.
-    pub laddr: String,
+    /// The remote end.
+    pub addr: Endpoint,
+    /// The local end.
+    pub laddr: Endpoint,
     /// True for loopback TCP and Unix socket clients (protected mode).
     pub local: bool,
     /// True for Unix socket clients.
@@ -78,8 +98,8 @@ impl Peer {
     /// A TCP peer.
     pub fn tcp(remote: SocketAddr, local: SocketAddr, fd: i64) -> Peer {
         Peer {
-            addr: remote.to_string(),
-            laddr: local.to_string(),
+            addr: Endpoint::Tcp(remote),
+            laddr: Endpoint::Tcp(local),
             local: is_loopback(&remote),
             unix: false,
             fd,
@@ -103,10 +123,9 @@ fn is_loopback(addr: &SocketAddr) -> bool {
 pub struct ClientInfo {
     /// CLIENT SETNAME.
     pub name: Bytes,
-    /// CLIENT SETINFO lib-name.
-    pub lib_name: Bytes,
-    /// CLIENT SETINFO lib-ver.
-    pub lib_ver: Bytes,
+    /// CLIENT SETINFO lib-name and lib-ver (boxed: most clients set
+    /// neither, and every connection carries this struct).
+    pub lib: Option<Box<[Bytes; 2]>>,
     /// SELECTed database.
     pub db: usize,
     /// The last command (container, subcommand), for `cmd=`.

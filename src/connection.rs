@@ -126,7 +126,7 @@ struct Conn {
 pub async fn serve<S: Socket>(shared: Arc<Shared>, client: Arc<Client>, mut sock: S) {
     shared.clients.insert(client.id, Arc::clone(&client));
     let mut conn = Conn {
-        session: Session::new(Arc::clone(&shared), Arc::clone(&client)),
+        session: Session::new(shared, client),
         buf: BytesMut::new(),
         parser: RequestParser::new(),
         batch: WriteBatch::default(),

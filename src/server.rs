@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
 
-use crate::client::{Client, CloseReason, Peer};
+use crate::client::{Client, CloseReason, Endpoint, Peer};
 use crate::config::Config;
 use crate::connection::serve;
 use crate::shared::Shared;
@@ -321,6 +321,7 @@ fn configure_tcp(shared: &Shared, stream: &TcpStream) {
 /// Accepts Unix socket connections until shutdown.
 async fn accept_unix(shared: Arc<Shared>, listener: UnixListener, path: PathBuf) {
     let mut delay = Duration::from_millis(5);
+    let shown: Arc<str> = Arc::from(path.display().to_string());
     loop {
         let mut stream: UnixStream = match listener.accept().await {
             Ok((s, _)) => {
@@ -334,12 +335,12 @@ async fn accept_unix(shared: Arc<Shared>, listener: UnixListener, path: PathBuf)
             }
         };
         let shared = Arc::clone(&shared);
-        let path = path.display().to_string();
+        let path = Arc::clone(&shown);
         let id = shared.next_client_id();
         shared.clone().tasks.spawn(async move {
             let peer = Peer {
-                addr: format!("{path}:0"),
-                laddr: format!("{path}:0"),
+                addr: Endpoint::Unix(Arc::clone(&path)),
+                laddr: Endpoint::Unix(path),
                 local: true,
                 unix: true,
                 fd: i64::from(stream.as_raw_fd()),

@@ -2,7 +2,6 @@
 //! database, subscriptions, reply mode, and the reply buffer that collects
 //! one pipelined batch of replies before it is handed to the outbox.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -12,6 +11,7 @@ use crate::client::Client;
 use crate::keyspace::Keyspace;
 use crate::protocol::{Protocol, Reply};
 use crate::pubsub::Kind;
+use crate::pubsub::names::NameSet;
 use crate::shared::Shared;
 
 /// Replies are handed to the outbox once this many bytes have collected,
@@ -31,11 +31,11 @@ pub struct Session {
     /// SELECTed database.
     pub db: usize,
     /// Subscribed channels (the reverse index of the registry).
-    pub channels: HashSet<Bytes>,
+    pub channels: NameSet,
     /// Subscribed patterns.
-    pub patterns: HashSet<Bytes>,
+    pub patterns: NameSet,
     /// Subscribed shard channels.
-    pub shard_channels: HashSet<Bytes>,
+    pub shard_channels: NameSet,
     /// CLIENT REPLY OFF.
     pub reply_off: bool,
     /// CLIENT REPLY SKIP: skip the next command's reply.
@@ -54,7 +54,8 @@ pub struct Session {
     /// WATCHed keys: (db, key, already expired when watched).
     pub watched: Vec<(usize, Bytes, bool)>,
     /// Set by the keyspace when a watched key changes.
-    pub watch_dirty: Arc<AtomicBool>,
+    /// Created by the first WATCH (most connections never WATCH).
+    pub watch_dirty: Option<Arc<AtomicBool>>,
     /// Running inside a script (`redis.call`): no gating, no queueing.
     pub in_script: bool,
     /// Pushes this client caused for itself are held back until the current
@@ -81,9 +82,9 @@ impl Session {
             protocol: Protocol::Resp2,
             authenticated,
             db: 0,
-            channels: HashSet::new(),
-            patterns: HashSet::new(),
-            shard_channels: HashSet::new(),
+            channels: NameSet::default(),
+            patterns: NameSet::default(),
+            shard_channels: NameSet::default(),
             reply_off: false,
             skip_next: false,
             skip_current: false,
@@ -92,7 +93,7 @@ impl Session {
             multi_error: false,
             multi_bytes: 0,
             watched: Vec::new(),
-            watch_dirty: Arc::new(AtomicBool::new(false)),
+            watch_dirty: None,
             in_script: false,
             release_pushes_after_reply: false,
             keyspace_guard: None,
@@ -142,18 +143,17 @@ impl Session {
 
     /// Forgets every WATCHed key.
     pub fn unwatch_all(&mut self) {
-        if self.watched.is_empty() {
-            self.watch_dirty.store(false, Ordering::Relaxed);
+        let Some(flag) = self.watch_dirty.take() else {
             return;
-        }
+        };
         let watched = std::mem::take(&mut self.watched);
-        let flag = Arc::clone(&self.watch_dirty);
-        self.keyspace(|ks| {
-            for (db, key, _) in &watched {
-                ks.unwatch(*db, key, &flag);
-            }
-        });
-        self.watch_dirty.store(false, Ordering::Relaxed);
+        if !watched.is_empty() {
+            self.keyspace(|ks| {
+                for (db, key, _) in &watched {
+                    ks.unwatch(*db, key, &flag);
+                }
+            });
+        }
     }
 
     /// Leaves MULTI state and forgets WATCHed keys (EXEC, DISCARD, RESET).
@@ -251,13 +251,13 @@ impl Session {
     /// disconnect).
     pub fn drop_subscriptions(&mut self) {
         let id = self.client.id;
-        for ch in self.channels.drain() {
+        for ch in self.channels.take_all() {
             self.shared.registry.unsubscribe(Kind::Channel, &ch, id);
         }
-        for ch in self.shard_channels.drain() {
+        for ch in self.shard_channels.take_all() {
             self.shared.registry.unsubscribe(Kind::Shard, &ch, id);
         }
-        for p in self.patterns.drain() {
+        for p in self.patterns.take_all() {
             self.shared.registry.punsubscribe(&p, id);
         }
         self.sync_counts();

@@ -74,10 +74,11 @@ pub fn setinfo(s: &mut Session, args: &[Bytes]) -> Reply {
     }
     let value = Bytes::copy_from_slice(value);
     s.client.with_info(|i| {
+        let lib = i.lib.get_or_insert_with(Default::default);
         if which == "lib-name" {
-            i.lib_name = value;
+            lib[0] = value;
         } else {
-            i.lib_ver = value;
+            lib[1] = value;
         }
     });
     Reply::ok()
@@ -164,8 +165,12 @@ pub fn describe(c: &Client) -> String {
             (name, Some(sub)) => format!("{name}|{sub}"),
         },
         c.protocol().number(),
-        String::from_utf8_lossy(&info.lib_name),
-        String::from_utf8_lossy(&info.lib_ver),
+        info.lib
+            .as_ref()
+            .map_or(std::borrow::Cow::Borrowed(""), |l| String::from_utf8_lossy(&l[0])),
+        info.lib
+            .as_ref()
+            .map_or(std::borrow::Cow::Borrowed(""), |l| String::from_utf8_lossy(&l[1])),
     );
     line
 }
@@ -275,7 +280,7 @@ pub fn kill(s: &mut Session, args: &[Bytes]) -> Reply {
         let addr = &args[2][..];
         let target = all_clients(&s.shared)
             .into_iter()
-            .find(|c| c.peer.addr.as_bytes() == addr);
+            .find(|c| c.peer.addr.to_string().as_bytes() == addr);
         return match target {
             Some(c) => {
                 kill_one(s, &c);
@@ -334,8 +339,8 @@ pub fn kill(s: &mut Session, args: &[Bytes]) -> Reply {
     for c in all_clients(&s.shared) {
         if id.is_some_and(|i| i != c.id)
             || kind.is_some_and(|t| !type_matches(&c, t))
-            || addr.is_some_and(|a| a != c.peer.addr.as_bytes())
-            || laddr.is_some_and(|a| a != c.peer.laddr.as_bytes())
+            || addr.is_some_and(|a| a != c.peer.addr.to_string().as_bytes())
+            || laddr.is_some_and(|a| a != c.peer.laddr.to_string().as_bytes())
             || (skipme && c.id == s.client.id)
         {
             continue;

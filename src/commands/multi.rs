@@ -1,6 +1,6 @@
 //! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 
@@ -31,7 +31,11 @@ pub fn discard(s: &mut Session, _args: &[Bytes]) -> Reply {
 
 /// Whether a WATCHed key changed (or expired) since it was watched.
 fn watch_failed(s: &mut Session) -> bool {
-    if s.watch_dirty.load(Ordering::Relaxed) {
+    if s
+        .watch_dirty
+        .as_ref()
+        .is_some_and(|f| f.load(Ordering::Relaxed))
+    {
         return true;
     }
     let now = now_ms();
@@ -79,7 +83,10 @@ pub fn watch(s: &mut Session, args: &[Bytes]) -> Reply {
     }
     let db = s.db;
     let now = now_ms();
-    let flag = std::sync::Arc::clone(&s.watch_dirty);
+    let flag = std::sync::Arc::clone(
+        s.watch_dirty
+            .get_or_insert_with(|| std::sync::Arc::new(AtomicBool::new(false))),
+    );
     let mut added = Vec::new();
     for key in &args[1..] {
         if s.watched.iter().any(|(d, k, _)| *d == db && k == key) {

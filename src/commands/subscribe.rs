@@ -5,12 +5,11 @@
 //! entry is locked, so it reaches the client before any message on that
 //! channel and no message published after it can be missed.
 
-use std::collections::HashSet;
-
 use bytes::Bytes;
 
 use crate::protocol::Reply;
 use crate::pubsub::Kind;
+use crate::pubsub::names::NameSet;
 use crate::session::Session;
 
 /// Which family a command belongs to.
@@ -30,7 +29,7 @@ impl Family {
         }
     }
 
-    fn set(self, s: &mut Session) -> &mut HashSet<Bytes> {
+    fn set(self, s: &mut Session) -> &mut NameSet {
         match self {
             Family::Channel => &mut s.channels,
             Family::Pattern => &mut s.patterns,
@@ -93,7 +92,7 @@ fn unsubscribe_all(s: &mut Session, args: &[Bytes], fam: Family) -> Reply {
     let targets: Vec<Bytes> = if args.len() > 1 {
         args[1..].to_vec()
     } else {
-        fam.set(s).iter().cloned().collect()
+        fam.set(s).to_vec()
     };
     if targets.is_empty() {
         let count = fam.count(s);

@@ -10,9 +10,11 @@
 //!    non-blocking vectored writes. A receiver over its output limits is disconnected,
 //!    never silently skipped.
 
+pub mod names;
 pub mod outbox;
 pub mod patterns;
 pub mod registry;
+pub mod subscribers;
 
 pub use outbox::{Outbox, PushOutcome};
 pub use registry::{Kind, Registry};

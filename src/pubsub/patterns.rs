@@ -16,8 +16,7 @@ use bytes::Bytes;
 use crate::client::Client;
 use crate::glob::glob_match;
 
-/// The clients subscribed to one channel or pattern, by client id.
-pub type Subscribers = HashMap<u64, Arc<Client>>;
+pub use crate::pubsub::subscribers::Subscribers;
 
 /// Pattern subscriptions, bucketed by literal prefix.
 #[derive(Default)]
@@ -68,7 +67,7 @@ impl PatternIndex {
                 bucket.entry(pattern).or_default()
             }
         };
-        subs.insert(client.id, Arc::clone(client)).is_none()
+        subs.insert(client)
     }
 
     /// Removes client `id` from `pattern`; returns false if it was not there.
@@ -81,7 +80,7 @@ impl PatternIndex {
         let Some(subs) = bucket.get_mut(pattern) else {
             return false;
         };
-        if subs.remove(&id).is_none() {
+        if !subs.remove(id) {
             return false;
         }
         if subs.is_empty() {

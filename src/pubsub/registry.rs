@@ -106,7 +106,7 @@ impl Registry {
         confirm: impl FnOnce(),
     ) -> bool {
         let mut entry = self.map(kind).entry(channel).or_default();
-        let new = entry.insert(client.id, Arc::clone(client)).is_none();
+        let new = entry.insert(client);
         confirm();
         drop(entry);
         new
@@ -117,7 +117,7 @@ impl Registry {
     pub fn unsubscribe(&self, kind: Kind, channel: &[u8], id: u64) -> bool {
         let map = self.map(kind);
         let removed = match map.get_mut(channel) {
-            Some(mut subs) => subs.remove(&id).is_some(),
+            Some(mut subs) => subs.remove(id),
             None => false,
         };
         if removed {
@@ -157,9 +157,7 @@ impl Registry {
         };
         if let Some(subs) = self.map(kind).get(channel.as_ref()) {
             let mut frame = LazyFrame::new(&[kind_name, channel, payload]);
-            for client in subs.values() {
-                client.deliver(shared, frame.get(client.protocol()));
-            }
+            subs.for_each(|client| client.deliver(shared, frame.get(client.protocol())));
             receivers += subs.len();
         }
         if kind == Kind::Shard {
@@ -174,9 +172,7 @@ impl Registry {
         }
         idx.for_each_match(channel, |pattern, subs| {
             let mut frame = LazyFrame::new(&[&PMESSAGE, pattern, channel, payload]);
-            for client in subs.values() {
-                client.deliver(shared, frame.get(client.protocol()));
-            }
+            subs.for_each(|client| client.deliver(shared, frame.get(client.protocol())));
             receivers += subs.len();
         });
         receivers
