@@ -43,7 +43,7 @@ pub const MAX_READ_RESERVE: usize = 1024 * 1024;
 pub const REPLY_BACKPRESSURE_BYTES: usize = 1024 * 1024;
 
 /// A connected stream socket (TCP or Unix), used without blocking.
-pub trait Socket: AsyncWrite + Unpin + Send + 'static {
+pub trait Socket: AsyncWrite + Unpin + Send + Sync + 'static {
     /// Ready when the socket may be readable.
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Ready when the socket may be writable.
@@ -117,14 +117,15 @@ struct Conn {
     reading: bool,
     /// The last write would have blocked.
     write_blocked: bool,
-    /// A command waiting for another client's script to finish.
-    stalled: Option<Vec<Bytes>>,
+    /// A command waiting for another client's script to finish (boxed:
+    /// rare, and the connection's state is kept small).
+    stalled: Option<Box<[Bytes]>>,
 }
 
-/// Serves one client until it disconnects, is killed, or the server shuts
-/// down; then removes every trace of it (subscriptions, client table).
+/// Serves one client (already in the client table) until it disconnects,
+/// is killed, or the server shuts down; then removes every trace of it
+/// (subscriptions, client table).
 pub async fn serve<S: Socket>(shared: Arc<Shared>, client: Arc<Client>, mut sock: S) {
-    shared.clients.insert(client.id, Arc::clone(&client));
     let mut conn = Conn {
         session: Session::new(shared, client),
         buf: BytesMut::new(),
@@ -316,7 +317,7 @@ impl Conn {
                         // Another client's script holds the keyspace: send
                         // what is answered so far and wait for it.
                         s.flush();
-                        self.stalled = Some(args);
+                        self.stalled = Some(args.into_boxed_slice());
                         return false;
                     }
                     if s.closing {

@@ -25,7 +25,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
 
 use crate::client::{Client, CloseReason, Endpoint, Peer};
 use crate::config::Config;
-use crate::connection::serve;
+use crate::connection::{Socket, serve};
 use crate::shared::Shared;
 use crate::stats::Stats;
 
@@ -248,37 +248,53 @@ async fn backoff(delay: &mut Duration) {
     *delay = (*delay * 2).min(MAX_ACCEPT_BACKOFF);
 }
 
-/// Refuses `stream` with `text` if the server is full or protected mode
-/// applies; returns true if the connection may proceed.
-async fn admit<S: tokio::io::AsyncWrite + Unpin>(
-    shared: &Shared,
-    stream: &mut S,
-    local: bool,
-) -> bool {
+/// Why a new connection is refused, if it is: the server is full, or
+/// protected mode applies. Counts the connection in INFO either way.
+fn refusal(shared: &Shared, local: bool) -> Option<&'static str> {
     Stats::incr(&shared.stats.connections_received);
     let max = shared.settings.maxclients.load(Ordering::Relaxed);
     if shared.connected_clients() as u64 >= max {
         Stats::incr(&shared.stats.rejected_connections);
-        let _ = stream.write_all(MAX_CLIENTS.as_bytes()).await;
-        let _ = stream.shutdown().await;
-        return false;
+        return Some(MAX_CLIENTS);
     }
     if shared.settings.protected_mode.load(Ordering::Relaxed)
         && !shared.settings.password_required()
         && !local
     {
-        let _ = stream.write_all(DENIED.as_bytes()).await;
-        let _ = stream.shutdown().await;
-        return false;
+        return Some(DENIED);
     }
-    true
+    None
+}
+
+/// Sends a refused connection its error and closes it, in a task of its
+/// own (so an admitted connection's task carries nothing of admission).
+fn refuse<S: tokio::io::AsyncWrite + Unpin + Send + 'static>(
+    shared: &Shared,
+    mut stream: S,
+    text: &'static str,
+) {
+    shared.tasks.spawn(async move {
+        let _ = stream.write_all(text.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    });
+}
+
+/// Registers an admitted client and starts its connection task. The client
+/// is in the client table before the accept loop takes the next connection,
+/// so `maxclients` holds even for a burst of connections.
+fn start<S: Socket>(shared: &Arc<Shared>, client: Client, stream: S) {
+    let client = Arc::new(client);
+    shared.clients.insert(client.id, Arc::clone(&client));
+    shared
+        .tasks
+        .spawn(serve(Arc::clone(shared), client, stream));
 }
 
 /// Accepts TCP connections until shutdown.
 async fn accept_tcp(shared: Arc<Shared>, listener: TcpListener) {
     let mut delay = Duration::from_millis(5);
     loop {
-        let (mut stream, remote) = match listener.accept().await {
+        let (stream, remote) = match listener.accept().await {
             Ok(x) => {
                 delay = Duration::from_millis(5);
                 x
@@ -289,19 +305,16 @@ async fn accept_tcp(shared: Arc<Shared>, listener: TcpListener) {
                 continue;
             }
         };
-        let shared = Arc::clone(&shared);
         // Ids follow accept order, as in Redis.
         let id = shared.next_client_id();
-        shared.clone().tasks.spawn(async move {
-            let local_addr = stream.local_addr().unwrap_or(remote);
-            let peer = Peer::tcp(remote, local_addr, i64::from(stream.as_raw_fd()));
-            if !admit(&shared, &mut stream, peer.local).await {
-                return;
-            }
-            configure_tcp(&shared, &stream);
-            let client = Arc::new(Client::new(id, peer));
-            serve(shared, client, stream).await;
-        });
+        let local_addr = stream.local_addr().unwrap_or(remote);
+        let peer = Peer::tcp(remote, local_addr, i64::from(stream.as_raw_fd()));
+        if let Some(text) = refusal(&shared, peer.local) {
+            refuse(&shared, stream, text);
+            continue;
+        }
+        configure_tcp(&shared, &stream);
+        start(&shared, Client::new(id, peer), stream);
     }
 }
 
@@ -323,7 +336,7 @@ async fn accept_unix(shared: Arc<Shared>, listener: UnixListener, path: PathBuf)
     let mut delay = Duration::from_millis(5);
     let shown: Arc<str> = Arc::from(path.display().to_string());
     loop {
-        let mut stream: UnixStream = match listener.accept().await {
+        let stream: UnixStream = match listener.accept().await {
             Ok((s, _)) => {
                 delay = Duration::from_millis(5);
                 s
@@ -334,23 +347,19 @@ async fn accept_unix(shared: Arc<Shared>, listener: UnixListener, path: PathBuf)
                 continue;
             }
         };
-        let shared = Arc::clone(&shared);
-        let path = Arc::clone(&shown);
         let id = shared.next_client_id();
-        shared.clone().tasks.spawn(async move {
-            let peer = Peer {
-                addr: Endpoint::Unix(Arc::clone(&path)),
-                laddr: Endpoint::Unix(path),
-                local: true,
-                unix: true,
-                fd: i64::from(stream.as_raw_fd()),
-            };
-            if !admit(&shared, &mut stream, true).await {
-                return;
-            }
-            let client = Arc::new(Client::new(id, peer));
-            serve(shared, client, stream).await;
-        });
+        if let Some(text) = refusal(&shared, true) {
+            refuse(&shared, stream, text);
+            continue;
+        }
+        let peer = Peer {
+            addr: Endpoint::Unix(Arc::clone(&shown)),
+            laddr: Endpoint::Unix(Arc::clone(&shown)),
+            local: true,
+            unix: true,
+            fd: i64::from(stream.as_raw_fd()),
+        };
+        start(&shared, Client::new(id, peer), stream);
     }
 }
 

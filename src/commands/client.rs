@@ -167,10 +167,14 @@ pub fn describe(c: &Client) -> String {
         c.protocol().number(),
         info.lib
             .as_ref()
-            .map_or(std::borrow::Cow::Borrowed(""), |l| String::from_utf8_lossy(&l[0])),
+            .map_or(std::borrow::Cow::Borrowed(""), |l| String::from_utf8_lossy(
+                &l[0]
+            )),
         info.lib
             .as_ref()
-            .map_or(std::borrow::Cow::Borrowed(""), |l| String::from_utf8_lossy(&l[1])),
+            .map_or(std::borrow::Cow::Borrowed(""), |l| String::from_utf8_lossy(
+                &l[1]
+            )),
     );
     line
 }

@@ -31,8 +31,7 @@ pub fn discard(s: &mut Session, _args: &[Bytes]) -> Reply {
 
 /// Whether a WATCHed key changed (or expired) since it was watched.
 fn watch_failed(s: &mut Session) -> bool {
-    if s
-        .watch_dirty
+    if s.watch_dirty
         .as_ref()
         .is_some_and(|f| f.load(Ordering::Relaxed))
     {

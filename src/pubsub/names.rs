@@ -20,8 +20,8 @@ pub const FEW_NAMES_MAX: usize = 8;
 pub enum NameSet {
     /// At most [`FEW_NAMES_MAX`] names, in subscription order.
     Few(Vec<Bytes>),
-    /// More.
-    Many(HashSet<Bytes>),
+    /// More (boxed, so the common case keeps the set one vector wide).
+    Many(Box<HashSet<Bytes>>),
 }
 
 impl Default for NameSet {
@@ -45,7 +45,7 @@ impl NameSet {
                 } else {
                     let mut set: HashSet<Bytes> = v.drain(..).collect();
                     set.insert(name);
-                    *self = NameSet::Many(set);
+                    *self = NameSet::Many(Box::new(set));
                 }
                 true
             }
