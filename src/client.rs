@@ -5,8 +5,8 @@
 //! close) and the periodic sweep (limits, idle timeout) need.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -268,7 +268,7 @@ impl Client {
     /// Queues a push for this client without waiting. A client that goes
     /// over its output limit is disconnected here (and the disconnection
     /// logged and counted), never left connected with a message missing.
-    pub fn deliver(&self, shared: &Shared, frame: &Bytes) {
+    pub fn deliver(self: &Arc<Self>, shared: &Shared, frame: &Bytes) {
         if self.defer.load(Ordering::Acquire) {
             let mut held = match self.deferred.lock() {
                 Ok(h) => h,
@@ -287,8 +287,11 @@ impl Client {
                 return;
             }
         }
-        if self.outbox.push_shared(frame, self.limit(shared)) == PushOutcome::OverLimit {
+        let (outcome, was_empty) = self.outbox.push_shared_quiet(frame, self.limit(shared));
+        if outcome == PushOutcome::OverLimit {
             self.kill_slow_consumer(shared);
+        } else if was_empty {
+            crate::pubsub::wakeups::wake(self);
         }
     }
 

@@ -28,6 +28,7 @@ use crate::logging::RateLimiter;
 use crate::protocol::request::Limits;
 use crate::protocol::{Parsed, Reply, RequestParser};
 use crate::pubsub::outbox::{Drained, WriteBatch};
+use crate::pubsub::wakeups;
 use crate::session::{REPLY_FLUSH_BYTES, Session};
 use crate::shared::Shared;
 use crate::stats::Stats;
@@ -261,6 +262,8 @@ impl Conn {
         if !self.reading {
             return;
         }
+        // Receivers of this batch's publishes are woken once, at its end.
+        let _wakes = wakeups::Batch::begin();
         if self.run_requests() {
             self.stop_reading();
             return;

@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod patterns;
 pub mod registry;
 pub mod subscribers;
+pub mod wakeups;
 
 pub use outbox::{Outbox, PushOutcome};
 pub use registry::{Kind, Registry};

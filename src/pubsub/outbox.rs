@@ -132,30 +132,39 @@ impl Outbox {
     /// Appends `frame`, checking `limit` (all zeros means unlimited).
     /// Never blocks beyond a short mutex hold.
     pub fn push(&self, frame: Bytes, limit: ClassLimit) -> PushOutcome {
-        self.enqueue(Frame::Owned(frame), limit, true)
+        self.enqueue(Frame::Owned(frame), limit, true).0
     }
 
     /// Appends the connection task's own output (its replies): like
     /// [`Outbox::push`] but wakes nobody, since the calling task writes its
     /// outbox before it next waits.
     pub fn push_own(&self, frame: Bytes, limit: ClassLimit) -> PushOutcome {
-        self.enqueue(Frame::Owned(frame), limit, false)
+        self.enqueue(Frame::Owned(frame), limit, false).0
     }
 
     /// Appends a frame shared with other clients (a published message):
     /// small ones are copied, larger ones referenced.
     pub fn push_shared(&self, frame: &Bytes, limit: ClassLimit) -> PushOutcome {
-        self.enqueue(Frame::Shared(frame), limit, true)
+        self.enqueue(Frame::Shared(frame), limit, true).0
     }
 
-    fn enqueue(&self, frame: Frame<'_>, limit: ClassLimit, wake: bool) -> PushOutcome {
+    /// Like [`Outbox::push_shared`] but wakes nobody; also returns whether
+    /// the queue was empty before, i.e. whether the caller must arrange a
+    /// wake-up (see [`crate::pubsub::wakeups`]).
+    pub fn push_shared_quiet(&self, frame: &Bytes, limit: ClassLimit) -> (PushOutcome, bool) {
+        self.enqueue(Frame::Shared(frame), limit, false)
+    }
+
+    /// Queues `frame`; wakes the connection task if `wake` and the queue was
+    /// empty. Returns the outcome and whether the queue was empty.
+    fn enqueue(&self, frame: Frame<'_>, limit: ClassLimit, wake: bool) -> (PushOutcome, bool) {
         let len = frame.len();
         let mut q = match self.queue.lock() {
             Ok(q) => q,
             Err(poisoned) => poisoned.into_inner(),
         };
         if q.closed {
-            return PushOutcome::Closed;
+            return (PushOutcome::Closed, false);
         }
         let was_empty = q.frames.is_empty() && q.tail.is_empty();
         if len <= COPY_MAX_BYTES {
@@ -189,11 +198,12 @@ impl Outbox {
         if was_empty && wake {
             self.waker.wake();
         }
-        if over {
+        let outcome = if over {
             PushOutcome::OverLimit
         } else {
             PushOutcome::Queued
-        }
+        };
+        (outcome, was_empty)
     }
 
     /// The periodic check for a client that sits above its soft limit without
