@@ -173,10 +173,9 @@ impl Conn {
                 match step {
                     Ok(Drained::Empty) => {}
                     Ok(Drained::Blocked) => self.write_blocked = true,
-                    Ok(Drained::More) => {
-                        tokio::task::yield_now().await;
-                        continue;
-                    }
+                    // More is queued: look at the socket first (below), then
+                    // come back to it.
+                    Ok(Drained::More) => {}
                     Ok(Drained::Closed) => return End::Drained,
                     Err(_) => return End::IoError,
                 }
@@ -222,15 +221,23 @@ impl Conn {
             if outbox.is_discarded() || self.reading && shared.shutdown.is_cancelled() {
                 return Poll::Ready(Ok(Event::Work));
             }
+            // Each event spends tokio's cooperative budget, so a client with
+            // endless input or output still lets other tasks run.
+            let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+            // Requests first: a client flooded with messages must still have
+            // its own commands (UNSUBSCRIBE, PING) read.
+            if read && let Poll::Ready(r) = sock.poll_read_ready(cx) {
+                coop.made_progress();
+                return Poll::Ready(r.map(|()| Event::Readable));
+            }
             if self.write_blocked {
                 if let Poll::Ready(r) = sock.poll_write_ready(cx) {
+                    coop.made_progress();
                     return Poll::Ready(r.map(|()| Event::Writable));
                 }
             } else if outbox.has_queued(&self.batch) || outbox.is_closed() {
+                coop.made_progress();
                 return Poll::Ready(Ok(Event::Work));
-            }
-            if read && let Poll::Ready(r) = sock.poll_read_ready(cx) {
-                return Poll::Ready(r.map(|()| Event::Readable));
             }
             Poll::Pending
         })

@@ -875,3 +875,86 @@ fn pipelined_subscribe_between_pings_keeps_reply_order() {
     expect_bytes(&mut s, b"*3\r\n$11\r\nunsubscribe\r\n$2\r\np1\r\n:0\r\n");
     expect_bytes(&mut s, b"+PONG\r\n");
 }
+
+/// A subscriber receiving a continuous flood must still have its own
+/// commands read and answered: its connection's writes cannot starve its
+/// reads.
+#[test]
+fn flooded_subscriber_still_gets_its_commands_answered() {
+    use std::io::Write;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let srv = TestServer::start();
+    let mut sub = TcpStream::connect(srv.addr()).expect("connect");
+    sub.write_all(&cmd(&[b"SUBSCRIBE", b"flood"])).unwrap();
+    let confirm = b"*3\r\n$9\r\nsubscribe\r\n$5\r\nflood\r\n:1\r\n";
+    let mut got = vec![0u8; confirm.len()];
+    sub.read_exact(&mut got).unwrap();
+    assert_eq!(got, confirm);
+
+    // Three publishers keep the subscriber's queue refilled: batches of 500
+    // pipelined PUBLISHes of 200 bytes, each batch's replies read back.
+    let stop = Arc::new(AtomicBool::new(false));
+    let publishers: Vec<_> = (0..3)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            let addr = srv.addr();
+            std::thread::spawn(move || {
+                let mut p = Raw::connect(&addr);
+                let batch: Vec<u8> = (0..500)
+                    .flat_map(|_| cmd(&[b"PUBLISH", b"flood", &[b'x'; 200]]))
+                    .collect();
+                let deadline = Instant::now() + Duration::from_secs(15);
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    p.send(&batch);
+                    for _ in 0..500 {
+                        p.reply();
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Read everything the subscriber is sent, watching for the PING reply.
+    let pong = b"*2\r\n$4\r\npong\r\n$4\r\nmark\r\n";
+    let found = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let found = Arc::clone(&found);
+        let stop = Arc::clone(&stop);
+        let mut rd = sub.try_clone().expect("clone");
+        rd.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        std::thread::spawn(move || {
+            let mut window: Vec<u8> = Vec::new();
+            let mut chunk = vec![0u8; 64 * 1024];
+            while !stop.load(Ordering::Relaxed) {
+                let n = match rd.read(&mut chunk) {
+                    Ok(0) => return,
+                    Ok(n) => n,
+                    Err(_) => continue,
+                };
+                window.extend_from_slice(&chunk[..n]);
+                if window.windows(pong.len()).any(|w| w == pong) {
+                    found.store(true, Ordering::Relaxed);
+                    return;
+                }
+                let keep = window.len().saturating_sub(pong.len());
+                window.drain(..keep);
+            }
+        })
+    };
+
+    std::thread::sleep(Duration::from_millis(300));
+    sub.write_all(&cmd(&[b"PING", b"mark"])).unwrap();
+    let answered = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        found.load(Ordering::Relaxed)
+    });
+    stop.store(true, Ordering::Relaxed);
+    for p in publishers {
+        p.join().expect("publisher");
+    }
+    reader.join().expect("reader");
+    assert!(answered, "PING not answered within 5 s while flooded");
+}

@@ -30,7 +30,7 @@ use crate::config::ClassLimit;
 pub const MAX_IOVECS: usize = 64;
 /// Most vectored writes one [`Outbox::write_queued`] call makes before it
 /// returns [`Drained::More`], so a client with a constant stream of
-/// messages cannot keep its connection task from yielding.
+/// messages still has its requests read in between.
 pub const MAX_WRITES_PER_TURN: usize = 16;
 
 /// Frames up to this size are copied into the client's coalescing buffer
@@ -102,8 +102,8 @@ pub enum Drained {
     Empty,
     /// The socket would block; wait for it to become writable.
     Blocked,
-    /// [`MAX_WRITES_PER_TURN`] writes made and more is queued: yield, then
-    /// call again.
+    /// [`MAX_WRITES_PER_TURN`] writes made and more is queued: see to other
+    /// work (the client's requests), then call again.
     More,
     /// The outbox is closed and everything in it was written.
     Closed,
