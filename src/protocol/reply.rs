@@ -103,6 +103,9 @@ impl Reply {
     pub fn encode(&self, proto: Protocol, out: &mut BytesMut) {
         match (self, proto) {
             (Reply::Sent, _) => {}
+            (Reply::Int(i), _) if (0..SHARED_INTEGERS).contains(i) => {
+                out.put_slice(shared_integer(*i));
+            }
             (Reply::NilArray, Protocol::Resp2) => out.put_slice(b"*-1\r\n"),
             (_, Protocol::Resp2) => {
                 let frame = self.to_resp2();
@@ -237,6 +240,34 @@ fn format_double(d: f64) -> String {
 ///
 /// This is on the publish path (once per message and protocol), so it uses
 /// the codec's borrowed frames: no intermediate vectors, one exact
+/// Integer replies from 0 up to this bound are encoded once, by the codec,
+/// and copied from a table afterwards (as Redis keeps shared integer
+/// objects): PUBLISH answers with a small count on every call. `:n\r\n` is
+/// the same in RESP2 and RESP3.
+pub const SHARED_INTEGERS: i64 = 1024;
+
+/// The codec's encodings of `:0` .. `:SHARED_INTEGERS-1`, back to back, and
+/// where each one ends.
+static INTEGERS: std::sync::LazyLock<(Vec<u8>, Vec<usize>)> = std::sync::LazyLock::new(|| {
+    let mut all = BytesMut::new();
+    let mut ends = Vec::with_capacity(SHARED_INTEGERS as usize);
+    for i in 0..SHARED_INTEGERS {
+        if redis_protocol::resp2::encode::extend_encode(&mut all, &F2::Integer(i), false).is_err() {
+            all.put_slice(format!(":{i}\r\n").as_bytes());
+        }
+        ends.push(all.len());
+    }
+    (all.to_vec(), ends)
+});
+
+/// The encoding of integer reply `i` (0 <= i < [`SHARED_INTEGERS`]).
+fn shared_integer(i: i64) -> &'static [u8] {
+    let (all, ends) = &*INTEGERS;
+    let i = i as usize;
+    let start = if i == 0 { 0 } else { ends[i - 1] };
+    &all[start..ends[i]]
+}
+
 /// allocation.
 pub fn encode_push(proto: Protocol, parts: &[&Bytes]) -> Bytes {
     use redis_protocol::resp2::types::BorrowedFrame as B2;
@@ -275,6 +306,25 @@ mod tests {
 
     fn enc(r: Reply, p: Protocol) -> Vec<u8> {
         r.to_bytes(p).to_vec()
+    }
+
+    #[test]
+    fn shared_integers_match_the_codec_and_the_edges_fall_back() {
+        for i in [0, 1, 9, 10, 99, 100, 999, 1000, SHARED_INTEGERS - 1] {
+            for p in [Protocol::Resp2, Protocol::Resp3] {
+                assert_eq!(
+                    enc(Reply::Int(i), p),
+                    format!(":{i}\r\n").into_bytes(),
+                    "{i}"
+                );
+            }
+        }
+        for i in [SHARED_INTEGERS, -1, i64::MIN, i64::MAX] {
+            assert_eq!(
+                enc(Reply::Int(i), Protocol::Resp2),
+                format!(":{i}\r\n").into_bytes()
+            );
+        }
     }
 
     #[test]
