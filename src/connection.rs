@@ -173,9 +173,10 @@ impl Conn {
                 match step {
                     Ok(Drained::Empty) => {}
                     Ok(Drained::Blocked) => self.write_blocked = true,
-                    // More is queued: look at the socket first (below), then
-                    // come back to it.
-                    Ok(Drained::More) => {}
+                    // More is queued: let the producers add to it (the
+                    // next write then carries more), look at the socket,
+                    // then come back to it.
+                    Ok(Drained::More) => tokio::task::yield_now().await,
                     Ok(Drained::Closed) => return End::Drained,
                     Err(_) => return End::IoError,
                 }
