@@ -9,9 +9,9 @@
 
 mod common;
 
-use common::{bulk, show};
+use common::show;
 
-use common::{Raw, TestServer};
+use common::{Raw, TestServer, message};
 use std::time::Duration;
 
 /// The pattern the catch-all subscriber listens on.
@@ -20,31 +20,9 @@ const ALL: &[u8] = b"__key*__:*";
 /// How long "nothing else arrives" is watched for.
 const QUIET: Duration = Duration::from_millis(100);
 
-/// A `message` frame: `*3` in RESP2, a `>3` push in RESP3.
-fn message(resp3: bool, channel: &[u8], payload: &[u8]) -> Vec<u8> {
-    let mut out = if resp3 {
-        b">3\r\n".to_vec()
-    } else {
-        b"*3\r\n".to_vec()
-    };
-    out.extend(bulk(b"message"));
-    out.extend(bulk(channel));
-    out.extend(bulk(payload));
-    out
-}
-
 /// A `pmessage` frame for the catch-all pattern.
 fn pmessage(resp3: bool, channel: &[u8], payload: &[u8]) -> Vec<u8> {
-    let mut out = if resp3 {
-        b">4\r\n".to_vec()
-    } else {
-        b"*4\r\n".to_vec()
-    };
-    out.extend(bulk(b"pmessage"));
-    out.extend(bulk(ALL));
-    out.extend(bulk(channel));
-    out.extend(bulk(payload));
-    out
+    common::push_frame(resp3, &[b"pmessage", ALL, channel, payload])
 }
 
 /// One notification: `Space(db, key, event)` goes to `__keyspace@db__:key`

@@ -41,29 +41,12 @@ fn confirm(resp3: bool, kind: &str, channel: Option<&[u8]>, count: i64) -> Vec<u
 
 /// A delivered `message` (or `smessage`) frame.
 fn message(resp3: bool, kind: &str, channel: &[u8], payload: &[u8]) -> Vec<u8> {
-    let mut out = if resp3 {
-        b">3\r\n".to_vec()
-    } else {
-        b"*3\r\n".to_vec()
-    };
-    out.extend(bulk(kind.as_bytes()));
-    out.extend(bulk(channel));
-    out.extend(bulk(payload));
-    out
+    common::push_frame(resp3, &[kind.as_bytes(), channel, payload])
 }
 
 /// A delivered `pmessage` frame.
 fn pmessage(resp3: bool, pattern: &[u8], channel: &[u8], payload: &[u8]) -> Vec<u8> {
-    let mut out = if resp3 {
-        b">4\r\n".to_vec()
-    } else {
-        b"*4\r\n".to_vec()
-    };
-    out.extend(bulk(b"pmessage"));
-    out.extend(bulk(pattern));
-    out.extend(bulk(channel));
-    out.extend(bulk(payload));
-    out
+    common::push_frame(resp3, &[b"pmessage", pattern, channel, payload])
 }
 
 /// Asserts the next reply on `conn` is exactly `expected`.

@@ -11,21 +11,8 @@ mod common;
 
 use common::{bulk, expect_args, show};
 
-use common::{Raw, TestServer};
+use common::{Raw, TestServer, message};
 use std::time::Duration;
-
-/// A delivered `message` frame: `*3` in RESP2, a `>3` push in RESP3.
-fn message(resp3: bool, channel: &[u8], payload: &[u8]) -> Vec<u8> {
-    let mut out = if resp3 {
-        b">3\r\n".to_vec()
-    } else {
-        b"*3\r\n".to_vec()
-    };
-    out.extend(bulk(b"message"));
-    out.extend(bulk(channel));
-    out.extend(bulk(payload));
-    out
-}
 
 /// The EVAL-family request `cmd script numkeys keys... args...`.
 fn eval_request(cmd: &str, script: &str, keys: &[&[u8]], args: &[&[u8]]) -> Vec<u8> {

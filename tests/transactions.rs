@@ -8,26 +8,13 @@
 
 mod common;
 
-use common::{bulk, expect_args, show};
+use common::{expect_args, show};
 
-use common::{Raw, TestServer};
+use common::{Raw, TestServer, message};
 use std::time::Duration;
 
 /// The reply to EXEC after a command failed to queue.
 const EXECABORT: &[u8] = b"-EXECABORT Transaction discarded because of previous errors.\r\n";
-
-/// A delivered `message` frame: `*3` in RESP2, a `>3` push in RESP3.
-fn message(resp3: bool, channel: &[u8], payload: &[u8]) -> Vec<u8> {
-    let mut out = if resp3 {
-        b">3\r\n".to_vec()
-    } else {
-        b"*3\r\n".to_vec()
-    };
-    out.extend(bulk(b"message"));
-    out.extend(bulk(channel));
-    out.extend(bulk(payload));
-    out
-}
 
 /// Reads whole frames until exactly `expected.len()` bytes have arrived and
 /// compares them. Used where Redis 7.0 interleaves pushes inside an array

@@ -494,6 +494,21 @@ pub fn bulk(b: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A pub/sub frame of bulk strings, as the server sends it: an array
+/// (`*n`) in RESP2, a push (`>n`) in RESP3.
+pub fn push_frame(resp3: bool, parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("{}{}\r\n", if resp3 { '>' } else { '*' }, parts.len()).into_bytes();
+    for p in parts {
+        out.extend(bulk(p));
+    }
+    out
+}
+
+/// A delivered `message` frame.
+pub fn message(resp3: bool, channel: &[u8], payload: &[u8]) -> Vec<u8> {
+    push_frame(resp3, &[b"message", channel, payload])
+}
+
 /// Shows bytes readably in assertion messages.
 pub fn show(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
