@@ -157,6 +157,29 @@ struct Replies {
 }
 
 impl Replies {
+    /// Whether the reply reader should stop: every sent PUBLISH is
+    /// answered after the publisher finished, or the drain deadline passed
+    /// (recorded as an error).
+    fn finished(&mut self, done: &AtomicBool, sent: &AtomicU64, drain_deadline: Instant) -> bool {
+        // `done` before `sent`: the publisher counts a send before it says
+        // it is done, so this order never sees done with a stale count.
+        let done = done.load(Ordering::Acquire);
+        let sent = sent.load(Ordering::Acquire);
+        if done && self.acked >= sent {
+            return true;
+        }
+        if Instant::now() >= drain_deadline {
+            self.error.get_or_insert_with(|| {
+                format!(
+                    "{} PUBLISH replies missing at the deadline",
+                    sent - self.acked
+                )
+            });
+            return true;
+        }
+        false
+    }
+
     /// Takes every complete reply out of `r`; returns how many.
     fn take(&mut self, r: &mut ReplyReader) -> Result<u64, String> {
         let mut n = 0;
@@ -205,16 +228,7 @@ pub async fn saturate(
             let mut replies = Replies::default();
             let mut r = ReplyReader::new(64 * 1024);
             loop {
-                if done.load(Ordering::Acquire) && replies.acked >= sent.load(Ordering::Acquire) {
-                    break;
-                }
-                if Instant::now() >= drain_deadline {
-                    replies.error.get_or_insert_with(|| {
-                        format!(
-                            "{} PUBLISH replies missing at the deadline",
-                            sent.load(Ordering::Acquire) - replies.acked
-                        )
-                    });
+                if replies.finished(&done, &sent, drain_deadline) {
                     break;
                 }
                 let n = match tokio::time::timeout(REPLY_POLL, rd.read(r.spare())).await {
@@ -356,16 +370,7 @@ pub fn fixed_rate(addr: SocketAddr, spec: PubSpec, per_sec: f64) -> PubResult {
             let mut replies = Replies::default();
             let mut r = ReplyReader::new(64 * 1024);
             loop {
-                if done.load(Ordering::Acquire) && replies.acked >= sent.load(Ordering::Acquire) {
-                    break;
-                }
-                if Instant::now() >= drain_deadline {
-                    replies.error.get_or_insert_with(|| {
-                        format!(
-                            "{} PUBLISH replies missing at the deadline",
-                            sent.load(Ordering::Acquire) - replies.acked
-                        )
-                    });
+                if replies.finished(&done, &sent, drain_deadline) {
                     break;
                 }
                 match rd.read(r.spare()) {
