@@ -103,9 +103,7 @@ impl Reply {
     pub fn encode(&self, proto: Protocol, out: &mut BytesMut) {
         match (self, proto) {
             (Reply::Sent, _) => {}
-            (Reply::Int(i), _) if (0..SHARED_INTEGERS).contains(i) => {
-                out.put_slice(shared_integer(*i));
-            }
+            (Reply::Int(i), _) if let Some(bytes) = shared_integer(*i) => out.put_slice(bytes),
             (Reply::NilArray, Protocol::Resp2) => out.put_slice(b"*-1\r\n"),
             (_, Protocol::Resp2) => {
                 let frame = self.to_resp2();
@@ -260,12 +258,13 @@ static INTEGERS: std::sync::LazyLock<(Vec<u8>, Vec<usize>)> = std::sync::LazyLoc
     (all.to_vec(), ends)
 });
 
-/// The encoding of integer reply `i` (0 <= i < [`SHARED_INTEGERS`]).
-fn shared_integer(i: i64) -> &'static [u8] {
+/// The table's encoding of integer reply `i`, if it has one
+/// (0 <= i < [`SHARED_INTEGERS`]).
+fn shared_integer(i: i64) -> Option<&'static [u8]> {
+    let i = usize::try_from(i).ok()?;
     let (all, ends) = &*INTEGERS;
-    let i = i as usize;
-    let start = if i == 0 { 0 } else { ends[i - 1] };
-    &all[start..ends[i]]
+    let start = if i == 0 { 0 } else { *ends.get(i - 1)? };
+    all.get(start..*ends.get(i)?)
 }
 
 /// allocation.
