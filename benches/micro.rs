@@ -8,7 +8,11 @@
 //!   without an index does), and `glob_match` alone;
 //! - `registry`: `Registry::publish` fan-out to 1, 100 and 1,000 subscribers
 //!   whose outboxes are drained by tasks running `Outbox::sink_until_closed`;
-//! - `dispatch`: `commands::dispatch` of PUBLISH and PING on a session.
+//! - `dispatch`: `commands::dispatch` of PUBLISH and PING on a session;
+//! - `publish_path`: S2's server-side work without the sockets: 64
+//!   pipelined PUBLISHes parsed off a read buffer and dispatched as one
+//!   batch, each to another of 10,000 channels with one subscriber each
+//!   (100 subscribed clients, drained by sink tasks).
 //!
 //! Run: `cargo bench --bench micro` (add a name filter after `--`, e.g.
 //! `cargo bench --bench micro -- patterns`).
@@ -24,7 +28,7 @@ use pubsubd::client::{Client, Peer};
 use pubsubd::config::Config;
 use pubsubd::glob::glob_match;
 use pubsubd::protocol::reply::encode_push;
-use pubsubd::protocol::request::Limits;
+use pubsubd::protocol::request::{Limits, Parsed};
 use pubsubd::protocol::{Protocol, RequestParser};
 use pubsubd::pubsub::Kind;
 use pubsubd::pubsub::patterns::PatternIndex;
@@ -270,6 +274,84 @@ fn dispatch(c: &mut Criterion) {
     me.outbox.close();
 }
 
+/// Channels in `publish_path`, spread over [`PATH_CLIENTS`] subscribers.
+const PATH_CHANNELS: usize = 10_000;
+const PATH_CLIENTS: usize = 100;
+
+fn publish_path(c: &mut Criterion) {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => panic!("cannot start a tokio runtime: {e}"),
+    };
+    let shared = Arc::new(Shared::new(Config::default(), None));
+    let subscribers: Vec<Arc<Client>> = (0..PATH_CLIENTS as u64).map(|i| client(i + 2)).collect();
+    for (i, sub) in (0..PATH_CHANNELS).zip(subscribers.iter().cycle()) {
+        let name = Bytes::from(format!("bench.s2.{i}"));
+        shared.registry.subscribe(Kind::Channel, name, sub, || {});
+    }
+    for sub in &subscribers {
+        let sub = Arc::clone(sub);
+        rt.spawn(async move { sub.outbox.sink_until_closed().await });
+    }
+    let me = client(1);
+    {
+        let me = Arc::clone(&me);
+        rt.spawn(async move { me.outbox.sink_until_closed().await });
+    }
+    let mut session = Session::new(Arc::clone(&shared), Arc::clone(&me));
+    // Every channel once per pass, 64 frames per batch as one read.
+    const BATCH: usize = 64;
+    let body = vec![b'x'; 64];
+    let batches: Vec<Vec<u8>> = (0..PATH_CHANNELS / BATCH)
+        .map(|b| {
+            let mut out = Vec::new();
+            for i in 0..BATCH {
+                let name = format!("bench.s2.{}", (b * BATCH + i) * 7919 % PATH_CHANNELS);
+                out.extend_from_slice(b"*3\r\n$7\r\nPUBLISH\r\n$");
+                out.extend_from_slice(format!("{}\r\n{name}\r\n$64\r\n", name.len()).as_bytes());
+                out.extend_from_slice(&body);
+                out.extend_from_slice(b"\r\n");
+            }
+            out
+        })
+        .collect();
+    let limits = Limits {
+        max_bulk_len: 512 * 1024 * 1024,
+        authenticated: true,
+    };
+    let mut parser = RequestParser::new();
+    let mut next = 0;
+    let mut g = c.benchmark_group("publish_path");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("s2_10000_channels_64_per_batch", |b| {
+        b.iter(|| {
+            let mut buf = BytesMut::from(&batches[next][..]);
+            next = (next + 1) % batches.len();
+            let _wakes = pubsubd::pubsub::wakeups::Batch::begin();
+            while let Ok(Some(parsed)) = parser.parse(&mut buf, &limits) {
+                if let Parsed::Command(args) = parsed {
+                    pubsubd::commands::dispatch(&mut session, &args);
+                }
+            }
+            session.flush();
+        });
+    });
+    g.finish();
+    let closed = subscribers
+        .iter()
+        .filter(|c| c.close_reason().is_some())
+        .count();
+    assert_eq!(closed, 0, "subscribers were disconnected during the bench");
+    for sub in &subscribers {
+        sub.outbox.close();
+    }
+    me.outbox.close();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(300))
@@ -280,6 +362,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = parse, encode, patterns, registry, dispatch
+    targets = parse, encode, patterns, registry, dispatch, publish_path
 }
 criterion_main!(benches);
