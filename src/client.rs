@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::config::ClassLimit;
 use crate::protocol::Protocol;
-use crate::pubsub::{Outbox, PushOutcome};
+use crate::pubsub::{Outbox, PushOutcome, SharedFrame};
 use crate::shared::Shared;
 
 /// Process start, the origin of [`coarse_now_ms`].
@@ -268,7 +268,7 @@ impl Client {
     /// Queues a push for this client without waiting. A client that goes
     /// over its output limit is disconnected here (and the disconnection
     /// logged and counted), never left connected with a message missing.
-    pub fn deliver(self: &Arc<Self>, shared: &Shared, frame: &Bytes) {
+    pub fn deliver(self: &Arc<Self>, shared: &Shared, frame: SharedFrame<'_>) {
         if self.defer.load(Ordering::Acquire) {
             let mut held = match self.deferred.lock() {
                 Ok(h) => h,
@@ -276,8 +276,8 @@ impl Client {
             };
             // Re-check under the lock: release may have just run.
             if self.defer.load(Ordering::Acquire) {
-                held.1 += frame.len();
-                held.0.push(frame.clone());
+                held.1 += frame.as_slice().len();
+                held.0.push(frame.to_bytes());
                 let over = self.limit(shared).hard;
                 let total = held.1 + self.outbox.pending();
                 drop(held);

@@ -233,11 +233,6 @@ fn format_double(d: f64) -> String {
     }
 }
 
-/// Encodes a pub/sub push (`message`, `pmessage`, `smessage`, subscribe
-/// confirmations) in `proto`: an array in RESP2, a push frame in RESP3.
-///
-/// This is on the publish path (once per message and protocol), so it uses
-/// the codec's borrowed frames: no intermediate vectors, one exact
 /// Integer replies from 0 up to this bound are encoded once, by the codec,
 /// and copied from a table afterwards (as Redis keeps shared integer
 /// objects): PUBLISH answers with a small count on every call. `:n\r\n` is
@@ -267,36 +262,78 @@ fn shared_integer(i: i64) -> Option<&'static [u8]> {
     all.get(start..*ends.get(i)?)
 }
 
+/// Encodes a pub/sub push (`message`, `pmessage`, `smessage`, subscribe
+/// confirmations) in `proto`: an array in RESP2, a push frame in RESP3.
+///
+/// This is on the publish path (once per message and protocol), so it uses
+/// the codec's borrowed frames: no intermediate vectors, one exact
 /// allocation.
 pub fn encode_push(proto: Protocol, parts: &[&Bytes]) -> Bytes {
+    with_push_frame(proto, parts, |frame| {
+        let mut out = BytesMut::new();
+        let ok = match frame {
+            PushFrame::Resp2(f) => {
+                redis_protocol::resp2::encode::extend_encode_borrowed(&mut out, f, false).is_ok()
+            }
+            PushFrame::Resp3(f) => {
+                redis_protocol::resp3::encode::complete::extend_encode_borrowed(&mut out, f, false)
+                    .is_ok()
+            }
+        };
+        if !ok {
+            out.clear();
+            out.put_slice(b"-ERR reply encoding failed\r\n");
+        }
+        out.freeze()
+    })
+}
+
+/// Like [`encode_push`], but into `buf` when the frame fits there: returns
+/// the length encoded, or None when it does not fit (or cannot be encoded)
+/// and the caller should fall back to [`encode_push`]. Lets the fan-out
+/// encode a small message on the stack instead of allocating for it.
+pub fn encode_push_into(proto: Protocol, parts: &[&Bytes], buf: &mut [u8]) -> Option<usize> {
+    with_push_frame(proto, parts, |frame| match frame {
+        PushFrame::Resp2(f) => redis_protocol::resp2::encode::encode_borrowed(buf, f, false).ok(),
+        PushFrame::Resp3(f) => {
+            redis_protocol::resp3::encode::complete::encode_borrowed(buf, f, false).ok()
+        }
+    })
+}
+
+/// A push of up to four bulk parts as the codec's borrowed frame.
+enum PushFrame<'f, 'a> {
+    Resp2(&'f redis_protocol::resp2::types::BorrowedFrame<'a>),
+    Resp3(&'f redis_protocol::resp3::types::BorrowedFrame<'a>),
+}
+
+/// Builds the borrowed frame for `parts` (at most four are used) and hands
+/// it to `f`.
+fn with_push_frame<T>(
+    proto: Protocol,
+    parts: &[&Bytes],
+    f: impl FnOnce(PushFrame<'_, '_>) -> T,
+) -> T {
     use redis_protocol::resp2::types::BorrowedFrame as B2;
     use redis_protocol::resp3::types::BorrowedFrame as B3;
-    let mut out = BytesMut::new();
-    let ok = match proto {
+    let n = parts.len().min(4);
+    match proto {
         Protocol::Resp2 => {
             let items: [B2<'_>; 4] =
                 std::array::from_fn(|i| B2::BulkString(parts.get(i).map_or(&[][..], |p| &p[..])));
-            let frame = B2::Array(&items[..parts.len().min(4)]);
-            redis_protocol::resp2::encode::extend_encode_borrowed(&mut out, &frame, false).is_ok()
+            f(PushFrame::Resp2(&B2::Array(&items[..n])))
         }
         Protocol::Resp3 => {
             let items: [B3<'_>; 4] = std::array::from_fn(|i| B3::BlobString {
                 data: parts.get(i).map_or(&[][..], |p| &p[..]),
                 attributes: None,
             });
-            let frame = B3::Push {
-                data: &items[..parts.len().min(4)],
+            f(PushFrame::Resp3(&B3::Push {
+                data: &items[..n],
                 attributes: None,
-            };
-            redis_protocol::resp3::encode::complete::extend_encode_borrowed(&mut out, &frame, false)
-                .is_ok()
+            }))
         }
-    };
-    if !ok {
-        out.clear();
-        out.put_slice(b"-ERR reply encoding failed\r\n");
     }
-    out.freeze()
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //!    non-blocking vectored writes. A receiver over its output limits is disconnected,
 //!    never silently skipped.
 
+pub mod key;
 pub mod names;
 pub mod outbox;
 pub mod patterns;
@@ -17,5 +18,5 @@ pub mod registry;
 pub mod subscribers;
 pub mod wakeups;
 
-pub use outbox::{Outbox, PushOutcome};
+pub use outbox::{Outbox, PushOutcome, SharedFrame};
 pub use registry::{Kind, Registry};

@@ -145,13 +145,18 @@ impl Outbox {
     /// Appends a frame shared with other clients (a published message):
     /// small ones are copied, larger ones referenced.
     pub fn push_shared(&self, frame: &Bytes, limit: ClassLimit) -> PushOutcome {
-        self.enqueue(Frame::Shared(frame), limit, true).0
+        self.enqueue(Frame::Shared(SharedFrame::Bytes(frame)), limit, true)
+            .0
     }
 
     /// Like [`Outbox::push_shared`] but wakes nobody; also returns whether
     /// the queue was empty before, i.e. whether the caller must arrange a
     /// wake-up (see [`crate::pubsub::wakeups`]).
-    pub fn push_shared_quiet(&self, frame: &Bytes, limit: ClassLimit) -> (PushOutcome, bool) {
+    pub fn push_shared_quiet(
+        &self,
+        frame: SharedFrame<'_>,
+        limit: ClassLimit,
+    ) -> (PushOutcome, bool) {
         self.enqueue(Frame::Shared(frame), limit, false)
     }
 
@@ -386,10 +391,41 @@ impl Outbox {
     }
 }
 
+/// A published frame as the fan-out hands it to each receiver: encoded in
+/// the publisher's own memory (a small frame, copied by every receiver), or
+/// a reference-counted buffer that receivers queue by reference.
+#[derive(Clone, Copy, Debug)]
+pub enum SharedFrame<'a> {
+    /// Borrowed bytes; copied into the queue (or into a new buffer).
+    Slice(&'a [u8]),
+    /// A shared buffer; frames over [`COPY_MAX_BYTES`] are queued by
+    /// reference.
+    Bytes(&'a Bytes),
+}
+
+impl SharedFrame<'_> {
+    /// The encoded bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            SharedFrame::Slice(s) => s,
+            SharedFrame::Bytes(b) => b,
+        }
+    }
+
+    /// The frame as a buffer of its own (a reference-count increment when
+    /// it already is one, a copy otherwise).
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            SharedFrame::Slice(s) => Bytes::copy_from_slice(s),
+            SharedFrame::Bytes(b) => Bytes::clone(b),
+        }
+    }
+}
+
 /// A frame to enqueue: owned (a reply), or shared with other clients.
 enum Frame<'a> {
     Owned(Bytes),
-    Shared(&'a Bytes),
+    Shared(SharedFrame<'a>),
 }
 
 impl Frame<'_> {
@@ -400,7 +436,7 @@ impl Frame<'_> {
     fn bytes(&self) -> &[u8] {
         match self {
             Frame::Owned(b) => b,
-            Frame::Shared(b) => b,
+            Frame::Shared(f) => f.as_slice(),
         }
     }
 
@@ -408,7 +444,7 @@ impl Frame<'_> {
     fn into_bytes(self) -> Bytes {
         match self {
             Frame::Owned(b) => b,
-            Frame::Shared(b) => b.clone(),
+            Frame::Shared(f) => f.to_bytes(),
         }
     }
 }

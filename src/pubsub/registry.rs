@@ -18,7 +18,9 @@ use dashmap::DashMap;
 
 use crate::client::Client;
 use crate::protocol::Protocol;
-use crate::protocol::reply::encode_push;
+use crate::protocol::reply::{encode_push, encode_push_into};
+use crate::pubsub::key::ChannelKey;
+use crate::pubsub::outbox::{COPY_MAX_BYTES, SharedFrame};
 use crate::pubsub::patterns::{PatternIndex, Subscribers};
 use crate::shared::Shared;
 
@@ -35,7 +37,7 @@ pub enum Kind {
 /// Channel names come from clients, so the maps keep a keyed (DoS-resistant)
 /// hash, but aHash rather than SipHash: it is several times faster on the
 /// short names a publish looks up.
-type ChannelMap = DashMap<Bytes, Subscribers, ahash::RandomState>;
+type ChannelMap = DashMap<ChannelKey, Subscribers, ahash::RandomState>;
 
 #[derive(Default)]
 pub struct Registry {
@@ -45,12 +47,28 @@ pub struct Registry {
 }
 
 /// A push frame encoded lazily, at most once per protocol version, and then
-/// shared (reference-counted) by every receiver speaking that version.
+/// shared by every receiver speaking that version. A frame that fits in
+/// [`COPY_MAX_BYTES`] (receivers copy those) is encoded into this value
+/// itself, on the publisher's stack, so a small message costs no allocation;
+/// a larger one into a reference-counted buffer the receivers queue.
 pub struct LazyFrame<'a> {
     parts: [&'a Bytes; 4],
     n: usize,
-    resp2: Option<Bytes>,
-    resp3: Option<Bytes>,
+    resp2: Option<Encoded>,
+    resp3: Option<Encoded>,
+}
+
+/// One protocol's encoding of a [`LazyFrame`].
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the inline bytes are the point: a LazyFrame lives on the publisher's stack for one publish"
+)]
+enum Encoded {
+    Inline {
+        len: usize,
+        bytes: [u8; COPY_MAX_BYTES],
+    },
+    Shared(Bytes),
 }
 
 impl<'a> LazyFrame<'a> {
@@ -69,12 +87,23 @@ impl<'a> LazyFrame<'a> {
     }
 
     /// The encoded frame for `proto`, encoding it on first use.
-    pub fn get(&mut self, proto: Protocol) -> &Bytes {
+    pub fn get(&mut self, proto: Protocol) -> SharedFrame<'_> {
         let slot = match proto {
             Protocol::Resp2 => &mut self.resp2,
             Protocol::Resp3 => &mut self.resp3,
         };
-        slot.get_or_insert_with(|| encode_push(proto, &self.parts[..self.n]))
+        let parts = &self.parts[..self.n];
+        let encoded = slot.get_or_insert_with(|| {
+            let mut bytes = [0u8; COPY_MAX_BYTES];
+            match encode_push_into(proto, parts, &mut bytes) {
+                Some(len) => Encoded::Inline { len, bytes },
+                None => Encoded::Shared(encode_push(proto, parts)),
+            }
+        });
+        match encoded {
+            Encoded::Inline { len, bytes } => SharedFrame::Slice(bytes.get(..*len).unwrap_or(&[])),
+            Encoded::Shared(b) => SharedFrame::Bytes(b),
+        }
     }
 }
 
@@ -105,7 +134,7 @@ impl Registry {
         client: &Arc<Client>,
         confirm: impl FnOnce(),
     ) -> bool {
-        let mut entry = self.map(kind).entry(channel).or_default();
+        let mut entry = self.map(kind).entry(ChannelKey::new(&channel)).or_default();
         let new = entry.insert(client);
         confirm();
         drop(entry);
@@ -182,8 +211,10 @@ impl Registry {
     pub fn channels(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Bytes> {
         self.map(kind)
             .iter()
-            .filter(|e| pattern.is_none_or(|p| crate::glob::glob_match(p, e.key(), false)))
-            .map(|e| e.key().clone())
+            .filter(|e| {
+                pattern.is_none_or(|p| crate::glob::glob_match(p, e.key().as_slice(), false))
+            })
+            .map(|e| e.key().to_bytes())
             .collect()
     }
 
@@ -202,6 +233,38 @@ impl Registry {
         match self.patterns.read() {
             Ok(idx) => idx.len(),
             Err(poisoned) => poisoned.into_inner().len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lazy_frames_match_the_codec_inline_up_to_the_copy_limit() {
+        let channel = Bytes::from_static(b"chan");
+        // `*3\r\n$7\r\nmessage\r\n$4\r\nchan\r\n$<n>\r\n<payload>\r\n` is 32
+        // bytes plus the payload and its length's digits: 477 + 3 = 512.
+        for (size, inline) in [
+            (0, true),
+            (100, true),
+            (477, true),
+            (478, false),
+            (5000, false),
+        ] {
+            let payload = Bytes::from(vec![b'p'; size]);
+            for proto in [Protocol::Resp2, Protocol::Resp3] {
+                let mut frame = LazyFrame::new(&[&MESSAGE, &channel, &payload]);
+                let expected = encode_push(proto, &[&MESSAGE, &channel, &payload]);
+                let got = frame.get(proto);
+                assert_eq!(got.as_slice(), &expected[..], "{size} bytes, {proto:?}");
+                let resp2_inline = matches!(got, SharedFrame::Slice(_));
+                if proto == Protocol::Resp2 {
+                    assert_eq!(resp2_inline, inline, "{size} bytes");
+                    assert_eq!(expected.len() <= COPY_MAX_BYTES, inline, "{size} bytes");
+                }
+            }
         }
     }
 }
