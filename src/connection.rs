@@ -281,6 +281,7 @@ impl Conn {
         if self.buf.is_empty() && self.buf.capacity() > 0 {
             // An idle connection keeps no read or reply buffer.
             self.buf = BytesMut::new();
+            self.parser.release_idle_memory();
             s.release_idle_memory();
         }
         let shared = Arc::clone(&s.shared);
@@ -331,6 +332,7 @@ impl Conn {
                         self.stalled = Some(args.into_boxed_slice());
                         return false;
                     }
+                    self.parser.recycle(args);
                     if s.closing {
                         return true;
                     }

@@ -78,7 +78,13 @@ pub struct RequestParser {
     /// Bytes the frame in progress still needs, when known (lets the reader
     /// size one allocation for a large argument instead of growing by doubling).
     wanted: usize,
+    /// An argument vector handed back with [`RequestParser::recycle`], reused
+    /// for the next request (at most [`SPARE_ARGS_MAX`] slots kept).
+    spare: Vec<Bytes>,
 }
+
+/// Largest argument vector [`RequestParser::recycle`] keeps for reuse.
+pub const SPARE_ARGS_MAX: usize = 16;
 
 impl RequestParser {
     /// A parser with no frame in progress.
@@ -89,6 +95,20 @@ impl RequestParser {
     /// How many more bytes the frame in progress needs, if known.
     pub fn wanted(&self) -> usize {
         self.wanted
+    }
+
+    /// Takes back a request's argument vector once the command ran, so the
+    /// next request reuses its allocation.
+    pub fn recycle(&mut self, mut args: Vec<Bytes>) {
+        args.clear();
+        if args.capacity() <= SPARE_ARGS_MAX && args.capacity() > self.spare.capacity() {
+            self.spare = args;
+        }
+    }
+
+    /// Frees the spare argument vector (the connection went idle).
+    pub fn release_idle_memory(&mut self) {
+        self.spare = Vec::new();
     }
 
     /// Takes the next complete request off the front of `buf`.
@@ -106,6 +126,11 @@ impl RequestParser {
         }
         if buf[0] != b'*' {
             return parse_inline(buf);
+        }
+        if self.progress.is_none()
+            && let Some(parsed) = self.decode_whole(buf, limits)
+        {
+            return Ok(Some(parsed));
         }
         let mut p = match self.progress {
             Some(p) => p,
@@ -170,8 +195,76 @@ impl RequestParser {
         }
         self.progress = None;
         let frame_len = p.offset;
-        decode_frame(buf, frame_len)
+        decode_frame(buf, frame_len, std::mem::take(&mut self.spare))
     }
+
+    /// The fast path for a request that is wholly buffered and within every
+    /// limit (nearly all of them): the codec decodes it directly, and its
+    /// argument ranges are then checked against the limits and against the
+    /// exact layout the header walk accepts (`$<len>\r\n<bytes>` and two
+    /// more bytes, which Redis skips unread; the length in canonical
+    /// decimal). Returns None, consuming nothing, for
+    /// anything else (incomplete, over a limit, malformed, empty); the walk
+    /// then handles it and gives Redis's error texts.
+    fn decode_whole(&mut self, buf: &mut BytesMut, limits: &Limits) -> Option<Parsed> {
+        let eol = find_crlf(buf, 1)?;
+        let count = parse_int(buf.get(1..eol)?)?;
+        let allowed = if limits.authenticated {
+            MAX_MULTIBULK_LEN
+        } else {
+            UNAUTH_MAX_MULTIBULK_LEN
+        };
+        if count <= 0 || count > allowed {
+            return None;
+        }
+        let max_bulk = if limits.authenticated {
+            limits.max_bulk_len
+        } else {
+            limits.max_bulk_len.min(UNAUTH_MAX_BULK_LEN as u64)
+        };
+        let (RangeFrame::Array(items), frame_len) =
+            redis_protocol::resp2::decode::decode_range(buf).ok()??
+        else {
+            return None;
+        };
+        if items.len() as i64 != count {
+            return None;
+        }
+        let mut at = eol + 2;
+        for item in &items {
+            let RangeFrame::BulkString((start, end)) = *item else {
+                return None;
+            };
+            let len = end.checked_sub(start)?;
+            let canonical = at + 1 + decimal_digits(len) + 2;
+            if len as u64 > max_bulk || start != canonical || buf.get(at) != Some(&b'$') {
+                return None;
+            }
+            at = end + 2;
+        }
+        if at != frame_len {
+            return None;
+        }
+        let frame = buf.split_to(frame_len).freeze();
+        let mut args = std::mem::take(&mut self.spare);
+        args.reserve(items.len());
+        for item in items {
+            if let RangeFrame::BulkString((start, end)) = item {
+                args.push(frame.slice(start..end));
+            }
+        }
+        Some(Parsed::Command(args))
+    }
+}
+
+/// Number of decimal digits in `n`.
+fn decimal_digits(mut n: usize) -> usize {
+    let mut digits = 1;
+    while n >= 10 {
+        n /= 10;
+        digits += 1;
+    }
+    digits
 }
 
 /// Hands a frame whose limits were checked to the codec and extracts its
@@ -179,11 +272,15 @@ impl RequestParser {
 /// decoder is used (not its `Bytes` decoder) so that the frame is frozen
 /// once and each argument is a slice of it, with no per-frame allocation
 /// beyond the argument vector.
-fn decode_frame(buf: &mut BytesMut, frame_len: usize) -> Result<Option<Parsed>, ParseError> {
+fn decode_frame(
+    buf: &mut BytesMut,
+    frame_len: usize,
+    mut args: Vec<Bytes>,
+) -> Result<Option<Parsed>, ParseError> {
     let frame = buf.split_to(frame_len).freeze();
     match redis_protocol::resp2::decode::decode_range(&frame) {
         Ok(Some((RangeFrame::Array(items), _))) => {
-            let mut args = Vec::with_capacity(items.len());
+            args.reserve(items.len());
             for item in items {
                 match item {
                     RangeFrame::BulkString((start, end)) if end <= frame.len() => {
@@ -195,7 +292,7 @@ fn decode_frame(buf: &mut BytesMut, frame_len: usize) -> Result<Option<Parsed>, 
             Ok(Some(Parsed::Command(args)))
         }
         // The walk above saw a complete, well-formed frame; the codec
-        // disagreeing means the bytes after a bulk were not CRLF.
+        // disagreeing is a frame it reads differently.
         _ => Err(ParseError("invalid bulk length".into())),
     }
 }
@@ -360,6 +457,95 @@ mod tests {
             e(&vec![b'a'; MAX_INLINE_LEN + 1], OPEN),
             "too big inline request"
         );
+    }
+
+    /// Feeds `input` one byte at a time (so the header walk sees every
+    /// request) and returns what it parsed, up to the first error.
+    fn parse_trickled(input: &[u8], limits: Limits) -> Result<Vec<Parsed>, ParseError> {
+        let mut p = RequestParser::new();
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for &b in input {
+            buf.extend_from_slice(&[b]);
+            while let Some(r) = p.parse(&mut buf, &limits)? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn whole_frames_and_trickled_frames_agree() {
+        // Whole buffers take the codec-first path; a byte at a time takes
+        // the header walk. Both must accept and reject the same requests.
+        let small = Limits {
+            max_bulk_len: 5,
+            authenticated: true,
+        };
+        let unauth = Limits {
+            max_bulk_len: 1 << 29,
+            authenticated: false,
+        };
+        let cases: &[(&[u8], Limits)] = &[
+            (b"*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$5\r\nhello\r\n", OPEN),
+            (
+                b"*1\r\n$0\r\n\r\n*2\r\n$3\r\nGET\r\n$10\r\n0123456789\r\n",
+                OPEN,
+            ),
+            (b"*1\r\n$03\r\nabc\r\n", OPEN),
+            (b"*1\r\n$+3\r\nabc\r\n", OPEN),
+            (b"*01\r\n$3\r\nabc\r\n", OPEN),
+            (b"*1\r\n$3\r\nabcXY", OPEN),
+            (b"*1\r\n$3\r\nab\r\n\r\n", OPEN),
+            (b"*2\r\n$1\r\na\r\n:1\r\n", OPEN),
+            (b"*1\r\n$-1\r\n", OPEN),
+            (b"*1\r\n*1\r\n$1\r\na\r\n", OPEN),
+            (b"*1\r\n$6\r\nabcdef\r\n", small),
+            (b"*1\r\n$5\r\nabcde\r\n", small),
+            (b"*11\r\n", unauth),
+            (b"*1\r\n$16385\r\n", unauth),
+            (b"*1\r\n$4\r\nPING\r\n", unauth),
+        ];
+        for (input, limits) in cases {
+            let mut whole = RequestParser::new();
+            let mut buf = BytesMut::from(*input);
+            let mut got = Vec::new();
+            let whole_result = loop {
+                match whole.parse(&mut buf, limits) {
+                    Ok(Some(r)) => got.push(r),
+                    Ok(None) => break Ok(got),
+                    Err(e) => break Err(e),
+                }
+            };
+            assert_eq!(
+                whole_result,
+                parse_trickled(input, *limits),
+                "input {:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        let e = |input: &[u8]| parse_all(input, OPEN).unwrap_err().0;
+        assert_eq!(e(b"*1\r\n$03\r\nabc\r\n"), "invalid bulk length");
+        // Redis skips the two bytes after a bulk without looking at them.
+        assert_eq!(
+            parse_all(b"*1\r\n$3\r\nabcXY", OPEN).unwrap(),
+            vec![cmd(&["abc"])]
+        );
+    }
+
+    #[test]
+    fn recycled_argument_vectors_start_empty() {
+        let mut p = RequestParser::new();
+        let mut buf = BytesMut::from(&b"*2\r\n$1\r\na\r\n$1\r\nb\r\n*1\r\n$1\r\nc\r\n"[..]);
+        let Some(Parsed::Command(first)) = p.parse(&mut buf, &OPEN).unwrap() else {
+            panic!("no first command");
+        };
+        assert_eq!(
+            first,
+            vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]
+        );
+        p.recycle(first);
+        assert_eq!(p.parse(&mut buf, &OPEN).unwrap(), Some(cmd(&["c"])));
     }
 
     #[test]
