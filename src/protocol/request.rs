@@ -127,11 +127,6 @@ impl RequestParser {
         if buf[0] != b'*' {
             return parse_inline(buf);
         }
-        if self.progress.is_none()
-            && let Some(parsed) = self.decode_whole(buf, limits)
-        {
-            return Ok(Some(parsed));
-        }
         let mut p = match self.progress {
             Some(p) => p,
             None => {
@@ -197,74 +192,6 @@ impl RequestParser {
         let frame_len = p.offset;
         decode_frame(buf, frame_len, std::mem::take(&mut self.spare))
     }
-
-    /// The fast path for a request that is wholly buffered and within every
-    /// limit (nearly all of them): the codec decodes it directly, and its
-    /// argument ranges are then checked against the limits and against the
-    /// exact layout the header walk accepts (`$<len>\r\n<bytes>` and two
-    /// more bytes, which Redis skips unread; the length in canonical
-    /// decimal). Returns None, consuming nothing, for
-    /// anything else (incomplete, over a limit, malformed, empty); the walk
-    /// then handles it and gives Redis's error texts.
-    fn decode_whole(&mut self, buf: &mut BytesMut, limits: &Limits) -> Option<Parsed> {
-        let eol = find_crlf(buf, 1)?;
-        let count = parse_int(buf.get(1..eol)?)?;
-        let allowed = if limits.authenticated {
-            MAX_MULTIBULK_LEN
-        } else {
-            UNAUTH_MAX_MULTIBULK_LEN
-        };
-        if count <= 0 || count > allowed {
-            return None;
-        }
-        let max_bulk = if limits.authenticated {
-            limits.max_bulk_len
-        } else {
-            limits.max_bulk_len.min(UNAUTH_MAX_BULK_LEN as u64)
-        };
-        let (RangeFrame::Array(items), frame_len) =
-            redis_protocol::resp2::decode::decode_range(buf).ok()??
-        else {
-            return None;
-        };
-        if items.len() as i64 != count {
-            return None;
-        }
-        let mut at = eol + 2;
-        for item in &items {
-            let RangeFrame::BulkString((start, end)) = *item else {
-                return None;
-            };
-            let len = end.checked_sub(start)?;
-            let canonical = at + 1 + decimal_digits(len) + 2;
-            if len as u64 > max_bulk || start != canonical || buf.get(at) != Some(&b'$') {
-                return None;
-            }
-            at = end + 2;
-        }
-        if at != frame_len {
-            return None;
-        }
-        let frame = buf.split_to(frame_len).freeze();
-        let mut args = std::mem::take(&mut self.spare);
-        args.reserve(items.len());
-        for item in items {
-            if let RangeFrame::BulkString((start, end)) = item {
-                args.push(frame.slice(start..end));
-            }
-        }
-        Some(Parsed::Command(args))
-    }
-}
-
-/// Number of decimal digits in `n`.
-fn decimal_digits(mut n: usize) -> usize {
-    let mut digits = 1;
-    while n >= 10 {
-        n /= 10;
-        digits += 1;
-    }
-    digits
 }
 
 /// Hands a frame whose limits were checked to the codec and extracts its
@@ -476,8 +403,9 @@ mod tests {
 
     #[test]
     fn whole_frames_and_trickled_frames_agree() {
-        // Whole buffers take the codec-first path; a byte at a time takes
-        // the header walk. Both must accept and reject the same requests.
+        // Whole buffers are walked in one call; a byte at a time, the walk
+        // resumes from where it stopped on every call. Both must accept and
+        // reject the same requests.
         let small = Limits {
             max_bulk_len: 5,
             authenticated: true,
