@@ -5,6 +5,7 @@
 //! `redis-protocol` codec; `reply` turns a [`Reply`] into RESP2 or RESP3 bytes
 //! through the same codec.
 
+pub mod pieces;
 pub mod reply;
 pub mod request;
 

@@ -291,8 +291,13 @@ pub fn encode_push(proto: Protocol, parts: &[&Bytes]) -> Bytes {
 /// Like [`encode_push`], but into `buf` when the frame fits there: returns
 /// the length encoded, or None when it does not fit (or cannot be encoded)
 /// and the caller should fall back to [`encode_push`]. Lets the fan-out
-/// encode a small message on the stack instead of allocating for it.
+/// encode a small message on the stack instead of allocating for it. Short
+/// parts are assembled from the codec's shared pieces (see
+/// [`crate::protocol::pieces`]), the rest encoded by the codec.
 pub fn encode_push_into(proto: Protocol, parts: &[&Bytes], buf: &mut [u8]) -> Option<usize> {
+    if let Some(len) = crate::protocol::pieces::assemble_push(proto, parts, buf) {
+        return Some(len);
+    }
     with_push_frame(proto, parts, |frame| match frame {
         PushFrame::Resp2(f) => redis_protocol::resp2::encode::encode_borrowed(buf, f, false).ok(),
         PushFrame::Resp3(f) => {
