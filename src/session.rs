@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::{Bytes, BytesMut};
 
 use crate::client::Client;
+use crate::commands::publish::{PublishGroup, flush_group};
 use crate::keyspace::Keyspace;
 use crate::protocol::{Protocol, Reply};
 use crate::pubsub::Kind;
@@ -69,6 +70,17 @@ pub struct Session {
     deliveries: u64,
     /// The keyspace lock, held for the duration of EXEC or a script.
     keyspace_guard: Option<parking_lot::ArcMutexGuard<parking_lot::RawMutex, Keyspace>>,
+    /// PUBLISHes to one channel waiting to be delivered together (see
+    /// `commands/publish.rs`); delivered before any other output.
+    pub publish_group: Option<PublishGroup>,
+    /// Channel of this batch's last PUBLISH delivered at once: a second
+    /// PUBLISH in a row to it starts a run.
+    pub last_published: Option<(Kind, Bytes)>,
+    /// The payload vector of the last delivered group, reused.
+    pub spare_payloads: Vec<Bytes>,
+    /// The running command was dispatched on its own (not from EXEC or a
+    /// script), so its reply goes straight to the output buffer.
+    pub direct: bool,
     out: BytesMut,
 }
 
@@ -99,6 +111,10 @@ impl Session {
             keyspace_guard: None,
             commands_run: 0,
             deliveries: 0,
+            publish_group: None,
+            last_published: None,
+            spare_payloads: Vec::new(),
+            direct: false,
             out: BytesMut::new(),
         }
     }
@@ -166,6 +182,9 @@ impl Session {
 
     /// Sends a command reply, unless CLIENT REPLY suppresses it.
     pub fn reply(&mut self, reply: Reply) {
+        if self.publish_group.is_some() && !matches!(reply, Reply::Sent) {
+            flush_group(self);
+        }
         if reply.is_error() {
             crate::stats::Stats::incr(&self.shared.stats.error_replies);
         }
@@ -178,7 +197,19 @@ impl Session {
     /// Sends a pub/sub push (subscribe confirmations): never suppressed by
     /// CLIENT REPLY, and always a push frame in RESP3.
     pub fn push(&mut self, parts: Vec<Reply>) {
+        flush_group(self);
         Reply::Push(parts).encode(self.protocol, &mut self.out);
+    }
+
+    /// Sends `count` replies of the integer `n` (a delivered PUBLISH run's),
+    /// unless CLIENT REPLY OFF.
+    pub fn reply_ints(&mut self, n: i64, count: usize) {
+        if self.reply_off {
+            return;
+        }
+        for _ in 0..count {
+            Reply::Int(n).encode(self.protocol, &mut self.out);
+        }
     }
 
     /// Counts one executed command (INFO `total_commands_processed`).
@@ -191,8 +222,11 @@ impl Session {
         self.deliveries += n;
     }
 
-    /// Hands the collected replies to the outbox.
+    /// Hands the collected replies to the outbox (after delivering an open
+    /// PUBLISH run, whose replies come first).
     pub fn flush(&mut self) {
+        flush_group(self);
+        self.last_published = None;
         if self.deliveries > 0 {
             self.shared
                 .stats
@@ -216,6 +250,7 @@ impl Session {
 
     /// Releases the reply buffer of a connection going idle.
     pub fn release_idle_memory(&mut self) {
+        self.spare_payloads = Vec::new();
         if self.out.is_empty() && self.out.capacity() > 0 {
             self.out = BytesMut::new();
         }

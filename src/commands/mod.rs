@@ -21,7 +21,7 @@ pub mod info;
 mod keys;
 mod multi;
 mod ping;
-mod publish;
+pub mod publish;
 mod pubsub;
 mod quit;
 mod reset;
@@ -100,6 +100,10 @@ pub fn dispatch(s: &mut Session, args: &[Bytes]) -> Outcome {
     if args.is_empty() {
         return Outcome::Done;
     }
+    // A PUBLISH run is delivered before anything else this client does.
+    if s.publish_group.is_some() && !publish::continues_group(s, args) {
+        publish::flush_group(s);
+    }
     s.skip_current = std::mem::take(&mut s.skip_next);
     let reply = match resolve(s, args) {
         Err(reply) => {
@@ -123,7 +127,10 @@ pub fn dispatch(s: &mut Session, args: &[Bytes]) -> Outcome {
                 s.client.with_info(|i| i.last_cmd = last);
                 queue(s, cmd, args)
             } else {
-                run(s, resolved, args)
+                s.direct = true;
+                let reply = run(s, resolved, args);
+                s.direct = false;
+                reply
             }
         }
     };
@@ -208,9 +215,18 @@ fn run(s: &mut Session, resolved: Resolved, args: &[Bytes]) -> Reply {
 /// resolves as it did when queued) and executed.
 pub fn run_queued(s: &mut Session, args: &[Bytes]) -> Reply {
     match resolve(s, args) {
-        Ok(resolved) => run(s, resolved, args),
+        Ok(resolved) => run_nested(s, resolved, args),
         Err(reply) => reply,
     }
+}
+
+/// Runs a command whose reply the caller collects (EXEC, scripts), not one
+/// dispatched on its own.
+fn run_nested(s: &mut Session, resolved: Resolved, args: &[Bytes]) -> Reply {
+    let direct = std::mem::replace(&mut s.direct, false);
+    let reply = run(s, resolved, args);
+    s.direct = direct;
+    reply
 }
 
 /// Runs a command for `redis.call` from a script, with the script errors
@@ -246,7 +262,7 @@ pub fn run_from_script(s: &mut Session, args: &[Bytes], read_only: bool) -> Repl
         }
         s.shared.scripts.note_write();
     }
-    run(s, resolved, args)
+    run_nested(s, resolved, args)
 }
 
 /// Finds the command (or subcommand) for `args` and checks every

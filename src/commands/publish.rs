@@ -2,6 +2,18 @@
 //!
 //! Step one of the publish path; the fan-out is in `pubsub/registry.rs` and
 //! the per-client queue in `pubsub/outbox.rs`.
+//!
+//! Consecutive PUBLISHes from one connection's batch to the same channel are
+//! delivered together ([`PublishGroup`]): a pipelining publisher sends runs
+//! of them (a SignalR hub's "all" channel, socket.io broadcasts), and
+//! delivering a run at once costs each receiver one queue operation instead
+//! of one per message (see `Registry::publish_run`). The run is delivered,
+//! and its replies written, before anything else this connection does: when
+//! any other command is dispatched, when any other reply is sent, and when
+//! the batch's replies are flushed. So every receiver sees the messages in
+//! order and at the same point relative to this connection's other
+//! commands, and each PUBLISH still gets its own reply with the number of
+//! receivers, computed when the run is delivered.
 
 use bytes::Bytes;
 
@@ -9,8 +21,100 @@ use crate::protocol::Reply;
 use crate::pubsub::Kind;
 use crate::session::Session;
 
-/// Delivers the message and returns the number of receivers.
+/// Most messages one [`PublishGroup`] collects before it is delivered.
+pub const PUBLISH_GROUP_MAX: usize = 256;
+/// Most payload bytes one [`PublishGroup`] collects before it is delivered
+/// (bounds the encoded run every receiver shares).
+pub const PUBLISH_GROUP_MAX_BYTES: usize = 64 * 1024;
+
+/// A run of PUBLISHes to one channel, not yet delivered.
+#[derive(Debug)]
+pub struct PublishGroup {
+    kind: Kind,
+    channel: Bytes,
+    payloads: Vec<Bytes>,
+    bytes: usize,
+}
+
+impl PublishGroup {
+    /// Whether a PUBLISH of `len` bytes to `channel` may join this run.
+    fn accepts(&self, kind: Kind, channel: &[u8], len: usize) -> bool {
+        self.kind == kind
+            && self.channel == channel
+            && self.payloads.len() < PUBLISH_GROUP_MAX
+            && self.bytes + len <= PUBLISH_GROUP_MAX_BYTES
+    }
+}
+
+/// Whether `args` would join the session's open run (so dispatching it must
+/// not deliver the run first).
+pub fn continues_group(s: &Session, args: &[Bytes]) -> bool {
+    let Some(g) = &s.publish_group else {
+        return false;
+    };
+    let name: &[u8] = match g.kind {
+        Kind::Channel => b"publish",
+        Kind::Shard => b"spublish",
+    };
+    args.len() == 3 && args[0].eq_ignore_ascii_case(name) && args[1] == g.channel
+}
+
+/// Delivers the session's open run, if any, and writes its replies.
+pub fn flush_group(s: &mut Session) {
+    let Some(mut g) = s.publish_group.take() else {
+        return;
+    };
+    let shared = std::sync::Arc::clone(&s.shared);
+    let registry = &shared.registry;
+    match registry.publish_run(&shared, g.kind, &g.channel, &g.payloads) {
+        Some(n) => {
+            s.count_deliveries((n * g.payloads.len()) as u64);
+            s.reply_ints(n as i64, g.payloads.len());
+        }
+        None => {
+            for payload in &g.payloads {
+                let n = registry.publish(&shared, g.kind, &g.channel, payload);
+                s.count_deliveries(n as u64);
+                s.reply_ints(n as i64, 1);
+            }
+        }
+    }
+    g.payloads.clear();
+    s.spare_payloads = g.payloads;
+}
+
+/// Delivers the message and returns the number of receivers, or joins the
+/// message to a run (the reply then follows when the run is delivered).
 fn publish_to(s: &mut Session, kind: Kind, args: &[Bytes]) -> Reply {
+    // Only a command dispatched on its own (not in EXEC or a script, whose
+    // replies are collected), not skipped by CLIENT REPLY, from a client that
+    // is not itself subscribed (its own messages must keep their place
+    // among its replies).
+    // A run starts at the second consecutive PUBLISH to a channel; the
+    // first is delivered at once, so a publisher that spreads its messages
+    // over many channels pays nothing for runs.
+    if s.direct && !s.skip_current && s.subscription_count() == 0 {
+        if let Some(g) = &mut s.publish_group
+            && g.accepts(kind, &args[1], args[2].len())
+        {
+            g.bytes += args[2].len();
+            g.payloads.push(args[2].clone());
+            return Reply::Sent;
+        }
+        flush_group(s);
+        if matches!(&s.last_published, Some((k, c)) if *k == kind && *c == args[1]) {
+            let mut payloads = std::mem::take(&mut s.spare_payloads);
+            payloads.push(args[2].clone());
+            s.publish_group = Some(PublishGroup {
+                kind,
+                channel: args[1].clone(),
+                payloads,
+                bytes: args[2].len(),
+            });
+            return Reply::Sent;
+        }
+        s.last_published = Some((kind, args[1].clone()));
+    }
     let n = s
         .shared
         .registry

@@ -13,7 +13,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use dashmap::DashMap;
 
 use crate::client::Client;
@@ -104,6 +104,49 @@ impl<'a> LazyFrame<'a> {
             Encoded::Inline { len, bytes } => SharedFrame::Slice(bytes.get(..*len).unwrap_or(&[])),
             Encoded::Shared(b) => SharedFrame::Bytes(b),
         }
+    }
+}
+
+/// The push frames of a run of messages to one channel, back to back in one
+/// buffer, encoded lazily once per protocol and shared by every receiver of
+/// that protocol.
+struct LazyRun<'a> {
+    kind: &'a Bytes,
+    channel: &'a Bytes,
+    payloads: &'a [Bytes],
+    resp2: Option<Bytes>,
+    resp3: Option<Bytes>,
+}
+
+impl<'a> LazyRun<'a> {
+    fn new(kind: &'a Bytes, channel: &'a Bytes, payloads: &'a [Bytes]) -> LazyRun<'a> {
+        LazyRun {
+            kind,
+            channel,
+            payloads,
+            resp2: None,
+            resp3: None,
+        }
+    }
+
+    fn get(&mut self, proto: Protocol) -> SharedFrame<'_> {
+        let slot = match proto {
+            Protocol::Resp2 => &mut self.resp2,
+            Protocol::Resp3 => &mut self.resp3,
+        };
+        let (kind, channel, payloads) = (self.kind, self.channel, self.payloads);
+        SharedFrame::Bytes(slot.get_or_insert_with(|| {
+            let mut out = BytesMut::new();
+            let mut small = [0u8; COPY_MAX_BYTES];
+            for payload in payloads {
+                let parts = [kind, channel, payload];
+                match encode_push_into(proto, &parts, &mut small) {
+                    Some(len) => out.extend_from_slice(small.get(..len).unwrap_or(&[])),
+                    None => out.extend_from_slice(&encode_push(proto, &parts)),
+                }
+            }
+            out.freeze()
+        }))
     }
 }
 
@@ -205,6 +248,51 @@ impl Registry {
             receivers += subs.len();
         });
         receivers
+    }
+
+    /// Delivers a run of messages on `channel`, in order, as
+    /// [`Registry::publish`] would one by one, and returns how many received
+    /// each (the receivers are found once, so every message reaches the same
+    /// ones). Every subscriber gets the whole run as one frame: one queue
+    /// operation per receiver instead of one per message.
+    ///
+    /// Returns None, delivering nothing, when a pattern matches the channel:
+    /// a client subscribed to the channel and to a matching pattern (or to
+    /// two matching patterns) must get each message's frames together, as
+    /// Redis sends them, so the caller publishes message by message.
+    pub fn publish_run(
+        &self,
+        shared: &Shared,
+        kind: Kind,
+        channel: &Bytes,
+        payloads: &[Bytes],
+    ) -> Option<usize> {
+        if kind == Kind::Channel && self.any_pattern_matches(channel) {
+            return None;
+        }
+        let kind_name = match kind {
+            Kind::Channel => &MESSAGE,
+            Kind::Shard => &SMESSAGE,
+        };
+        let Some(subs) = self.map(kind).get(channel.as_ref()) else {
+            return Some(0);
+        };
+        let mut run = LazyRun::new(kind_name, channel, payloads);
+        subs.for_each(|client| client.deliver(shared, run.get(client.protocol())));
+        Some(subs.len())
+    }
+
+    /// Whether any subscribed pattern matches `channel`.
+    fn any_pattern_matches(&self, channel: &[u8]) -> bool {
+        let idx = match self.patterns.read() {
+            Ok(idx) => idx,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut any = false;
+        if !idx.is_empty() {
+            idx.for_each_match(channel, |_, _| any = true);
+        }
+        any
     }
 
     /// Channel names (of `kind`) that match `pattern`, or all when None.

@@ -1,0 +1,228 @@
+//! Pipelined PUBLISHes to one channel are delivered as a run (one queue
+//! operation per receiver). None of that may be visible: replies, their
+//! order, receiver counts, what each subscriber gets and in which order must
+//! be exactly Redis's. Every expectation here holds against redis-server
+//! 7.0.15 too (`PUBSUBD_TEST_BIN=$(which redis-server)`).
+
+mod common;
+
+use common::{Raw, TestServer, cmd, message, push_frame, show};
+use std::time::Duration;
+
+/// Sends every command in one write, so the server sees one pipelined batch.
+fn pipeline(conn: &mut Raw, commands: &[&[&[u8]]]) {
+    let mut all = Vec::new();
+    for c in commands {
+        all.extend(cmd(c));
+    }
+    conn.send(&all);
+}
+
+fn subscriber(server: &TestServer, resp3: bool, command: &str, names: &[&str]) -> Raw {
+    let mut c = server.raw();
+    if resp3 {
+        let hello = c.call("HELLO 3");
+        assert!(hello.starts_with(b"%"), "{}", show(&hello));
+    }
+    let mut args: Vec<&[u8]> = vec![command.as_bytes()];
+    args.extend(names.iter().map(|n| n.as_bytes()));
+    c.send(&cmd(&args));
+    for _ in names {
+        c.reply();
+    }
+    c
+}
+
+fn expect_all(conn: &mut Raw, frames: &[Vec<u8>]) {
+    for (i, f) in frames.iter().enumerate() {
+        let got = conn.reply();
+        assert_eq!(show(&got), show(f), "frame {i}");
+    }
+}
+
+#[test]
+fn runs_keep_replies_counts_and_order() {
+    let server = TestServer::start();
+    let mut a = subscriber(&server, false, "SUBSCRIBE", &["run", "other"]);
+    let mut b = subscriber(&server, true, "SUBSCRIBE", &["run"]);
+    let mut publisher = server.raw();
+    pipeline(
+        &mut publisher,
+        &[
+            &[b"PUBLISH", b"run", b"m1"],
+            &[b"PUBLISH", b"run", b"m2"],
+            &[b"publish", b"run", b"m3"],
+            &[b"PUBLISH", b"other", b"o1"],
+            &[b"PUBLISH", b"run", b"m4"],
+            &[b"PING"],
+            &[b"PUBLISH", b"run", b"m5"],
+            &[b"PUBLISH", b"run", b"m6"],
+            &[b"PUBLISH", b"nobody", b"x"],
+            &[b"PUBLISH", b"nobody", b"y"],
+            &[b"ECHO", b"e"],
+        ],
+    );
+    for expected in [
+        &b":2\r\n"[..],
+        b":2\r\n",
+        b":2\r\n",
+        b":1\r\n",
+        b":2\r\n",
+        b"+PONG\r\n",
+        b":2\r\n",
+        b":2\r\n",
+        b":0\r\n",
+        b":0\r\n",
+        b"$1\r\ne\r\n",
+    ] {
+        publisher.expect(expected);
+    }
+    let mut for_a: Vec<Vec<u8>> = ["m1", "m2", "m3"]
+        .iter()
+        .map(|m| message(false, b"run", m.as_bytes()))
+        .collect();
+    for_a.push(message(false, b"other", b"o1"));
+    for m in ["m4", "m5", "m6"] {
+        for_a.push(message(false, b"run", m.as_bytes()));
+    }
+    expect_all(&mut a, &for_a);
+    let for_b: Vec<Vec<u8>> = ["m1", "m2", "m3", "m4", "m5", "m6"]
+        .iter()
+        .map(|m| message(true, b"run", m.as_bytes()))
+        .collect();
+    expect_all(&mut b, &for_b);
+    a.expect_nothing(Duration::from_millis(100));
+    b.expect_nothing(Duration::from_millis(100));
+}
+
+#[test]
+fn channel_and_pattern_frames_of_each_message_stay_together() {
+    let server = TestServer::start();
+    let mut both = server.raw();
+    both.send(&cmd(&[b"SUBSCRIBE", b"news.art"]));
+    both.reply();
+    both.send(&cmd(&[b"PSUBSCRIBE", b"news.*"]));
+    both.reply();
+    let mut publisher = server.raw();
+    pipeline(
+        &mut publisher,
+        &[
+            &[b"PUBLISH", b"news.art", b"1"],
+            &[b"PUBLISH", b"news.art", b"2"],
+            &[b"PUBLISH", b"news.art", b"3"],
+        ],
+    );
+    for _ in 0..3 {
+        publisher.expect(b":2\r\n");
+    }
+    for n in ["1", "2", "3"] {
+        both.expect(&message(false, b"news.art", n.as_bytes()));
+        both.expect(&push_frame(
+            false,
+            &[b"pmessage", b"news.*", b"news.art", n.as_bytes()],
+        ));
+    }
+}
+
+#[test]
+fn client_reply_skip_inside_a_run() {
+    let server = TestServer::start();
+    let mut sub = subscriber(&server, false, "SUBSCRIBE", &["run"]);
+    let mut publisher = server.raw();
+    pipeline(
+        &mut publisher,
+        &[
+            &[b"PUBLISH", b"run", b"a"],
+            &[b"PUBLISH", b"run", b"b"],
+            &[b"CLIENT", b"REPLY", b"SKIP"],
+            &[b"PUBLISH", b"run", b"c"],
+            &[b"PUBLISH", b"run", b"d"],
+            &[b"PUBLISH", b"run", b"e"],
+            &[b"PING"],
+        ],
+    );
+    for expected in [
+        &b":1\r\n"[..],
+        b":1\r\n",
+        b":1\r\n",
+        b":1\r\n",
+        b"+PONG\r\n",
+    ] {
+        publisher.expect(expected);
+    }
+    publisher.expect_nothing(Duration::from_millis(100));
+    let all: Vec<Vec<u8>> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|m| message(false, b"run", m.as_bytes()))
+        .collect();
+    expect_all(&mut sub, &all);
+}
+
+#[test]
+fn a_run_inside_multi_and_before_subscribe_and_quit() {
+    let server = TestServer::start();
+    let mut sub = subscriber(&server, false, "SUBSCRIBE", &["run"]);
+    let mut publisher = server.raw();
+    pipeline(
+        &mut publisher,
+        &[
+            &[b"PUBLISH", b"run", b"1"],
+            &[b"PUBLISH", b"run", b"2"],
+            &[b"MULTI"],
+            &[b"PUBLISH", b"run", b"3"],
+            &[b"PUBLISH", b"run", b"4"],
+            &[b"EXEC"],
+            &[b"PUBLISH", b"run", b"5"],
+            &[b"PUBLISH", b"run", b"6"],
+            // The publisher's own subscription starts after its messages:
+            // it must not receive them.
+            &[b"SUBSCRIBE", b"run"],
+            &[b"QUIT"],
+        ],
+    );
+    for expected in [
+        &b":1\r\n"[..],
+        b":1\r\n",
+        b"+OK\r\n",
+        b"+QUEUED\r\n",
+        b"+QUEUED\r\n",
+        b"*2\r\n:1\r\n:1\r\n",
+        b":1\r\n",
+        b":1\r\n",
+        b"*3\r\n$9\r\nsubscribe\r\n$3\r\nrun\r\n:1\r\n",
+        b"+OK\r\n",
+    ] {
+        publisher.expect(expected);
+    }
+    publisher.expect_closed(Duration::from_secs(2));
+    let all: Vec<Vec<u8>> = (1..=6)
+        .map(|i| message(false, b"run", i.to_string().as_bytes()))
+        .collect();
+    expect_all(&mut sub, &all);
+    sub.expect_nothing(Duration::from_millis(100));
+}
+
+#[test]
+fn long_runs_are_split_and_lose_nothing() {
+    let server = TestServer::start();
+    let mut resp2 = subscriber(&server, false, "SUBSCRIBE", &["bulk"]);
+    let mut resp3 = subscriber(&server, true, "SUBSCRIBE", &["bulk"]);
+    let mut publisher = server.raw();
+    // More messages and bytes than one run holds, of varying sizes (some
+    // over the size a receiver copies rather than shares).
+    let payloads: Vec<Vec<u8>> = (0..700usize)
+        .map(|i| vec![b'a' + (i % 26) as u8; 1 + (i * 37) % 900])
+        .collect();
+    let mut all = Vec::new();
+    for p in &payloads {
+        all.extend(cmd(&[b"PUBLISH", b"bulk", p]));
+    }
+    publisher.send(&all);
+    for _ in &payloads {
+        publisher.expect(b":2\r\n");
+    }
+    for p in &payloads {
+        resp2.expect(&message(false, b"bulk", p));
+        resp3.expect(&message(true, b"bulk", p));
+    }
+}
