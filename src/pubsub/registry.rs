@@ -13,7 +13,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use dashmap::DashMap;
 
 use crate::client::Client;
@@ -107,6 +107,11 @@ impl<'a> LazyFrame<'a> {
     }
 }
 
+/// Bytes a push frame of three bulk strings adds to its parts' lengths, at
+/// most: the aggregate header and three bulk headers and trailers, with
+/// lengths of up to 20 digits.
+const RUN_FRAME_OVERHEAD: usize = 4 + 3 * (1 + 20 + 2 + 2);
+
 /// The push frames of a run of messages to one channel, back to back in one
 /// buffer, encoded lazily once per protocol and shared by every receiver of
 /// that protocol.
@@ -136,7 +141,12 @@ impl<'a> LazyRun<'a> {
         };
         let (kind, channel, payloads) = (self.kind, self.channel, self.payloads);
         SharedFrame::Bytes(slot.get_or_insert_with(|| {
-            let mut out = BytesMut::new();
+            // Sized from an upper bound and then trimmed to the exact length:
+            // a slow receiver may hold the run for long, and its output
+            // limit counts the length, so the buffer must be no larger.
+            let overhead = RUN_FRAME_OVERHEAD + kind.len() + channel.len();
+            let bound = payloads.iter().map(|p| p.len() + overhead).sum();
+            let mut out = Vec::with_capacity(bound);
             let mut small = [0u8; COPY_MAX_BYTES];
             for payload in payloads {
                 let parts = [kind, channel, payload];
@@ -145,7 +155,7 @@ impl<'a> LazyRun<'a> {
                     None => out.extend_from_slice(&encode_push(proto, &parts)),
                 }
             }
-            out.freeze()
+            Bytes::from(out.into_boxed_slice())
         }))
     }
 }
