@@ -2,7 +2,8 @@
 //! public API:
 //!
 //! - `parse`: `RequestParser::parse` over a pipelined buffer of PUBLISHes;
-//! - `encode_push`: the outbound `message` frame, RESP2 and RESP3;
+//! - `encode_push`: the outbound `message` frame, RESP2 and RESP3, through
+//!   the codec and (`into_*`) assembled from shared pieces on the stack;
 //! - `patterns`: `PatternIndex::for_each_match` with 10,000 patterns, next
 //!   to a plain loop of `glob_match` over the same patterns (what a server
 //!   without an index does), and `glob_match` alone;
@@ -27,7 +28,7 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, 
 use pubsubd::client::{Client, Peer};
 use pubsubd::config::Config;
 use pubsubd::glob::glob_match;
-use pubsubd::protocol::reply::encode_push;
+use pubsubd::protocol::reply::{encode_push, encode_push_into};
 use pubsubd::protocol::request::{Limits, Parsed};
 use pubsubd::protocol::{Protocol, RequestParser};
 use pubsubd::pubsub::Kind;
@@ -102,6 +103,20 @@ fn encode(c: &mut Criterion) {
         for (name, proto) in [("resp2", Protocol::Resp2), ("resp3", Protocol::Resp3)] {
             g.bench_function(BenchmarkId::new(name, format!("{payload}B")), |b| {
                 b.iter(|| encode_push(proto, &[&kind, &channel, black_box(&body)]));
+            });
+        }
+    }
+    // What the fan-out uses for a frame of at most COPY_MAX_BYTES: shared
+    // codec-made headers assembled into a stack buffer.
+    for payload in [16usize, 256] {
+        let body = Bytes::from(vec![b'x'; payload]);
+        for (name, proto) in [
+            ("into_resp2", Protocol::Resp2),
+            ("into_resp3", Protocol::Resp3),
+        ] {
+            g.bench_function(BenchmarkId::new(name, format!("{payload}B")), |b| {
+                let mut buf = [0u8; 512];
+                b.iter(|| encode_push_into(proto, &[&kind, &channel, black_box(&body)], &mut buf));
             });
         }
     }
@@ -182,15 +197,22 @@ fn fanout(rt: &tokio::runtime::Runtime, n: usize) -> (Arc<Shared>, Vec<Arc<Clien
     (shared, clients)
 }
 
-fn registry(c: &mut Criterion) {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+/// A tokio runtime with one worker thread for the sink tasks (the
+/// benchmark itself runs on the main thread, as a publisher's task would on
+/// the other core).
+fn one_worker_runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => panic!("cannot start a tokio runtime: {e}"),
-    };
+    }
+}
+
+fn registry(c: &mut Criterion) {
+    let rt = one_worker_runtime();
     let channel = Bytes::from_static(b"bench.0");
     let payload = Bytes::from(vec![b'x'; 64]);
     let mut g = c.benchmark_group("registry_publish");
@@ -236,14 +258,7 @@ fn registry(c: &mut Criterion) {
 }
 
 fn dispatch(c: &mut Criterion) {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("cannot start a tokio runtime: {e}"),
-    };
+    let rt = one_worker_runtime();
     let shared = Arc::new(Shared::new(Config::default(), None));
     let me = client(1);
     {
@@ -279,14 +294,7 @@ const PATH_CHANNELS: usize = 10_000;
 const PATH_CLIENTS: usize = 100;
 
 fn publish_path(c: &mut Criterion) {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("cannot start a tokio runtime: {e}"),
-    };
+    let rt = one_worker_runtime();
     let shared = Arc::new(Shared::new(Config::default(), None));
     let subscribers: Vec<Arc<Client>> = (0..PATH_CLIENTS as u64).map(|i| client(i + 2)).collect();
     for (i, sub) in (0..PATH_CHANNELS).zip(subscribers.iter().cycle()) {

@@ -33,6 +33,21 @@ fn subscriber(server: &TestServer, resp3: bool, command: &str, names: &[&str]) -
     c
 }
 
+/// Asserts the next replies are exactly `replies`, in order.
+fn expect_replies(conn: &mut Raw, replies: &[&[u8]]) {
+    for r in replies {
+        conn.expect(r);
+    }
+}
+
+/// The `message` frames of `payloads` on `channel`.
+fn messages(resp3: bool, channel: &[u8], payloads: &[&str]) -> Vec<Vec<u8>> {
+    payloads
+        .iter()
+        .map(|p| message(resp3, channel, p.as_bytes()))
+        .collect()
+}
+
 fn expect_all(conn: &mut Raw, frames: &[Vec<u8>]) {
     for (i, f) in frames.iter().enumerate() {
         let got = conn.reply();
@@ -62,34 +77,27 @@ fn runs_keep_replies_counts_and_order() {
             &[b"ECHO", b"e"],
         ],
     );
-    for expected in [
-        &b":2\r\n"[..],
-        b":2\r\n",
-        b":2\r\n",
-        b":1\r\n",
-        b":2\r\n",
-        b"+PONG\r\n",
-        b":2\r\n",
-        b":2\r\n",
-        b":0\r\n",
-        b":0\r\n",
-        b"$1\r\ne\r\n",
-    ] {
-        publisher.expect(expected);
-    }
-    let mut for_a: Vec<Vec<u8>> = ["m1", "m2", "m3"]
-        .iter()
-        .map(|m| message(false, b"run", m.as_bytes()))
-        .collect();
+    expect_replies(
+        &mut publisher,
+        &[
+            &b":2\r\n"[..],
+            b":2\r\n",
+            b":2\r\n",
+            b":1\r\n",
+            b":2\r\n",
+            b"+PONG\r\n",
+            b":2\r\n",
+            b":2\r\n",
+            b":0\r\n",
+            b":0\r\n",
+            b"$1\r\ne\r\n",
+        ],
+    );
+    let mut for_a = messages(false, b"run", &["m1", "m2", "m3"]);
     for_a.push(message(false, b"other", b"o1"));
-    for m in ["m4", "m5", "m6"] {
-        for_a.push(message(false, b"run", m.as_bytes()));
-    }
+    for_a.extend(messages(false, b"run", &["m4", "m5", "m6"]));
     expect_all(&mut a, &for_a);
-    let for_b: Vec<Vec<u8>> = ["m1", "m2", "m3", "m4", "m5", "m6"]
-        .iter()
-        .map(|m| message(true, b"run", m.as_bytes()))
-        .collect();
+    let for_b = messages(true, b"run", &["m1", "m2", "m3", "m4", "m5", "m6"]);
     expect_all(&mut b, &for_b);
     a.expect_nothing(Duration::from_millis(100));
     b.expect_nothing(Duration::from_millis(100));
@@ -141,21 +149,21 @@ fn client_reply_skip_inside_a_run() {
             &[b"PING"],
         ],
     );
-    for expected in [
-        &b":1\r\n"[..],
-        b":1\r\n",
-        b":1\r\n",
-        b":1\r\n",
-        b"+PONG\r\n",
-    ] {
-        publisher.expect(expected);
-    }
+    expect_replies(
+        &mut publisher,
+        &[
+            &b":1\r\n"[..],
+            b":1\r\n",
+            b":1\r\n",
+            b":1\r\n",
+            b"+PONG\r\n",
+        ],
+    );
     publisher.expect_nothing(Duration::from_millis(100));
-    let all: Vec<Vec<u8>> = ["a", "b", "c", "d", "e"]
-        .iter()
-        .map(|m| message(false, b"run", m.as_bytes()))
-        .collect();
-    expect_all(&mut sub, &all);
+    expect_all(
+        &mut sub,
+        &messages(false, b"run", &["a", "b", "c", "d", "e"]),
+    );
 }
 
 #[test]
@@ -180,25 +188,26 @@ fn a_run_inside_multi_and_before_subscribe_and_quit() {
             &[b"QUIT"],
         ],
     );
-    for expected in [
-        &b":1\r\n"[..],
-        b":1\r\n",
-        b"+OK\r\n",
-        b"+QUEUED\r\n",
-        b"+QUEUED\r\n",
-        b"*2\r\n:1\r\n:1\r\n",
-        b":1\r\n",
-        b":1\r\n",
-        b"*3\r\n$9\r\nsubscribe\r\n$3\r\nrun\r\n:1\r\n",
-        b"+OK\r\n",
-    ] {
-        publisher.expect(expected);
-    }
+    expect_replies(
+        &mut publisher,
+        &[
+            &b":1\r\n"[..],
+            b":1\r\n",
+            b"+OK\r\n",
+            b"+QUEUED\r\n",
+            b"+QUEUED\r\n",
+            b"*2\r\n:1\r\n:1\r\n",
+            b":1\r\n",
+            b":1\r\n",
+            b"*3\r\n$9\r\nsubscribe\r\n$3\r\nrun\r\n:1\r\n",
+            b"+OK\r\n",
+        ],
+    );
     publisher.expect_closed(Duration::from_secs(2));
-    let all: Vec<Vec<u8>> = (1..=6)
-        .map(|i| message(false, b"run", i.to_string().as_bytes()))
-        .collect();
-    expect_all(&mut sub, &all);
+    expect_all(
+        &mut sub,
+        &messages(false, b"run", &["1", "2", "3", "4", "5", "6"]),
+    );
     sub.expect_nothing(Duration::from_millis(100));
 }
 
