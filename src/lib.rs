@@ -24,7 +24,8 @@
 //!
 //! ## Data flow of a publish
 //! `PUBLISH ch msg` is parsed by [`protocol::request`], dispatched to
-//! `commands/publish.rs`, fanned out by [`pubsub::registry`] (message
+//! `commands/publish.rs` (which delivers a pipelined run of PUBLISHes to one
+//! channel together), fanned out by [`pubsub::registry`] (message or run
 //! encoded once per protocol version, shared by every receiver), and queued
 //! on each receiver's [`pubsub::outbox`] without waiting; each receiver's
 //! connection task writes its queue to its socket. A receiver over its output
