@@ -211,6 +211,20 @@ fn one_worker_runtime() -> tokio::runtime::Runtime {
     }
 }
 
+/// Checks that no subscriber was disconnected during a benchmark (which
+/// would have measured less work), then closes their outboxes so the sink
+/// tasks end.
+fn close_all(clients: &[Arc<Client>]) {
+    let closed = clients
+        .iter()
+        .filter(|c| c.close_reason().is_some())
+        .count();
+    assert_eq!(closed, 0, "subscribers were disconnected during the bench");
+    for c in clients {
+        c.outbox.close();
+    }
+}
+
 fn registry(c: &mut Criterion) {
     let rt = one_worker_runtime();
     let channel = Bytes::from_static(b"bench.0");
@@ -226,14 +240,7 @@ fn registry(c: &mut Criterion) {
                     .publish(&shared, Kind::Channel, &channel, black_box(&payload))
             });
         });
-        let closed = clients
-            .iter()
-            .filter(|c| c.close_reason().is_some())
-            .count();
-        assert_eq!(closed, 0, "subscribers were disconnected during the bench");
-        for c in &clients {
-            c.outbox.close();
-        }
+        close_all(&clients);
     }
     // Publish cost with 10,000 unrelated patterns present.
     let (shared, clients) = fanout(&rt, 1);
@@ -349,14 +356,7 @@ fn publish_path(c: &mut Criterion) {
         });
     });
     g.finish();
-    let closed = subscribers
-        .iter()
-        .filter(|c| c.close_reason().is_some())
-        .count();
-    assert_eq!(closed, 0, "subscribers were disconnected during the bench");
-    for sub in &subscribers {
-        sub.outbox.close();
-    }
+    close_all(&subscribers);
     me.outbox.close();
 }
 
