@@ -180,16 +180,23 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     };
     match command {
-        Command::Selftest => match resp::self_test() {
-            Ok(()) => {
-                println!("selftest: 1 passed, 0 failed");
-                ExitCode::SUCCESS
+        Command::Selftest => {
+            let checks = [resp::self_test(), publisher::self_test()];
+            let failed: Vec<&String> = checks.iter().filter_map(|c| c.as_ref().err()).collect();
+            for e in &failed {
+                println!("selftest: {e}");
             }
-            Err(e) => {
-                println!("selftest: {e}\nselftest: 0 passed, 1 failed");
+            println!(
+                "selftest: {} passed, {} failed",
+                checks.len() - failed.len(),
+                failed.len()
+            );
+            if failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
                 ExitCode::FAILURE
             }
-        },
+        }
         Command::Report { dir, labels, out } => match report::compare(&dir, &labels) {
             Ok(table) => {
                 print!("{table}");
