@@ -2,7 +2,10 @@
 //!
 //! Channels live in a sharded map (dashmap), so publishers to different
 //! channels rarely contend; patterns live in one [`PatternIndex`] behind a
-//! read-write lock (reads on every publish, writes only on (un)subscribe).
+//! read-write lock (reads on publish, writes only on (un)subscribe). A
+//! publish takes that lock only while some pattern is subscribed: taking a
+//! read lock writes the lock word, and with every core publishing that one
+//! word would pass between the cores on every message.
 //! An entry disappears with its last subscriber. The reverse index (which
 //! channels a client is in) lives in the client's session, so a disconnect
 //! removes exactly its own entries.
@@ -11,6 +14,7 @@
 //! to each receiver's outbox and moves on. A receiver that goes over its
 //! output limit is disconnected there and then (see [`Client::deliver`]).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -44,6 +48,10 @@ pub struct Registry {
     channels: ChannelMap,
     shard_channels: ChannelMap,
     patterns: RwLock<PatternIndex>,
+    /// Number of subscribed patterns, written under the `patterns` write
+    /// lock and read without it, so that a publish can skip the lock when
+    /// there are none.
+    pattern_count: AtomicUsize,
 }
 
 /// A push frame encoded lazily, at most once per protocol version, and then
@@ -216,16 +224,35 @@ impl Registry {
             Err(poisoned) => poisoned.into_inner(),
         };
         let new = idx.insert(pattern, client);
+        // Before the confirmation: a message published after the client saw
+        // it must find the pattern.
+        self.pattern_count.store(idx.len(), Ordering::Release);
         confirm();
         new
     }
 
     /// Removes client `id` from `pattern`; returns false if it was not there.
     pub fn punsubscribe(&self, pattern: &[u8], id: u64) -> bool {
-        match self.patterns.write() {
-            Ok(mut idx) => idx.remove(pattern, id),
-            Err(poisoned) => poisoned.into_inner().remove(pattern, id),
+        let mut idx = match self.patterns.write() {
+            Ok(idx) => idx,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let removed = idx.remove(pattern, id);
+        self.pattern_count.store(idx.len(), Ordering::Release);
+        removed
+    }
+
+    /// The pattern index, read-locked, or None when no pattern is
+    /// subscribed (without touching the lock).
+    fn patterns_if_any(&self) -> Option<std::sync::RwLockReadGuard<'_, PatternIndex>> {
+        if self.pattern_count.load(Ordering::Acquire) == 0 {
+            return None;
         }
+        let idx = match self.patterns.read() {
+            Ok(idx) => idx,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        (!idx.is_empty()).then_some(idx)
     }
 
     /// Delivers `payload` on `channel` to every receiver and returns how many
@@ -245,13 +272,9 @@ impl Registry {
         if kind == Kind::Shard {
             return receivers;
         }
-        let idx = match self.patterns.read() {
-            Ok(idx) => idx,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if idx.is_empty() {
+        let Some(idx) = self.patterns_if_any() else {
             return receivers;
-        }
+        };
         idx.for_each_match(channel, |pattern, subs| {
             let mut frame = LazyFrame::new(&[&PMESSAGE, pattern, channel, payload]);
             subs.for_each(|client| client.deliver(shared, frame.get(client.protocol())));
@@ -294,12 +317,8 @@ impl Registry {
 
     /// Whether any subscribed pattern matches `channel`.
     fn any_pattern_matches(&self, channel: &[u8]) -> bool {
-        let idx = match self.patterns.read() {
-            Ok(idx) => idx,
-            Err(poisoned) => poisoned.into_inner(),
-        };
         let mut any = false;
-        if !idx.is_empty() {
+        if let Some(idx) = self.patterns_if_any() {
             idx.for_each_match(channel, |_, _| any = true);
         }
         any
@@ -328,16 +347,42 @@ impl Registry {
 
     /// Number of distinct subscribed patterns.
     pub fn pattern_count(&self) -> usize {
-        match self.patterns.read() {
-            Ok(idx) => idx.len(),
-            Err(poisoned) => poisoned.into_inner().len(),
-        }
+        self.pattern_count.load(Ordering::Acquire)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::Peer;
+    use crate::config::Config;
+
+    #[test]
+    fn publish_finds_patterns_exactly_while_some_are_subscribed() {
+        let shared = Shared::new(Config::default(), None);
+        let addr = "127.0.0.1:1".parse().expect("address");
+        let client = Arc::new(Client::new(7, Peer::tcp(addr, addr, -1)));
+        let reg = &shared.registry;
+        let (ch, payload) = (Bytes::from_static(b"news.1"), Bytes::from_static(b"x"));
+        let run = [payload.clone()];
+        assert_eq!(reg.publish(&shared, Kind::Channel, &ch, &payload), 0);
+        for round in 0..2 {
+            assert!(reg.psubscribe(Bytes::from_static(b"news.*"), &client, || {}));
+            assert!(reg.psubscribe(Bytes::from_static(b"other.*"), &client, || {}));
+            assert_eq!(reg.pattern_count(), 2, "round {round}");
+            assert_eq!(reg.publish(&shared, Kind::Channel, &ch, &payload), 1);
+            assert_eq!(reg.publish_run(&shared, Kind::Channel, &ch, &run), None);
+            assert!(reg.punsubscribe(b"news.*", 7));
+            assert_eq!(reg.pattern_count(), 1);
+            assert_eq!(reg.publish(&shared, Kind::Channel, &ch, &payload), 0);
+            assert!(reg.punsubscribe(b"other.*", 7));
+            assert_eq!(reg.pattern_count(), 0);
+            assert_eq!(reg.publish(&shared, Kind::Channel, &ch, &payload), 0);
+            assert_eq!(reg.publish_run(&shared, Kind::Channel, &ch, &run), Some(0));
+        }
+        assert_eq!(client.outbox.queued_frames(), 1, "one coalesced buffer");
+        assert!(client.outbox.pending() > 0);
+    }
 
     #[test]
     fn lazy_frames_match_the_codec_inline_up_to_the_copy_limit() {
