@@ -128,8 +128,6 @@ pub struct ClientInfo {
     pub lib: Option<Box<[Bytes; 2]>>,
     /// SELECTed database.
     pub db: usize,
-    /// The last command (container, subcommand), for `cmd=`.
-    pub last_cmd: (&'static str, Option<&'static str>),
     /// CLIENT NO-EVICT on.
     pub no_evict: bool,
     /// CLIENT NO-TOUCH on.
@@ -160,6 +158,10 @@ pub struct Client {
     shard_channels: AtomicUsize,
     /// [`coarse_now_ms`] at the last command.
     last_active_ms: AtomicU64,
+    /// The last command run, as its table identity (0 before the first):
+    /// an atomic word, not a field under the `info` lock, since it changes
+    /// with every command.
+    last_cmd: AtomicUsize,
     close_reason: Mutex<Option<CloseReason>>,
     /// Bytes this client sent and was sent (for INFO totals).
     pub net_in: AtomicU64,
@@ -184,6 +186,7 @@ impl Client {
             patterns: AtomicUsize::new(0),
             shard_channels: AtomicUsize::new(0),
             last_active_ms: AtomicU64::new(coarse_now_ms()),
+            last_cmd: AtomicUsize::new(0),
             close_reason: Mutex::new(None),
             net_in: AtomicU64::new(0),
             defer: AtomicBool::new(false),
@@ -243,6 +246,18 @@ impl Client {
     pub fn is_pubsub(&self) -> bool {
         let (c, p, s) = self.subscription_counts();
         c + p + s > 0
+    }
+
+    /// Records `cmd` as the last command run (CLIENT LIST `cmd=`).
+    pub fn set_last_command(&self, cmd: &'static crate::commands::table::Command) {
+        self.last_cmd
+            .store(crate::commands::table::identity(cmd), Ordering::Relaxed);
+    }
+
+    /// The last command's names (command, subcommand) for CLIENT LIST's
+    /// `cmd=`; None before the first.
+    pub fn last_command(&self) -> Option<(&'static str, Option<&'static str>)> {
+        crate::commands::table::names_by_identity(self.last_cmd.load(Ordering::Relaxed))
     }
 
     /// Records activity now (for `idle=` and `timeout`).

@@ -452,7 +452,15 @@ fn client_list_fields_in_order() {
     assert_eq!(field(&line_of(&mut c, oid), "name"), "");
     // resp=3 after HELLO 3.
     other.call("HELLO 3");
-    assert_eq!(field(&line_of(&mut c, oid), "resp"), "3");
+    let line = line_of(&mut c, oid);
+    assert_eq!(field(&line, "resp"), "3");
+    // `cmd=` follows each client's own last command, subcommands as
+    // `container|sub`.
+    assert_eq!(field(&line, "cmd"), "hello");
+    other.call("PUBLISH ch x");
+    assert_eq!(field(&line_of(&mut c, oid), "cmd"), "publish");
+    other.call("CONFIG GET maxclients");
+    assert_eq!(field(&line_of(&mut c, oid), "cmd"), "config|get");
 }
 
 /// Once a client has read a reply, that reply no longer counts in its own

@@ -159,10 +159,10 @@ pub fn describe(c: &Client) -> String {
         omem,
         tot_mem,
         events,
-        match info.last_cmd {
-            ("", _) => "NULL".to_string(),
-            (name, None) => name.to_string(),
-            (name, Some(sub)) => format!("{name}|{sub}"),
+        match c.last_command() {
+            None => "NULL".to_string(),
+            Some((name, None)) => name.to_string(),
+            Some((name, Some(sub))) => format!("{name}|{sub}"),
         },
         c.protocol().number(),
         info.lib

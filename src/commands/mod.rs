@@ -60,14 +60,6 @@ impl Resolved {
             None => self.cmd.name.to_string(),
         }
     }
-
-    /// The CLIENT LIST `cmd=` pair, without allocating.
-    fn names(&self) -> (&'static str, Option<&'static str>) {
-        match self.parent {
-            Some(p) => (p.name, Some(self.cmd.name)),
-            None => (self.cmd.name, None),
-        }
-    }
 }
 
 /// What became of a request.
@@ -123,8 +115,7 @@ pub fn dispatch(s: &mut Session, args: &[Bytes]) -> Outcome {
                 }
                 Reply::error(crate::scripting::BUSY)
             } else if s.multi.is_some() && !controls_transaction(cmd.name) {
-                let last = resolved.names();
-                s.client.with_info(|i| i.last_cmd = last);
+                s.client.set_last_command(cmd);
                 queue(s, cmd, args)
             } else {
                 s.direct = true;
@@ -202,8 +193,7 @@ fn run(s: &mut Session, resolved: Resolved, args: &[Bytes]) -> Reply {
     s.count_command();
     if !s.in_script {
         s.client.touch();
-        let last = resolved.names();
-        s.client.with_info(|i| i.last_cmd = last);
+        s.client.set_last_command(cmd);
     }
     match cmd.handler {
         Some(h) => h(s, args),

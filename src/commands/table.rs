@@ -1197,6 +1197,27 @@ thread_local! {
         const { std::cell::Cell::new(([0; MEMO_NAME_MAX], usize::MAX, None)) };
 }
 
+/// A command's identity as a number: the address of its entry in the
+/// static table (never 0). Lets a client keep its last command in an atomic
+/// word instead of behind a lock; [`names_by_identity`] turns it back.
+pub fn identity(cmd: &'static Command) -> usize {
+    std::ptr::from_ref(cmd) as usize
+}
+
+/// The names (command, subcommand) of the command whose [`identity`] is
+/// `id`, searching the table; None for 0 or an unknown number.
+pub fn names_by_identity(id: usize) -> Option<(&'static str, Option<&'static str>)> {
+    COMMANDS.iter().find_map(|c| {
+        if identity(c) == id {
+            return Some((c.name, None));
+        }
+        c.subcommands
+            .iter()
+            .find(|sub| identity(sub) == id)
+            .map(|sub| (c.name, Some(sub.name)))
+    })
+}
+
 /// The command named `name` (any case).
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     let (bytes, len, cmd) = LAST.get();
@@ -1236,6 +1257,23 @@ fn lookup_uncached(name: &[u8]) -> Option<&'static Command> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identities_name_every_command_and_subcommand() {
+        let mut seen = std::collections::HashSet::new();
+        for c in COMMANDS {
+            assert!(seen.insert(identity(c)), "{} shares an identity", c.name);
+            assert_eq!(names_by_identity(identity(c)), Some((c.name, None)));
+            for sub in c.subcommands {
+                assert!(seen.insert(identity(sub)), "{}|{}", c.name, sub.name);
+                assert_eq!(
+                    names_by_identity(identity(sub)),
+                    Some((c.name, Some(sub.name)))
+                );
+            }
+        }
+        assert_eq!(names_by_identity(0), None);
+    }
 
     fn same(a: Option<&'static Command>, b: Option<&'static Command>) -> bool {
         match (a, b) {
