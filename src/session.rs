@@ -73,9 +73,11 @@ pub struct Session {
     /// PUBLISHes to one channel waiting to be delivered together (see
     /// `commands/publish.rs`); delivered before any other output.
     pub publish_group: Option<PublishGroup>,
-    /// Channel of this batch's last PUBLISH delivered at once: a second
-    /// PUBLISH in a row to it starts a run.
-    pub last_published: Option<(Kind, Bytes)>,
+    /// Kind of this batch's last PUBLISH delivered at once, if its channel
+    /// is in `last_channel`: a second PUBLISH in a row to it starts a run.
+    pub last_published: Option<Kind>,
+    /// The channel of that PUBLISH (a copy; capacity kept while active).
+    pub last_channel: Vec<u8>,
     /// The payload vector of the last delivered group, reused.
     pub spare_payloads: Vec<Bytes>,
     /// The running command was dispatched on its own (not from EXEC or a
@@ -113,6 +115,7 @@ impl Session {
             deliveries: 0,
             publish_group: None,
             last_published: None,
+            last_channel: Vec::new(),
             spare_payloads: Vec::new(),
             direct: false,
             out: BytesMut::new(),
@@ -251,6 +254,7 @@ impl Session {
     /// Releases the reply buffer of a connection going idle.
     pub fn release_idle_memory(&mut self) {
         self.spare_payloads = Vec::new();
+        self.last_channel = Vec::new();
         if self.out.is_empty() && self.out.capacity() > 0 {
             self.out = BytesMut::new();
         }

@@ -235,3 +235,32 @@ fn long_runs_are_split_and_lose_nothing() {
         resp3.expect(&message(true, b"bulk", p));
     }
 }
+
+/// Channel names around the length up to which a run can start
+/// (`RUN_CHANNEL_MAX`, 256 bytes): the same replies and messages either way.
+#[test]
+fn long_channel_names_keep_replies_and_order() {
+    let server = TestServer::start();
+    let names: Vec<String> = [255usize, 256, 257, 1000]
+        .iter()
+        .map(|&n| format!("{n:04}").repeat(n / 4 + 1)[..n].to_string())
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut sub = subscriber(&server, false, "SUBSCRIBE", &refs);
+    let mut publisher = server.raw();
+    let payloads = ["p1", "p2", "p3"];
+    let mut commands: Vec<Vec<&[u8]>> = Vec::new();
+    for name in &names {
+        for p in payloads {
+            commands.push(vec![b"PUBLISH", name.as_bytes(), p.as_bytes()]);
+        }
+    }
+    let commands: Vec<&[&[u8]]> = commands.iter().map(Vec::as_slice).collect();
+    pipeline(&mut publisher, &commands);
+    for _ in &commands {
+        publisher.expect(b":1\r\n");
+    }
+    for name in &names {
+        expect_all(&mut sub, &messages(false, name.as_bytes(), &payloads));
+    }
+}

@@ -27,6 +27,11 @@ pub const PUBLISH_GROUP_MAX: usize = 256;
 /// (bounds the encoded run every receiver shares).
 pub const PUBLISH_GROUP_MAX_BYTES: usize = 64 * 1024;
 
+/// Longest channel name a PUBLISH run can start on: the name of the last
+/// PUBLISH is copied to recognise the next one to the same channel, and
+/// copying a longer one every time would cost more than a run saves.
+pub const RUN_CHANNEL_MAX: usize = 256;
+
 /// A run of PUBLISHes to one channel, not yet delivered.
 #[derive(Debug)]
 pub struct PublishGroup {
@@ -102,7 +107,7 @@ fn publish_to(s: &mut Session, kind: Kind, args: &[Bytes]) -> Reply {
             return Reply::Sent;
         }
         flush_group(s);
-        if matches!(&s.last_published, Some((k, c)) if *k == kind && *c == args[1]) {
+        if s.last_published == Some(kind) && s.last_channel == args[1] {
             let mut payloads = std::mem::take(&mut s.spare_payloads);
             payloads.push(args[2].clone());
             s.publish_group = Some(PublishGroup {
@@ -113,7 +118,15 @@ fn publish_to(s: &mut Session, kind: Kind, args: &[Bytes]) -> Reply {
             });
             return Reply::Sent;
         }
-        s.last_published = Some((kind, args[1].clone()));
+        // A copy, not a reference to the request buffer: a reference would
+        // cost two locked instructions per PUBLISH; a long name is not kept.
+        s.last_channel.clear();
+        if args[1].len() <= RUN_CHANNEL_MAX {
+            s.last_channel.extend_from_slice(&args[1]);
+            s.last_published = Some(kind);
+        } else {
+            s.last_published = None;
+        }
     }
     let n = s
         .shared

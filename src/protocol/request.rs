@@ -208,14 +208,27 @@ fn decode_frame(
     match redis_protocol::resp2::decode::decode_range(&frame) {
         Ok(Some((RangeFrame::Array(items), _))) => {
             args.reserve(items.len());
-            for item in items {
-                match item {
-                    RangeFrame::BulkString((start, end)) if end <= frame.len() => {
-                        args.push(frame.slice(start..end));
-                    }
-                    _ => return Err(ParseError("invalid bulk length".into())),
+            let mut ranges = items.into_iter().map(|item| match item {
+                RangeFrame::BulkString((start, end)) if start <= end && end <= frame.len() => {
+                    Ok((start, end))
                 }
+                _ => Err(ParseError("invalid bulk length".into())),
+            });
+            let Some(last) = ranges.next_back() else {
+                return Ok(Some(Parsed::Empty));
+            };
+            for range in ranges {
+                let (start, end) = range?;
+                args.push(frame.slice(start..end));
             }
+            // The last argument takes the frame itself, cut down to its
+            // range: one reference-count increment and decrement less per
+            // request (each a locked instruction).
+            let (start, end) = last?;
+            let mut frame = frame;
+            frame.truncate(end);
+            frame.advance(start);
+            args.push(frame);
             Ok(Some(Parsed::Command(args)))
         }
         // The walk above saw a complete, well-formed frame; the codec
