@@ -207,27 +207,31 @@ fn decode_frame(
     let frame = buf.split_to(frame_len).freeze();
     match redis_protocol::resp2::decode::decode_range(&frame) {
         Ok(Some((RangeFrame::Array(items), _))) => {
-            args.reserve(items.len());
-            let mut ranges = items.into_iter().map(|item| match item {
-                RangeFrame::BulkString((start, end)) if start <= end && end <= frame.len() => {
-                    Ok((start, end))
+            let n = items.len();
+            args.reserve(n);
+            let mut last = (0, 0);
+            for (i, item) in items.iter().enumerate() {
+                let &RangeFrame::BulkString((start, end)) = item else {
+                    return Err(ParseError("invalid bulk length".into()));
+                };
+                if start > end || end > frame.len() {
+                    return Err(ParseError("invalid bulk length".into()));
                 }
-                _ => Err(ParseError("invalid bulk length".into())),
-            });
-            let Some(last) = ranges.next_back() else {
+                if i + 1 < n {
+                    args.push(frame.slice(start..end));
+                } else {
+                    last = (start, end);
+                }
+            }
+            if n == 0 {
                 return Ok(Some(Parsed::Empty));
-            };
-            for range in ranges {
-                let (start, end) = range?;
-                args.push(frame.slice(start..end));
             }
             // The last argument takes the frame itself, cut down to its
             // range: one reference-count increment and decrement less per
             // request (each a locked instruction).
-            let (start, end) = last?;
             let mut frame = frame;
-            frame.truncate(end);
-            frame.advance(start);
+            frame.truncate(last.1);
+            frame.advance(last.0);
             args.push(frame);
             Ok(Some(Parsed::Command(args)))
         }
