@@ -28,7 +28,7 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, 
 use pubsubd::client::{Client, Peer};
 use pubsubd::config::Config;
 use pubsubd::glob::glob_match;
-use pubsubd::protocol::reply::{encode_push, encode_push_into};
+use pubsubd::protocol::reply::{encode_push, encode_push_extend};
 use pubsubd::protocol::request::{Limits, Parsed};
 use pubsubd::protocol::{Protocol, RequestParser};
 use pubsubd::pubsub::Kind;
@@ -107,7 +107,7 @@ fn encode(c: &mut Criterion) {
         }
     }
     // What the fan-out uses for a frame of at most COPY_MAX_BYTES: shared
-    // codec-made headers assembled into a stack buffer.
+    // codec-made headers appended to a reused buffer.
     for payload in [16usize, 256] {
         let body = Bytes::from(vec![b'x'; payload]);
         for (name, proto) in [
@@ -115,8 +115,11 @@ fn encode(c: &mut Criterion) {
             ("into_resp3", Protocol::Resp3),
         ] {
             g.bench_function(BenchmarkId::new(name, format!("{payload}B")), |b| {
-                let mut buf = [0u8; 512];
-                b.iter(|| encode_push_into(proto, &[&kind, &channel, black_box(&body)], &mut buf));
+                let mut buf = Vec::with_capacity(512);
+                b.iter(|| {
+                    buf.clear();
+                    encode_push_extend(proto, &[&kind, &channel, black_box(&body)], &mut buf, 512)
+                });
             });
         }
     }

@@ -117,9 +117,10 @@ impl Pieces {
         // The assembly must reproduce the codec for every shape it takes.
         let sample = [&b"message"[..], b"a.channel", b"", b"payload"];
         for n in 0..=MAX_PUSH_PARTS {
-            let mut buf = [0u8; 128];
-            let len = pieces.assemble(&sample[..n], &mut buf)?;
-            if buf.get(..len)? != &codec_push(proto, &sample[..n])?[..] {
+            let mut buf = Vec::new();
+            if !pieces.assemble(&sample[..n], &mut buf, usize::MAX)
+                || buf != codec_push(proto, &sample[..n])?
+            {
                 return None;
             }
         }
@@ -135,42 +136,53 @@ impl Pieces {
         self.headers.get(start..*self.ends.get(len)?)
     }
 
-    /// Writes the push of `parts` into `buf`; None if a part is too long for
-    /// the table or the frame does not fit.
-    fn assemble(&self, parts: &[&[u8]], buf: &mut [u8]) -> Option<usize> {
-        let mut at = 0;
-        put(buf, &mut at, self.aggregate.get(parts.len())?)?;
-        for part in parts {
-            put(buf, &mut at, self.header(part.len())?)?;
-            put(buf, &mut at, part)?;
-            put(buf, &mut at, &self.trailer)?;
+    /// Appends the push of `parts` to `out` if it is at most `max` bytes
+    /// long; false, appending nothing, if it is longer or a part is too long
+    /// for the table.
+    fn assemble(&self, parts: &[&[u8]], out: &mut Vec<u8>, max: usize) -> bool {
+        let Some(aggregate) = self.aggregate.get(parts.len()) else {
+            return false;
+        };
+        let mut headers: [&[u8]; MAX_PUSH_PARTS] = [&[]; MAX_PUSH_PARTS];
+        let mut len = aggregate.len();
+        for (slot, part) in headers.iter_mut().zip(parts) {
+            let Some(header) = self.header(part.len()) else {
+                return false;
+            };
+            *slot = header;
+            len += header.len() + part.len() + self.trailer.len();
         }
-        Some(at)
+        if len > max {
+            return false;
+        }
+        out.reserve(len);
+        out.extend_from_slice(aggregate);
+        for (header, part) in headers.iter().zip(parts) {
+            out.extend_from_slice(header);
+            out.extend_from_slice(part);
+            out.extend_from_slice(&self.trailer);
+        }
+        true
     }
 }
 
-/// Copies `src` into `buf` at `*at` and moves `*at` past it.
-fn put(buf: &mut [u8], at: &mut usize, src: &[u8]) -> Option<()> {
-    let end = at.checked_add(src.len())?;
-    buf.get_mut(*at..end)?.copy_from_slice(src);
-    *at = end;
-    Some(())
-}
-
-/// Writes the push of `parts` in `proto` into `buf` from the shared pieces:
-/// the length written, or None when a part is [`SHARED_BULK_HEADERS`] bytes
-/// or longer, there are more than [`MAX_PUSH_PARTS`] parts, or `buf` is too
-/// small (the caller then uses the codec).
-pub fn assemble_push(proto: Protocol, parts: &[&Bytes], buf: &mut [u8]) -> Option<usize> {
+/// Appends the push of `parts` in `proto` to `out` from the shared pieces
+/// when it is at most `max` bytes long. False, appending nothing, when it is
+/// longer, a part is [`SHARED_BULK_HEADERS`] bytes or longer, or there are
+/// more than [`MAX_PUSH_PARTS`] parts (the caller then uses the codec).
+pub fn assemble_push(proto: Protocol, parts: &[&Bytes], out: &mut Vec<u8>, max: usize) -> bool {
     let pieces = match proto {
-        Protocol::Resp2 => RESP2.as_ref()?,
-        Protocol::Resp3 => RESP3.as_ref()?,
+        Protocol::Resp2 => RESP2.as_ref(),
+        Protocol::Resp3 => RESP3.as_ref(),
     };
     let mut slices: [&[u8]; MAX_PUSH_PARTS] = [&[]; MAX_PUSH_PARTS];
     for (slot, part) in slices.iter_mut().zip(parts) {
         *slot = part;
     }
-    pieces.assemble(slices.get(..parts.len())?, buf)
+    match (pieces, slices.get(..parts.len())) {
+        (Some(pieces), Some(parts)) => pieces.assemble(parts, out, max),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -193,20 +205,21 @@ mod tests {
                 let parts = [&kind, &channel, &payload];
                 let slices: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
                 let expected = codec_push(proto, &slices).expect("codec");
-                let mut buf = vec![0u8; 2048];
-                match assemble_push(proto, &parts, &mut buf) {
-                    Some(n) => {
-                        assert!(len < SHARED_BULK_HEADERS, "{len}");
-                        assert_eq!(&buf[..n], &expected[..], "{proto:?} {len}");
-                    }
-                    None => assert!(len >= SHARED_BULK_HEADERS, "{proto:?} {len}"),
+                let mut buf = b"before".to_vec();
+                if assemble_push(proto, &parts, &mut buf, usize::MAX) {
+                    assert!(len < SHARED_BULK_HEADERS, "{len}");
+                    assert_eq!(&buf[..6], b"before");
+                    assert_eq!(&buf[6..], &expected[..], "{proto:?} {len}");
+                } else {
+                    assert!(len >= SHARED_BULK_HEADERS, "{proto:?} {len}");
+                    assert_eq!(buf, b"before", "nothing appended");
                 }
             }
         }
     }
 
     #[test]
-    fn four_parts_and_a_short_buffer() {
+    fn four_parts_and_a_length_limit() {
         let parts = [
             Bytes::from_static(b"pmessage"),
             Bytes::from_static(b"news.*"),
@@ -217,13 +230,14 @@ mod tests {
         let slices: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
         for proto in [Protocol::Resp2, Protocol::Resp3] {
             let expected = codec_push(proto, &slices).expect("codec");
-            let mut buf = vec![0u8; expected.len()];
-            assert_eq!(assemble_push(proto, &refs, &mut buf), Some(expected.len()));
+            let mut buf = Vec::new();
+            assert!(assemble_push(proto, &refs, &mut buf, expected.len()));
             assert_eq!(buf, expected);
-            let mut short = vec![0u8; expected.len() - 1];
-            assert_eq!(assemble_push(proto, &refs, &mut short), None);
+            let mut short = Vec::new();
+            assert!(!assemble_push(proto, &refs, &mut short, expected.len() - 1));
+            assert!(short.is_empty());
         }
         let five: Vec<&Bytes> = parts.iter().chain(&parts[..1]).collect();
-        assert_eq!(assemble_push(Protocol::Resp2, &five, &mut [0u8; 256]), None);
+        assert!(!assemble_push(Protocol::Resp2, &five, &mut Vec::new(), 256));
     }
 }

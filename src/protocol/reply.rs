@@ -288,22 +288,34 @@ pub fn encode_push(proto: Protocol, parts: &[&Bytes]) -> Bytes {
     })
 }
 
-/// Like [`encode_push`], but into `buf` when the frame fits there: returns
-/// the length encoded, or None when it does not fit (or cannot be encoded)
-/// and the caller should fall back to [`encode_push`]. Lets the fan-out
-/// encode a small message on the stack instead of allocating for it. Short
-/// parts are assembled from the codec's shared pieces (see
-/// [`crate::protocol::pieces`]), the rest encoded by the codec.
-pub fn encode_push_into(proto: Protocol, parts: &[&Bytes], buf: &mut [u8]) -> Option<usize> {
-    if let Some(len) = crate::protocol::pieces::assemble_push(proto, parts, buf) {
-        return Some(len);
+/// Like [`encode_push`], but appended to `out` when the frame is at most
+/// `max` bytes long: returns false, appending nothing, when it is longer
+/// (the caller then uses [`encode_push`]). Lets the fan-out encode a small
+/// message into reused memory instead of allocating for it. Parts shorter
+/// than [`crate::protocol::pieces::SHARED_BULK_HEADERS`] are assembled from
+/// the codec's shared pieces, the rest encoded by the codec.
+pub fn encode_push_extend(
+    proto: Protocol,
+    parts: &[&Bytes],
+    out: &mut Vec<u8>,
+    max: usize,
+) -> bool {
+    if crate::protocol::pieces::assemble_push(proto, parts, out, max) {
+        return true;
     }
-    with_push_frame(proto, parts, |frame| match frame {
-        PushFrame::Resp2(f) => redis_protocol::resp2::encode::encode_borrowed(buf, f, false).ok(),
-        PushFrame::Resp3(f) => {
-            redis_protocol::resp3::encode::complete::encode_borrowed(buf, f, false).ok()
-        }
-    })
+    // The pieces cover every part shorter than their table; past it the
+    // frame is longer than any `max` the fan-out uses. The codec is only the
+    // fallback for a table that did not build.
+    let bytes: usize = parts.iter().map(|p| p.len()).sum();
+    if bytes > max {
+        return false;
+    }
+    let encoded = encode_push(proto, parts);
+    if encoded.len() > max {
+        return false;
+    }
+    out.extend_from_slice(&encoded);
+    true
 }
 
 /// A push of up to four bulk parts as the codec's borrowed frame.

@@ -14,6 +14,8 @@
 //! to each receiver's outbox and moves on. A receiver that goes over its
 //! output limit is disconnected there and then (see [`Client::deliver`]).
 
+use std::cell::Cell;
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -22,7 +24,7 @@ use dashmap::DashMap;
 
 use crate::client::Client;
 use crate::protocol::Protocol;
-use crate::protocol::reply::{encode_push, encode_push_into};
+use crate::protocol::reply::{encode_push, encode_push_extend};
 use crate::pubsub::key::ChannelKey;
 use crate::pubsub::outbox::{COPY_MAX_BYTES, SharedFrame};
 use crate::pubsub::patterns::{PatternIndex, Subscribers};
@@ -54,28 +56,32 @@ pub struct Registry {
     pattern_count: AtomicUsize,
 }
 
+thread_local! {
+    /// Encoding space for small push frames, reused by every publish on
+    /// this thread: no allocation, no zeroing. A [`LazyFrame`] takes it and
+    /// gives it back; it holds at most one frame per protocol, so at most
+    /// 2 × [`COPY_MAX_BYTES`].
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
 /// A push frame encoded lazily, at most once per protocol version, and then
 /// shared by every receiver speaking that version. A frame that fits in
-/// [`COPY_MAX_BYTES`] (receivers copy those) is encoded into this value
-/// itself, on the publisher's stack, so a small message costs no allocation;
-/// a larger one into a reference-counted buffer the receivers queue.
+/// [`COPY_MAX_BYTES`] (receivers copy those) is encoded into the thread's
+/// reused scratch space, so a small message costs no allocation; a larger
+/// one into a reference-counted buffer the receivers queue.
 pub struct LazyFrame<'a> {
     parts: [&'a Bytes; 4],
     n: usize,
+    /// Small encodings, back to back (taken from [`SCRATCH`]).
+    scratch: Vec<u8>,
     resp2: Option<Encoded>,
     resp3: Option<Encoded>,
 }
 
 /// One protocol's encoding of a [`LazyFrame`].
-#[expect(
-    clippy::large_enum_variant,
-    reason = "the inline bytes are the point: a LazyFrame lives on the publisher's stack for one publish"
-)]
 enum Encoded {
-    Inline {
-        len: usize,
-        bytes: [u8; COPY_MAX_BYTES],
-    },
+    /// This range of the frame's scratch space.
+    Inline(Range<usize>),
     Shared(Bytes),
 }
 
@@ -89,6 +95,7 @@ impl<'a> LazyFrame<'a> {
         LazyFrame {
             parts: all,
             n: parts.len().min(4),
+            scratch: SCRATCH.take(),
             resp2: None,
             resp3: None,
         }
@@ -101,17 +108,29 @@ impl<'a> LazyFrame<'a> {
             Protocol::Resp3 => &mut self.resp3,
         };
         let parts = &self.parts[..self.n];
+        let scratch = &mut self.scratch;
         let encoded = slot.get_or_insert_with(|| {
-            let mut bytes = [0u8; COPY_MAX_BYTES];
-            match encode_push_into(proto, parts, &mut bytes) {
-                Some(len) => Encoded::Inline { len, bytes },
-                None => Encoded::Shared(encode_push(proto, parts)),
+            let start = scratch.len();
+            if encode_push_extend(proto, parts, scratch, COPY_MAX_BYTES) {
+                Encoded::Inline(start..scratch.len())
+            } else {
+                Encoded::Shared(encode_push(proto, parts))
             }
         });
         match encoded {
-            Encoded::Inline { len, bytes } => SharedFrame::Slice(bytes.get(..*len).unwrap_or(&[])),
+            Encoded::Inline(range) => {
+                SharedFrame::Slice(self.scratch.get(range.clone()).unwrap_or(&[]))
+            }
             Encoded::Shared(b) => SharedFrame::Bytes(b),
         }
+    }
+}
+
+impl Drop for LazyFrame<'_> {
+    fn drop(&mut self) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        SCRATCH.set(scratch);
     }
 }
 
@@ -155,12 +174,10 @@ impl<'a> LazyRun<'a> {
             let overhead = RUN_FRAME_OVERHEAD + kind.len() + channel.len();
             let bound = payloads.iter().map(|p| p.len() + overhead).sum();
             let mut out = Vec::with_capacity(bound);
-            let mut small = [0u8; COPY_MAX_BYTES];
             for payload in payloads {
                 let parts = [kind, channel, payload];
-                match encode_push_into(proto, &parts, &mut small) {
-                    Some(len) => out.extend_from_slice(small.get(..len).unwrap_or(&[])),
-                    None => out.extend_from_slice(&encode_push(proto, &parts)),
+                if !encode_push_extend(proto, &parts, &mut out, COPY_MAX_BYTES) {
+                    out.extend_from_slice(&encode_push(proto, &parts));
                 }
             }
             Bytes::from(out.into_boxed_slice())
