@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # pubsubd vs Redis on this machine, one command.
 #
-#   benches/compare.sh [--quick] [--repeats N] [--scenarios "s1 s3"] [--out DIR]
+#   benches/compare.sh [--quick] [--repeats N] [--scenarios "s1 s3"] [--window N] [--out DIR]
 #
 # Installs Debian's redis-server if missing, builds pubsubd (cargo build
 # --release) and the load generator, then for every repeat and scenario
@@ -12,6 +12,8 @@
 #
 # --quick: smaller scenarios, 1 repeat unless --repeats is given (about 80 s
 # of runs once built). Full run (3 repeats): about 10 minutes of runs.
+# --window: saturating publishers' unanswered PUBLISHes (loadgen's default,
+# 1024, unless given).
 # Only 127.0.0.1 is used. Every server started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,7 @@ QUICK=""
 REPEATS=""
 SCENARIOS="s1 s2 s3 s4 s5 s6 s7"
 OUT=""
+WINDOW=()
 PUBSUBD_PORT="${PUBSUBD_PORT:-7301}"
 REDIS_PORT="${REDIS_PORT:-7302}"
 # 10,000 idle subscribers (S4) plus the control and publisher connections.
@@ -35,6 +38,7 @@ while [ $# -gt 0 ]; do
     --repeats) REPEATS="$2"; shift ;;
     --scenarios) SCENARIOS="$2"; shift ;;
     --out) OUT="$2"; shift ;;
+    --window) WINDOW=(--window "$2"); shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -147,7 +151,7 @@ start_server() {
   echo "memory: $(free -h | awk '/^Mem:/ {print $2}')"
   echo "kernel: $(uname -r)"
   echo "redis: $(redis-server --version)"
-  echo "mode: ${QUICK:-full}, repeats $REPEATS, scenarios $SCENARIOS"
+  echo "mode: ${QUICK:-full}, repeats $REPEATS, scenarios $SCENARIOS, window ${WINDOW[1]:-default (1024)}"
   echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/machine.txt"
 
@@ -163,7 +167,7 @@ for rep in $(seq 1 "$REPEATS"); do
       log "repeat $rep/$REPEATS $scen $label (pid $SERVER_PID)"
       rc=0
       "$LOADGEN" run --addr "127.0.0.1:$PORT" --pid "$SERVER_PID" --label "$label" \
-        --json "$base.json" $QUICK "$scen" >"$base.txt" 2>&1 || rc=$?
+        --json "$base.json" $QUICK "${WINDOW[@]}" "$scen" >"$base.txt" 2>&1 || rc=$?
       case $rc in
         0) ;;
         3) FAILED+=("$label $scen repeat $rep: problems (see $base.txt)") ;;

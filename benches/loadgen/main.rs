@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! cargo bench --bench loadgen -- run --addr 127.0.0.1:6379 --pid <server pid> \
-//!     --json out.json [--quick] [s1 s2 ... | all]
+//!     --json out.json [--quick] [--window 1024] [s1 s2 ... | all]
 //! cargo bench --bench loadgen -- report --dir <dir with run JSON files>
 //! ```
 //!
@@ -76,6 +76,10 @@ enum Command {
         /// Only cases whose name contains this.
         #[arg(long)]
         filter: Option<String>,
+        /// Saturating publishers keep at most this many PUBLISHes unanswered.
+        #[arg(long, default_value_t = scenarios::DEFAULT_WINDOW as u32,
+              value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        window: u32,
         /// Scenarios (s1 … s7) or `all`.
         #[arg(default_value = "all")]
         scenarios: Vec<String>,
@@ -129,6 +133,7 @@ async fn run(
     pid: Option<u32>,
     quick: bool,
     filter: Option<&str>,
+    window: usize,
     scenarios: &[String],
 ) -> Result<Vec<CaseResult>, String> {
     let names: Vec<String> = if scenarios.iter().any(|s| s == "all") {
@@ -138,7 +143,7 @@ async fn run(
     };
     let mut cases = Vec::new();
     for n in &names {
-        cases.extend(scenarios::cases(n, quick)?);
+        cases.extend(scenarios::cases(n, quick, window)?);
     }
     if let Some(f) = filter {
         cases.retain(|c| c.name().contains(f));
@@ -232,13 +237,21 @@ fn main() -> ExitCode {
             label,
             quick,
             filter,
+            window,
             scenarios,
         } => {
             raise_nofile();
             payload::epoch();
             let addr_s = addr.clone();
             let results = resolve(&addr).and_then(|a| {
-                runtime(2)?.block_on(run(a, pid, quick, filter.as_deref(), &scenarios))
+                runtime(2)?.block_on(run(
+                    a,
+                    pid,
+                    quick,
+                    filter.as_deref(),
+                    window as usize,
+                    &scenarios,
+                ))
             });
             let results = match results {
                 Ok(r) => r,
@@ -248,7 +261,15 @@ fn main() -> ExitCode {
                 }
             };
             if let Some(path) = json
-                && let Err(e) = report::write_run_json(&path, &label, &addr_s, pid, quick, &results)
+                && let Err(e) = report::write_run_json(
+                    &path,
+                    &label,
+                    &addr_s,
+                    pid,
+                    quick,
+                    window as usize,
+                    &results,
+                )
             {
                 eprintln!("loadgen: {e}");
                 return ExitCode::FAILURE;

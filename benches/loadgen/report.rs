@@ -145,6 +145,7 @@ pub fn write_run_json(
     addr: &str,
     pid: Option<u32>,
     quick: bool,
+    window: usize,
     cases: &[CaseResult],
 ) -> Result<(), String> {
     let doc = json!({
@@ -152,6 +153,7 @@ pub fn write_run_json(
         "addr": addr,
         "pid": pid,
         "quick": quick,
+        "window": window,
         "cases": cases.iter().map(CaseResult::to_json).collect::<Vec<_>>(),
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| format!("encoding JSON: {e}"))?;

@@ -40,15 +40,26 @@ const RATE: &[&str] = &[
     "server_cpu_s_per_m_deliveries",
 ];
 
-/// Saturating publishers' window of unanswered PUBLISHes.
-const WINDOW: usize = 128;
+/// Saturating publishers' default window of unanswered PUBLISHes
+/// (`--window`). Large enough that the server, not the round trip, limits
+/// the rate: with 128 (the window up to session 5) neither server used its
+/// CPU in S2 or S3 (Redis 0.88-0.93 of its one core, pubsubd 1.0 of the
+/// 1.45 cores the generator leaves) and Redis's own S3 rate was 40% of what
+/// it delivers with 1,024. StackExchange.Redis, the SignalR client, sets no
+/// such limit at all. BENCHMARKS.md has the sweep.
+pub const DEFAULT_WINDOW: usize = 1024;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
 /// A load case with the common defaults.
-fn load(scenario: &'static str, name: String, headline: &'static [&'static str]) -> LoadSpec {
+fn load(
+    scenario: &'static str,
+    name: String,
+    headline: &'static [&'static str],
+    window: usize,
+) -> LoadSpec {
     LoadSpec {
         scenario,
         name,
@@ -57,7 +68,7 @@ fn load(scenario: &'static str, name: String, headline: &'static [&'static str])
         chans_per_sub: 1,
         patterns: 0,
         publishers: 1,
-        mode: Mode::Saturate { window: WINDOW },
+        mode: Mode::Saturate { window },
         payload: 64,
         warmup: ms(500),
         duration: ms(2000),
@@ -69,8 +80,9 @@ fn load(scenario: &'static str, name: String, headline: &'static [&'static str])
     }
 }
 
-/// The cases of `scenario`, scaled down when `quick`.
-pub fn cases(scenario: &str, quick: bool) -> Result<Vec<Case>, String> {
+/// The cases of `scenario`, scaled down when `quick`; saturating publishers
+/// keep at most `window` PUBLISHes unanswered.
+pub fn cases(scenario: &str, quick: bool, window: usize) -> Result<Vec<Case>, String> {
     let (warmup, duration) = if quick {
         (ms(200), ms(800))
     } else {
@@ -83,7 +95,7 @@ pub fn cases(scenario: &str, quick: bool) -> Result<Vec<Case>, String> {
             let sizes: &[usize] = if quick { &[50, 200] } else { &[100, 1000] };
             for &subs in sizes {
                 for &payload in &[16usize, 256, 4096] {
-                    let mut s = load("s1", format!("s1/sub{subs}/{payload}B/sat"), SAT);
+                    let mut s = load("s1", format!("s1/sub{subs}/{payload}B/sat"), SAT, window);
                     s.subs = subs;
                     s.payload = payload;
                     s.publishers = 2;
@@ -104,7 +116,7 @@ pub fn cases(scenario: &str, quick: bool) -> Result<Vec<Case>, String> {
         // Many channels with one subscriber each.
         "s2" => {
             let (channels, conns) = if quick { (2000, 20) } else { (10_000, 100) };
-            let mut s = load("s2", format!("s2/{channels}ch/sat"), SAT);
+            let mut s = load("s2", format!("s2/{channels}ch/sat"), SAT, window);
             s.channels = channels;
             s.subs = conns;
             s.chans_per_sub = channels / conns as u32;
@@ -133,6 +145,7 @@ pub fn cases(scenario: &str, quick: bool) -> Result<Vec<Case>, String> {
                         "server_cpu_s_per_m_deliveries",
                         "lat_p99_us",
                     ],
+                    window,
                 );
                 s.patterns = k;
                 s.warmup = warmup;
@@ -177,7 +190,7 @@ pub fn cases(scenario: &str, quick: bool) -> Result<Vec<Case>, String> {
                 "server_rss_peak_mb",
                 "slow_cut_after_s",
             ];
-            let mut s = load("s5", format!("s5/fast{fast}/baseline"), headline);
+            let mut s = load("s5", format!("s5/fast{fast}/baseline"), headline, window);
             s.subs = fast;
             s.payload = payload;
             s.mode = Mode::Rate { per_sec: 5000.0 };
@@ -195,6 +208,7 @@ pub fn cases(scenario: &str, quick: bool) -> Result<Vec<Case>, String> {
                 "s6",
                 format!("s6/sub{subs}/churn{churners}"),
                 &["deliveries_per_s", "churn_ops_per_s", "lat_p99_us"],
+                window,
             );
             s.subs = subs;
             s.churners = churners;
@@ -209,6 +223,7 @@ pub fn cases(scenario: &str, quick: bool) -> Result<Vec<Case>, String> {
                 "s7",
                 format!("s7/sub{subs}/1MB"),
                 &["delivered_mb_per_s", "server_rss_peak_mb", "lat_p99_us"],
+                window,
             );
             s.subs = subs;
             s.payload = 1024 * 1024;
