@@ -439,6 +439,9 @@ pub async fn run_load(spec: &LoadSpec, target: &Target) -> Result<CaseResult, St
     r.set("subscribers", spec.subs as f64);
     r.set("payload_bytes", spec.payload as f64);
     r.set("published", sent as f64);
+    if let Mode::Rate { per_sec } = spec.mode {
+        r.set("target_publishes_per_s", per_sec);
+    }
     r.set("publishes_per_s", sent_window as f64 / secs);
     r.set("deliveries", received as f64);
     r.set("deliveries_per_s", in_window as f64 / secs);

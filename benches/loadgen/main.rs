@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! cargo bench --bench loadgen -- run --addr 127.0.0.1:6379 --pid <server pid> \
-//!     --json out.json [--quick] [--window 1024] [s1 s2 ... | all]
+//!     --json out.json [--quick] [--window 1024] [--half-of redis-s1.json] [s1 s2 ... | all]
 //! cargo bench --bench loadgen -- report --dir <dir with run JSON files>
 //! ```
 //!
@@ -80,6 +80,11 @@ enum Command {
         #[arg(long, default_value_t = scenarios::DEFAULT_WINDOW as u32,
               value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         window: u32,
+        /// A run JSON of the reference server's saturated S1 cases: S1's
+        /// fixed-rate cases then publish at half of its deliveries/s
+        /// (cases named `.../half`).
+        #[arg(long)]
+        half_of: Option<PathBuf>,
         /// Scenarios (s1 … s7) or `all`.
         #[arg(default_value = "all")]
         scenarios: Vec<String>,
@@ -131,9 +136,8 @@ fn raise_nofile() {
 async fn run(
     addr: SocketAddr,
     pid: Option<u32>,
-    quick: bool,
+    params: &scenarios::Params,
     filter: Option<&str>,
-    window: usize,
     scenarios: &[String],
 ) -> Result<Vec<CaseResult>, String> {
     let names: Vec<String> = if scenarios.iter().any(|s| s == "all") {
@@ -143,7 +147,7 @@ async fn run(
     };
     let mut cases = Vec::new();
     for n in &names {
-        cases.extend(scenarios::cases(n, quick, window)?);
+        cases.extend(scenarios::cases(n, params)?);
     }
     if let Some(f) = filter {
         cases.retain(|c| c.name().contains(f));
@@ -238,20 +242,25 @@ fn main() -> ExitCode {
             quick,
             filter,
             window,
+            half_of,
             scenarios,
         } => {
             raise_nofile();
             payload::epoch();
             let addr_s = addr.clone();
-            let results = resolve(&addr).and_then(|a| {
-                runtime(2)?.block_on(run(
-                    a,
-                    pid,
+            let params = match half_of.as_deref().map(report::saturated_rates).transpose() {
+                Ok(s1_reference) => scenarios::Params {
                     quick,
-                    filter.as_deref(),
-                    window as usize,
-                    &scenarios,
-                ))
+                    window: window as usize,
+                    s1_reference,
+                },
+                Err(e) => {
+                    eprintln!("loadgen: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let results = resolve(&addr).and_then(|a| {
+                runtime(2)?.block_on(run(a, pid, &params, filter.as_deref(), &scenarios))
             });
             let results = match results {
                 Ok(r) => r,

@@ -1,7 +1,7 @@
 //! Results: one case's figures, the run's JSON file and stdout table, and
 //! the comparison report (`loadgen report`) built from many runs' JSON.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde_json::{Map, Value, json};
@@ -158,6 +158,31 @@ pub fn write_run_json(
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| format!("encoding JSON: {e}"))?;
     std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// The `deliveries_per_s` of every saturated (`.../sat`) case in a run
+/// JSON written by [`write_run_json`], by case name.
+pub fn saturated_rates(path: &Path) -> Result<HashMap<String, f64>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let doc: Value =
+        serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))?;
+    let mut rates = HashMap::new();
+    for case in doc["cases"].as_array().into_iter().flatten() {
+        let (Some(name), Some(rate)) = (
+            case["case"].as_str(),
+            case["metrics"]["deliveries_per_s"].as_f64(),
+        ) else {
+            continue;
+        };
+        if name.ends_with("/sat") && case["ok"].as_bool() == Some(true) && rate > 0.0 {
+            rates.insert(name.to_string(), rate);
+        }
+    }
+    if rates.is_empty() {
+        return Err(format!("{}: no passing saturated case", path.display()));
+    }
+    Ok(rates)
 }
 
 /// Whether a larger value of `metric` is better (None: neither).

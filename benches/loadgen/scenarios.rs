@@ -1,5 +1,6 @@
 //! The scenarios S1–S7 as data, full size and `--quick`.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::case::{IdleSpec, LoadSpec, Mode};
@@ -80,9 +81,21 @@ fn load(
     }
 }
 
-/// The cases of `scenario`, scaled down when `quick`; saturating publishers
-/// keep at most `window` PUBLISHes unanswered.
-pub fn cases(scenario: &str, quick: bool, window: usize) -> Result<Vec<Case>, String> {
+/// How a run's cases are sized.
+pub struct Params {
+    /// Smaller sizes and shorter runs.
+    pub quick: bool,
+    /// Saturating publishers keep at most this many PUBLISHes unanswered.
+    pub window: usize,
+    /// Saturated S1 deliveries/s of a reference server by case name
+    /// (`--half-of`): S1's fixed-rate cases then run at half of them, as the
+    /// issue's "fixed rate at half of Redis's maximum" asks.
+    pub s1_reference: Option<HashMap<String, f64>>,
+}
+
+/// The cases of `scenario` sized by `params`.
+pub fn cases(scenario: &str, params: &Params) -> Result<Vec<Case>, String> {
+    let (quick, window) = (params.quick, params.window);
     let (warmup, duration) = if quick {
         (ms(200), ms(800))
     } else {
@@ -102,12 +115,28 @@ pub fn cases(scenario: &str, quick: bool, window: usize) -> Result<Vec<Case>, St
                     s.warmup = warmup;
                     s.duration = duration;
                     out.push(Case::Load(s.clone()));
-                    // Fixed rate: about 200k deliveries/s, or 400 MB/s for
-                    // large payloads, whichever is less.
-                    let deliveries = (400e6 / payload as f64).min(200_000.0);
-                    let rate = (deliveries / subs as f64).round();
-                    s.name = format!("s1/sub{subs}/{payload}B/rate{rate}");
-                    s.mode = Mode::Rate { per_sec: rate };
+                    // Fixed rate: half of the reference server's saturated
+                    // deliveries/s when one is given; else about 200k
+                    // deliveries/s, or 400 MB/s for large payloads,
+                    // whichever is less.
+                    let reference = params.s1_reference.as_ref().map(|r| {
+                        r.get(&s.name).copied().ok_or_else(|| {
+                            format!("--half-of has no deliveries_per_s for {}", s.name)
+                        })
+                    });
+                    match reference.transpose()? {
+                        Some(max) => {
+                            let rate = (max / 2.0 / subs as f64).round().max(1.0);
+                            s.name = format!("s1/sub{subs}/{payload}B/half");
+                            s.mode = Mode::Rate { per_sec: rate };
+                        }
+                        None => {
+                            let deliveries = (400e6 / payload as f64).min(200_000.0);
+                            let rate = (deliveries / subs as f64).round();
+                            s.name = format!("s1/sub{subs}/{payload}B/rate{rate}");
+                            s.mode = Mode::Rate { per_sec: rate };
+                        }
+                    }
                     s.headline = RATE;
                     out.push(Case::Load(s));
                 }
