@@ -7,6 +7,17 @@ use std::sync::Arc;
 use pubsubd::config::{Config, Startup};
 use pubsubd::shared::Shared;
 
+/// Every this many scheduler ticks a runtime worker takes its next task
+/// from the shared queue before its own. A publish to a channel with many
+/// subscribers wakes them all at once; a worker's own queue holds 256 and
+/// the rest go to the shared queue, which tokio's default (about every 31
+/// ticks, self-tuned) then serves last, so a few subscribers of every
+/// message wait a whole round longer. At 2 the two queues take turns: S1's
+/// fixed-rate case with 1,000 subscribers went from a p99 of 19.2-23.3 ms
+/// to 14.3-19.1 ms (four alternating runs each), S2 and S1's saturated
+/// cases unchanged. (1 starves a worker's own queue: p99 236 ms.)
+const GLOBAL_QUEUE_INTERVAL: u32 = 2;
+
 fn main() -> ExitCode {
     let config = match Config::from_args(std::env::args_os().skip(1)) {
         Ok(Startup::Run(config)) => config,
@@ -32,6 +43,7 @@ fn main() -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .global_queue_interval(GLOBAL_QUEUE_INTERVAL)
         .build()
     {
         Ok(rt) => rt,
