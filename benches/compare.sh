@@ -10,8 +10,8 @@
 # the same limits. At the end it prints, per case and headline metric, the
 # median of each server over the repeats and the ratio pubsubd/Redis.
 #
-# --quick: smaller scenarios, 1 repeat unless --repeats is given (about 80 s
-# of runs once built). Full run (3 repeats): about 10 minutes of runs.
+# --quick: smaller scenarios, 1 repeat unless --repeats is given (about 90 s
+# of runs once built). Full run (3 repeats): about 12 minutes of runs.
 # --window: saturating publishers' unanswered PUBLISHes (loadgen's default,
 # 1024, unless given).
 # Only 127.0.0.1 is used. Every server started here is stopped on exit.
