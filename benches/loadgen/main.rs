@@ -190,7 +190,11 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Selftest => {
-            let checks = [resp::self_test(), publisher::self_test()];
+            let checks = [
+                resp::self_test(),
+                publisher::self_test(),
+                scenarios::self_test(),
+            ];
             let failed: Vec<&String> = checks.iter().filter_map(|c| c.as_ref().err()).collect();
             for e in &failed {
                 println!("selftest: {e}");

@@ -282,3 +282,63 @@ pub fn cases(scenario: &str, params: &Params) -> Result<Vec<Case>, String> {
     }
     Ok(out)
 }
+
+/// Checks the sizing that the comparison depends on: the window reaches
+/// every saturating case, `--half-of` rates are half of the reference's
+/// deliveries per subscriber with the longer window, and a reference that
+/// lacks a case is refused.
+pub fn self_test() -> Result<(), String> {
+    let plain = Params {
+        quick: false,
+        window: 77,
+        s1_reference: None,
+    };
+    for scenario in ALL {
+        for case in cases(scenario, &plain)? {
+            if let Case::Load(spec) = case
+                && let Mode::Saturate { window } = spec.mode
+                && window != 77
+                && spec.scenario != "s7"
+            {
+                return Err(format!("{}: window {window}, not the run's 77", spec.name));
+            }
+        }
+    }
+    let mut reference: HashMap<String, f64> = HashMap::new();
+    for subs in [100usize, 1000] {
+        for payload in [16usize, 256, 4096] {
+            let name = format!("s1/sub{subs}/{payload}B/sat");
+            reference.insert(name, (subs * 2000 + payload) as f64);
+        }
+    }
+    let mut half = Params {
+        quick: false,
+        window: 77,
+        s1_reference: Some(reference.clone()),
+    };
+    let mut seen = 0;
+    for case in cases("s1", &half)? {
+        let Case::Load(spec) = case else { continue };
+        let Mode::Rate { per_sec } = spec.mode else {
+            continue;
+        };
+        let expected = ((spec.subs * 2000 + spec.payload) as f64 / 2.0 / spec.subs as f64).round();
+        if !spec.name.ends_with("/half") || per_sec != expected || spec.duration != HALF_RATE_WINDOW
+        {
+            return Err(format!(
+                "{}: {per_sec}/s for {:?}, expected {expected}/s for {HALF_RATE_WINDOW:?}",
+                spec.name, spec.duration
+            ));
+        }
+        seen += 1;
+    }
+    if seen != 6 {
+        return Err(format!("{seen} fixed-rate S1 cases at half, expected 6"));
+    }
+    reference.remove("s1/sub1000/256B/sat");
+    half.s1_reference = Some(reference);
+    if cases("s1", &half).is_ok() {
+        return Err("a reference without s1/sub1000/256B/sat was accepted".into());
+    }
+    Ok(())
+}

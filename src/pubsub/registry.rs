@@ -60,7 +60,8 @@ thread_local! {
     /// Encoding space for small push frames, reused by every publish on
     /// this thread: no allocation, no zeroing. A [`LazyFrame`] takes it and
     /// gives it back; it holds at most one frame per protocol, so at most
-    /// 2 × [`COPY_MAX_BYTES`].
+    /// 2 × [`COPY_MAX_BYTES`] bytes (and, with `Vec`'s growth, twice that
+    /// in capacity) per worker thread.
     static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
