@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pubsubd vs Redis on this machine, one command.
 #
-#   benches/compare.sh [--quick] [--repeats N] [--scenarios "s1 s3"] [--window N] [--out DIR]
+#   benches/compare.sh [--quick] [--repeats N] [--scenarios "s1 s3"] [--window N]
+#                      [--filter TEXT] [--candidate PATH] [--out DIR]
 #
 # Installs Debian's redis-server if missing, builds pubsubd (cargo build
 # --release) and the load generator, then for every repeat and scenario
@@ -14,6 +15,11 @@
 # of runs once built). Full run (3 repeats): about 12 minutes of runs.
 # --window: saturating publishers' unanswered PUBLISHes (loadgen's default,
 # 1024, unless given).
+# --filter: only the cases whose names contain TEXT (e.g. /half).
+# --candidate: another pubsubd binary (say, a change under test, built and
+# copied aside) run in the same rotation as "candidate": the machine's speed
+# drifts, so only runs alternated like this compare two builds; the end
+# also prints candidate/pubsubd.
 # Only 127.0.0.1 is used. Every server started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,13 +29,16 @@ REPEATS=""
 SCENARIOS="s1 s2 s3 s4 s5 s6 s7"
 OUT=""
 WINDOW=()
+FILTER=()
+CANDIDATE=""
 PUBSUBD_PORT="${PUBSUBD_PORT:-7301}"
 REDIS_PORT="${REDIS_PORT:-7302}"
+CANDIDATE_PORT="${CANDIDATE_PORT:-7303}"
 # 10,000 idle subscribers (S4) plus the control and publisher connections.
 MAXCLIENTS=10100
 
 usage() {
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -39,11 +48,19 @@ while [ $# -gt 0 ]; do
     --scenarios) SCENARIOS="$2"; shift ;;
     --out) OUT="$2"; shift ;;
     --window) WINDOW=(--window "$2"); shift ;;
+    --filter) FILTER=(--filter "$2"); shift ;;
+    --candidate) CANDIDATE="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
   shift
 done
+if [ -n "$CANDIDATE" ] && [ ! -x "$CANDIDATE" ]; then
+  echo "compare.sh: --candidate $CANDIDATE is not an executable file" >&2
+  exit 2
+fi
+LABELS=(pubsubd redis)
+[ -z "$CANDIDATE" ] || LABELS=(pubsubd candidate redis)
 if [ -z "$REPEATS" ]; then
   if [ -n "$QUICK" ]; then REPEATS=1; else REPEATS=3; fi
 fi
@@ -105,9 +122,9 @@ stop_server() {
 trap stop_server EXIT
 trap 'stop_server; exit 130' INT TERM
 
-for port in "$PUBSUBD_PORT" "$REDIS_PORT"; do
+for port in "$PUBSUBD_PORT" "$REDIS_PORT" "$CANDIDATE_PORT"; do
   if "$LOADGEN" wait --addr "127.0.0.1:$port" --timeout 0.3 2>/dev/null; then
-    echo "compare.sh: something already answers on 127.0.0.1:$port; set PUBSUBD_PORT/REDIS_PORT" >&2
+    echo "compare.sh: something already answers on 127.0.0.1:$port; set PUBSUBD_PORT/REDIS_PORT/CANDIDATE_PORT" >&2
     exit 1
   fi
 done
@@ -116,9 +133,11 @@ done
 start_server() {
   local label="$1" logfile="$2"
   case "$label" in
-    pubsubd)
+    pubsubd | candidate)
+      local bin="$PUBSUBD"
       PORT="$PUBSUBD_PORT"
-      "$PUBSUBD" --port "$PORT" --bind 127.0.0.1 --maxclients "$MAXCLIENTS" \
+      if [ "$label" = candidate ]; then bin="$CANDIDATE"; PORT="$CANDIDATE_PORT"; fi
+      "$bin" --port "$PORT" --bind 127.0.0.1 --maxclients "$MAXCLIENTS" \
         --client-output-buffer-limit pubsub 32mb 8mb 60 --loglevel warning \
         >"$logfile" 2>&1 &
       ;;
@@ -151,7 +170,8 @@ start_server() {
   echo "memory: $(free -h | awk '/^Mem:/ {print $2}')"
   echo "kernel: $(uname -r)"
   echo "redis: $(redis-server --version)"
-  echo "mode: ${QUICK:-full}, repeats $REPEATS, scenarios $SCENARIOS, window ${WINDOW[1]:-default (1024)}"
+  echo "mode: ${QUICK:-full}, repeats $REPEATS, scenarios $SCENARIOS, window ${WINDOW[1]:-default (1024)}, filter ${FILTER[1]:-none}"
+  [ -z "$CANDIDATE" ] || echo "candidate: $CANDIDATE"
   echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/machine.txt"
 
@@ -176,9 +196,12 @@ fi
 for rep in $(seq 1 "$REPEATS"); do
   i=0
   for scen in $SCENARIOS; do
-    if [ $(( (rep + i) % 2 )) -eq 0 ]; then order="pubsubd redis"; else order="redis pubsubd"; fi
+    # Each repeat and scenario starts with the next server in turn.
+    n=${#LABELS[@]}
+    order=()
+    for k in $(seq 0 $((n - 1))); do order+=("${LABELS[$(( (rep + i + k) % n ))]}"); done
     i=$((i + 1))
-    for label in $order; do
+    for label in "${order[@]}"; do
       base="$OUT/$label-$scen-r$rep"
       start_server "$label" "$base.log"
       log "repeat $rep/$REPEATS $scen $label (pid $SERVER_PID)"
@@ -186,7 +209,8 @@ for rep in $(seq 1 "$REPEATS"); do
       half=()
       [ "$scen" = s1 ] && half=("${HALF_OF[@]}")
       "$LOADGEN" run --addr "127.0.0.1:$PORT" --pid "$SERVER_PID" --label "$label" \
-        --json "$base.json" $QUICK "${WINDOW[@]}" "${half[@]}" "$scen" >"$base.txt" 2>&1 || rc=$?
+        --json "$base.json" $QUICK "${WINDOW[@]}" "${FILTER[@]}" "${half[@]}" "$scen" \
+        >"$base.txt" 2>&1 || rc=$?
       case $rc in
         0) ;;
         3) FAILED+=("$label $scen repeat $rep: problems (see $base.txt)") ;;
@@ -201,6 +225,11 @@ echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.t
 log "done; results in $OUT"
 echo
 "$LOADGEN" report --dir "$OUT" --labels pubsubd,redis --out "$OUT/table.md"
+if [ -n "$CANDIDATE" ]; then
+  echo
+  echo "The candidate against pubsubd ($CANDIDATE):"
+  "$LOADGEN" report --dir "$OUT" --labels candidate,pubsubd --out "$OUT/candidate.md"
+fi
 if [ ${#FAILED[@]} -gt 0 ]; then
   echo
   echo "Runs with problems:"
