@@ -132,6 +132,91 @@ fn channel_and_pattern_frames_of_each_message_stay_together() {
     }
 }
 
+/// Runs to a channel that patterns match: exact-only and pattern-only
+/// receivers get the run shared, clients with several frames per message
+/// (the channel and a pattern, or two patterns) get each message's frames
+/// together, in the order a single PUBLISH gives them; every reply counts
+/// all of them. Also for large messages (shared rather than copied).
+#[test]
+fn runs_reach_pattern_subscribers_in_order() {
+    let server = TestServer::start();
+    let mut exact = subscriber(&server, false, "SUBSCRIBE", &["news.art"]);
+    let mut pattern = subscriber(&server, true, "PSUBSCRIBE", &["ne*"]);
+    let mut two = subscriber(&server, false, "PSUBSCRIBE", &["news.*", "*.art"]);
+    let mut both = subscriber(&server, true, "SUBSCRIBE", &["news.art"]);
+    both.send(&cmd(&[b"PSUBSCRIBE", b"news.*"]));
+    both.reply();
+    // 2 exact + news.* (two, both) + *.art (two) + ne* (pattern).
+    let receivers = b":6\r\n";
+    let mut publisher = server.raw();
+
+    // One PUBLISH on its own first: the order of `two`'s pattern frames.
+    publisher.send(&cmd(&[b"PUBLISH", b"news.art", b"solo"]));
+    publisher.expect(receivers);
+    let first = two.reply();
+    let second = two.reply();
+    let first_pattern =
+        if first == push_frame(false, &[b"pmessage", b"news.*", b"news.art", b"solo"]) {
+            b"news.*".as_slice()
+        } else {
+            assert_eq!(
+                show(&first),
+                show(&push_frame(
+                    false,
+                    &[b"pmessage", b"*.art", b"news.art", b"solo"]
+                ))
+            );
+            b"*.art".as_slice()
+        };
+    let second_pattern: &[u8] = if first_pattern == b"news.*" {
+        b"*.art"
+    } else {
+        b"news.*"
+    };
+    assert_eq!(
+        show(&second),
+        show(&push_frame(
+            false,
+            &[b"pmessage", second_pattern, b"news.art", b"solo"]
+        ))
+    );
+    exact.reply();
+    pattern.reply();
+    both.reply();
+    both.reply();
+
+    let payloads: Vec<Vec<u8>> = ["m1", "m2", "m3"]
+        .iter()
+        .map(|p| p.as_bytes().to_vec())
+        .chain([vec![b'L'; 3000], vec![b'M'; 600]])
+        .collect();
+    let mut all = Vec::new();
+    for p in &payloads {
+        all.extend(cmd(&[b"PUBLISH", b"news.art", p]));
+    }
+    publisher.send(&all);
+    for _ in &payloads {
+        publisher.expect(receivers);
+    }
+    for p in &payloads {
+        exact.expect(&message(false, b"news.art", p));
+        pattern.expect(&push_frame(true, &[b"pmessage", b"ne*", b"news.art", p]));
+        two.expect(&push_frame(
+            false,
+            &[b"pmessage", first_pattern, b"news.art", p],
+        ));
+        two.expect(&push_frame(
+            false,
+            &[b"pmessage", second_pattern, b"news.art", p],
+        ));
+        both.expect(&message(true, b"news.art", p));
+        both.expect(&push_frame(true, &[b"pmessage", b"news.*", b"news.art", p]));
+    }
+    for c in [&mut exact, &mut pattern, &mut two, &mut both] {
+        c.expect_nothing(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn client_reply_skip_inside_a_run() {
     let server = TestServer::start();

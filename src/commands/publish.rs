@@ -71,19 +71,9 @@ pub fn flush_group(s: &mut Session) {
     };
     let shared = std::sync::Arc::clone(&s.shared);
     let registry = &shared.registry;
-    match registry.publish_run(&shared, g.kind, &g.channel, &g.payloads) {
-        Some(n) => {
-            s.count_deliveries((n * g.payloads.len()) as u64);
-            s.reply_ints(n as i64, g.payloads.len());
-        }
-        None => {
-            for payload in &g.payloads {
-                let n = registry.publish(&shared, g.kind, &g.channel, payload);
-                s.count_deliveries(n as u64);
-                s.reply_ints(n as i64, 1);
-            }
-        }
-    }
+    let n = registry.publish_run(&shared, g.kind, &g.channel, &g.payloads);
+    s.count_deliveries((n * g.payloads.len()) as u64);
+    s.reply_ints(n as i64, g.payloads.len());
     g.payloads.clear();
     s.spare_payloads = g.payloads;
 }

@@ -100,7 +100,11 @@ impl PatternIndex {
     }
 
     /// Calls `f(pattern, subscribers)` for every pattern matching `channel`.
-    pub fn for_each_match(&self, channel: &[u8], mut f: impl FnMut(&Bytes, &Subscribers)) {
+    pub fn for_each_match<'s>(
+        &'s self,
+        channel: &[u8],
+        mut f: impl FnMut(&'s Bytes, &'s Subscribers),
+    ) {
         for &plen in self.prefix_lens.keys() {
             if plen > channel.len() {
                 break;

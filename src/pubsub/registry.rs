@@ -15,6 +15,7 @@
 //! output limit is disconnected there and then (see [`Client::deliver`]).
 
 use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -135,27 +136,40 @@ impl Drop for LazyFrame<'_> {
     }
 }
 
-/// Bytes a push frame of three bulk strings adds to its parts' lengths, at
-/// most: the aggregate header and three bulk headers and trailers, with
-/// lengths of up to 20 digits.
-const RUN_FRAME_OVERHEAD: usize = 4 + 3 * (1 + 20 + 2 + 2);
+/// Bytes a push frame adds to its parts' lengths, at most: the aggregate
+/// header (at most 4 parts: one digit) ...
+const FRAME_HEADER_MAX: usize = 4;
+/// ... and per part a bulk header and trailer, with a length of up to 20
+/// digits.
+const PART_OVERHEAD_MAX: usize = 1 + 20 + 2 + 2;
 
-/// The push frames of a run of messages to one channel, back to back in one
-/// buffer, encoded lazily once per protocol and shared by every receiver of
-/// that protocol.
+/// The push frames of a run of messages, back to back in one buffer, each
+/// the same leading parts (`message` and the channel, or `pmessage`, the
+/// pattern and the channel) followed by one payload; encoded lazily once
+/// per protocol and shared by every receiver of that protocol.
 struct LazyRun<'a> {
-    kind: &'a Bytes,
-    channel: &'a Bytes,
+    lead: &'a [&'a Bytes],
     payloads: &'a [Bytes],
     resp2: Option<Bytes>,
     resp3: Option<Bytes>,
 }
 
+/// Appends the push frame of `lead` followed by `payload` to `out`.
+fn push_frame_to(out: &mut Vec<u8>, proto: Protocol, lead: &[&Bytes], payload: &Bytes) {
+    let mut parts = [payload; 4];
+    let n = lead.len().min(3);
+    parts[..n].copy_from_slice(&lead[..n]);
+    parts[n] = payload;
+    let parts = &parts[..=n];
+    if !encode_push_extend(proto, parts, out, COPY_MAX_BYTES) {
+        out.extend_from_slice(&encode_push(proto, parts));
+    }
+}
+
 impl<'a> LazyRun<'a> {
-    fn new(kind: &'a Bytes, channel: &'a Bytes, payloads: &'a [Bytes]) -> LazyRun<'a> {
+    fn new(lead: &'a [&'a Bytes], payloads: &'a [Bytes]) -> LazyRun<'a> {
         LazyRun {
-            kind,
-            channel,
+            lead,
             payloads,
             resp2: None,
             resp3: None,
@@ -167,19 +181,18 @@ impl<'a> LazyRun<'a> {
             Protocol::Resp2 => &mut self.resp2,
             Protocol::Resp3 => &mut self.resp3,
         };
-        let (kind, channel, payloads) = (self.kind, self.channel, self.payloads);
+        let (lead, payloads) = (self.lead, self.payloads);
         SharedFrame::Bytes(slot.get_or_insert_with(|| {
             // Sized from an upper bound and then trimmed to the exact length:
             // a slow receiver may hold the run for long, and its output
             // limit counts the length, so the buffer must be no larger.
-            let overhead = RUN_FRAME_OVERHEAD + kind.len() + channel.len();
+            let overhead = FRAME_HEADER_MAX
+                + (lead.len() + 1) * PART_OVERHEAD_MAX
+                + lead.iter().map(|p| p.len()).sum::<usize>();
             let bound = payloads.iter().map(|p| p.len() + overhead).sum();
             let mut out = Vec::with_capacity(bound);
             for payload in payloads {
-                let parts = [kind, channel, payload];
-                if !encode_push_extend(proto, &parts, &mut out, COPY_MAX_BYTES) {
-                    out.extend_from_slice(&encode_push(proto, &parts));
-                }
+                push_frame_to(&mut out, proto, lead, payload);
             }
             Bytes::from(out.into_boxed_slice())
         }))
@@ -304,42 +317,85 @@ impl Registry {
     /// Delivers a run of messages on `channel`, in order, as
     /// [`Registry::publish`] would one by one, and returns how many received
     /// each (the receivers are found once, so every message reaches the same
-    /// ones). Every subscriber gets the whole run as one frame: one queue
-    /// operation per receiver instead of one per message.
-    ///
-    /// Returns None, delivering nothing, when a pattern matches the channel:
-    /// a client subscribed to the channel and to a matching pattern (or to
-    /// two matching patterns) must get each message's frames together, as
-    /// Redis sends them, so the caller publishes message by message.
+    /// ones). A receiver that gets one frame per message (an exact
+    /// subscriber, or the subscriber of one matching pattern) gets the whole
+    /// run as one frame shared with the others: one queue operation per
+    /// receiver instead of one per message. A client that gets several
+    /// frames per message (subscribed to the channel and to a matching
+    /// pattern, or to two matching patterns) must get each message's frames
+    /// together, as Redis sends them: it gets a buffer of its own with the
+    /// frames in that order.
     pub fn publish_run(
         &self,
         shared: &Shared,
         kind: Kind,
         channel: &Bytes,
         payloads: &[Bytes],
-    ) -> Option<usize> {
-        if kind == Kind::Channel && self.any_pattern_matches(channel) {
-            return None;
-        }
+    ) -> usize {
         let kind_name = match kind {
             Kind::Channel => &MESSAGE,
             Kind::Shard => &SMESSAGE,
         };
-        let Some(subs) = self.map(kind).get(channel.as_ref()) else {
-            return Some(0);
+        let exact = self.map(kind).get(channel.as_ref());
+        let idx = match kind {
+            Kind::Channel => self.patterns_if_any(),
+            Kind::Shard => None,
         };
-        let mut run = LazyRun::new(kind_name, channel, payloads);
-        subs.for_each(|client| client.deliver(shared, run.get(client.protocol())));
-        Some(subs.len())
-    }
-
-    /// Whether any subscribed pattern matches `channel`.
-    fn any_pattern_matches(&self, channel: &[u8]) -> bool {
-        let mut any = false;
-        if let Some(idx) = self.patterns_if_any() {
-            idx.for_each_match(channel, |_, _| any = true);
+        let mut matches: Vec<(&Bytes, &Subscribers)> = Vec::new();
+        if let Some(idx) = &idx {
+            idx.for_each_match(channel, |pattern, subs| matches.push((pattern, subs)));
         }
-        any
+        let in_exact = |id: u64| exact.as_ref().is_some_and(|e| e.contains(id));
+        let mut receivers = exact.as_ref().map_or(0, |e| e.len());
+        // Clients with several frames per message, found only when a
+        // pattern matches.
+        let mut several: HashMap<u64, &Arc<Client>> = HashMap::new();
+        if !matches.is_empty() {
+            let mut seen = HashSet::new();
+            for (_, subs) in &matches {
+                receivers += subs.len();
+                subs.for_each(|c| {
+                    if in_exact(c.id) || !seen.insert(c.id) {
+                        several.insert(c.id, c);
+                    }
+                });
+            }
+        }
+        let once = |c: &Arc<Client>| several.is_empty() || !several.contains_key(&c.id);
+        if let Some(subs) = &exact {
+            let lead = [kind_name, channel];
+            let mut run = LazyRun::new(&lead, payloads);
+            subs.for_each(|c| {
+                if once(c) {
+                    c.deliver(shared, run.get(c.protocol()));
+                }
+            });
+        }
+        for (pattern, subs) in &matches {
+            let lead = [&PMESSAGE, *pattern, channel];
+            let mut run = LazyRun::new(&lead, payloads);
+            subs.for_each(|c| {
+                if once(c) {
+                    c.deliver(shared, run.get(c.protocol()));
+                }
+            });
+        }
+        for c in several.values() {
+            let proto = c.protocol();
+            let mut out = Vec::new();
+            for payload in payloads {
+                if in_exact(c.id) {
+                    push_frame_to(&mut out, proto, &[kind_name, channel], payload);
+                }
+                for (pattern, subs) in &matches {
+                    if subs.contains(c.id) {
+                        push_frame_to(&mut out, proto, &[&PMESSAGE, pattern, channel], payload);
+                    }
+                }
+            }
+            c.deliver(shared, SharedFrame::Bytes(&Bytes::from(out)));
+        }
+        receivers
     }
 
     /// Channel names (of `kind`) that match `pattern`, or all when None.
@@ -389,14 +445,14 @@ mod tests {
             assert!(reg.psubscribe(Bytes::from_static(b"other.*"), &client, || {}));
             assert_eq!(reg.pattern_count(), 2, "round {round}");
             assert_eq!(reg.publish(&shared, Kind::Channel, &ch, &payload), 1);
-            assert_eq!(reg.publish_run(&shared, Kind::Channel, &ch, &run), None);
+            assert_eq!(reg.publish_run(&shared, Kind::Channel, &ch, &run), 1);
             assert!(reg.punsubscribe(b"news.*", 7));
             assert_eq!(reg.pattern_count(), 1);
             assert_eq!(reg.publish(&shared, Kind::Channel, &ch, &payload), 0);
             assert!(reg.punsubscribe(b"other.*", 7));
             assert_eq!(reg.pattern_count(), 0);
             assert_eq!(reg.publish(&shared, Kind::Channel, &ch, &payload), 0);
-            assert_eq!(reg.publish_run(&shared, Kind::Channel, &ch, &run), Some(0));
+            assert_eq!(reg.publish_run(&shared, Kind::Channel, &ch, &run), 0);
         }
         assert_eq!(client.outbox.queued_frames(), 1, "one coalesced buffer");
         assert!(client.outbox.pending() > 0);

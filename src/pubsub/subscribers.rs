@@ -83,13 +83,22 @@ impl Subscribers {
         }
     }
 
+    /// Whether client `id` is one of them.
+    pub fn contains(&self, id: u64) -> bool {
+        match self {
+            Subscribers::Empty => false,
+            Subscribers::One(one) => one.id == id,
+            Subscribers::Many(map) => map.contains_key(&id),
+        }
+    }
+
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Calls `f` for every subscriber.
-    pub fn for_each(&self, mut f: impl FnMut(&Arc<Client>)) {
+    pub fn for_each<'s>(&'s self, mut f: impl FnMut(&'s Arc<Client>)) {
         match self {
             Subscribers::Empty => {}
             Subscribers::One(one) => f(one),
