@@ -159,7 +159,6 @@ fn push_frame_to(out: &mut Vec<u8>, proto: Protocol, lead: &[&Bytes], payload: &
     let mut parts = [payload; 4];
     let n = lead.len().min(3);
     parts[..n].copy_from_slice(&lead[..n]);
-    parts[n] = payload;
     let parts = &parts[..=n];
     if !encode_push_extend(proto, parts, out, COPY_MAX_BYTES) {
         out.extend_from_slice(&encode_push(proto, parts));
@@ -393,7 +392,12 @@ impl Registry {
                     }
                 }
             }
-            c.deliver(shared, SharedFrame::Bytes(&Bytes::from(out)));
+            // Trimmed to its length, as the shared runs are: the receiver's
+            // output limit counts the length.
+            c.deliver(
+                shared,
+                SharedFrame::Bytes(&Bytes::from(out.into_boxed_slice())),
+            );
         }
         receivers
     }
