@@ -165,6 +165,39 @@ fn push_frame_to(out: &mut Vec<u8>, proto: Protocol, lead: &[&Bytes], payload: &
     }
 }
 
+/// Most bytes of frames gathered for one client that gets several frames
+/// per message (see [`Registry::publish_run`]) before they are handed to
+/// it: a client on many matching patterns cannot make a run build one huge
+/// buffer before its output limit is checked.
+pub const SEVERAL_FRAMES_CHUNK: usize = 64 * 1024;
+
+/// Appends a frame to `out`, the frames gathered for `client`, handing
+/// `out` to the client first once it holds [`SEVERAL_FRAMES_CHUNK`] bytes.
+fn append_bounded(
+    shared: &Shared,
+    client: &Arc<Client>,
+    out: &mut Vec<u8>,
+    proto: Protocol,
+    lead: &[&Bytes],
+    payload: &Bytes,
+) {
+    if out.len() >= SEVERAL_FRAMES_CHUNK {
+        deliver_owned(shared, client, std::mem::take(out));
+    }
+    push_frame_to(out, proto, lead, payload);
+}
+
+/// Queues frames encoded for `client` alone, trimmed to their length (its
+/// output limit counts the length, as for the shared runs).
+fn deliver_owned(shared: &Shared, client: &Arc<Client>, frames: Vec<u8>) {
+    if !frames.is_empty() {
+        client.deliver(
+            shared,
+            SharedFrame::Bytes(&Bytes::from(frames.into_boxed_slice())),
+        );
+    }
+}
+
 impl<'a> LazyRun<'a> {
     fn new(lead: &'a [&'a Bytes], payloads: &'a [Bytes]) -> LazyRun<'a> {
         LazyRun {
@@ -381,23 +414,20 @@ impl Registry {
         }
         for c in several.values() {
             let proto = c.protocol();
+            let exact = in_exact(c.id);
             let mut out = Vec::new();
             for payload in payloads {
-                if in_exact(c.id) {
-                    push_frame_to(&mut out, proto, &[kind_name, channel], payload);
+                if exact {
+                    append_bounded(shared, c, &mut out, proto, &[kind_name, channel], payload);
                 }
                 for (pattern, subs) in &matches {
                     if subs.contains(c.id) {
-                        push_frame_to(&mut out, proto, &[&PMESSAGE, pattern, channel], payload);
+                        let lead = [&PMESSAGE, *pattern, channel];
+                        append_bounded(shared, c, &mut out, proto, &lead, payload);
                     }
                 }
             }
-            // Trimmed to its length, as the shared runs are: the receiver's
-            // output limit counts the length.
-            c.deliver(
-                shared,
-                SharedFrame::Bytes(&Bytes::from(out.into_boxed_slice())),
-            );
+            deliver_owned(shared, c, out);
         }
         receivers
     }
@@ -460,6 +490,35 @@ mod tests {
         }
         assert_eq!(client.outbox.queued_frames(), 1, "one coalesced buffer");
         assert!(client.outbox.pending() > 0);
+    }
+
+    /// A client on two matching patterns gets its frames of a long run in
+    /// pieces of about [`SEVERAL_FRAMES_CHUNK`], each message's two frames
+    /// together, nothing lost.
+    #[test]
+    fn several_frames_clients_get_long_runs_in_bounded_pieces() {
+        let shared = Shared::new(Config::default(), None);
+        let addr = "127.0.0.1:1".parse().expect("address");
+        let client = Arc::new(Client::new(9, Peer::tcp(addr, addr, -1)));
+        let reg = &shared.registry;
+        assert!(reg.psubscribe(Bytes::from_static(b"a.*"), &client, || {}));
+        assert!(reg.psubscribe(Bytes::from_static(b"*.b"), &client, || {}));
+        let ch = Bytes::from_static(b"a.b");
+        let run: Vec<Bytes> = (0..30u8).map(|i| Bytes::from(vec![i; 2000])).collect();
+        assert_eq!(reg.publish_run(&shared, Kind::Channel, &ch, &run), 2);
+        // `*4\r\n$8\r\npmessage\r\n$3\r\n<pattern>\r\n$3\r\na.b\r\n$2000\r\n<payload>\r\n`
+        let frame = 4 + 14 + 9 + 9 + 7 + 2000 + 2;
+        let total = run.len() * 2 * frame;
+        assert_eq!(client.outbox.pending(), total, "every frame queued once");
+        let pieces = client.outbox.queued_frames();
+        assert_eq!(
+            pieces,
+            total.div_ceil(SEVERAL_FRAMES_CHUNK + frame),
+            "{total} bytes"
+        );
+        // Which pattern comes first follows the index; each message's two
+        // frames are adjacent either way: checked end to end in
+        // tests/publish_runs.rs.
     }
 
     #[test]
