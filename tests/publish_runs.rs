@@ -33,6 +33,19 @@ fn subscriber(server: &TestServer, resp3: bool, command: &str, names: &[&str]) -
     c
 }
 
+/// Pipelines a PUBLISH of each payload to `channel` in one write and
+/// asserts each reply is `reply`.
+fn publish_all(publisher: &mut Raw, channel: &[u8], payloads: &[Vec<u8>], reply: &[u8]) {
+    let mut all = Vec::new();
+    for p in payloads {
+        all.extend(cmd(&[b"PUBLISH", channel, p]));
+    }
+    publisher.send(&all);
+    for _ in payloads {
+        publisher.expect(reply);
+    }
+}
+
 /// Asserts the next replies are exactly `replies`, in order.
 fn expect_replies(conn: &mut Raw, replies: &[&[u8]]) {
     for r in replies {
@@ -188,16 +201,12 @@ fn runs_reach_pattern_subscribers_in_order() {
     let payloads: Vec<Vec<u8>> = ["m1", "m2", "m3"]
         .iter()
         .map(|p| p.as_bytes().to_vec())
+        // Large ones too: shared rather than copied, and spread over
+        // several reads of the publisher's requests.
         .chain([vec![b'L'; 3000], vec![b'M'; 600]])
+        .chain((0..3u8).map(|i| vec![b'P' + i; 20_000]))
         .collect();
-    let mut all = Vec::new();
-    for p in &payloads {
-        all.extend(cmd(&[b"PUBLISH", b"news.art", p]));
-    }
-    publisher.send(&all);
-    for _ in &payloads {
-        publisher.expect(receivers);
-    }
+    publish_all(&mut publisher, b"news.art", &payloads, receivers);
     for p in &payloads {
         exact.expect(&message(false, b"news.art", p));
         pattern.expect(&push_frame(true, &[b"pmessage", b"ne*", b"news.art", p]));
@@ -215,6 +224,51 @@ fn runs_reach_pattern_subscribers_in_order() {
     for c in [&mut exact, &mut pattern, &mut two, &mut both] {
         c.expect_nothing(Duration::from_millis(100));
     }
+}
+
+/// A client on six patterns that all match gets six frames per message:
+/// long runs reach it in pieces (`SEVERAL_FRAMES_CHUNK`, 64 KiB), still
+/// each message's frames together, in a single PUBLISH's order, nothing
+/// lost.
+#[test]
+fn a_client_on_many_matching_patterns_gets_long_runs_in_order() {
+    let server = TestServer::start();
+    let patterns: [&[u8]; 6] = [b"news.*", b"*.art", b"n*", b"*t", b"news.a*", b"?ews.art"];
+    let names: Vec<&str> = patterns
+        .iter()
+        .map(|p| std::str::from_utf8(p).expect("ascii"))
+        .collect();
+    let mut many = subscriber(&server, false, "PSUBSCRIBE", &names);
+    let mut publisher = server.raw();
+    let frame = |pattern: &[u8], payload: &[u8]| {
+        push_frame(false, &[b"pmessage", pattern, b"news.art", payload])
+    };
+
+    // The order of the six frames for one PUBLISH on its own.
+    publisher.send(&cmd(&[b"PUBLISH", b"news.art", b"solo"]));
+    publisher.expect(b":6\r\n");
+    let mut order: Vec<&[u8]> = Vec::new();
+    for _ in patterns {
+        let got = many.reply();
+        let p = patterns
+            .iter()
+            .find(|p| got == frame(p, b"solo"))
+            .unwrap_or_else(|| panic!("unexpected frame {}", show(&got)));
+        order.push(p);
+    }
+
+    // 200 messages of 300 bytes: a run read at once gives this client
+    // 6 x its payload bytes, well over one piece.
+    let payloads: Vec<Vec<u8>> = (0..200u32)
+        .map(|i| format!("{i:0>300}").into_bytes())
+        .collect();
+    publish_all(&mut publisher, b"news.art", &payloads, b":6\r\n");
+    for p in &payloads {
+        for pattern in &order {
+            many.expect(&frame(pattern, p));
+        }
+    }
+    many.expect_nothing(Duration::from_millis(100));
 }
 
 #[test]
@@ -307,14 +361,7 @@ fn long_runs_are_split_and_lose_nothing() {
     let payloads: Vec<Vec<u8>> = (0..700usize)
         .map(|i| vec![b'a' + (i % 26) as u8; 1 + (i * 37) % 900])
         .collect();
-    let mut all = Vec::new();
-    for p in &payloads {
-        all.extend(cmd(&[b"PUBLISH", b"bulk", p]));
-    }
-    publisher.send(&all);
-    for _ in &payloads {
-        publisher.expect(b":2\r\n");
-    }
+    publish_all(&mut publisher, b"bulk", &payloads, b":2\r\n");
     for p in &payloads {
         resp2.expect(&message(false, b"bulk", p));
         resp3.expect(&message(true, b"bulk", p));
