@@ -38,12 +38,16 @@ pub const MAX_WRITES_PER_TURN: usize = 16;
 /// memcpy is cheaper than a reference count touched from two cores, and
 /// consecutive small messages then leave in one contiguous iovec.
 pub const COPY_MAX_BYTES: usize = 512;
-/// The coalescing buffer grows in steps of at least this much.
+/// A client's coalescing buffer, started when small frames arrive for an
+/// empty queue, holds this much.
 pub const COALESCE_CHUNK: usize = 4096;
-/// A coalescing buffer this full is sealed into the queue and a new one
-/// started, so a backlog of small messages grows in bounded steps (never by
-/// doubling one huge buffer).
-pub const COALESCE_MAX: usize = 64 * 1024;
+/// When small frames keep arriving while earlier ones are still queued (a
+/// backlog), a full coalescing buffer is sealed into the queue as it is
+/// and a new one of this size started. A buffer is never grown: growing
+/// one by reallocation copied what it held (up to 64 KiB) under the
+/// queue's lock; S2 delivered 5-6 % more without that (two alternated
+/// runs, BENCHMARKS.md).
+pub const COALESCE_BACKLOG_CHUNK: usize = 16 * 1024;
 
 /// What happened to a pushed frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,13 +177,16 @@ impl Outbox {
         }
         let was_empty = q.frames.is_empty() && q.tail.is_empty();
         if len <= COPY_MAX_BYTES {
-            if q.tail.len() + len > COALESCE_MAX {
-                let full = q.tail.split().freeze();
-                q.frames.push_back(full);
-                q.tail = BytesMut::new();
-            }
             if q.tail.capacity() - q.tail.len() < len {
-                q.tail.reserve(len.max(COALESCE_CHUNK));
+                // No room: start a new buffer, sealing a non-empty one.
+                let next = if q.tail.is_empty() {
+                    COALESCE_CHUNK
+                } else {
+                    let full = q.tail.split().freeze();
+                    q.frames.push_back(full);
+                    COALESCE_BACKLOG_CHUNK
+                };
+                q.tail = BytesMut::with_capacity(next);
             }
             q.tail.extend_from_slice(frame.bytes());
         } else {
@@ -579,6 +586,34 @@ mod tests {
         assert_eq!(String::from_utf8(sink).unwrap(), expect);
         assert_eq!(n as usize, expect.len());
         assert_eq!(o.pending(), 0);
+    }
+
+    #[test]
+    fn a_backlog_of_small_frames_is_sealed_in_fixed_chunks_never_grown() {
+        let o = Outbox::new();
+        let none = limit(0, 0, 0);
+        let frames: Vec<Vec<u8>> = (0..1000u32)
+            .map(|i| format!("+message {i:04} {}\r\n", "x".repeat(80)).into_bytes())
+            .collect();
+        for f in &frames {
+            o.push_shared_quiet(SharedFrame::Slice(f), none);
+        }
+        let (lens, caps) = {
+            let q = o.queue.lock().unwrap();
+            let lens: Vec<usize> = q.frames.iter().map(Bytes::len).collect();
+            (lens, q.tail.capacity())
+        };
+        let total: usize = frames.iter().map(Vec::len).sum();
+        assert!(total > 5 * COALESCE_BACKLOG_CHUNK);
+        // The first buffer, then full backlog chunks; none was grown.
+        assert!(lens[0] <= COALESCE_CHUNK, "first buffer {}", lens[0]);
+        for &n in &lens[1..] {
+            assert!(n <= COALESCE_BACKLOG_CHUNK && n > COALESCE_BACKLOG_CHUNK - 200);
+        }
+        assert_eq!(caps, COALESCE_BACKLOG_CHUNK);
+        o.close();
+        let (out, _) = drain_closed(&o, usize::MAX);
+        assert_eq!(out, frames.concat());
     }
 
     #[test]
