@@ -38,8 +38,8 @@ pub const MAX_WRITES_PER_TURN: usize = 16;
 /// memcpy is cheaper than a reference count touched from two cores, and
 /// consecutive small messages then leave in one contiguous iovec.
 pub const COPY_MAX_BYTES: usize = 512;
-/// A client's coalescing buffer, started when small frames arrive for an
-/// empty queue, holds this much.
+/// A coalescing buffer started when none holds unwritten frames (the
+/// client's first small message after its queue drained) holds this much.
 pub const COALESCE_CHUNK: usize = 4096;
 /// When small frames keep arriving while earlier ones are still queued (a
 /// backlog), a full coalescing buffer is sealed into the queue as it is
