@@ -26,6 +26,9 @@ cargo clippy --all-targets -q -- -D warnings
 
 echo "== Rust tests"
 cargo test -q
+# The load generator's own checks (its RESP readers and encoders, its
+# scenario table, its /proc readings); bench targets run no #[test]s.
+cargo test -q --bench loadgen -- selftest
 
 # The Node and Python suites start the server binary cargo just built,
 # wherever the target directory is (CARGO_TARGET_DIR may move it).

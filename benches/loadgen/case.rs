@@ -466,6 +466,10 @@ pub async fn run_load(spec: &LoadSpec, target: &Target) -> Result<CaseResult, St
         }
     }
     r.set("client_cpu_cores", client_cpu / secs);
+    if let Some((idle, steal)) = cpu1.machine_pct_since(&cpu0) {
+        r.set("machine_idle_pct", idle);
+        r.set("machine_steal_pct", steal);
+    }
     if let Some(b) = rss_before {
         r.set("server_rss_before_mb", b as f64 / 1e6);
     }

@@ -194,6 +194,7 @@ fn main() -> ExitCode {
                 resp::self_test(),
                 publisher::self_test(),
                 scenarios::self_test(),
+                procstat::self_test(),
             ];
             let failed: Vec<&String> = checks.iter().filter_map(|c| c.as_ref().err()).collect();
             for e in &failed {

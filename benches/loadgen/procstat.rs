@@ -95,22 +95,82 @@ impl Drop for RssSampler {
     }
 }
 
-/// CPU seconds of the server and of the generator, read together.
+/// The whole machine's CPU time from the first line of `/proc/stat`, in
+/// clock ticks summed over every CPU.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MachineTicks {
+    /// Every state: user, nice, system, idle, iowait, irq, softirq, steal.
+    pub total: f64,
+    /// idle + iowait: no runnable thread on the CPU.
+    pub idle: f64,
+    /// Time the hypervisor ran something else while this machine's CPU
+    /// wanted to run (zero on bare metal).
+    pub steal: f64,
+}
+
+impl MachineTicks {
+    /// Parses the aggregate `cpu ` line of `/proc/stat`.
+    pub fn parse(stat: &str) -> Option<MachineTicks> {
+        let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(|f| f.parse().ok())
+            .collect::<Option<_>>()?;
+        if v.len() < 8 {
+            return None;
+        }
+        Some(MachineTicks {
+            total: v.iter().sum(),
+            idle: v[3] + v[4],
+            steal: v[7],
+        })
+    }
+
+    /// Reads `/proc/stat` now.
+    pub fn now() -> Option<MachineTicks> {
+        MachineTicks::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// Percentages of the machine's CPU time since `earlier` that were idle
+    /// and stolen: (idle %, steal %).
+    pub fn pct_since(&self, earlier: &MachineTicks) -> Option<(f64, f64)> {
+        let total = self.total - earlier.total;
+        (total > 0.0).then(|| {
+            (
+                100.0 * (self.idle - earlier.idle) / total,
+                100.0 * (self.steal - earlier.steal) / total,
+            )
+        })
+    }
+}
+
+/// CPU seconds of the server and of the generator, and the machine's CPU
+/// ticks, read together.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuMark {
     /// The server's, when its pid is known.
     pub server: Option<f64>,
     /// This process's.
     pub client: f64,
+    /// The whole machine's (None where `/proc/stat` cannot be read).
+    pub machine: Option<MachineTicks>,
 }
 
 impl CpuMark {
-    /// Reads both now.
+    /// Reads all three now.
     pub fn now(pid: Option<u32>) -> CpuMark {
         CpuMark {
             server: pid.and_then(|p| cpu_seconds(Some(p))),
             client: cpu_seconds(None).unwrap_or(0.0),
+            machine: MachineTicks::now(),
         }
+    }
+
+    /// The machine's idle and stolen CPU time since `earlier`, in percent.
+    pub fn machine_pct_since(&self, earlier: &CpuMark) -> Option<(f64, f64)> {
+        self.machine?.pct_since(&earlier.machine?)
     }
 
     /// CPU seconds spent since `earlier`: (server, client).
@@ -121,4 +181,32 @@ impl CpuMark {
         };
         (server, self.client - earlier.client)
     }
+}
+
+/// Checks the `/proc/stat` reading (`loadgen selftest`; bench targets run
+/// no `#[test]`s).
+pub fn self_test() -> Result<(), String> {
+    let a = MachineTicks::parse("cpu  100 0 50 800 10 0 20 20 0 0\ncpu0 1 2 3 4 5 6 7 8\n")
+        .ok_or("the cpu line did not parse")?;
+    let b = MachineTicks::parse("cpu  160 0 80 900 10 0 30 120 0 0\n")
+        .ok_or("the second cpu line did not parse")?;
+    if (a.total, a.idle, a.steal) != (1000.0, 810.0, 20.0) {
+        return Err(format!("ticks read as {a:?}"));
+    }
+    // 300 ticks passed: 100 idle, 100 stolen.
+    let (idle, steal) = b.pct_since(&a).ok_or("no time passed")?;
+    if (idle - 100.0 / 3.0).abs() > 1e-9 || (steal - 100.0 / 3.0).abs() > 1e-9 {
+        return Err(format!(
+            "idle {idle} % and steal {steal} %, not 33.3 % each"
+        ));
+    }
+    if MachineTicks::parse("cpu0 1 2 3\n").is_some()
+        || MachineTicks::parse("cpu  1 2 3\n").is_some()
+    {
+        return Err("a line without the machine's eight times parsed".into());
+    }
+    if a.pct_since(&a).is_some() {
+        return Err("a zero interval gave percentages".into());
+    }
+    Ok(())
 }
