@@ -283,15 +283,16 @@ pub async fn saturate(
                 }
             }
         }
+        // The rest of the batch in one step (one atomic operation, not one
+        // per message). Only this task takes permits, so what is available
+        // now can be taken.
+        let want = (limit - 1)
+            .min(usize::try_from(enc.remaining() - 1).unwrap_or(usize::MAX))
+            .min(sem.available_permits());
         let mut n = 1;
-        while n < limit && (n as u64) < enc.remaining() {
-            match sem.try_acquire() {
-                Ok(p) => {
-                    p.forget();
-                    n += 1;
-                }
-                Err(_) => break,
-            }
+        if let Ok(p) = sem.try_acquire_many(u32::try_from(want).unwrap_or(0)) {
+            n += p.num_permits();
+            p.forget();
         }
         if let Some(f) = &flow {
             let t = Instant::now();
