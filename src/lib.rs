@@ -15,8 +15,9 @@
 //!   subscriptions, reply mode).
 //! - [`commands`]: the command table and one file per command; `dispatch`
 //!   checks arity, auth and subscribed mode in one place.
-//! - [`pubsub`]: the sharded channel registry, the pattern index, and the
-//!   bounded per-client outbox with the slow-consumer policy.
+//! - [`pubsub`]: the channel registry (behind a reader-sharded lock), the
+//!   pattern index, and the bounded per-client outbox with the
+//!   slow-consumer policy.
 //! - [`keyspace`] (string keys with expiry, WATCH, events), [`notify`]
 //!   (keyspace notifications) and [`scripting`] (Lua): the data side.
 //! - [`client`], [`shared`], [`stats`], [`logging`],
