@@ -94,15 +94,15 @@ fn parse(c: &mut Criterion) {
 }
 
 fn encode(c: &mut Criterion) {
-    let kind = Bytes::from_static(b"message");
-    let channel = Bytes::from_static(b"bench.0");
+    let kind: &[u8] = b"message";
+    let channel: &[u8] = b"bench.0";
     let mut g = c.benchmark_group("encode_push");
     g.throughput(Throughput::Elements(1));
     for payload in [16usize, 256, 4096] {
         let body = Bytes::from(vec![b'x'; payload]);
         for (name, proto) in [("resp2", Protocol::Resp2), ("resp3", Protocol::Resp3)] {
             g.bench_function(BenchmarkId::new(name, format!("{payload}B")), |b| {
-                b.iter(|| encode_push(proto, &[&kind, &channel, black_box(&body)]));
+                b.iter(|| encode_push(proto, &[kind, channel, black_box(&body)]));
             });
         }
     }
@@ -118,7 +118,7 @@ fn encode(c: &mut Criterion) {
                 let mut buf = Vec::with_capacity(512);
                 b.iter(|| {
                     buf.clear();
-                    encode_push_extend(proto, &[&kind, &channel, black_box(&body)], &mut buf, 512)
+                    encode_push_extend(proto, &[kind, channel, black_box(&body)], &mut buf, 512)
                 });
             });
         }
@@ -276,12 +276,25 @@ fn dispatch(c: &mut Criterion) {
         rt.spawn(async move { me.outbox.sink_until_closed().await });
     }
     let mut session = Session::new(Arc::clone(&shared), Arc::clone(&me));
-    let publish: Vec<Bytes> = vec![
-        Bytes::from_static(b"PUBLISH"),
-        Bytes::from_static(b"bench.0"),
-        Bytes::from(vec![b'x'; 64]),
-    ];
-    let ping: Vec<Bytes> = vec![Bytes::from_static(b"PING")];
+    // Requests as the parser hands them over: arguments in their frame.
+    let parsed = |request: &[u8]| {
+        let limits = Limits {
+            max_bulk_len: 512 * 1024 * 1024,
+            authenticated: true,
+        };
+        match RequestParser::new().parse(&mut BytesMut::from(request), &limits) {
+            Ok(Some(Parsed::Command(args))) => args,
+            other => panic!("not a command: {other:?}"),
+        }
+    };
+    let publish = parsed(
+        format!(
+            "*3\r\n$7\r\nPUBLISH\r\n$7\r\nbench.0\r\n$64\r\n{}\r\n",
+            "x".repeat(64)
+        )
+        .as_bytes(),
+    );
+    let ping = parsed(b"*1\r\n$4\r\nPING\r\n");
     const BATCH: u64 = 64;
     let mut g = c.benchmark_group("dispatch");
     g.throughput(Throughput::Elements(BATCH));

@@ -19,14 +19,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::client::{Client, CloseReason};
 use crate::commands;
 use crate::logging::RateLimiter;
 use crate::protocol::request::Limits;
-use crate::protocol::{Parsed, Reply, RequestParser};
+use crate::protocol::{Args, Parsed, Reply, RequestParser};
 use crate::pubsub::outbox::{Drained, WriteBatch};
 use crate::pubsub::wakeups;
 use crate::session::{REPLY_FLUSH_BYTES, Session};
@@ -120,7 +120,7 @@ struct Conn {
     write_blocked: bool,
     /// A command waiting for another client's script to finish (boxed:
     /// rare, and the connection's state is kept small).
-    stalled: Option<Box<[Bytes]>>,
+    stalled: Option<Box<Args>>,
 }
 
 /// Serves one client (already in the client table) until it disconnects,
@@ -329,7 +329,7 @@ impl Conn {
                         // Another client's script holds the keyspace: send
                         // what is answered so far and wait for it.
                         s.flush();
-                        self.stalled = Some(args.into_boxed_slice());
+                        self.stalled = Some(Box::new(args));
                         return false;
                     }
                     self.parser.recycle(args);

@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use crate::client::Client;
 use crate::commands::publish::{PublishGroup, flush_group};
 use crate::keyspace::Keyspace;
-use crate::protocol::{Protocol, Reply};
+use crate::protocol::{Args, Protocol, Reply};
 use crate::pubsub::Kind;
 use crate::pubsub::names::NameSet;
 use crate::shared::Shared;
@@ -46,7 +46,7 @@ pub struct Session {
     /// Close once what is queued has been written (QUIT, SHUTDOWN, errors).
     pub closing: bool,
     /// Commands queued since MULTI.
-    pub multi: Option<Vec<Vec<Bytes>>>,
+    pub multi: Option<Vec<Args>>,
     /// A command queued since MULTI was rejected: EXEC aborts.
     pub multi_error: bool,
     /// Bytes the queued commands hold (bounded by

@@ -1,9 +1,7 @@
 //! AUTH [username] password
 
-use bytes::Bytes;
-
 use super::syntax_error;
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
 /// The only user: Redis's `default`.
@@ -21,7 +19,7 @@ pub fn credentials_ok(s: &Session, user: &[u8], password: &[u8]) -> bool {
 }
 
 /// `+OK` and authenticates the connection, or WRONGPASS.
-pub fn auth(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn auth(s: &mut Session, args: &Args) -> Reply {
     let (user, password) = match args.len() {
         2 => {
             if !s.shared.settings.password_required() {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::{help_reply, is, syntax_error};
 use crate::client::{Client, CloseReason};
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 use crate::shared::Shared;
 
@@ -29,12 +29,12 @@ pub fn validate_name(name: &[u8]) -> Result<(), Reply> {
 }
 
 /// The connection's id.
-pub fn id(s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn id(s: &mut Session, _args: &Args) -> Reply {
     Reply::Int(s.client.id as i64)
 }
 
 /// Names the connection (an empty name clears it).
-pub fn setname(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn setname(s: &mut Session, args: &Args) -> Reply {
     if let Err(e) = validate_name(&args[2]) {
         return e;
     }
@@ -44,7 +44,7 @@ pub fn setname(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// The connection's name, or null.
-pub fn getname(s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn getname(s: &mut Session, _args: &Args) -> Reply {
     let name = s.client.info().name;
     if name.is_empty() {
         Reply::Nil
@@ -54,7 +54,7 @@ pub fn getname(s: &mut Session, _args: &[Bytes]) -> Reply {
 }
 
 /// Records the client library's name or version (shown by CLIENT LIST).
-pub fn setinfo(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn setinfo(s: &mut Session, args: &Args) -> Reply {
     let attr = &args[2];
     let value = &args[3];
     let which = if is(attr, "lib-name") {
@@ -85,7 +85,7 @@ pub fn setinfo(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// CLIENT REPLY ON|OFF|SKIP. Only ON replies.
-pub fn reply(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn reply(s: &mut Session, args: &Args) -> Reply {
     let mode = &args[2];
     if is(mode, "on") {
         s.reply_off = false;
@@ -180,7 +180,7 @@ pub fn describe(c: &Client) -> String {
 }
 
 /// This connection's CLIENT LIST line.
-pub fn info(s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn info(s: &mut Session, _args: &Args) -> Reply {
     let mut line = describe(&s.client);
     line.push('\n');
     Reply::Verbatim(Bytes::from(line))
@@ -230,7 +230,7 @@ fn all_clients(shared: &Shared) -> Vec<Arc<Client>> {
 }
 
 /// CLIENT LIST [TYPE type] [ID id ...]
-pub fn list(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn list(s: &mut Session, args: &Args) -> Reply {
     let mut kind = None;
     let mut ids: Option<Vec<u64>> = None;
     let mut i = 2;
@@ -279,7 +279,7 @@ pub fn list(s: &mut Session, args: &[Bytes]) -> Reply {
 
 /// CLIENT KILL ip:port, or CLIENT KILL <filter value> ... with filters ID,
 /// TYPE, USER, ADDR, LADDR, SKIPME.
-pub fn kill(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn kill(s: &mut Session, args: &Args) -> Reply {
     if args.len() == 3 {
         let addr = &args[2][..];
         let target = all_clients(&s.shared)
@@ -377,7 +377,7 @@ fn on_off(arg: &[u8]) -> Option<bool> {
 
 /// CLIENT NO-EVICT ON|OFF (recorded and shown as flag `e`; pubsubd evicts
 /// no client for memory, only for its output limits).
-pub fn no_evict(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn no_evict(s: &mut Session, args: &Args) -> Reply {
     match on_off(&args[2]) {
         Some(v) => {
             s.client.with_info(|i| i.no_evict = v);
@@ -388,7 +388,7 @@ pub fn no_evict(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// CLIENT NO-TOUCH ON|OFF (recorded and shown as flag `T`).
-pub fn no_touch(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn no_touch(s: &mut Session, args: &Args) -> Reply {
     match on_off(&args[2]) {
         Some(v) => {
             s.client.with_info(|i| i.no_touch = v);
@@ -399,7 +399,7 @@ pub fn no_touch(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// The subcommand list.
-pub fn help(_s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn help(_s: &mut Session, _args: &Args) -> Reply {
     help_reply(
         "CLIENT",
         &[

@@ -1,13 +1,11 @@
 //! CLUSTER <anything>, READONLY, READWRITE
 
-use bytes::Bytes;
-
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
 /// pubsubd is a standalone server. Clients probe `CLUSTER NODES` and switch
 /// to cluster mode on anything but an error, so every cluster command gets
 /// Redis's standalone error.
-pub fn cluster(_s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn cluster(_s: &mut Session, _args: &Args) -> Reply {
     Reply::error("ERR This instance has cluster support disabled")
 }

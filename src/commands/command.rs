@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::table::{COMMANDS, Command, flags, lookup};
 use super::{help_reply, is};
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
 /// ACL categories implied by a command's group and flags.
@@ -168,12 +168,12 @@ fn docs(cmd: &Command, parent: Option<&str>) -> Reply {
 }
 
 /// COMMAND: every command's INFO entry.
-pub fn all(_s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn all(_s: &mut Session, _args: &Args) -> Reply {
     Reply::Array(COMMANDS.iter().map(|c| describe(c, None)).collect())
 }
 
 /// COMMAND COUNT.
-pub fn count(_s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn count(_s: &mut Session, _args: &Args) -> Reply {
     Reply::Int(COMMANDS.len() as i64)
 }
 
@@ -190,7 +190,7 @@ fn find(name: &[u8]) -> Option<(&'static Command, Option<&'static str>)> {
 }
 
 /// COMMAND INFO [name ...]: entries, null for unknown names.
-pub fn info(_s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn info(_s: &mut Session, args: &Args) -> Reply {
     if args.len() == 2 {
         return Reply::Array(COMMANDS.iter().map(|c| describe(c, None)).collect());
     }
@@ -203,7 +203,7 @@ pub fn info(_s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// COMMAND DOCS [name ...]: a map of name to documentation.
-pub fn docs_all(_s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn docs_all(_s: &mut Session, args: &Args) -> Reply {
     let mut out = Vec::new();
     if args.len() == 2 {
         for c in COMMANDS {
@@ -224,7 +224,7 @@ pub fn docs_all(_s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// COMMAND LIST [FILTERBY PATTERN glob | ACLCAT cat | MODULE name].
-pub fn list(_s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn list(_s: &mut Session, args: &Args) -> Reply {
     let names = COMMANDS.iter().map(|c| c.name);
     match args.len() {
         2 => Reply::bulks(names.map(|n| Bytes::from_static(n.as_bytes()))),
@@ -257,7 +257,7 @@ pub fn list(_s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// The subcommand list.
-pub fn help(_s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn help(_s: &mut Session, _args: &Args) -> Reply {
     help_reply(
         "COMMAND",
         &[

@@ -3,12 +3,12 @@
 use bytes::Bytes;
 
 use super::{help_reply, syntax_error};
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
 /// `name, value` pairs for every parameter matching one of the globs (a map
 /// in RESP3).
-pub fn get(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn get(s: &mut Session, args: &Args) -> Reply {
     let patterns: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
     let pairs = match s.shared.config.read() {
         Ok(c) => c.get(&patterns),
@@ -23,7 +23,7 @@ pub fn get(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// Sets one or more parameters, all or nothing, and applies them at once.
-pub fn set(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn set(s: &mut Session, args: &Args) -> Reply {
     if !args.len().is_multiple_of(2) {
         return syntax_error();
     }
@@ -38,13 +38,13 @@ pub fn set(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// Resets the INFO counters.
-pub fn resetstat(s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn resetstat(s: &mut Session, _args: &Args) -> Reply {
     s.shared.stats.reset();
     Reply::ok()
 }
 
 /// The subcommand list.
-pub fn help(_s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn help(_s: &mut Session, _args: &Args) -> Reply {
     help_reply(
         "CONFIG",
         &[

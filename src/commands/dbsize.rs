@@ -1,12 +1,10 @@
 //! DBSIZE
 
-use bytes::Bytes;
-
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
 /// The number of keys in the selected database.
-pub fn dbsize(s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn dbsize(s: &mut Session, _args: &Args) -> Reply {
     let db = s.db;
     let n = s.keyspace(|ks| ks.db(db).len());
     Reply::Int(n as i64)

@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::{is, parse_i64};
 use crate::keyspace::{class, now_ms};
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
 /// EXPIRE-family core: `unit_ms` per unit, relative or absolute time.
@@ -90,22 +90,22 @@ fn expire_generic(
 }
 
 /// EXPIRE key seconds [NX|XX|GT|LT]
-pub fn expire(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn expire(s: &mut Session, args: &Args) -> Reply {
     expire_generic(s, args, 1000, false, "expire")
 }
 
 /// PEXPIRE key milliseconds [NX|XX|GT|LT]
-pub fn pexpire(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn pexpire(s: &mut Session, args: &Args) -> Reply {
     expire_generic(s, args, 1, false, "pexpire")
 }
 
 /// EXPIREAT key unix-seconds [NX|XX|GT|LT]
-pub fn expireat(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn expireat(s: &mut Session, args: &Args) -> Reply {
     expire_generic(s, args, 1000, true, "expireat")
 }
 
 /// PEXPIREAT key unix-ms [NX|XX|GT|LT]
-pub fn pexpireat(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn pexpireat(s: &mut Session, args: &Args) -> Reply {
     expire_generic(s, args, 1, true, "pexpireat")
 }
 
@@ -126,17 +126,17 @@ fn ttl_generic(s: &mut Session, args: &[Bytes], unit_ms: u64) -> Reply {
 }
 
 /// TTL key
-pub fn ttl(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn ttl(s: &mut Session, args: &Args) -> Reply {
     ttl_generic(s, args, 1000)
 }
 
 /// PTTL key
-pub fn pttl(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn pttl(s: &mut Session, args: &Args) -> Reply {
     ttl_generic(s, args, 1)
 }
 
 /// PERSIST key: 1 if a TTL was removed.
-pub fn persist(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn persist(s: &mut Session, args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
     s.keyspace(|ks| match ks.peek(db, &args[1], now) {

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::{is, syntax_error};
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
 /// Checks the optional ASYNC/SYNC argument (both mean the same here: the
@@ -17,7 +17,7 @@ fn mode_ok(args: &[Bytes]) -> bool {
 }
 
 /// Empties the selected database.
-pub fn flushdb(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn flushdb(s: &mut Session, args: &Args) -> Reply {
     if !mode_ok(args) {
         return syntax_error();
     }
@@ -27,7 +27,7 @@ pub fn flushdb(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// Empties every database.
-pub fn flushall(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn flushall(s: &mut Session, args: &Args) -> Reply {
     if !mode_ok(args) {
         return syntax_error();
     }

@@ -5,13 +5,13 @@ use bytes::Bytes;
 use super::auth::{WRONGPASS, credentials_ok};
 use super::client::validate_name;
 use super::is;
-use crate::protocol::{Protocol, Reply};
+use crate::protocol::{Args, Protocol, Reply};
 use crate::session::Session;
 
 /// Switches protocol (and optionally authenticates and names the
 /// connection), replying with the server description map clients read:
 /// server, version, proto, id, mode, role, modules.
-pub fn hello(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn hello(s: &mut Session, args: &Args) -> Reply {
     let mut proto = None;
     if let Some(v) = args.get(1) {
         let v = match std::str::from_utf8(v)

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 use crate::shared::Shared;
 use crate::stats::Stats;
@@ -30,7 +30,7 @@ const SECTIONS: &[&str] = &[
 const DEFAULT: &[&str] = SECTIONS;
 
 /// The INFO text for the requested sections.
-pub fn info(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn info(s: &mut Session, args: &Args) -> Reply {
     let mut wanted: Vec<&str> = Vec::new();
     if args.len() == 1 {
         wanted.extend(DEFAULT);

@@ -5,11 +5,11 @@ use bytes::Bytes;
 
 use super::{is, parse_i64, syntax_error};
 use crate::keyspace::{class, now_ms};
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
 /// DEL / UNLINK: the number of keys removed.
-pub fn del(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn del(s: &mut Session, args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
     s.keyspace(|ks| {
@@ -25,7 +25,7 @@ pub fn del(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// EXISTS key [key ...]: how many of the keys exist (repeats count).
-pub fn exists(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn exists(s: &mut Session, args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
     s.keyspace(|ks| {
@@ -39,7 +39,7 @@ pub fn exists(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// TYPE key: `string` or `none`.
-pub fn type_of(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn type_of(s: &mut Session, args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
     let found = s.keyspace(|ks| ks.peek(db, &args[1], now).is_some());
@@ -47,14 +47,14 @@ pub fn type_of(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// KEYS pattern
-pub fn keys(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn keys(s: &mut Session, args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
     Reply::bulks(s.keyspace(|ks| ks.keys(db, &args[1], now)))
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
-pub fn scan(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn scan(s: &mut Session, args: &Args) -> Reply {
     let cursor = match std::str::from_utf8(&args[1])
         .ok()
         .and_then(|c| c.parse::<u64>().ok())
@@ -101,7 +101,7 @@ pub fn scan(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// RANDOMKEY: a random key, or null when the database is empty.
-pub fn randomkey(s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn randomkey(s: &mut Session, _args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
     s.keyspace(|ks| ks.random_key(db, now))
@@ -109,7 +109,7 @@ pub fn randomkey(s: &mut Session, _args: &[Bytes]) -> Reply {
 }
 
 /// RENAME key newkey (the TTL moves with the value).
-pub fn rename(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn rename(s: &mut Session, args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
     let (from, to) = (&args[1], &args[2]);
@@ -130,7 +130,7 @@ pub fn rename(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// SWAPDB index1 index2
-pub fn swapdb(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn swapdb(s: &mut Session, args: &Args) -> Reply {
     let parse = |a: &Bytes, which: &str| -> Result<usize, Reply> {
         let n = std::str::from_utf8(a)
             .ok()

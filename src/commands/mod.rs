@@ -34,13 +34,13 @@ mod time;
 
 use bytes::Bytes;
 
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 use table::{Command, flags};
 
 /// A command handler: runs with the session and the full request
 /// (`args[0]` is the command name) and returns the reply.
-pub type Handler = fn(&mut Session, &[Bytes]) -> Reply;
+pub type Handler = fn(&mut Session, &Args) -> Reply;
 
 /// Longest part of a client-supplied name or argument echoed in an error.
 const ERR_ECHO_MAX: usize = 128;
@@ -88,7 +88,7 @@ fn controls_transaction(name: &str) -> bool {
 }
 
 /// Runs one request (`args[0]` is the command name) and writes its reply.
-pub fn dispatch(s: &mut Session, args: &[Bytes]) -> Outcome {
+pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
     if args.is_empty() {
         return Outcome::Done;
     }
@@ -136,7 +136,7 @@ pub fn dispatch(s: &mut Session, args: &[Bytes]) -> Outcome {
 
 /// Queues a command inside MULTI (`+QUEUED`), or rejects it and marks the
 /// transaction to abort.
-fn queue(s: &mut Session, cmd: &Command, args: &[Bytes]) -> Reply {
+fn queue(s: &mut Session, cmd: &Command, args: &Args) -> Reply {
     if cmd.flags & flags::NO_MULTI != 0 {
         s.multi_error = true;
         return Reply::error("ERR Command not allowed inside a transaction");
@@ -161,7 +161,7 @@ fn queue(s: &mut Session, cmd: &Command, args: &[Bytes]) -> Reply {
     }
     s.multi_bytes += size;
     if let Some(q) = s.multi.as_mut() {
-        q.push(args.to_vec());
+        q.push(Args::from(args.to_vec()));
         let queued = q.len();
         s.client.with_info(|i| i.multi = Some(queued));
     }
@@ -179,7 +179,7 @@ fn over_maxmemory(s: &Session) -> bool {
 }
 
 /// Runs a resolved command: memory check, statistics, handler.
-fn run(s: &mut Session, resolved: Resolved, args: &[Bytes]) -> Reply {
+fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
     let cmd = resolved.cmd;
     if cmd.flags & flags::DENYOOM != 0 && over_maxmemory(s) {
         return Reply::error(OOM);
@@ -197,13 +197,13 @@ fn run(s: &mut Session, resolved: Resolved, args: &[Bytes]) -> Reply {
     }
     match cmd.handler {
         Some(h) => h(s, args),
-        None => unknown_subcommand(&args[0], args.get(1)),
+        None => unknown_subcommand(args.arg(0), args.get_arg(1)),
     }
 }
 
 /// Runs a command inside EXEC: resolved again (the table is static, so it
 /// resolves as it did when queued) and executed.
-pub fn run_queued(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn run_queued(s: &mut Session, args: &Args) -> Reply {
     match resolve(s, args) {
         Ok(resolved) => run_nested(s, resolved, args),
         Err(reply) => reply,
@@ -212,7 +212,7 @@ pub fn run_queued(s: &mut Session, args: &[Bytes]) -> Reply {
 
 /// Runs a command whose reply the caller collects (EXEC, scripts), not one
 /// dispatched on its own.
-fn run_nested(s: &mut Session, resolved: Resolved, args: &[Bytes]) -> Reply {
+fn run_nested(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
     let direct = std::mem::replace(&mut s.direct, false);
     let reply = run(s, resolved, args);
     s.direct = direct;
@@ -221,8 +221,8 @@ fn run_nested(s: &mut Session, resolved: Resolved, args: &[Bytes]) -> Reply {
 
 /// Runs a command for `redis.call` from a script, with the script errors
 /// Redis gives.
-pub fn run_from_script(s: &mut Session, args: &[Bytes], read_only: bool) -> Reply {
-    let Some(cmd) = table::lookup(&args[0]) else {
+pub fn run_from_script(s: &mut Session, args: &Args, read_only: bool) -> Reply {
+    let Some(cmd) = table::lookup(args.arg(0)) else {
         return Reply::error("ERR Unknown Redis command called from script");
     };
     if !table::arity_ok(cmd.arity, args.len()) {
@@ -231,7 +231,7 @@ pub fn run_from_script(s: &mut Session, args: &[Bytes], read_only: bool) -> Repl
     let resolved = if cmd.subcommands.is_empty() || args.len() < 2 {
         Resolved { cmd, parent: None }
     } else {
-        match cmd.subcommand(&args[1]) {
+        match cmd.subcommand(args.arg(1)) {
             Some(sub) if table::arity_ok(sub.arity, args.len()) => Resolved {
                 cmd: sub,
                 parent: Some(cmd),
@@ -258,8 +258,8 @@ pub fn run_from_script(s: &mut Session, args: &[Bytes], read_only: bool) -> Repl
 /// Finds the command (or subcommand) for `args` and checks every
 /// precondition; returns it with its full name (`client|list`), or the error
 /// reply the client gets instead.
-fn resolve(s: &Session, args: &[Bytes]) -> Result<Resolved, Reply> {
-    let name = &args[0];
+fn resolve(s: &Session, args: &Args) -> Result<Resolved, Reply> {
+    let name = args.arg(0);
     let Some(cmd) = table::lookup(name) else {
         return Err(unknown_command(name, &args[1..]));
     };
@@ -269,7 +269,7 @@ fn resolve(s: &Session, args: &[Bytes]) -> Result<Resolved, Reply> {
     let resolved = if cmd.subcommands.is_empty() || args.len() < 2 {
         Resolved { cmd, parent: None }
     } else {
-        let sub_name = &args[1];
+        let sub_name = args.arg(1);
         match cmd.subcommand(sub_name) {
             Some(sub) => {
                 let r = Resolved {
@@ -334,7 +334,7 @@ pub fn wrong_arity(fullname: &str) -> Reply {
 }
 
 /// `-ERR unknown subcommand 'x'. Try CONTAINER HELP.`
-pub fn unknown_subcommand(container: &[u8], sub: Option<&Bytes>) -> Reply {
+pub fn unknown_subcommand(container: &[u8], sub: Option<&[u8]>) -> Reply {
     let sub = sub.map(|s| echo_arg(s, ERR_ECHO_MAX)).unwrap_or_default();
     Reply::error(format!(
         "ERR unknown subcommand '{}'. Try {} HELP.",

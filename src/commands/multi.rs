@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 
 use crate::keyspace::now_ms;
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
 /// MULTI: start queueing.
-pub fn multi(s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn multi(s: &mut Session, _args: &Args) -> Reply {
     if s.multi.is_some() {
         return Reply::error("ERR MULTI calls can not be nested");
     }
@@ -20,7 +20,7 @@ pub fn multi(s: &mut Session, _args: &[Bytes]) -> Reply {
 }
 
 /// DISCARD: drop the queue.
-pub fn discard(s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn discard(s: &mut Session, _args: &Args) -> Reply {
     if s.multi.is_none() {
         return Reply::error("ERR DISCARD without MULTI");
     }
@@ -48,7 +48,7 @@ fn watch_failed(s: &mut Session) -> bool {
 
 /// EXEC: run the queue atomically and reply with every result; a null array
 /// if a WATCHed key changed; EXECABORT if queueing failed.
-pub fn exec(s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn exec(s: &mut Session, _args: &Args) -> Reply {
     let Some(queued) = s.multi.take() else {
         return Reply::error("ERR EXEC without MULTI");
     };
@@ -76,7 +76,7 @@ pub fn exec(s: &mut Session, _args: &[Bytes]) -> Reply {
 }
 
 /// WATCH key [key ...]
-pub fn watch(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn watch(s: &mut Session, args: &Args) -> Reply {
     if s.multi.is_some() {
         return Reply::error("ERR WATCH inside MULTI is not allowed");
     }
@@ -108,7 +108,7 @@ pub fn watch(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// UNWATCH
-pub fn unwatch(s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn unwatch(s: &mut Session, _args: &Args) -> Reply {
     s.unwatch_all();
     Reply::ok()
 }

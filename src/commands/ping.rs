@@ -1,14 +1,12 @@
 //! PING [message]
 
-use bytes::Bytes;
-
 use super::wrong_arity;
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
 /// `+PONG` (or the message as a bulk string); in RESP2 subscribed mode the
 /// array `["pong", message-or-empty]`, which clients' keep-alives expect.
-pub fn ping(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn ping(s: &mut Session, args: &Args) -> Reply {
     if args.len() > 2 {
         return wrong_arity("ping");
     }

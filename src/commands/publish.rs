@@ -17,7 +17,7 @@
 
 use bytes::Bytes;
 
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::pubsub::Kind;
 use crate::session::Session;
 
@@ -53,7 +53,7 @@ impl PublishGroup {
 
 /// Whether `args` would join the session's open run (so dispatching it must
 /// not deliver the run first).
-pub fn continues_group(s: &Session, args: &[Bytes]) -> bool {
+pub fn continues_group(s: &Session, args: &Args) -> bool {
     let Some(g) = &s.publish_group else {
         return false;
     };
@@ -61,7 +61,7 @@ pub fn continues_group(s: &Session, args: &[Bytes]) -> bool {
         Kind::Channel => b"publish",
         Kind::Shard => b"spublish",
     };
-    args.len() == 3 && args[0].eq_ignore_ascii_case(name) && args[1] == g.channel
+    args.len() == 3 && args.arg(0).eq_ignore_ascii_case(name) && args.arg(1) == g.channel
 }
 
 /// Delivers the session's open run, if any, and writes its replies.
@@ -80,7 +80,8 @@ pub fn flush_group(s: &mut Session) {
 
 /// Delivers the message and returns the number of receivers, or joins the
 /// message to a run (the reply then follows when the run is delivered).
-fn publish_to(s: &mut Session, kind: Kind, args: &[Bytes]) -> Reply {
+fn publish_to(s: &mut Session, kind: Kind, args: &Args) -> Reply {
+    let (channel, payload) = (args.arg(1), args.arg(2));
     // Only a command dispatched on its own (not in EXEC or a script, whose
     // replies are collected), not skipped by CLIENT REPLY, from a client that
     // is not itself subscribed (its own messages must keep their place
@@ -90,48 +91,45 @@ fn publish_to(s: &mut Session, kind: Kind, args: &[Bytes]) -> Reply {
     // over many channels pays nothing for runs.
     if s.direct && !s.skip_current && s.subscription_count() == 0 {
         if let Some(g) = &mut s.publish_group
-            && g.accepts(kind, &args[1], args[2].len())
+            && g.accepts(kind, channel, payload.len())
         {
-            g.bytes += args[2].len();
-            g.payloads.push(args[2].clone());
+            g.bytes += payload.len();
+            g.payloads.push(args.bytes(2));
             return Reply::Sent;
         }
         flush_group(s);
-        if s.last_published == Some(kind) && s.last_channel == args[1] {
+        if s.last_published == Some(kind) && s.last_channel == channel {
             let mut payloads = std::mem::take(&mut s.spare_payloads);
-            payloads.push(args[2].clone());
+            payloads.push(args.bytes(2));
             s.publish_group = Some(PublishGroup {
                 kind,
-                channel: args[1].clone(),
+                channel: args.bytes(1),
                 payloads,
-                bytes: args[2].len(),
+                bytes: payload.len(),
             });
             return Reply::Sent;
         }
         // A copy, not a reference to the request buffer: a reference would
         // cost two locked instructions per PUBLISH; a long name is not kept.
         s.last_channel.clear();
-        if args[1].len() <= RUN_CHANNEL_MAX {
-            s.last_channel.extend_from_slice(&args[1]);
+        if channel.len() <= RUN_CHANNEL_MAX {
+            s.last_channel.extend_from_slice(channel);
             s.last_published = Some(kind);
         } else {
             s.last_published = None;
         }
     }
-    let n = s
-        .shared
-        .registry
-        .publish(&s.shared, kind, &args[1], &args[2]);
+    let n = s.shared.registry.publish(&s.shared, kind, channel, payload);
     s.count_deliveries(n as u64);
     Reply::Int(n as i64)
 }
 
 /// PUBLISH: exact subscribers plus matching patterns.
-pub fn publish(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn publish(s: &mut Session, args: &Args) -> Reply {
     publish_to(s, Kind::Channel, args)
 }
 
 /// SPUBLISH: shard-channel subscribers (patterns do not apply).
-pub fn spublish(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn spublish(s: &mut Session, args: &Args) -> Reply {
     publish_to(s, Kind::Shard, args)
 }

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::help_reply;
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::pubsub::Kind;
 use crate::session::Session;
 
@@ -28,32 +28,32 @@ fn counts(s: &Session, kind: Kind, args: &[Bytes]) -> Reply {
 }
 
 /// Active channels, optionally only those matching a pattern.
-pub fn channels(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn channels(s: &mut Session, args: &Args) -> Reply {
     list(s, Kind::Channel, args)
 }
 
 /// `channel, count` pairs for the named channels.
-pub fn numsub(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn numsub(s: &mut Session, args: &Args) -> Reply {
     counts(s, Kind::Channel, args)
 }
 
 /// Number of distinct subscribed patterns.
-pub fn numpat(s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn numpat(s: &mut Session, _args: &Args) -> Reply {
     Reply::Int(s.shared.registry.pattern_count() as i64)
 }
 
 /// Active shard channels, optionally only those matching a pattern.
-pub fn shardchannels(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn shardchannels(s: &mut Session, args: &Args) -> Reply {
     list(s, Kind::Shard, args)
 }
 
 /// `shardchannel, count` pairs.
-pub fn shardnumsub(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn shardnumsub(s: &mut Session, args: &Args) -> Reply {
     counts(s, Kind::Shard, args)
 }
 
 /// The subcommand list.
-pub fn help(_s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn help(_s: &mut Session, _args: &Args) -> Reply {
     help_reply(
         "PUBSUB",
         &[

@@ -1,12 +1,10 @@
 //! QUIT
 
-use bytes::Bytes;
-
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
 /// `+OK`, then the connection closes once the reply is written.
-pub fn quit(s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn quit(s: &mut Session, _args: &Args) -> Reply {
     s.closing = true;
     Reply::ok()
 }

@@ -1,14 +1,12 @@
 //! RESET
 
-use bytes::Bytes;
-
-use crate::protocol::{Protocol, Reply};
+use crate::protocol::{Args, Protocol, Reply};
 use crate::session::Session;
 
 /// Returns the connection to its initial state: every subscription dropped
 /// without notifications, RESP2, database 0, no name, replies on, and
 /// de-authenticated when a password is set. Replies `+RESET`.
-pub fn reset(s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn reset(s: &mut Session, _args: &Args) -> Reply {
     s.drop_subscriptions();
     s.end_transaction();
     s.set_protocol(Protocol::Resp2);

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::{help_reply, is, parse_i64};
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
 /// Splits `numkeys key... arg...` (args[2..]) into keys and arguments.
@@ -41,7 +41,7 @@ fn run(s: &mut Session, sha: &str, args: &[Bytes], read_only: bool) -> Reply {
         shared
             .scripts
             .run(sha, &keys, &argv, threshold, &mut |words| {
-                super::run_from_script(s, &words, read_only)
+                super::run_from_script(s, &Args::from(words), read_only)
             })
     });
     s.db = saved_db;
@@ -77,27 +77,27 @@ fn evalsha_generic(s: &mut Session, args: &[Bytes], read_only: bool) -> Reply {
 }
 
 /// EVAL script numkeys key... arg...
-pub fn eval(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn eval(s: &mut Session, args: &Args) -> Reply {
     eval_generic(s, args, false)
 }
 
 /// EVAL_RO script numkeys key... arg...
-pub fn eval_ro(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn eval_ro(s: &mut Session, args: &Args) -> Reply {
     eval_generic(s, args, true)
 }
 
 /// EVALSHA sha numkeys key... arg...
-pub fn evalsha(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn evalsha(s: &mut Session, args: &Args) -> Reply {
     evalsha_generic(s, args, false)
 }
 
 /// EVALSHA_RO sha numkeys key... arg...
-pub fn evalsha_ro(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn evalsha_ro(s: &mut Session, args: &Args) -> Reply {
     evalsha_generic(s, args, true)
 }
 
 /// SCRIPT LOAD script: its SHA1.
-pub fn load(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn load(s: &mut Session, args: &Args) -> Reply {
     match s.shared.scripts.load(&args[2]) {
         Ok(sha) => Reply::Bulk(Bytes::from(sha)),
         Err(e) => e,
@@ -105,7 +105,7 @@ pub fn load(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// SCRIPT EXISTS sha [sha ...]: 1/0 each.
-pub fn exists(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn exists(s: &mut Session, args: &Args) -> Reply {
     Reply::Array(
         args[2..]
             .iter()
@@ -118,7 +118,7 @@ pub fn exists(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// SCRIPT FLUSH [ASYNC|SYNC]
-pub fn flush(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn flush(s: &mut Session, args: &Args) -> Reply {
     match args.get(2) {
         None => {}
         Some(a) if is(a, "async") || is(a, "sync") => {}
@@ -137,7 +137,7 @@ fn flush_option_error() -> Reply {
 }
 
 /// SCRIPT KILL: stops the running script if it has not written.
-pub fn kill(s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn kill(s: &mut Session, _args: &Args) -> Reply {
     match s.shared.scripts.request_kill() {
         Ok(()) => Reply::ok(),
         Err(e) => e,
@@ -145,7 +145,7 @@ pub fn kill(s: &mut Session, _args: &[Bytes]) -> Reply {
 }
 
 /// The subcommand list.
-pub fn help(_s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn help(_s: &mut Session, _args: &Args) -> Reply {
     help_reply(
         "SCRIPT",
         &[

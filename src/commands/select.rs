@@ -1,13 +1,11 @@
 //! SELECT index
 
-use bytes::Bytes;
-
 use super::parse_i64;
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
 /// `+OK` and switches to database `index` (0 to `databases`-1).
-pub fn select(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn select(s: &mut Session, args: &Args) -> Reply {
     let index = match parse_i64(&args[1]) {
         Ok(i) => i,
         Err(e) => return e,

@@ -1,16 +1,14 @@
 //! SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]
 
-use bytes::Bytes;
-
 use super::{is, syntax_error};
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
 /// Starts a graceful shutdown: listeners close, every connection's queued
 /// output is flushed (bounded wait), and the process exits 0. There is no
 /// data to save, so SAVE/NOSAVE/NOW/FORCE are accepted and change nothing.
 /// On success no reply is sent; the connection closes.
-pub fn shutdown(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn shutdown(s: &mut Session, args: &Args) -> Reply {
     let (mut save, mut nosave, mut abort) = (false, false, false);
     for a in &args[1..] {
         if is(a, "nosave") {

@@ -5,11 +5,11 @@ use bytes::{Bytes, BytesMut};
 
 use super::{is, parse_i64, syntax_error, wrong_arity};
 use crate::keyspace::{class, now_ms};
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
 /// GET key
-pub fn get(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn get(s: &mut Session, args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
     s.keyspace(|ks| match ks.lookup(db, &args[1], now) {
@@ -92,7 +92,7 @@ fn set_options(args: &[Bytes], now: u64) -> Result<SetOptions, Reply> {
 }
 
 /// SET key value [NX|XX] [GET] [EX seconds|PX ms|EXAT ts|PXAT ms|KEEPTTL]
-pub fn set(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn set(s: &mut Session, args: &Args) -> Reply {
     let now = now_ms();
     let o = match set_options(args, now) {
         Ok(o) => o,
@@ -144,17 +144,17 @@ fn set_with_expiry(s: &mut Session, args: &[Bytes], unit_ms: i64, cmd: &str) -> 
 }
 
 /// SETEX key seconds value
-pub fn setex(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn setex(s: &mut Session, args: &Args) -> Reply {
     set_with_expiry(s, args, 1000, "setex")
 }
 
 /// PSETEX key milliseconds value
-pub fn psetex(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn psetex(s: &mut Session, args: &Args) -> Reply {
     set_with_expiry(s, args, 1, "psetex")
 }
 
 /// SETNX key value: 1 if set, 0 if the key existed.
-pub fn setnx(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn setnx(s: &mut Session, args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
     s.keyspace(|ks| {
@@ -168,7 +168,7 @@ pub fn setnx(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// GETDEL key
-pub fn getdel(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn getdel(s: &mut Session, args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
     s.keyspace(|ks| match ks.lookup(db, &args[1], now) {
@@ -182,7 +182,7 @@ pub fn getdel(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// MGET key [key ...]
-pub fn mget(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn mget(s: &mut Session, args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
     s.keyspace(|ks| {
@@ -199,7 +199,7 @@ pub fn mget(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// MSET key value [key value ...]
-pub fn mset(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn mset(s: &mut Session, args: &Args) -> Reply {
     if args.len().is_multiple_of(2) {
         return wrong_arity("mset");
     }
@@ -237,17 +237,17 @@ fn incr_by(s: &mut Session, key: &Bytes, by: i64, event: &'static str) -> Reply 
 }
 
 /// INCR key
-pub fn incr(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn incr(s: &mut Session, args: &Args) -> Reply {
     incr_by(s, &args[1], 1, "incrby")
 }
 
 /// DECR key
-pub fn decr(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn decr(s: &mut Session, args: &Args) -> Reply {
     incr_by(s, &args[1], -1, "incrby")
 }
 
 /// INCRBY key increment
-pub fn incrby(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn incrby(s: &mut Session, args: &Args) -> Reply {
     match parse_i64(&args[2]) {
         Ok(by) => incr_by(s, &args[1], by, "incrby"),
         Err(e) => e,
@@ -255,7 +255,7 @@ pub fn incrby(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// DECRBY key decrement
-pub fn decrby(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn decrby(s: &mut Session, args: &Args) -> Reply {
     match parse_i64(&args[2]) {
         Ok(by) if by != i64::MIN => incr_by(s, &args[1], -by, "incrby"),
         Ok(_) => Reply::error("ERR decrement would overflow"),
@@ -264,7 +264,7 @@ pub fn decrby(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// APPEND key value: the new length.
-pub fn append(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn append(s: &mut Session, args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
     let max = s
@@ -290,7 +290,7 @@ pub fn append(s: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 /// STRLEN key
-pub fn strlen(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn strlen(s: &mut Session, args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
     s.keyspace(|ks| {

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::pubsub::Kind;
 use crate::pubsub::names::NameSet;
 use crate::session::Session;
@@ -116,31 +116,31 @@ fn unsubscribe_all(s: &mut Session, args: &[Bytes], fam: Family) -> Reply {
 }
 
 /// SUBSCRIBE channel [channel ...]
-pub fn subscribe(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn subscribe(s: &mut Session, args: &Args) -> Reply {
     subscribe_all(s, args, Family::Channel)
 }
 
 /// UNSUBSCRIBE [channel ...]
-pub fn unsubscribe(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn unsubscribe(s: &mut Session, args: &Args) -> Reply {
     unsubscribe_all(s, args, Family::Channel)
 }
 
 /// PSUBSCRIBE pattern [pattern ...]
-pub fn psubscribe(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn psubscribe(s: &mut Session, args: &Args) -> Reply {
     subscribe_all(s, args, Family::Pattern)
 }
 
 /// PUNSUBSCRIBE [pattern ...]
-pub fn punsubscribe(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn punsubscribe(s: &mut Session, args: &Args) -> Reply {
     unsubscribe_all(s, args, Family::Pattern)
 }
 
 /// SSUBSCRIBE shardchannel [shardchannel ...]
-pub fn ssubscribe(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn ssubscribe(s: &mut Session, args: &Args) -> Reply {
     subscribe_all(s, args, Family::Shard)
 }
 
 /// SUNSUBSCRIBE [shardchannel ...]
-pub fn sunsubscribe(s: &mut Session, args: &[Bytes]) -> Reply {
+pub fn sunsubscribe(s: &mut Session, args: &Args) -> Reply {
     unsubscribe_all(s, args, Family::Shard)
 }

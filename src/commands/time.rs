@@ -2,11 +2,11 @@
 
 use bytes::Bytes;
 
-use crate::protocol::Reply;
+use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
 /// `[unix seconds, microseconds]` as bulk strings.
-pub fn time(_s: &mut Session, _args: &[Bytes]) -> Reply {
+pub fn time(_s: &mut Session, _args: &Args) -> Reply {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

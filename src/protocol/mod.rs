@@ -5,9 +5,11 @@
 //! `redis-protocol` codec; `reply` turns a [`Reply`] into RESP2 or RESP3 bytes
 //! through the same codec.
 
+pub mod args;
 pub mod pieces;
 pub mod reply;
 pub mod request;
 
+pub use args::Args;
 pub use reply::{Protocol, Reply};
 pub use request::{ParseError, Parsed, RequestParser};

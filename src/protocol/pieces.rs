@@ -17,7 +17,7 @@
 
 use std::sync::LazyLock;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use redis_protocol::resp2::types::BorrowedFrame as B2;
 use redis_protocol::resp3::types::BorrowedFrame as B3;
 
@@ -170,7 +170,7 @@ impl Pieces {
 /// when it is at most `max` bytes long. False, appending nothing, when it is
 /// longer, a part is [`SHARED_BULK_HEADERS`] bytes or longer, or there are
 /// more than [`MAX_PUSH_PARTS`] parts (the caller then uses the codec).
-pub fn assemble_push(proto: Protocol, parts: &[&Bytes], out: &mut Vec<u8>, max: usize) -> bool {
+pub fn assemble_push(proto: Protocol, parts: &[&[u8]], out: &mut Vec<u8>, max: usize) -> bool {
     let pieces = match proto {
         Protocol::Resp2 => RESP2.as_ref(),
         Protocol::Resp3 => RESP3.as_ref(),
@@ -197,14 +197,13 @@ mod tests {
 
     #[test]
     fn assembled_pushes_equal_the_codec_for_every_shared_length() {
-        let kind = Bytes::from_static(b"message");
-        let channel = Bytes::from_static(b"bench.s2.42");
+        let kind: &[u8] = b"message";
+        let channel: &[u8] = b"bench.s2.42";
         for proto in [Protocol::Resp2, Protocol::Resp3] {
             for len in 0..SHARED_BULK_HEADERS + 3 {
-                let payload = Bytes::from((0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
-                let parts = [&kind, &channel, &payload];
-                let slices: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
-                let expected = codec_push(proto, &slices).expect("codec");
+                let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+                let parts = [kind, channel, &payload[..]];
+                let expected = codec_push(proto, &parts).expect("codec");
                 let mut buf = b"before".to_vec();
                 if assemble_push(proto, &parts, &mut buf, usize::MAX) {
                     assert!(len < SHARED_BULK_HEADERS, "{len}");
@@ -220,16 +219,9 @@ mod tests {
 
     #[test]
     fn four_parts_and_a_length_limit() {
-        let parts = [
-            Bytes::from_static(b"pmessage"),
-            Bytes::from_static(b"news.*"),
-            Bytes::from_static(b"news.art"),
-            Bytes::from_static(b"hello"),
-        ];
-        let refs: Vec<&Bytes> = parts.iter().collect();
-        let slices: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
+        let refs: [&[u8]; 4] = [b"pmessage", b"news.*", b"news.art", b"hello"];
         for proto in [Protocol::Resp2, Protocol::Resp3] {
-            let expected = codec_push(proto, &slices).expect("codec");
+            let expected = codec_push(proto, &refs).expect("codec");
             let mut buf = Vec::new();
             assert!(assemble_push(proto, &refs, &mut buf, expected.len()));
             assert_eq!(buf, expected);
@@ -237,7 +229,7 @@ mod tests {
             assert!(!assemble_push(proto, &refs, &mut short, expected.len() - 1));
             assert!(short.is_empty());
         }
-        let five: Vec<&Bytes> = parts.iter().chain(&parts[..1]).collect();
+        let five: Vec<&[u8]> = refs.iter().chain(&refs[..1]).copied().collect();
         assert!(!assemble_push(Protocol::Resp2, &five, &mut Vec::new(), 256));
     }
 }

@@ -268,7 +268,7 @@ fn shared_integer(i: i64) -> Option<&'static [u8]> {
 /// This is on the publish path (once per message and protocol), so it uses
 /// the codec's borrowed frames: no intermediate vectors, one exact
 /// allocation.
-pub fn encode_push(proto: Protocol, parts: &[&Bytes]) -> Bytes {
+pub fn encode_push(proto: Protocol, parts: &[&[u8]]) -> Bytes {
     with_push_frame(proto, parts, |frame| {
         let mut out = BytesMut::new();
         let ok = match frame {
@@ -294,12 +294,7 @@ pub fn encode_push(proto: Protocol, parts: &[&Bytes]) -> Bytes {
 /// message into reused memory instead of allocating for it. Parts shorter
 /// than [`crate::protocol::pieces::SHARED_BULK_HEADERS`] are assembled from
 /// the codec's shared pieces, the rest encoded by the codec.
-pub fn encode_push_extend(
-    proto: Protocol,
-    parts: &[&Bytes],
-    out: &mut Vec<u8>,
-    max: usize,
-) -> bool {
+pub fn encode_push_extend(proto: Protocol, parts: &[&[u8]], out: &mut Vec<u8>, max: usize) -> bool {
     if crate::protocol::pieces::assemble_push(proto, parts, out, max) {
         return true;
     }
@@ -328,7 +323,7 @@ enum PushFrame<'f, 'a> {
 /// it to `f`.
 fn with_push_frame<T>(
     proto: Protocol,
-    parts: &[&Bytes],
+    parts: &[&[u8]],
     f: impl FnOnce(PushFrame<'_, '_>) -> T,
 ) -> T {
     use redis_protocol::resp2::types::BorrowedFrame as B2;
@@ -337,12 +332,12 @@ fn with_push_frame<T>(
     match proto {
         Protocol::Resp2 => {
             let items: [B2<'_>; 4] =
-                std::array::from_fn(|i| B2::BulkString(parts.get(i).map_or(&[][..], |p| &p[..])));
+                std::array::from_fn(|i| B2::BulkString(parts.get(i).copied().unwrap_or_default()));
             f(PushFrame::Resp2(&B2::Array(&items[..n])))
         }
         Protocol::Resp3 => {
             let items: [B3<'_>; 4] = std::array::from_fn(|i| B3::BlobString {
-                data: parts.get(i).map_or(&[][..], |p| &p[..]),
+                data: parts.get(i).copied().unwrap_or_default(),
                 attributes: None,
             });
             f(PushFrame::Resp3(&B3::Push {
@@ -417,10 +412,7 @@ mod tests {
             enc(Reply::Verbatim(Bytes::from_static(b"hi")), Protocol::Resp3),
             b"=6\r\ntxt:hi\r\n"
         );
-        let push = encode_push(
-            Protocol::Resp3,
-            &[&Bytes::from_static(b"message"), &Bytes::from_static(b"c")],
-        );
+        let push = encode_push(Protocol::Resp3, &[b"message", b"c"]);
         assert_eq!(&push[..], b">2\r\n$7\r\nmessage\r\n$1\r\nc\r\n");
     }
 }

@@ -15,8 +15,12 @@
 //! The walk keeps its place between reads, so a large pipelined frame that
 //! arrives in many small reads is scanned once, not once per read.
 
+use std::ops::Range;
+
 use bytes::{Buf, Bytes, BytesMut};
 use redis_protocol::resp2::types::RangeFrame;
+
+use crate::protocol::Args;
 
 /// Longest inline command, or multibulk/bulk header line, Redis accepts
 /// (`PROTO_INLINE_MAX_SIZE`, 64 KiB).
@@ -42,7 +46,7 @@ pub struct Limits {
 #[derive(Debug, PartialEq)]
 pub enum Parsed {
     /// A command with its arguments (never empty).
-    Command(Vec<Bytes>),
+    Command(Args),
     /// A frame that carries no command (`*0`, `*-1`, a blank inline line);
     /// Redis ignores these without replying.
     Empty,
@@ -78,12 +82,12 @@ pub struct RequestParser {
     /// Bytes the frame in progress still needs, when known (lets the reader
     /// size one allocation for a large argument instead of growing by doubling).
     wanted: usize,
-    /// An argument vector handed back with [`RequestParser::recycle`], reused
+    /// A range vector handed back with [`RequestParser::recycle`], reused
     /// for the next request (at most [`SPARE_ARGS_MAX`] slots kept).
-    spare: Vec<Bytes>,
+    spare: Vec<Range<usize>>,
 }
 
-/// Largest argument vector [`RequestParser::recycle`] keeps for reuse.
+/// Largest range vector [`RequestParser::recycle`] keeps for reuse.
 pub const SPARE_ARGS_MAX: usize = 16;
 
 impl RequestParser {
@@ -97,16 +101,16 @@ impl RequestParser {
         self.wanted
     }
 
-    /// Takes back a request's argument vector once the command ran, so the
-    /// next request reuses its allocation.
-    pub fn recycle(&mut self, mut args: Vec<Bytes>) {
-        args.clear();
-        if args.capacity() <= SPARE_ARGS_MAX && args.capacity() > self.spare.capacity() {
-            self.spare = args;
+    /// Takes back a request's arguments once the command ran, so the next
+    /// request reuses their range vector.
+    pub fn recycle(&mut self, args: Args) {
+        let ranges = args.into_ranges();
+        if ranges.capacity() <= SPARE_ARGS_MAX && ranges.capacity() > self.spare.capacity() {
+            self.spare = ranges;
         }
     }
 
-    /// Frees the spare argument vector (the connection went idle).
+    /// Frees the spare range vector (the connection went idle).
     pub fn release_idle_memory(&mut self) {
         self.spare = Vec::new();
     }
@@ -194,46 +198,32 @@ impl RequestParser {
     }
 }
 
-/// Hands a frame whose limits were checked to the codec and extracts its
-/// arguments as zero-copy slices of the read buffer. The codec's range
-/// decoder is used (not its `Bytes` decoder) so that the frame is frozen
-/// once and each argument is a slice of it, with no per-frame allocation
-/// beyond the argument vector.
+/// Hands a frame whose limits were checked to the codec and keeps the
+/// frame, frozen once, with each argument's range in it (see [`Args`]). The
+/// codec's range decoder is used (not its `Bytes` decoder) so that a request
+/// costs no allocation of its own beyond the range vector, which is reused.
 fn decode_frame(
     buf: &mut BytesMut,
     frame_len: usize,
-    mut args: Vec<Bytes>,
+    mut ranges: Vec<Range<usize>>,
 ) -> Result<Option<Parsed>, ParseError> {
     let frame = buf.split_to(frame_len).freeze();
     match redis_protocol::resp2::decode::decode_range(&frame) {
         Ok(Some((RangeFrame::Array(items), _))) => {
-            let n = items.len();
-            args.reserve(n);
-            let mut last = (0, 0);
-            for (i, item) in items.iter().enumerate() {
+            ranges.reserve(items.len());
+            for item in &items {
                 let &RangeFrame::BulkString((start, end)) = item else {
                     return Err(ParseError("invalid bulk length".into()));
                 };
                 if start > end || end > frame.len() {
                     return Err(ParseError("invalid bulk length".into()));
                 }
-                if i + 1 < n {
-                    args.push(frame.slice(start..end));
-                } else {
-                    last = (start, end);
-                }
+                ranges.push(start..end);
             }
-            if n == 0 {
+            if ranges.is_empty() {
                 return Ok(Some(Parsed::Empty));
             }
-            // The last argument takes the frame itself, cut down to its
-            // range: one reference-count increment and decrement less per
-            // request (each a locked instruction).
-            let mut frame = frame;
-            frame.truncate(last.1);
-            frame.advance(last.0);
-            args.push(frame);
-            Ok(Some(Parsed::Command(args)))
+            Ok(Some(Parsed::Command(Args::from_frame(frame, ranges))))
         }
         // The walk above saw a complete, well-formed frame; the codec
         // disagreeing is a frame it reads differently.
@@ -260,9 +250,9 @@ fn parse_inline(buf: &mut BytesMut) -> Result<Option<Parsed>, ParseError> {
     match crate::splitargs::split_args(text) {
         None => Err(ParseError("unbalanced quotes in request".into())),
         Some(words) if words.is_empty() => Ok(Some(Parsed::Empty)),
-        Some(words) => Ok(Some(Parsed::Command(
-            words.into_iter().map(Bytes::from).collect(),
-        ))),
+        Some(words) => Ok(Some(Parsed::Command(Args::from(
+            words.into_iter().map(Bytes::from).collect::<Vec<_>>(),
+        )))),
     }
 }
 
@@ -333,12 +323,12 @@ mod tests {
     }
 
     fn cmd(words: &[&str]) -> Parsed {
-        Parsed::Command(
+        Parsed::Command(Args::from(
             words
                 .iter()
                 .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-                .collect(),
-        )
+                .collect::<Vec<_>>(),
+        ))
     }
 
     #[test]
@@ -479,14 +469,14 @@ mod tests {
     }
 
     #[test]
-    fn recycled_argument_vectors_start_empty() {
+    fn recycled_range_vectors_start_empty() {
         let mut p = RequestParser::new();
         let mut buf = BytesMut::from(&b"*2\r\n$1\r\na\r\n$1\r\nb\r\n*1\r\n$1\r\nc\r\n"[..]);
         let Some(Parsed::Command(first)) = p.parse(&mut buf, &OPEN).unwrap() else {
             panic!("no first command");
         };
         assert_eq!(
-            first,
+            first.to_vec(),
             vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]
         );
         p.recycle(first);

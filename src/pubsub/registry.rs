@@ -83,7 +83,7 @@ thread_local! {
 /// reused scratch space, so a small message costs no allocation; a larger
 /// one into a reference-counted buffer the receivers queue.
 pub struct LazyFrame<'a> {
-    parts: [&'a Bytes; 4],
+    parts: [&'a [u8]; 4],
     n: usize,
     /// Small encodings, back to back (taken from [`SCRATCH`]).
     scratch: Vec<u8>,
@@ -100,8 +100,8 @@ enum Encoded {
 
 impl<'a> LazyFrame<'a> {
     /// A frame of the given bulk parts (at most four).
-    pub fn new(parts: &[&'a Bytes]) -> LazyFrame<'a> {
-        let mut all = [parts[0]; 4];
+    pub fn new(parts: &[&'a [u8]]) -> LazyFrame<'a> {
+        let mut all: [&[u8]; 4] = [&[]; 4];
         for (i, p) in parts.iter().take(4).enumerate() {
             all[i] = p;
         }
@@ -159,14 +159,14 @@ const PART_OVERHEAD_MAX: usize = 1 + 20 + 2 + 2;
 /// pattern and the channel) followed by one payload; encoded lazily once
 /// per protocol and shared by every receiver of that protocol.
 struct LazyRun<'a> {
-    lead: &'a [&'a Bytes],
+    lead: &'a [&'a [u8]],
     payloads: &'a [Bytes],
     resp2: Option<Bytes>,
     resp3: Option<Bytes>,
 }
 
 /// Appends the push frame of `lead` followed by `payload` to `out`.
-fn push_frame_to(out: &mut Vec<u8>, proto: Protocol, lead: &[&Bytes], payload: &Bytes) {
+fn push_frame_to(out: &mut Vec<u8>, proto: Protocol, lead: &[&[u8]], payload: &[u8]) {
     let mut parts = [payload; 4];
     let n = lead.len().min(3);
     parts[..n].copy_from_slice(&lead[..n]);
@@ -189,8 +189,8 @@ fn append_bounded(
     client: &Arc<Client>,
     out: &mut Vec<u8>,
     proto: Protocol,
-    lead: &[&Bytes],
-    payload: &Bytes,
+    lead: &[&[u8]],
+    payload: &[u8],
 ) {
     if out.len() >= SEVERAL_FRAMES_CHUNK {
         deliver_owned(shared, client, std::mem::take(out));
@@ -210,7 +210,7 @@ fn deliver_owned(shared: &Shared, client: &Arc<Client>, frames: Vec<u8>) {
 }
 
 impl<'a> LazyRun<'a> {
-    fn new(lead: &'a [&'a Bytes], payloads: &'a [Bytes]) -> LazyRun<'a> {
+    fn new(lead: &'a [&'a [u8]], payloads: &'a [Bytes]) -> LazyRun<'a> {
         LazyRun {
             lead,
             payloads,
@@ -242,9 +242,9 @@ impl<'a> LazyRun<'a> {
     }
 }
 
-static MESSAGE: Bytes = Bytes::from_static(b"message");
-static PMESSAGE: Bytes = Bytes::from_static(b"pmessage");
-static SMESSAGE: Bytes = Bytes::from_static(b"smessage");
+const MESSAGE: &[u8] = b"message";
+const PMESSAGE: &[u8] = b"pmessage";
+const SMESSAGE: &[u8] = b"smessage";
 
 impl Registry {
     /// An empty registry.
@@ -352,13 +352,13 @@ impl Registry {
     /// Delivers `payload` on `channel` to every receiver and returns how many
     /// received it: each exact subscriber once, plus one per matching
     /// (pattern, subscriber) pair, as PUBLISH reports.
-    pub fn publish(&self, shared: &Shared, kind: Kind, channel: &Bytes, payload: &Bytes) -> usize {
+    pub fn publish(&self, shared: &Shared, kind: Kind, channel: &[u8], payload: &[u8]) -> usize {
         let mut receivers = 0;
         let kind_name = match kind {
-            Kind::Channel => &MESSAGE,
-            Kind::Shard => &SMESSAGE,
+            Kind::Channel => MESSAGE,
+            Kind::Shard => SMESSAGE,
         };
-        if let Some(subs) = self.read(kind).get(channel.as_ref()) {
+        if let Some(subs) = self.read(kind).get(channel) {
             let mut frame = LazyFrame::new(&[kind_name, channel, payload]);
             subs.for_each(|client| client.deliver(shared, frame.get(client.protocol())));
             receivers += subs.len();
@@ -370,7 +370,7 @@ impl Registry {
             return receivers;
         };
         idx.for_each_match(channel, |pattern, subs| {
-            let mut frame = LazyFrame::new(&[&PMESSAGE, pattern, channel, payload]);
+            let mut frame = LazyFrame::new(&[PMESSAGE, pattern, channel, payload]);
             subs.for_each(|client| client.deliver(shared, frame.get(client.protocol())));
             receivers += subs.len();
         });
@@ -392,15 +392,15 @@ impl Registry {
         &self,
         shared: &Shared,
         kind: Kind,
-        channel: &Bytes,
+        channel: &[u8],
         payloads: &[Bytes],
     ) -> usize {
         let kind_name = match kind {
-            Kind::Channel => &MESSAGE,
-            Kind::Shard => &SMESSAGE,
+            Kind::Channel => MESSAGE,
+            Kind::Shard => SMESSAGE,
         };
         let map = self.read(kind);
-        let exact = map.get(channel.as_ref());
+        let exact = map.get(channel);
         let idx = match kind {
             Kind::Channel => self.patterns_if_any(),
             Kind::Shard => None,
@@ -440,7 +440,7 @@ impl Registry {
             });
         }
         for (pattern, subs) in &matches {
-            let lead = [&PMESSAGE, *pattern, channel];
+            let lead = [PMESSAGE, pattern, channel];
             let mut run = LazyRun::new(&lead, payloads);
             subs.for_each(|c| {
                 if once(c) {
@@ -458,7 +458,7 @@ impl Registry {
                 }
                 for (pattern, subs) in &matches {
                     if subs.contains(c.id) {
-                        let lead = [&PMESSAGE, *pattern, channel];
+                        let lead = [PMESSAGE, pattern, channel];
                         append_bounded(shared, c, &mut out, proto, &lead, payload);
                     }
                 }
@@ -615,8 +615,8 @@ mod tests {
         ] {
             let payload = Bytes::from(vec![b'p'; size]);
             for proto in [Protocol::Resp2, Protocol::Resp3] {
-                let mut frame = LazyFrame::new(&[&MESSAGE, &channel, &payload]);
-                let expected = encode_push(proto, &[&MESSAGE, &channel, &payload]);
+                let mut frame = LazyFrame::new(&[MESSAGE, &channel, &payload]);
+                let expected = encode_push(proto, &[MESSAGE, &channel, &payload]);
                 let got = frame.get(proto);
                 assert_eq!(got.as_slice(), &expected[..], "{size} bytes, {proto:?}");
                 let resp2_inline = matches!(got, SharedFrame::Slice(_));
