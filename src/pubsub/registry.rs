@@ -54,6 +54,12 @@ type Channels = HashMap<ChannelKey, Subscribers, ahash::RandomState>;
 /// paid for moving a lock's cache line from the other core: reading
 /// without any lock (an unsafe experiment) delivered 1.05x as much in S2
 /// at 0.92x the CPU per delivery (BENCHMARKS.md).
+///
+/// Each shard is a std `RwLock`, whose readers wait for a waiting writer:
+/// a thread must never take the read lock again while it holds it. A
+/// publish holds it while it delivers, and delivery never re-enters the
+/// registry (a receiver over its limit only has its outbox closed; its own
+/// task unsubscribes it later).
 type ChannelMap = ShardedLock<Channels>;
 
 /// All subscriptions on this server.
