@@ -345,6 +345,22 @@ pub fn compare(dir: &Path, labels: &[String]) -> Result<String, String> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    // How much of the machine the hypervisor took (a slow hour shows here).
+    for label in [&a, &b] {
+        let steal: Vec<f64> = values
+            .iter()
+            .filter(|((_, m, l), _)| m == "machine_steal_pct" && l == label)
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
+        if steal.is_empty() {
+            continue;
+        }
+        let mean = steal.iter().sum::<f64>() / steal.len() as f64;
+        let max = steal.iter().copied().fold(0.0, f64::max);
+        out.push_str(&format!(
+            "\nMachine during {label}'s cases: {mean:.2} % of its CPU time stolen by the hypervisor on average, {max:.2} % at most.\n"
+        ));
+    }
     if problems.is_empty() {
         out.push_str("\nChecks: no loss, no reordering, no unexpected disconnects in any run.\n");
     } else {
