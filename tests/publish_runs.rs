@@ -396,3 +396,47 @@ fn long_channel_names_keep_replies_and_order() {
         expect_all(&mut sub, &messages(false, name.as_bytes(), &payloads));
     }
 }
+
+/// A message with many receivers (a wide fan-out) has its mid-sized frames
+/// queued by reference, not copied; small and large ones as before. Twelve
+/// subscribers of both protocols get every frame exactly and in order,
+/// whether the messages go one by one (alternating channels) or as runs.
+#[test]
+fn wide_fan_outs_deliver_every_frame_size_in_order() {
+    let server = TestServer::start();
+    let mut subs: Vec<(bool, Raw)> = (0..12)
+        .map(|i| {
+            let resp3 = i % 3 == 0;
+            (
+                resp3,
+                subscriber(&server, resp3, "SUBSCRIBE", &["w1", "w2"]),
+            )
+        })
+        .collect();
+    let mut publisher = server.raw();
+    let payloads: Vec<Vec<u8>> = (0..240usize)
+        .map(|i| vec![b'a' + (i % 26) as u8; (i * 7) % 640])
+        .collect();
+    // One by one: consecutive PUBLISHes alternate between the channels.
+    let mut all = Vec::new();
+    for (i, p) in payloads.iter().enumerate() {
+        let channel: &[u8] = if i % 2 == 0 { b"w1" } else { b"w2" };
+        all.extend(cmd(&[b"PUBLISH", channel, p]));
+    }
+    publisher.send(&all);
+    for _ in &payloads {
+        publisher.expect(b":12\r\n");
+    }
+    // Then as one run on w1.
+    publish_all(&mut publisher, b"w1", &payloads, b":12\r\n");
+    for (resp3, sub) in &mut subs {
+        for (i, p) in payloads.iter().enumerate() {
+            let channel: &[u8] = if i % 2 == 0 { b"w1" } else { b"w2" };
+            sub.expect(&message(*resp3, channel, p));
+        }
+        for p in &payloads {
+            sub.expect(&message(*resp3, b"w1", p));
+        }
+        sub.expect_nothing(Duration::from_millis(50));
+    }
+}

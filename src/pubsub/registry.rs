@@ -29,7 +29,7 @@ use crate::client::Client;
 use crate::protocol::Protocol;
 use crate::protocol::reply::{encode_push, encode_push_extend};
 use crate::pubsub::key::ChannelKey;
-use crate::pubsub::outbox::{COPY_MAX_BYTES, SharedFrame};
+use crate::pubsub::outbox::{COPY_MAX_BYTES, SharedFrame, copy_max};
 use crate::pubsub::patterns::{PatternIndex, Subscribers};
 use crate::shared::Shared;
 
@@ -84,13 +84,15 @@ thread_local! {
 }
 
 /// A push frame encoded lazily, at most once per protocol version, and then
-/// shared by every receiver speaking that version. A frame that fits in
-/// [`COPY_MAX_BYTES`] (receivers copy those) is encoded into the thread's
-/// reused scratch space, so a small message costs no allocation; a larger
-/// one into a reference-counted buffer the receivers queue.
+/// shared by every receiver speaking that version. A frame that receivers
+/// copy (up to [`copy_max`] of the fan-out's size) is encoded into the
+/// thread's reused scratch space, so a small message costs no allocation; a
+/// larger one into a reference-counted buffer the receivers queue.
 pub struct LazyFrame<'a> {
     parts: [&'a [u8]; 4],
     n: usize,
+    /// The largest encoding kept inline for copying.
+    copy_max: usize,
     /// Small encodings, back to back (taken from [`SCRATCH`]).
     scratch: Vec<u8>,
     resp2: Option<Encoded>,
@@ -105,8 +107,9 @@ enum Encoded {
 }
 
 impl<'a> LazyFrame<'a> {
-    /// A frame of the given bulk parts (at most four).
-    pub fn new(parts: &[&'a [u8]]) -> LazyFrame<'a> {
+    /// A frame of the given bulk parts (at most four) for `receivers`
+    /// clients.
+    pub fn new(parts: &[&'a [u8]], receivers: usize) -> LazyFrame<'a> {
         let mut all: [&[u8]; 4] = [&[]; 4];
         for (i, p) in parts.iter().take(4).enumerate() {
             all[i] = p;
@@ -114,6 +117,7 @@ impl<'a> LazyFrame<'a> {
         LazyFrame {
             parts: all,
             n: parts.len().min(4),
+            copy_max: copy_max(receivers),
             scratch: SCRATCH.take(),
             resp2: None,
             resp3: None,
@@ -128,9 +132,10 @@ impl<'a> LazyFrame<'a> {
         };
         let parts = &self.parts[..self.n];
         let scratch = &mut self.scratch;
+        let limit = self.copy_max;
         let encoded = slot.get_or_insert_with(|| {
             let start = scratch.len();
-            if encode_push_extend(proto, parts, scratch, COPY_MAX_BYTES) {
+            if encode_push_extend(proto, parts, scratch, limit) {
                 Encoded::Inline(start..scratch.len())
             } else {
                 Encoded::Shared(encode_push(proto, parts))
@@ -140,7 +145,7 @@ impl<'a> LazyFrame<'a> {
             Encoded::Inline(range) => {
                 SharedFrame::Slice(self.scratch.get(range.clone()).unwrap_or(&[]))
             }
-            Encoded::Shared(b) => SharedFrame::Bytes(b),
+            Encoded::Shared(b) => SharedFrame::Referenced(b),
         }
     }
 }
@@ -167,6 +172,8 @@ const PART_OVERHEAD_MAX: usize = 1 + 20 + 2 + 2;
 struct LazyRun<'a> {
     lead: &'a [&'a [u8]],
     payloads: &'a [Bytes],
+    /// The largest run receivers copy (see [`copy_max`]).
+    copy_max: usize,
     resp2: Option<Bytes>,
     resp3: Option<Bytes>,
 }
@@ -216,10 +223,11 @@ fn deliver_owned(shared: &Shared, client: &Arc<Client>, frames: Vec<u8>) {
 }
 
 impl<'a> LazyRun<'a> {
-    fn new(lead: &'a [&'a [u8]], payloads: &'a [Bytes]) -> LazyRun<'a> {
+    fn new(lead: &'a [&'a [u8]], payloads: &'a [Bytes], receivers: usize) -> LazyRun<'a> {
         LazyRun {
             lead,
             payloads,
+            copy_max: copy_max(receivers),
             resp2: None,
             resp3: None,
         }
@@ -231,7 +239,7 @@ impl<'a> LazyRun<'a> {
             Protocol::Resp3 => &mut self.resp3,
         };
         let (lead, payloads) = (self.lead, self.payloads);
-        SharedFrame::Bytes(slot.get_or_insert_with(|| {
+        let run = slot.get_or_insert_with(|| {
             // Sized from an upper bound and then trimmed to the exact length:
             // a slow receiver may hold the run for long, and its output
             // limit counts the length, so the buffer must be no larger.
@@ -244,7 +252,12 @@ impl<'a> LazyRun<'a> {
                 push_frame_to(&mut out, proto, lead, payload);
             }
             Bytes::from(out.into_boxed_slice())
-        }))
+        });
+        if run.len() > self.copy_max {
+            SharedFrame::Referenced(run)
+        } else {
+            SharedFrame::Bytes(run)
+        }
     }
 }
 
@@ -365,7 +378,7 @@ impl Registry {
             Kind::Shard => SMESSAGE,
         };
         if let Some(subs) = self.read(kind).get(channel) {
-            let mut frame = LazyFrame::new(&[kind_name, channel, payload]);
+            let mut frame = LazyFrame::new(&[kind_name, channel, payload], subs.len());
             subs.for_each(|client| client.deliver(shared, frame.get(client.protocol())));
             receivers += subs.len();
         }
@@ -376,7 +389,7 @@ impl Registry {
             return receivers;
         };
         idx.for_each_match(channel, |pattern, subs| {
-            let mut frame = LazyFrame::new(&[PMESSAGE, pattern, channel, payload]);
+            let mut frame = LazyFrame::new(&[PMESSAGE, pattern, channel, payload], subs.len());
             subs.for_each(|client| client.deliver(shared, frame.get(client.protocol())));
             receivers += subs.len();
         });
@@ -438,7 +451,7 @@ impl Registry {
         let once = |c: &Arc<Client>| several.is_empty() || !several.contains_key(&c.id);
         if let Some(subs) = &exact {
             let lead = [kind_name, channel];
-            let mut run = LazyRun::new(&lead, payloads);
+            let mut run = LazyRun::new(&lead, payloads, subs.len());
             subs.for_each(|c| {
                 if once(c) {
                     c.deliver(shared, run.get(c.protocol()));
@@ -447,7 +460,7 @@ impl Registry {
         }
         for (pattern, subs) in &matches {
             let lead = [PMESSAGE, pattern, channel];
-            let mut run = LazyRun::new(&lead, payloads);
+            let mut run = LazyRun::new(&lead, payloads, subs.len());
             subs.for_each(|c| {
                 if once(c) {
                     c.deliver(shared, run.get(c.protocol()));
@@ -504,6 +517,7 @@ mod tests {
     use super::*;
     use crate::client::Peer;
     use crate::config::Config;
+    use crate::pubsub::outbox::{WIDE_COPY_MAX_BYTES, WIDE_FANOUT};
 
     /// Server state and one client (no socket) with id `id`.
     fn setup(id: u64) -> (Shared, Arc<Client>) {
@@ -615,14 +629,15 @@ mod tests {
         for (size, inline) in [
             (0, true),
             (100, true),
+            (200, true),
             (477, true),
             (478, false),
             (5000, false),
         ] {
             let payload = Bytes::from(vec![b'p'; size]);
             for proto in [Protocol::Resp2, Protocol::Resp3] {
-                let mut frame = LazyFrame::new(&[MESSAGE, &channel, &payload]);
                 let expected = encode_push(proto, &[MESSAGE, &channel, &payload]);
+                let mut frame = LazyFrame::new(&[MESSAGE, &channel, &payload], 1);
                 let got = frame.get(proto);
                 assert_eq!(got.as_slice(), &expected[..], "{size} bytes, {proto:?}");
                 let resp2_inline = matches!(got, SharedFrame::Slice(_));
@@ -630,6 +645,18 @@ mod tests {
                     assert_eq!(resp2_inline, inline, "{size} bytes");
                     assert_eq!(expected.len() <= COPY_MAX_BYTES, inline, "{size} bytes");
                 }
+                if !resp2_inline {
+                    assert!(matches!(got, SharedFrame::Referenced(_)));
+                }
+                // A wide fan-out copies only frames up to its own limit.
+                let mut wide = LazyFrame::new(&[MESSAGE, &channel, &payload], WIDE_FANOUT);
+                let got = wide.get(proto);
+                assert_eq!(got.as_slice(), &expected[..], "{size} bytes, {proto:?}");
+                assert_eq!(
+                    matches!(got, SharedFrame::Slice(_)),
+                    expected.len() <= WIDE_COPY_MAX_BYTES,
+                    "{size} bytes, wide"
+                );
             }
         }
     }
