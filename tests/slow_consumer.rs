@@ -26,10 +26,10 @@ const LIMITS: &[&str] = &[
 /// Size of every published payload.
 const PAYLOAD_LEN: usize = 1024;
 
-/// A 1 KB payload that starts with its sequence number.
-fn payload(seq: usize) -> Vec<u8> {
+/// A payload of `len` bytes that starts with its sequence number.
+fn payload_sized(seq: usize, len: usize) -> Vec<u8> {
     let mut p = format!("{seq:08}:").into_bytes();
-    p.resize(PAYLOAD_LEN, b'x');
+    p.resize(len, b'x');
     p
 }
 
@@ -104,25 +104,37 @@ fn subscriber(srv: &TestServer, name: &str, channel: &str) -> Raw {
 /// Starts a thread that reads `n` messages from `c` and checks they carry
 /// sequence numbers 0..n in order. Returns the connection, still open.
 fn spawn_fast_reader(c: Raw, channel: &'static str, n: usize) -> std::thread::JoinHandle<Raw> {
+    spawn_reader(c, vec![channel], n, PAYLOAD_LEN)
+}
+
+/// Like [`spawn_fast_reader`] for messages of `len` bytes published to
+/// `channels` in turn (message `seq` on `channels[seq % channels.len()]`,
+/// all names of one length).
+fn spawn_reader(
+    c: Raw,
+    channels: Vec<&'static str>,
+    n: usize,
+    len: usize,
+) -> std::thread::JoinHandle<Raw> {
     std::thread::spawn(move || {
         let stream = c.stream.try_clone().unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         let mut r = BufReader::with_capacity(1 << 16, stream);
-        let head = format!(
-            "*3\r\n$7\r\nmessage\r\n${}\r\n{channel}\r\n${PAYLOAD_LEN}\r\n",
-            channel.len()
-        );
-        let mut got_head = vec![0u8; head.len()];
-        let mut body = vec![0u8; PAYLOAD_LEN + 2];
+        let heads: Vec<String> = channels
+            .iter()
+            .map(|ch| format!("*3\r\n$7\r\nmessage\r\n${}\r\n{ch}\r\n${len}\r\n", ch.len()))
+            .collect();
+        let mut got_head = vec![0u8; heads[0].len()];
+        let mut body = vec![0u8; len + 2];
         for seq in 0..n {
             r.read_exact(&mut got_head).expect("read message frame");
-            assert_eq!(show(&got_head), head);
+            assert_eq!(show(&got_head), heads[seq % heads.len()]);
             r.read_exact(&mut body).expect("read payload");
             assert_eq!(
                 body,
-                [payload(seq), b"\r\n".to_vec()].concat(),
+                [payload_sized(seq, len), b"\r\n".to_vec()].concat(),
                 "fast subscriber: gap or reorder at {seq}"
             );
         }
@@ -157,9 +169,26 @@ fn drain_until_closed(c: &mut Raw, within: Duration) -> Option<usize> {
 /// Publishes `count` 1 KB messages numbered from `first` to `channel`, in
 /// pipelined batches, and returns the receiver counts PUBLISH reported.
 fn publish_batch(p: &mut Raw, channel: &str, first: usize, count: usize) -> Vec<i64> {
-    let mut out = Vec::with_capacity(count * (PAYLOAD_LEN + 64));
+    publish_sized(p, &[channel], first, count, PAYLOAD_LEN)
+}
+
+/// Like [`publish_batch`] for messages of `len` bytes, message `seq` to
+/// `channels[seq % channels.len()]`.
+fn publish_sized(
+    p: &mut Raw,
+    channels: &[&str],
+    first: usize,
+    count: usize,
+    len: usize,
+) -> Vec<i64> {
+    let mut out = Vec::with_capacity(count * (len + 64));
     for seq in first..first + count {
-        out.extend(cmd(&[b"PUBLISH", channel.as_bytes(), &payload(seq)]));
+        let channel = channels[seq % channels.len()];
+        out.extend(cmd(&[
+            b"PUBLISH",
+            channel.as_bytes(),
+            &payload_sized(seq, len),
+        ]));
     }
     p.send(&out);
     (0..count)
@@ -168,6 +197,44 @@ fn publish_batch(p: &mut Raw, channel: &str, first: usize, count: usize) -> Vec<
             show(&r[1..r.len() - 2]).parse().expect("integer reply")
         })
         .collect()
+}
+
+/// Checks PUBLISH's receiver counts: every one of the `fast` subscribers
+/// always counts, the slow one until it is cut (and not again).
+fn check_counts(counts: Vec<i64>, last_count: &mut i64, fast: usize) {
+    for count in counts {
+        assert!(
+            count == *last_count || count == fast as i64,
+            "PUBLISH counted {count}"
+        );
+        *last_count = count;
+    }
+}
+
+/// Waits for the fast readers (each checks it got every message in order),
+/// then checks the slow subscriber was cut: PUBLISH last counted the fast
+/// ones only, and the slow socket held at most what the kernel buffered
+/// (less than all `total` bytes published), then EOF. Returns the fast
+/// connections, still open.
+fn expect_slow_cut(
+    readers: Vec<std::thread::JoinHandle<Raw>>,
+    last_count: i64,
+    slow: &mut Raw,
+    total: usize,
+) -> Vec<Raw> {
+    let fast: Vec<Raw> = readers
+        .into_iter()
+        .map(|r| r.join().expect("fast subscriber"))
+        .collect();
+    assert_eq!(
+        last_count,
+        fast.len() as i64,
+        "the slow subscriber was never cut"
+    );
+    let got =
+        drain_until_closed(slow, Duration::from_secs(10)).expect("slow client still connected");
+    assert!(got < total, "slow client received everything ({got} bytes)");
+    fast
 }
 
 #[test]
@@ -190,33 +257,18 @@ fn hard_limit_closes_the_slow_subscriber_and_spares_the_fast_ones() {
     let mut max_rss = 0;
     let mut last_count = 1 + FAST as i64;
     for first in (0..N).step_by(200) {
-        for count in publish_batch(&mut p, "feed", first, 200) {
-            // Every fast subscriber always counts; the slow one until it is cut.
-            assert!(
-                count == last_count || count == FAST as i64,
-                "PUBLISH counted {count}"
-            );
-            last_count = count;
-        }
+        check_counts(
+            publish_batch(&mut p, "feed", first, 200),
+            &mut last_count,
+            FAST,
+        );
         max_rss = max_rss.max(rss_bytes(srv.pid()));
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "publishing too slow"
         );
     }
-    let fast: Vec<Raw> = readers
-        .into_iter()
-        .map(|r| r.join().expect("fast subscriber"))
-        .collect();
-    assert_eq!(last_count, FAST as i64, "the slow subscriber was never cut");
-
-    // The slow socket holds at most what the kernel buffered, then EOF.
-    let got = drain_until_closed(&mut slow, Duration::from_secs(10))
-        .expect("slow client still connected");
-    assert!(
-        got < N * PAYLOAD_LEN,
-        "slow client received everything ({got} bytes)"
-    );
+    let fast = expect_slow_cut(readers, last_count, &mut slow, N * PAYLOAD_LEN);
 
     // No trace of it afterwards.
     assert_eq!(numsub(&mut q, "feed"), FAST as i64);
@@ -258,6 +310,39 @@ fn hard_limit_closes_the_slow_subscriber_and_spares_the_fast_ones() {
         "server RSS reached {} MB",
         max_rss >> 20
     );
+}
+
+/// A message that many subscribers get at once (a wide fan-out, whose
+/// 256-byte frame is queued by reference rather than copied) is bounded the
+/// same way. The messages alternate between two channels, so each is
+/// delivered on its own, not in a run of PUBLISHes to one channel.
+#[test]
+fn a_wide_fan_out_closes_the_slow_subscriber_too() {
+    const N: usize = 40_000;
+    const FAST: usize = 9;
+    const LEN: usize = 256;
+    let channels = ["wa", "wb"];
+    let srv = TestServer::start_with(LIMITS);
+    let mut q = srv.raw();
+    let sub = |name: &str| {
+        let mut c = subscriber(&srv, name, "wa");
+        c.send(&cmds("SUBSCRIBE wb"));
+        c.reply();
+        c
+    };
+    let mut slow = sub("slowpoke");
+    let readers: Vec<_> = (0..FAST)
+        .map(|i| spawn_reader(sub(&format!("fast{i}")), channels.to_vec(), N, LEN))
+        .collect();
+    let mut p = srv.raw();
+    let mut last_count = 1 + FAST as i64;
+    for first in (0..N).step_by(500) {
+        let counts = publish_sized(&mut p, &channels, first, 500, LEN);
+        check_counts(counts, &mut last_count, FAST);
+    }
+    let fast = expect_slow_cut(readers, last_count, &mut slow, N * LEN);
+    assert_eq!(numsub(&mut q, "wa"), FAST as i64);
+    drop(fast);
 }
 
 #[test]
