@@ -455,6 +455,7 @@ pub async fn run_load(spec: &LoadSpec, target: &Target) -> Result<CaseResult, St
         r.set("lat_p99_us", us(0.99));
         r.set("lat_p999_us", us(0.999));
         r.set("lat_max_us", hist.max() as f64 / 1000.0);
+        r.set_latency(&hist);
     }
     if let Some(cpu) = server_cpu {
         r.set("server_cpu_cores", cpu / secs);

@@ -195,6 +195,7 @@ fn main() -> ExitCode {
                 publisher::self_test(),
                 scenarios::self_test(),
                 procstat::self_test(),
+                report::self_test(),
             ];
             let failed: Vec<&String> = checks.iter().filter_map(|c| c.as_ref().err()).collect();
             for e in &failed {

@@ -4,7 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
+
+use crate::subscriber::MAX_LATENCY_NS;
 
 /// One case's figures, problems and notes.
 #[derive(Clone, Debug)]
@@ -21,6 +24,9 @@ pub struct CaseResult {
     pub problems: Vec<String>,
     /// Worth knowing, not a failure.
     pub notes: Vec<String>,
+    /// Every recorded publish-to-delivery latency, as (nanoseconds, count)
+    /// per histogram bucket, so a report can pool repeats.
+    pub latency_ns: Vec<(u64, u64)>,
 }
 
 impl CaseResult {
@@ -33,7 +39,16 @@ impl CaseResult {
             headline: headline.iter().map(|s| s.to_string()).collect(),
             problems: Vec::new(),
             notes: Vec::new(),
+            latency_ns: Vec::new(),
         }
+    }
+
+    /// Keeps the latency histogram's buckets (see [`CaseResult::latency_ns`]).
+    pub fn set_latency(&mut self, hist: &Histogram<u64>) {
+        self.latency_ns = hist
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect();
     }
 
     /// A failed case.
@@ -80,6 +95,7 @@ impl CaseResult {
             "headline": self.headline,
             "problems": self.problems,
             "notes": self.notes,
+            "latency_ns_histogram": self.latency_ns,
         })
     }
 
@@ -226,6 +242,8 @@ pub fn compare(dir: &Path, labels: &[String]) -> Result<String, String> {
     let mut problems: Vec<String> = Vec::new();
     let mut notes: BTreeMap<(String, String, String), usize> = BTreeMap::new();
     let mut runs: BTreeMap<String, usize> = BTreeMap::new();
+    // (case, label) -> every repeat's latencies in one histogram.
+    let mut pooled: BTreeMap<(String, String), Histogram<u64>> = BTreeMap::new();
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| format!("reading {}: {e}", dir.display()))?
         .filter_map(Result::ok)
@@ -267,6 +285,18 @@ pub fn compare(dir: &Path, labels: &[String]) -> Result<String, String> {
                             .push(v);
                     }
                 }
+            }
+            if let Some(buckets) = case["latency_ns_histogram"].as_array()
+                && !buckets.is_empty()
+            {
+                let h = match pooled.entry((name.clone(), label.clone())) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => e.insert(
+                        Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3)
+                            .map_err(|e| format!("cannot create a histogram: {e}"))?,
+                    ),
+                };
+                add_buckets(h, buckets).map_err(|e| format!("{} ({name}): {e}", path.display()))?;
             }
             for p in case["problems"].as_array().into_iter().flatten() {
                 problems.push(format!(
@@ -338,6 +368,7 @@ pub fn compare(dir: &Path, labels: &[String]) -> Result<String, String> {
             ));
         }
     }
+    out.push_str(&pooled_table(&order, &pooled, &a, &b));
     out.push_str(&format!(
         "\nRuns: {}.\n",
         runs.iter()
@@ -376,4 +407,95 @@ pub fn compare(dir: &Path, labels: &[String]) -> Result<String, String> {
         }
     }
     Ok(out)
+}
+
+/// Adds a run file's `latency_ns_histogram` buckets to `h`.
+fn add_buckets(h: &mut Histogram<u64>, buckets: &[Value]) -> Result<(), String> {
+    for b in buckets {
+        let (Some(v), Some(n)) = (b[0].as_u64(), b[1].as_u64()) else {
+            return Err(format!("a latency bucket is not [ns, count]: {b}"));
+        };
+        h.record_n(v.clamp(1, MAX_LATENCY_NS), n)
+            .map_err(|e| format!("cannot record {v} ns: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The fixed-rate cases' latency percentiles over every delivery of every
+/// repeat (one histogram per server): steadier than the median of the
+/// repeats' own percentiles, which the main table shows.
+fn pooled_table(
+    order: &[String],
+    pooled: &BTreeMap<(String, String), Histogram<u64>>,
+    a: &str,
+    b: &str,
+) -> String {
+    let mut out = String::new();
+    for case in order.iter().filter(|c| !c.ends_with("/sat")) {
+        let get = |label: &str| pooled.get(&(case.clone(), label.to_string()));
+        let (Some(ha), Some(hb)) = (get(a), get(b)) else {
+            continue;
+        };
+        if out.is_empty() {
+            out.push_str(&format!(
+                "\nLatency of the cases at a set rate, pooled over all repeats (µs; {a} / {b}):\n\n\
+                 | case | p50 | p99 | p99.9 | p99 {a}/{b} | {a} better? |\n|---|---:|---:|---:|---:|:---:|\n"
+            ));
+        }
+        let us = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        let pair = |q: f64| format!("{} / {}", fmt_num(us(ha, q)), fmt_num(us(hb, q)));
+        let ratio = us(ha, 0.99) / us(hb, 0.99).max(f64::MIN_POSITIVE);
+        let better = if ratio <= 0.98 {
+            "yes"
+        } else if ratio < 1.02 {
+            "≈"
+        } else {
+            "**no**"
+        };
+        out.push_str(&format!(
+            "| {case} | {} | {} | {} | {ratio:.2} | {better} |\n",
+            pair(0.5),
+            pair(0.99),
+            pair(0.999)
+        ));
+    }
+    out
+}
+
+/// Checks that buckets written by [`CaseResult::set_latency`] and read back
+/// by [`add_buckets`] pool two runs into the percentiles of their union.
+pub fn self_test() -> Result<(), String> {
+    let mk = || Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_NS, 3).map_err(|e| e.to_string());
+    let (mut one, mut two, mut both) = (mk()?, mk()?, mk()?);
+    for v in 1..=1000u64 {
+        one.record(v * 1000).map_err(|e| e.to_string())?;
+        two.record(v * 1000 + 5_000_000)
+            .map_err(|e| e.to_string())?;
+    }
+    both.add(&one).map_err(|e| e.to_string())?;
+    both.add(&two).map_err(|e| e.to_string())?;
+    let mut pooled = mk()?;
+    for h in [&one, &two] {
+        let mut r = CaseResult::new("s1", "s1/x/half", &[]);
+        r.set_latency(h);
+        let json = r.to_json();
+        let buckets = json["latency_ns_histogram"]
+            .as_array()
+            .ok_or("no latency_ns_histogram in the case's JSON")?;
+        add_buckets(&mut pooled, buckets)?;
+    }
+    for q in [0.5, 0.99, 0.999] {
+        let (got, want) = (pooled.value_at_quantile(q), both.value_at_quantile(q));
+        if got != want {
+            return Err(format!(
+                "pooled p{} is {got} ns, the union's {want} ns",
+                q * 100.0
+            ));
+        }
+    }
+    // p99 of the union lies in the second run's values (5.0-6.0 ms).
+    if !(5_000_000..=6_000_000).contains(&pooled.value_at_quantile(0.99)) {
+        return Err("pooled p99 outside the second run's range".into());
+    }
+    Ok(())
 }

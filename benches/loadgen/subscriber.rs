@@ -25,7 +25,7 @@ const SUBSCRIBE_BATCH: usize = 1000;
 const LATENCY_BATCH: usize = 256;
 
 /// Largest latency the histograms hold (60 s, in ns); larger ones saturate.
-const MAX_LATENCY_NS: u64 = 60_000_000_000;
+pub const MAX_LATENCY_NS: u64 = 60_000_000_000;
 
 /// The channel name for channel index `i`.
 pub fn channel_name(i: u32) -> Vec<u8> {
