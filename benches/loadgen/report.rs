@@ -368,7 +368,17 @@ pub fn compare(dir: &Path, labels: &[String]) -> Result<String, String> {
             ));
         }
     }
-    out.push_str(&pooled_table(&order, &pooled, &a, &b));
+    // The cases at a set rate are those with a target rate.
+    let at_rate: Vec<String> = order
+        .iter()
+        .filter(|c| {
+            values
+                .keys()
+                .any(|(case, m, _)| case == *c && m == "target_publishes_per_s")
+        })
+        .cloned()
+        .collect();
+    out.push_str(&pooled_table(&at_rate, &pooled, &a, &b));
     out.push_str(&format!(
         "\nRuns: {}.\n",
         runs.iter()
@@ -421,17 +431,17 @@ fn add_buckets(h: &mut Histogram<u64>, buckets: &[Value]) -> Result<(), String> 
     Ok(())
 }
 
-/// The fixed-rate cases' latency percentiles over every delivery of every
-/// repeat (one histogram per server): steadier than the median of the
-/// repeats' own percentiles, which the main table shows.
+/// The latency percentiles of `cases` (those at a set rate) over every
+/// delivery of every repeat (one histogram per server): steadier than the
+/// median of the repeats' own percentiles, which the main table shows.
 fn pooled_table(
-    order: &[String],
+    cases: &[String],
     pooled: &BTreeMap<(String, String), Histogram<u64>>,
     a: &str,
     b: &str,
 ) -> String {
     let mut out = String::new();
-    for case in order.iter().filter(|c| !c.ends_with("/sat")) {
+    for case in cases {
         let get = |label: &str| pooled.get(&(case.clone(), label.to_string()));
         let (Some(ha), Some(hb)) = (get(a), get(b)) else {
             continue;
