@@ -7,7 +7,7 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 
-use crate::subscriber::MAX_LATENCY_NS;
+use crate::subscriber::{MAX_LATENCY_NS, latency_histogram};
 
 /// One case's figures, problems and notes.
 #[derive(Clone, Debug)]
@@ -291,10 +291,7 @@ pub fn compare(dir: &Path, labels: &[String]) -> Result<String, String> {
             {
                 let h = match pooled.entry((name.clone(), label.clone())) {
                     std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::btree_map::Entry::Vacant(e) => e.insert(
-                        Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3)
-                            .map_err(|e| format!("cannot create a histogram: {e}"))?,
-                    ),
+                    std::collections::btree_map::Entry::Vacant(e) => e.insert(latency_histogram()?),
                 };
                 add_buckets(h, buckets).map_err(|e| format!("{} ({name}): {e}", path.display()))?;
             }
@@ -475,8 +472,11 @@ fn pooled_table(
 /// Checks that buckets written by [`CaseResult::set_latency`] and read back
 /// by [`add_buckets`] pool two runs into the percentiles of their union.
 pub fn self_test() -> Result<(), String> {
-    let mk = || Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_NS, 3).map_err(|e| e.to_string());
-    let (mut one, mut two, mut both) = (mk()?, mk()?, mk()?);
+    let (mut one, mut two, mut both) = (
+        latency_histogram()?,
+        latency_histogram()?,
+        latency_histogram()?,
+    );
     for v in 1..=1000u64 {
         one.record(v * 1000).map_err(|e| e.to_string())?;
         two.record(v * 1000 + 5_000_000)
@@ -484,7 +484,7 @@ pub fn self_test() -> Result<(), String> {
     }
     both.add(&one).map_err(|e| e.to_string())?;
     both.add(&two).map_err(|e| e.to_string())?;
-    let mut pooled = mk()?;
+    let mut pooled = latency_histogram()?;
     for h in [&one, &two] {
         let mut r = CaseResult::new("s1", "s1/x/half", &[]);
         r.set_latency(h);

@@ -27,6 +27,14 @@ const LATENCY_BATCH: usize = 256;
 /// Largest latency the histograms hold (60 s, in ns); larger ones saturate.
 pub const MAX_LATENCY_NS: u64 = 60_000_000_000;
 
+/// An empty latency histogram: ns, 3 significant figures, up to
+/// [`MAX_LATENCY_NS`]. Every latency histogram (per subscriber shard,
+/// merged, pooled by the report) has these bounds, so they add exactly.
+pub fn latency_histogram() -> Result<Histogram<u64>, String> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3)
+        .map_err(|e| format!("cannot create a histogram: {e}"))
+}
+
 /// The channel name for channel index `i`.
 pub fn channel_name(i: u32) -> Vec<u8> {
     format!("bench.{i}").into_bytes()
@@ -64,9 +72,7 @@ impl Latencies {
     pub fn new() -> Result<Latencies, String> {
         let mut shards = Vec::new();
         for _ in 0..8 {
-            let h = Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3)
-                .map_err(|e| format!("cannot create a histogram: {e}"))?;
-            shards.push(Mutex::new(h));
+            shards.push(Mutex::new(latency_histogram()?));
         }
         Ok(Latencies { shards })
     }
@@ -86,8 +92,7 @@ impl Latencies {
 
     /// All shards merged.
     pub fn merged(&self) -> Result<Histogram<u64>, String> {
-        let mut out = Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3)
-            .map_err(|e| format!("cannot create a histogram: {e}"))?;
+        let mut out = latency_histogram()?;
         for m in &self.shards {
             let h = match m.lock() {
                 Ok(h) => h,
