@@ -12,6 +12,8 @@ use common::show;
 
 use common::{Raw, TestServer, cmd, cmds, info_field, rss_bytes};
 use std::io::{BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The limits every test here runs with: hard 1 MB, soft 256 KB for 2 s.
@@ -101,22 +103,44 @@ fn subscriber(srv: &TestServer, name: &str, channel: &str) -> Raw {
     c
 }
 
+/// A fast subscriber's reading thread, and how many messages it has read.
+struct FastReader {
+    handle: std::thread::JoinHandle<Raw>,
+    read: Arc<AtomicUsize>,
+}
+
 /// Starts a thread that reads `n` messages from `c` and checks they carry
-/// sequence numbers 0..n in order. Returns the connection, still open.
-fn spawn_fast_reader(c: Raw, channel: &'static str, n: usize) -> std::thread::JoinHandle<Raw> {
+/// sequence numbers 0..n in order. Joining it gives the connection back,
+/// still open.
+fn spawn_fast_reader(c: Raw, channel: &'static str, n: usize) -> FastReader {
     spawn_reader(c, vec![channel], n, PAYLOAD_LEN)
+}
+
+/// Waits until every fast reader has read `upto` messages, so a publisher
+/// keeps a fast subscriber at most a bounded number of messages behind: on
+/// a busy machine a reading thread can be descheduled long enough for the
+/// server to cut a *fast* subscriber at the 1 MB limit otherwise.
+fn pace(readers: &[FastReader], upto: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while readers
+        .iter()
+        .any(|r| r.read.load(Ordering::Relaxed) < upto)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "a fast subscriber stalled before {upto} messages"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Like [`spawn_fast_reader`] for messages of `len` bytes published to
 /// `channels` in turn (message `seq` on `channels[seq % channels.len()]`,
 /// all names of one length).
-fn spawn_reader(
-    c: Raw,
-    channels: Vec<&'static str>,
-    n: usize,
-    len: usize,
-) -> std::thread::JoinHandle<Raw> {
-    std::thread::spawn(move || {
+fn spawn_reader(c: Raw, channels: Vec<&'static str>, n: usize, len: usize) -> FastReader {
+    let read = Arc::new(AtomicUsize::new(0));
+    let progress = Arc::clone(&read);
+    let handle = std::thread::spawn(move || {
         let stream = c.stream.try_clone().unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -137,9 +161,11 @@ fn spawn_reader(
                 [payload_sized(seq, len), b"\r\n".to_vec()].concat(),
                 "fast subscriber: gap or reorder at {seq}"
             );
+            progress.store(seq + 1, Ordering::Relaxed);
         }
         c
-    })
+    });
+    FastReader { handle, read }
 }
 
 /// Reads whatever the server had sent `c` until it closes the connection;
@@ -217,14 +243,14 @@ fn check_counts(counts: Vec<i64>, last_count: &mut i64, fast: usize) {
 /// (less than all `total` bytes published), then EOF. Returns the fast
 /// connections, still open.
 fn expect_slow_cut(
-    readers: Vec<std::thread::JoinHandle<Raw>>,
+    readers: Vec<FastReader>,
     last_count: i64,
     slow: &mut Raw,
     total: usize,
 ) -> Vec<Raw> {
     let fast: Vec<Raw> = readers
         .into_iter()
-        .map(|r| r.join().expect("fast subscriber"))
+        .map(|r| r.handle.join().expect("fast subscriber"))
         .collect();
     assert_eq!(
         last_count,
@@ -257,6 +283,8 @@ fn hard_limit_closes_the_slow_subscriber_and_spares_the_fast_ones() {
     let mut max_rss = 0;
     let mut last_count = 1 + FAST as i64;
     for first in (0..N).step_by(200) {
+        // At most 600 messages (about 640 KB) ahead of any fast subscriber.
+        pace(&readers, first.saturating_sub(400));
         check_counts(
             publish_batch(&mut p, "feed", first, 200),
             &mut last_count,
@@ -337,6 +365,8 @@ fn a_wide_fan_out_closes_the_slow_subscriber_too() {
     let mut p = srv.raw();
     let mut last_count = 1 + FAST as i64;
     for first in (0..N).step_by(500) {
+        // At most 1,500 messages (about 420 KB) ahead of any fast subscriber.
+        pace(&readers, first.saturating_sub(1000));
         let counts = publish_sized(&mut p, &channels, first, 500, LEN);
         check_counts(counts, &mut last_count, FAST);
     }
