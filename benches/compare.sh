@@ -2,7 +2,7 @@
 # pubsubd vs Redis on this machine, one command.
 #
 #   benches/compare.sh [--quick] [--repeats N] [--scenarios "s1 s3"] [--window N]
-#                      [--filter TEXT] [--candidate PATH] [--out DIR]
+#                      [--filter TEXT] [--candidate PATH] [--pin] [--out DIR]
 #
 # Installs Debian's redis-server if missing, builds pubsubd (cargo build
 # --release) and the load generator, then for every repeat and scenario
@@ -20,6 +20,9 @@
 # copied aside) run in the same rotation as "candidate": the machine's speed
 # drifts, so only runs alternated like this compare two builds; the end
 # also prints candidate/pubsubd.
+# --pin: every server on CPU 0 and the load generator on CPU 1 (taskset), so
+# neither takes CPU from the other: a diagnostic of the servers' own cost
+# and latency, not the issue's measurement (which lets them share the cores).
 # Only 127.0.0.1 is used. Every server started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +34,9 @@ OUT=""
 WINDOW=()
 FILTER=()
 CANDIDATE=""
+# Command prefixes that pin the servers and the generator (--pin).
+SERVER_CPU=()
+LOADGEN_CPU=()
 PUBSUBD_PORT="${PUBSUBD_PORT:-7301}"
 REDIS_PORT="${REDIS_PORT:-7302}"
 CANDIDATE_PORT="${CANDIDATE_PORT:-7303}"
@@ -38,7 +44,7 @@ CANDIDATE_PORT="${CANDIDATE_PORT:-7303}"
 MAXCLIENTS=10100
 
 usage() {
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -50,6 +56,7 @@ while [ $# -gt 0 ]; do
     --window) WINDOW=(--window "$2"); shift ;;
     --filter) FILTER=(--filter "$2"); shift ;;
     --candidate) CANDIDATE="$2"; shift ;;
+    --pin) SERVER_CPU=(taskset -c 0); LOADGEN_CPU=(taskset -c 1) ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -58,6 +65,12 @@ done
 if [ -n "$CANDIDATE" ] && [ ! -x "$CANDIDATE" ]; then
   echo "compare.sh: --candidate $CANDIDATE is not an executable file" >&2
   exit 2
+fi
+if [ ${#SERVER_CPU[@]} -gt 0 ]; then
+  if ! command -v taskset >/dev/null 2>&1 || [ "$(nproc)" -lt 2 ]; then
+    echo "compare.sh: --pin needs taskset and two CPUs" >&2
+    exit 2
+  fi
 fi
 LABELS=(pubsubd redis)
 [ -z "$CANDIDATE" ] || LABELS=(pubsubd candidate redis)
@@ -137,13 +150,13 @@ start_server() {
       local bin="$PUBSUBD"
       PORT="$PUBSUBD_PORT"
       if [ "$label" = candidate ]; then bin="$CANDIDATE"; PORT="$CANDIDATE_PORT"; fi
-      "$bin" --port "$PORT" --bind 127.0.0.1 --maxclients "$MAXCLIENTS" \
+      "${SERVER_CPU[@]}" "$bin" --port "$PORT" --bind 127.0.0.1 --maxclients "$MAXCLIENTS" \
         --client-output-buffer-limit pubsub 32mb 8mb 60 --loglevel warning \
         >"$logfile" 2>&1 &
       ;;
     redis)
       PORT="$REDIS_PORT"
-      redis-server --port "$PORT" --bind 127.0.0.1 --maxclients "$MAXCLIENTS" \
+      "${SERVER_CPU[@]}" redis-server --port "$PORT" --bind 127.0.0.1 --maxclients "$MAXCLIENTS" \
         --client-output-buffer-limit pubsub 32mb 8mb 60 --save '' --appendonly no \
         --loglevel warning --daemonize no >"$logfile" 2>&1 &
       ;;
@@ -172,6 +185,7 @@ start_server() {
   echo "redis: $(redis-server --version)"
   echo "mode: ${QUICK:-full}, repeats $REPEATS, scenarios $SCENARIOS, window ${WINDOW[1]:-default (1024)}, filter ${FILTER[1]:-none}"
   [ -z "$CANDIDATE" ] || echo "candidate: $CANDIDATE"
+  [ ${#SERVER_CPU[@]} -eq 0 ] || echo "pinned: servers on CPU 0, load generator on CPU 1"
   echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/machine.txt"
 
@@ -184,7 +198,7 @@ if [[ " $SCENARIOS " == *" s1 "* ]]; then
   calib="$OUT/calibration-redis-s1"
   start_server redis "$calib.log"
   log "calibration: Redis's saturated S1 rates (pid $SERVER_PID)"
-  if "$LOADGEN" run --addr "127.0.0.1:$PORT" --pid "$SERVER_PID" --label redis-calibration \
+  if "${LOADGEN_CPU[@]}" "$LOADGEN" run --addr "127.0.0.1:$PORT" --pid "$SERVER_PID" --label redis-calibration \
       --json "$calib.json" $QUICK "${WINDOW[@]}" --filter /sat s1 >"$calib.txt" 2>&1; then
     HALF_OF=(--half-of "$calib.json")
   else
@@ -208,7 +222,7 @@ for rep in $(seq 1 "$REPEATS"); do
       rc=0
       half=()
       [ "$scen" = s1 ] && half=("${HALF_OF[@]}")
-      "$LOADGEN" run --addr "127.0.0.1:$PORT" --pid "$SERVER_PID" --label "$label" \
+      "${LOADGEN_CPU[@]}" "$LOADGEN" run --addr "127.0.0.1:$PORT" --pid "$SERVER_PID" --label "$label" \
         --json "$base.json" $QUICK "${WINDOW[@]}" "${FILTER[@]}" "${half[@]}" "$scen" \
         >"$base.txt" 2>&1 || rc=$?
       case $rc in
