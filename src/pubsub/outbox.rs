@@ -45,8 +45,9 @@ pub const COPY_MAX_BYTES: usize = 512;
 /// fan-out: its frame is copied only up to [`WIDE_COPY_MAX_BYTES`] and
 /// queued by reference above that (see [`copy_max`]). Measured at the
 /// ends only: copying was the cheaper for one receiver per message (S2,
-/// when copying was introduced), a reference for 256-byte frames to 100
-/// and 1,000 (S1); 8 is a choice between them.
+/// when copying was introduced), a reference for 256-byte frames to 1,000
+/// (S1); to 100 the two measured alike (p99 1.02-1.03x, CPU 0.98-1.00x
+/// with copying, BENCHMARKS.md); 8 is a choice between them.
 pub const WIDE_FANOUT: usize = 8;
 /// The copy limit of a wide fan-out. Copying a frame into a thousand
 /// receivers' buffers makes the publishing core fetch every destination's
