@@ -347,14 +347,7 @@ pub fn compare(dir: &Path, labels: &[String]) -> Result<String, String> {
             let (ratio, better) = match (va, vb) {
                 (Some(x), Some(y)) if y != 0.0 => {
                     let r = x / y;
-                    let better = match higher_is_better(m) {
-                        Some(true) if r >= 1.02 => "yes",
-                        Some(false) if r <= 0.98 => "yes",
-                        Some(_) if (0.98..1.02).contains(&r) => "≈",
-                        Some(_) => "**no**",
-                        None => "",
-                    };
-                    (format!("{r:.2}"), better)
+                    (format!("{r:.2}"), verdict(r, higher_is_better(m)))
                 }
                 _ => ("—".into(), ""),
             };
@@ -416,6 +409,18 @@ pub fn compare(dir: &Path, labels: &[String]) -> Result<String, String> {
     Ok(out)
 }
 
+/// Whether a ratio first/second is better for the first: within 2 % of 1
+/// is "≈"; empty when the metric has no better direction (`None`).
+fn verdict(ratio: f64, higher_is_better: Option<bool>) -> &'static str {
+    match higher_is_better {
+        Some(true) if ratio >= 1.02 => "yes",
+        Some(false) if ratio <= 0.98 => "yes",
+        Some(_) if (0.98..1.02).contains(&ratio) => "≈",
+        Some(_) => "**no**",
+        None => "",
+    }
+}
+
 /// Adds a run file's `latency_ns_histogram` buckets to `h`.
 fn add_buckets(h: &mut Histogram<u64>, buckets: &[Value]) -> Result<(), String> {
     for b in buckets {
@@ -452,13 +457,7 @@ fn pooled_table(
         let us = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
         let pair = |q: f64| format!("{} / {}", fmt_num(us(ha, q)), fmt_num(us(hb, q)));
         let ratio = us(ha, 0.99) / us(hb, 0.99).max(f64::MIN_POSITIVE);
-        let better = if ratio <= 0.98 {
-            "yes"
-        } else if ratio < 1.02 {
-            "≈"
-        } else {
-            "**no**"
-        };
+        let better = verdict(ratio, Some(false));
         out.push_str(&format!(
             "| {case} | {} | {} | {} | {ratio:.2} | {better} |\n",
             pair(0.5),
@@ -470,7 +469,8 @@ fn pooled_table(
 }
 
 /// Checks that buckets written by [`CaseResult::set_latency`] and read back
-/// by [`add_buckets`] pool two runs into the percentiles of their union.
+/// by [`add_buckets`] pool two runs into the percentiles of their union,
+/// and that ratios get the verdicts the tables show.
 pub fn self_test() -> Result<(), String> {
     let (mut one, mut two, mut both) = (
         latency_histogram()?,
@@ -506,6 +506,16 @@ pub fn self_test() -> Result<(), String> {
     // p99 of the union lies in the second run's values (5.0-6.0 ms).
     if !(5_000_000..=6_000_000).contains(&pooled.value_at_quantile(0.99)) {
         return Err("pooled p99 outside the second run's range".into());
+    }
+    let verdicts = [
+        verdict(1.10, Some(true)),
+        verdict(1.10, Some(false)),
+        verdict(0.90, Some(false)),
+        verdict(1.01, Some(false)),
+        verdict(1.01, None),
+    ];
+    if verdicts != ["yes", "**no**", "yes", "≈", ""] {
+        return Err(format!("ratio verdicts {verdicts:?}"));
     }
     Ok(())
 }
