@@ -15,6 +15,7 @@ use crate::config::ClassLimit;
 use crate::protocol::Protocol;
 use crate::pubsub::{Outbox, PushOutcome, SharedFrame};
 use crate::shared::Shared;
+use crate::stats::Stats;
 
 /// Process start, the origin of [`coarse_now_ms`].
 static EPOCH: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
@@ -26,6 +27,11 @@ static COARSE_MS: AtomicU64 = AtomicU64::new(0);
 /// Milliseconds since start, as of the last [`tick_coarse_clock`].
 pub fn coarse_now_ms() -> u64 {
     COARSE_MS.load(Ordering::Relaxed)
+}
+
+/// Microseconds since start, read from the clock now.
+pub fn now_us() -> u64 {
+    EPOCH.elapsed().as_micros() as u64
 }
 
 /// Advances the coarse clock (called by the sweep every 100 ms).
@@ -169,6 +175,9 @@ pub struct Client {
     /// script, so they follow its reply as in Redis 7.2).
     defer: AtomicBool,
     deferred: Mutex<(Vec<Bytes>, usize)>,
+    /// [`now_us`] + 1 when flow control paused this client's reading (see
+    /// [`crate::pubsub::flow`]); 0 while it is not paused.
+    paused_since_us: AtomicU64,
 }
 
 impl Client {
@@ -191,6 +200,7 @@ impl Client {
             net_in: AtomicU64::new(0),
             defer: AtomicBool::new(false),
             deferred: Mutex::new((Vec::new(), 0)),
+            paused_since_us: AtomicU64::new(0),
         }
     }
 
@@ -302,11 +312,21 @@ impl Client {
                 return;
             }
         }
-        let (outcome, was_empty) = self.outbox.push_shared_quiet(frame, self.limit(shared));
+        let limit = self.limit(shared);
+        let (outcome, was_empty) = self.outbox.push_shared_quiet(frame, limit);
         if outcome == PushOutcome::OverLimit {
             self.kill_slow_consumer(shared);
-        } else if was_empty {
+            return;
+        }
+        if was_empty {
             crate::pubsub::wakeups::wake(self);
+        }
+        if self
+            .outbox
+            .flow
+            .after_delivery(self.outbox.pending(), limit)
+        {
+            crate::pubsub::flow::note_behind(self);
         }
     }
 
@@ -338,6 +358,35 @@ impl Client {
         };
         for f in frames {
             self.send(shared, f);
+        }
+    }
+
+    /// Records that flow control paused (`true`) or resumed this client's
+    /// reading; a resume adds the pause to INFO's counters.
+    pub fn set_paused(&self, shared: &Shared, paused: bool, timed_out: bool) {
+        if paused {
+            self.paused_since_us.store(now_us() + 1, Ordering::Relaxed);
+            Stats::incr(&shared.stats.publish_pauses);
+            return;
+        }
+        let since = self.paused_since_us.swap(0, Ordering::Relaxed);
+        if since > 0 {
+            shared
+                .stats
+                .publish_paused_us
+                .fetch_add(now_us().saturating_sub(since - 1), Ordering::Relaxed);
+        }
+        if timed_out {
+            Stats::incr(&shared.stats.publish_pause_timeouts);
+        }
+    }
+
+    /// Milliseconds this client's reading has been paused by flow control
+    /// (CLIENT LIST `pause-ms=`); None while it is not paused.
+    pub fn paused_ms(&self) -> Option<u64> {
+        match self.paused_since_us.load(Ordering::Relaxed) {
+            0 => None,
+            since => Some(now_us().saturating_sub(since - 1) / 1000),
         }
     }
 

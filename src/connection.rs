@@ -28,7 +28,7 @@ use crate::logging::RateLimiter;
 use crate::protocol::request::Limits;
 use crate::protocol::{Args, Parsed, Reply, RequestParser};
 use crate::pubsub::outbox::{Drained, WriteBatch};
-use crate::pubsub::wakeups;
+use crate::pubsub::{flow, wakeups};
 use crate::session::{REPLY_FLUSH_BYTES, Session};
 use crate::shared::Shared;
 use crate::stats::Stats;
@@ -53,6 +53,8 @@ pub trait Socket: AsyncWrite + Unpin + Send + Sync + 'static {
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
     /// Writes what the socket takes now, without waiting.
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+    /// Sets the kernel send buffer's size (`SO_SNDBUF`).
+    fn set_send_buffer(&self, bytes: usize) -> io::Result<()>;
 }
 
 /// Implements [`Socket`] for a tokio stream type with the same-named
@@ -71,6 +73,9 @@ macro_rules! socket_impl {
             }
             fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
                 <$t>::try_write_vectored(self, bufs)
+            }
+            fn set_send_buffer(&self, bytes: usize) -> io::Result<()> {
+                socket2::SockRef::from(self).set_send_buffer_size(bytes)
             }
         }
     };
@@ -92,6 +97,9 @@ enum Event {
     Work,
     /// The script this client was waiting behind finished or went busy.
     ScriptIdle,
+    /// The receivers this client's publishes paused it for have drained
+    /// (false), or the pause reached its bound (true).
+    Resume(bool),
 }
 
 /// How the connection ended.
@@ -121,6 +129,11 @@ struct Conn {
     /// A command waiting for another client's script to finish (boxed:
     /// rare, and the connection's state is kept small).
     stalled: Option<Box<Args>>,
+    /// Flow control holds this client's reading until its receivers catch
+    /// up (see [`crate::pubsub::flow`]); boxed, as `stalled`.
+    pause: Option<Box<flow::Pause>>,
+    /// The socket's send buffer was set to [`flow::SUBSCRIBER_SNDBUF`].
+    sndbuf_limited: bool,
 }
 
 /// Serves one client (already in the client table) until it disconnects,
@@ -135,6 +148,8 @@ pub async fn serve<S: Socket>(shared: Arc<Shared>, client: Arc<Client>, mut sock
         reading: true,
         write_blocked: false,
         stalled: None,
+        pause: None,
+        sndbuf_limited: false,
     };
     let end = conn.run(&sock).await;
     if conn.reading {
@@ -181,7 +196,14 @@ impl Conn {
                     Err(_) => return End::IoError,
                 }
             }
-            let event = if self.stalled.is_some() {
+            let event = if let Some(pause) = &self.pause {
+                // Paused by flow control: writing this client's output
+                // still, not reading its requests.
+                tokio::select! {
+                    timed_out = pause.wait() => Ok(Event::Resume(timed_out)),
+                    e = self.next_event(sock, false) => e,
+                }
+            } else if self.stalled.is_some() {
                 // Rare: waiting behind another client's script, while still
                 // writing this client's output.
                 tokio::select! {
@@ -198,8 +220,15 @@ impl Conn {
                         return End::IoError;
                     }
                     self.run_buffered();
+                    if !self.sndbuf_limited && client.is_pubsub() {
+                        // Best effort: a socket that refuses keeps the
+                        // kernel's sizing.
+                        let _ = sock.set_send_buffer(flow::SUBSCRIBER_SNDBUF);
+                        self.sndbuf_limited = true;
+                    }
                 }
                 Ok(Event::ScriptIdle) => self.run_buffered(),
+                Ok(Event::Resume(timed_out)) => self.resume(timed_out),
                 Ok(Event::Writable) => self.write_blocked = false,
                 Ok(Event::Work) => {}
                 Err(_) => return End::IoError,
@@ -272,12 +301,17 @@ impl Conn {
         }
         // Receivers of this batch's publishes are woken once, at its end.
         let _wakes = wakeups::Batch::begin();
+        let tally = flow::Batch::begin();
         if self.run_requests() {
             self.stop_reading();
             return;
         }
         let s = &mut self.session;
         s.flush();
+        if let Some(pause) = tally.end() {
+            s.client.set_paused(&s.shared, true, false);
+            self.pause = Some(Box::new(pause));
+        }
         if self.buf.is_empty() && self.buf.capacity() > 0 {
             // An idle connection keeps no read or reply buffer.
             self.buf = BytesMut::new();
@@ -359,12 +393,22 @@ impl Conn {
         }
     }
 
+    /// Ends a flow-control pause: reading resumes.
+    fn resume(&mut self, timed_out: bool) {
+        self.pause = None;
+        let s = &self.session;
+        s.client.set_paused(&s.shared, false, timed_out);
+    }
+
     /// Stops reading requests: sends what is answered, drops the client's
     /// subscriptions and transaction, takes it out of the client table, and
     /// closes its outbox so the connection ends once the output is written.
     fn stop_reading(&mut self) {
         self.reading = false;
         self.stalled = None;
+        if self.pause.is_some() {
+            self.resume(false);
+        }
         self.buf = BytesMut::new();
         let s = &mut self.session;
         s.flush();

@@ -28,6 +28,13 @@ pub struct Stats {
     pub error_replies: AtomicU64,
     /// Messages delivered by PUBLISH/SPUBLISH (receivers summed).
     pub pubsub_deliveries: AtomicU64,
+    /// Times flow control paused a publisher (INFO `publish_pauses`).
+    pub publish_pauses: AtomicU64,
+    /// Microseconds publishers spent paused (INFO `publish_paused_usec`).
+    pub publish_paused_us: AtomicU64,
+    /// Pauses that ended at their bound, not because the receivers drained
+    /// (INFO `publish_pause_timeouts`).
+    pub publish_pause_timeouts: AtomicU64,
     sampler: Mutex<Sampler>,
 }
 
@@ -63,6 +70,9 @@ impl Stats {
             &self.net_output_bytes,
             &self.error_replies,
             &self.pubsub_deliveries,
+            &self.publish_pauses,
+            &self.publish_paused_us,
+            &self.publish_pause_timeouts,
         ] {
             c.store(0, Ordering::Relaxed);
         }

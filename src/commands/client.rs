@@ -131,7 +131,14 @@ pub fn describe(c: &Client) -> String {
     }
     let now = std::time::Instant::now();
     let omem = c.outbox.pending();
-    let events = if omem > 0 { "rw" } else { "r" };
+    let paused = c.paused_ms();
+    // A client paused by flow control is not being read.
+    let events = match (paused.is_some(), omem > 0) {
+        (false, true) => "rw",
+        (false, false) => "r",
+        (true, true) => "w",
+        (true, false) => "",
+    };
     let qbuf_free = info.qbuf_cap.saturating_sub(info.qbuf);
     let tot_mem = info.qbuf_cap + omem + std::mem::size_of::<Client>();
     let mut line = String::with_capacity(320);
@@ -176,6 +183,11 @@ pub fn describe(c: &Client) -> String {
                 &l[1]
             )),
     );
+    // pubsubd's own field, present only while flow control holds the
+    // client's reading (see `pubsub::flow`).
+    if let Some(ms) = paused {
+        let _ = write!(line, " pause-ms={ms}");
+    }
     line
 }
 

@@ -186,7 +186,7 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
             };
             let _ = write!(
                 out,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\npubsub_deliveries:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\npubsub_deliveries:{}\r\npublish_pauses:{}\r\npublish_paused_usec:{}\r\npublish_pause_timeouts:{}\r\n",
                 g(&st.connections_received),
                 g(&st.commands_processed),
                 ops,
@@ -205,6 +205,9 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
                 g(&st.output_limit_disconnections),
                 g(&st.error_replies),
                 g(&st.pubsub_deliveries),
+                g(&st.publish_pauses),
+                g(&st.publish_paused_us),
+                g(&st.publish_pause_timeouts),
             );
         }
         "replication" => {

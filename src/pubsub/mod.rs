@@ -10,7 +10,11 @@
 //!    waiting, and each receiver's connection task drains its queue with
 //!    non-blocking vectored writes. A receiver over its output limits is disconnected,
 //!    never silently skipped.
+//!
+//! [`flow`] closes the loop: a publisher whose receivers fall behind as a
+//! group stops being read until they catch up.
 
+pub mod flow;
 pub mod key;
 pub mod names;
 pub mod outbox;

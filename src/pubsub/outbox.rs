@@ -26,6 +26,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::task::AtomicWaker;
 
 use crate::config::ClassLimit;
+use crate::pubsub::flow::FlowState;
 
 /// Most frames handed to one vectored write (Linux accepts up to 1024
 /// iovecs; 64 already amortises the syscall over many small messages).
@@ -125,6 +126,9 @@ pub struct Outbox {
     /// The connection task, woken when the queue goes from empty to
     /// non-empty or is closed.
     waker: AtomicWaker,
+    /// Whether publishers must wait for this client (see
+    /// [`crate::pubsub::flow`]).
+    pub flow: FlowState,
 }
 
 /// The frames taken from the queue for writing, and how far the socket has
@@ -281,6 +285,7 @@ impl Outbox {
         q.closed = true;
         self.closed.store(true, Ordering::SeqCst);
         drop(q);
+        self.flow.release_waiters();
         self.waker.wake();
     }
 
@@ -299,6 +304,7 @@ impl Outbox {
         q.tail = BytesMut::new();
         drop(q);
         self.pending.fetch_sub(dropped, Ordering::Relaxed);
+        self.flow.release_waiters();
         self.waker.wake();
     }
 
@@ -377,6 +383,7 @@ impl Outbox {
             };
             *written += n as u64;
             batch.unwritten -= n;
+            self.flow.after_write(self.pending());
             while n > 0 {
                 let frame = &mut batch.frames[batch.first];
                 if n >= frame.len() {

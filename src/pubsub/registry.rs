@@ -372,6 +372,13 @@ impl Registry {
     /// received it: each exact subscriber once, plus one per matching
     /// (pattern, subscriber) pair, as PUBLISH reports.
     pub fn publish(&self, shared: &Shared, kind: Kind, channel: &[u8], payload: &[u8]) -> usize {
+        let receivers = self.publish_one(shared, kind, channel, payload);
+        crate::pubsub::flow::note_fanout(receivers);
+        receivers
+    }
+
+    /// [`Registry::publish`] before flow control's tally.
+    fn publish_one(&self, shared: &Shared, kind: Kind, channel: &[u8], payload: &[u8]) -> usize {
         let mut receivers = 0;
         let kind_name = match kind {
             Kind::Channel => MESSAGE,
@@ -484,6 +491,7 @@ impl Registry {
             }
             deliver_owned(shared, c, out);
         }
+        crate::pubsub::flow::note_fanout(receivers);
         receivers
     }
 

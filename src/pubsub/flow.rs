@@ -1,0 +1,473 @@
+//! Flow control on the publish path: a publisher whose receivers cannot
+//! keep up is slowed, instead of those receivers being cut.
+//!
+//! Queueing a published message costs the publisher one queue operation per
+//! receiver; writing it costs each receiver's connection a share of a
+//! syscall, and the receivers' readers may be slower still. Without
+//! pushback a pipelining publisher is answered faster than its messages
+//! leave, every receiver's queue grows at the same pace, and all of them
+//! pass `client-output-buffer-limit` together. So:
+//!
+//! - A receiver is *behind* while its queue holds more than its high
+//!   watermark ([`high_water`]); it stops being behind once its writer has
+//!   brought the queue down to a quarter of that.
+//! - While a publisher runs one batch of requests, every delivery to a
+//!   receiver that is behind is noted (each receiver once) on this thread.
+//!   At the end of the batch, if any of them is to be waited for, the
+//!   publisher *pauses*: its socket is not read until they have drained.
+//!   Then it reads its next batch, which may pause it again.
+//! - A pause ends when every receiver it waits for has drained; or, once
+//!   more than half of them have, after as long again as they took
+//!   ([`LAG_FACTOR`], at least [`LAG_MIN`]), since the rest are then slower
+//!   than their peers; or
+//!   after [`PAUSE_MAX`] in any case.
+//! - Which receivers are waited for: not a *stalled* one, whose writer has
+//!   written nothing for [`STALL_GRACE_MS`] (a frozen client); and, when at
+//!   most half of the batch's widest fan-out is behind
+//!   ([`MINORITY_SHARE`]), not a *laggard*,
+//!   one that such pauses have already waited for more than
+//!   [`LAG_BUDGET_MS`] (less [`LAG_DECAY_MS_PER_S`] a second): one reading
+//!   at a tenth of its peers' speed. Their queues grow until the output-buffer
+//!   limits cut them, as without flow control; a receiver that drains
+//!   counts again. A group that is behind together is always waited for.
+//!   So a frozen client holds its publishers for at most [`STALL_GRACE_MS`]
+//!   plus one [`PAUSE_MAX`], and a laggard about [`LAG_BUDGET_MS`] plus one
+//!   pause.
+//! - A client's kernel send buffer is set to [`SUBSCRIBER_SNDBUF`] when it
+//!   first subscribes, so that most of what a subscriber has not read yet
+//!   sits in its queue, where flow control and the output limits see it.
+//!
+//! Every pause is counted in INFO (`publish_pauses`,
+//! `publish_paused_usec`, `publish_pause_timeouts`) and shown by CLIENT
+//! LIST while it lasts (`events=` without `r`, and `pause-ms=`).
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::client::Client;
+use crate::config::ClassLimit;
+
+/// The queue size over which a receiver is behind, unless its output
+/// limits are small (see [`high_water`]). Far below the default pubsub
+/// limits (32 MB hard, 8 MB soft), so a receiver that keeps reading never
+/// comes near them; small enough that a receiver's queue stays a few
+/// milliseconds of its writes at the message rates of a saturated backplane.
+pub const FLOW_HIGH_WATER: usize = 256 * 1024;
+/// A receiver's high watermark is at most its smallest output limit divided
+/// by this: room for the queue of a receiver that falls behind its peers
+/// for a while, or that flow control no longer waits for, to come back.
+pub const LIMIT_HEADROOM: u64 = 16;
+/// A receiver stops being behind once its queue is down to its high
+/// watermark divided by this.
+pub const FLOW_LOW_DIVISOR: usize = 4;
+/// The longest one publisher pause lasts, whatever its receivers do.
+pub const PAUSE_MAX: Duration = Duration::from_millis(250);
+/// Once more than half of the receivers a pause waits for have drained,
+/// the pause lasts at most this many times as long as they took: the rest
+/// are slower than their peers.
+pub const LAG_FACTOR: u32 = 2;
+/// The least a pause waits for the rest once more than half have drained
+/// (scheduling noise between receivers that read alike).
+pub const LAG_MIN: Duration = Duration::from_millis(10);
+/// Receivers behind are a minority of their publisher's fan-out when they
+/// are at most one in this many of it.
+pub const MINORITY_SHARE: usize = 2;
+/// A receiver charged more than this (see [`LAG_DECAY_MS_PER_S`]) is a
+/// laggard: a pause waiting for a minority of its publisher's fan-out does
+/// not wait for it.
+pub const LAG_BUDGET_MS: u64 = 500;
+/// A receiver is charged the length of every pause that waited for it
+/// while a minority ([`MINORITY_SHARE`]) of the publisher's widest fan-out
+/// was behind; the
+/// charge wears off by this many milliseconds a second, so a receiver may
+/// hold back its faster peers for a tenth of the time without end, and
+/// one that holds them longer is soon a laggard.
+pub const LAG_DECAY_MS_PER_S: u64 = 100;
+/// A behind receiver whose writer has written nothing for this long is
+/// stalled (a frozen or vanished client): publishers stop waiting for it,
+/// and the output-buffer limits decide its fate. A socket that is read
+/// slowly becomes writable each time a third of its send buffer has been
+/// taken: with [`SUBSCRIBER_SNDBUF`] (which Linux doubles) every 340 ms
+/// for a reader taking 0.5 MB/s, so a reader that slow is still seen to
+/// progress.
+pub const STALL_GRACE_MS: u64 = 1000;
+/// The kernel send buffer (`SO_SNDBUF`) of a client with subscriptions.
+/// Left to itself, Linux grows a socket's send buffer up to 4 MB
+/// (`net.ipv4.tcp_wmem`), and a subscriber that cannot keep up fills it
+/// all before its queue grows: seconds of messages that no flow control
+/// sees, and writes (the writer's sign of progress) only after each
+/// megabyte. At this size a subscriber still takes 500 MB/s over a link
+/// with a 1 ms round trip.
+pub const SUBSCRIBER_SNDBUF: usize = 256 * 1024;
+/// The most receivers one pause waits for: a batch's receivers behind are
+/// noted up to this many (the pause then waits for a majority of those
+/// noted). Bounds the publisher's list; fan-outs this wide are rare.
+pub const PAUSE_RECEIVERS_MAX: usize = 4096;
+
+/// The queue size over which a receiver with output limits `limit` is
+/// behind: [`FLOW_HIGH_WATER`], or its smallest non-zero limit divided by
+/// [`LIMIT_HEADROOM`] if that is smaller, so that a receiver with small
+/// limits is waited for well before it would be cut.
+pub fn high_water(limit: ClassLimit) -> usize {
+    let mut high = FLOW_HIGH_WATER as u64;
+    for l in [limit.hard, limit.soft] {
+        if l > 0 {
+            high = high.min(l / LIMIT_HEADROOM);
+        }
+    }
+    high.max(1) as usize
+}
+
+/// A paused publisher's wait: how many of its receivers have drained, and
+/// the wake-up for when half of them and when all of them have.
+#[derive(Debug, Default)]
+pub struct PauseWait {
+    total: usize,
+    drained: AtomicUsize,
+    wake: Notify,
+}
+
+impl PauseWait {
+    /// One more receiver drained (or went away).
+    pub fn receiver_drained(&self) {
+        let now = self.drained.fetch_add(1, Ordering::AcqRel) + 1;
+        if now == self.total || now == self.total / 2 + 1 {
+            self.wake.notify_one();
+        }
+    }
+
+    /// How many have drained.
+    fn drained(&self) -> usize {
+        self.drained.load(Ordering::Acquire)
+    }
+}
+
+/// What one batch noted: the largest fan-out of its publishes and its
+/// receivers that were behind.
+#[derive(Default)]
+struct Tally {
+    max_fanout: usize,
+    behind: Vec<Arc<Client>>,
+    id: u64,
+}
+
+thread_local! {
+    /// The batch running on this thread, if any.
+    static BATCH: RefCell<Option<Tally>> = const { RefCell::new(None) };
+}
+
+/// Batch ids: a receiver noted by batch `id` records it, so it is noted
+/// once per batch however many messages it gets.
+static NEXT_BATCH: AtomicU64 = AtomicU64::new(1);
+
+/// A batch of one connection's requests whose publishes are tallied; a
+/// batch inside a batch joins the outer one.
+pub struct Batch {
+    outer: bool,
+}
+
+impl Batch {
+    /// Starts tallying on this thread.
+    pub fn begin() -> Batch {
+        let outer = BATCH.with(|b| {
+            let mut b = b.borrow_mut();
+            if b.is_some() {
+                false
+            } else {
+                *b = Some(Tally {
+                    id: NEXT_BATCH.fetch_add(1, Ordering::Relaxed),
+                    ..Tally::default()
+                });
+                true
+            }
+        });
+        Batch { outer }
+    }
+
+    /// Ends the batch: the pause its publisher must take, if any.
+    pub fn end(mut self) -> Option<Pause> {
+        if !std::mem::take(&mut self.outer) {
+            return None;
+        }
+        let tally = BATCH.with(|b| b.borrow_mut().take())?;
+        Pause::start(tally)
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if self.outer {
+            BATCH.with(|b| b.borrow_mut().take());
+        }
+    }
+}
+
+/// Notes a publish that reached `receivers` (in a batch; elsewhere, as for
+/// the sweep's expiry events, there is nobody to pause).
+pub fn note_fanout(receivers: usize) {
+    BATCH.with(|b| {
+        if let Some(t) = b.borrow_mut().as_mut() {
+            t.max_fanout = t.max_fanout.max(receivers);
+        }
+    });
+}
+
+/// Notes that `client`, just given a message, is behind.
+pub fn note_behind(client: &Arc<Client>) {
+    BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        let Some(t) = b.as_mut() else {
+            return;
+        };
+        if t.behind.len() < PAUSE_RECEIVERS_MAX && client.outbox.flow.mark(t.id) {
+            t.behind.push(Arc::clone(client));
+        }
+    });
+}
+
+/// A publisher's pause: the receivers it waits for.
+pub struct Pause {
+    wait: Arc<PauseWait>,
+    receivers: Vec<Arc<Client>>,
+    /// A minority of the fan-out was behind ([`MINORITY_SHARE`]): the
+    /// receivers waited for are charged the pause.
+    minority: bool,
+    started: std::time::Instant,
+}
+
+impl Pause {
+    /// The pause a batch calls for: none unless a receiver it reached is
+    /// behind and neither stalled nor a laggard.
+    fn start(tally: Tally) -> Option<Pause> {
+        let now = crate::client::coarse_now_ms() + 1;
+        let minority = tally.behind.len() * MINORITY_SHARE <= tally.max_fanout;
+        let receivers: Vec<Arc<Client>> = tally
+            .behind
+            .into_iter()
+            .filter(|c| c.outbox.flow.waited_for(now, minority))
+            .collect();
+        if receivers.is_empty() {
+            return None;
+        }
+        let wait = Arc::new(PauseWait {
+            total: receivers.len(),
+            drained: AtomicUsize::new(0),
+            wake: Notify::new(),
+        });
+        for c in &receivers {
+            if !c.outbox.flow.add_waiter(&wait, c.outbox.pending()) {
+                wait.receiver_drained();
+            }
+        }
+        Some(Pause {
+            wait,
+            receivers,
+            minority,
+            started: std::time::Instant::now(),
+        })
+    }
+
+    /// Waits until the pause is over (see the module's documentation);
+    /// returns true if [`PAUSE_MAX`] ended it.
+    pub async fn wait(&self) -> bool {
+        let started = tokio::time::Instant::now();
+        let limit = started + PAUSE_MAX;
+        let total = self.wait.total;
+        let mut majority_at = None;
+        loop {
+            let woken = self.wait.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let drained = self.wait.drained();
+            if drained >= total {
+                return false;
+            }
+            let now = tokio::time::Instant::now();
+            if drained * 2 > total && majority_at.is_none() {
+                majority_at = Some(now);
+            }
+            let until = match majority_at {
+                Some(at) => limit.min(started + ((at - started) * LAG_FACTOR).max(LAG_MIN)),
+                None => limit,
+            };
+            if now >= until {
+                return until == limit;
+            }
+            tokio::select! {
+                _ = woken => {}
+                _ = tokio::time::sleep_until(until) => {}
+            }
+        }
+    }
+}
+
+impl Drop for Pause {
+    fn drop(&mut self) {
+        let charge = self
+            .minority
+            .then(|| self.started.elapsed().as_millis() as u64);
+        let now = crate::client::coarse_now_ms() + 1;
+        for c in &self.receivers {
+            c.outbox.flow.remove_waiter(&self.wait);
+            if let Some(ms) = charge {
+                c.outbox.flow.charge_lag(ms, now);
+            }
+        }
+    }
+}
+
+/// A receiver's flow-control state, kept in its outbox.
+#[derive(Debug, Default)]
+pub struct FlowState {
+    /// Batch id that last noted this receiver.
+    marked: AtomicU64,
+    /// [`crate::client::coarse_now_ms`] + 1 when it went behind; 0 while
+    /// it is not.
+    behind_since: AtomicU64,
+    /// Its writer's last progress ([`crate::client::coarse_now_ms`] + 1).
+    progress: AtomicU64,
+    /// Pause time charged to it (see [`LAG_DECAY_MS_PER_S`]), as of
+    /// `lag_at` (coarse milliseconds).
+    lag_ms: AtomicU64,
+    lag_at: AtomicU64,
+    /// The low watermark it drains to (set when it goes behind).
+    low_water: AtomicUsize,
+    /// Publishers waiting for it to drain; empty for nearly every client.
+    waiters: std::sync::Mutex<Vec<Arc<PauseWait>>>,
+    /// Whether `waiters` may be non-empty (read without the lock).
+    has_waiters: std::sync::atomic::AtomicBool,
+}
+
+impl FlowState {
+    /// Records that the receiver has `pending` bytes queued after a
+    /// delivery under `limit`. Returns true if it is behind.
+    pub fn after_delivery(&self, pending: usize, limit: ClassLimit) -> bool {
+        let high = high_water(limit);
+        if pending <= high {
+            return false;
+        }
+        if self.behind_since.load(Ordering::Relaxed) == 0 {
+            self.low_water
+                .store(high / FLOW_LOW_DIVISOR, Ordering::Relaxed);
+            self.behind_since
+                .store(crate::client::coarse_now_ms() + 1, Ordering::SeqCst);
+        }
+        true
+    }
+
+    /// Whether a publisher should wait for this receiver, behind at `now`
+    /// ([`crate::client::coarse_now_ms`] + 1): not if it is stalled, nor if
+    /// it is a laggard and a minority of its publisher's widest fan-out is
+    /// behind (`minority`).
+    fn waited_for(&self, now: u64, minority: bool) -> bool {
+        let since = self.behind_since.load(Ordering::Relaxed);
+        if since == 0 {
+            return false;
+        }
+        let active = since.max(self.progress.load(Ordering::Relaxed));
+        let stalled = now.saturating_sub(active) > STALL_GRACE_MS;
+        let laggard = minority && self.lag(now) > LAG_BUDGET_MS;
+        !stalled && !laggard
+    }
+
+    /// Its charge as of `now` (see [`LAG_DECAY_MS_PER_S`]).
+    fn lag(&self, now: u64) -> u64 {
+        let at = self.lag_at.load(Ordering::Relaxed);
+        let worn = now.saturating_sub(at) * LAG_DECAY_MS_PER_S / 1000;
+        self.lag_ms.load(Ordering::Relaxed).saturating_sub(worn)
+    }
+
+    /// Charges it `ms` of a publisher's pause at `now`. Only the paused
+    /// publisher's own thread charges a receiver at a time in practice; a
+    /// lost update between two publishers costs one charge.
+    fn charge_lag(&self, ms: u64, now: u64) {
+        let lag = self.lag(now) + ms;
+        self.lag_ms.store(lag, Ordering::Relaxed);
+        self.lag_at.store(now, Ordering::Relaxed);
+    }
+
+    /// Records the writer's progress down to `pending` queued bytes:
+    /// releases the publishers waiting for it once it has drained.
+    pub fn after_write(&self, pending: usize) {
+        self.progress
+            .store(crate::client::coarse_now_ms() + 1, Ordering::Relaxed);
+        if self.behind_since.load(Ordering::Relaxed) == 0
+            || pending > self.low_water.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        self.behind_since.store(0, Ordering::SeqCst);
+        self.release_waiters();
+    }
+
+    /// Releases every waiting publisher (drained, or the client is gone).
+    pub fn release_waiters(&self) {
+        if !self.has_waiters.load(Ordering::SeqCst) {
+            return;
+        }
+        let waiters = {
+            let mut w = match self.waiters.lock() {
+                Ok(w) => w,
+                Err(p) => p.into_inner(),
+            };
+            self.has_waiters.store(false, Ordering::SeqCst);
+            std::mem::take(&mut *w)
+        };
+        for w in waiters {
+            w.receiver_drained();
+        }
+    }
+
+    /// Marks the receiver as noted by batch `id`; false if it already was.
+    fn mark(&self, id: u64) -> bool {
+        self.marked.swap(id, Ordering::Relaxed) != id
+    }
+
+    /// Adds a waiting publisher; false if the receiver has already drained
+    /// (`pending` at or below its low watermark), so there is nothing to
+    /// wait for.
+    fn add_waiter(&self, wait: &Arc<PauseWait>, pending: usize) -> bool {
+        if self.behind_since.load(Ordering::Relaxed) == 0
+            || pending <= self.low_water.load(Ordering::Relaxed)
+        {
+            return false;
+        }
+        let mut w = match self.waiters.lock() {
+            Ok(w) => w,
+            Err(p) => p.into_inner(),
+        };
+        w.push(Arc::clone(wait));
+        self.has_waiters.store(true, Ordering::SeqCst);
+        // The writer clears `behind_since` and then looks for waiters; if
+        // it drained between the check above and the push, it may have
+        // looked too early: look again (under the lock it needs to release).
+        if self.behind_since.load(Ordering::SeqCst) == 0 {
+            w.pop();
+            if w.is_empty() {
+                self.has_waiters.store(false, Ordering::SeqCst);
+            }
+            return false;
+        }
+        true
+    }
+
+    /// Forgets a publisher whose pause has ended.
+    fn remove_waiter(&self, wait: &Arc<PauseWait>) {
+        if !self.has_waiters.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut w = match self.waiters.lock() {
+            Ok(w) => w,
+            Err(p) => p.into_inner(),
+        };
+        w.retain(|x| !Arc::ptr_eq(x, wait));
+        if w.is_empty() {
+            self.has_waiters.store(false, Ordering::SeqCst);
+            *w = Vec::new();
+        }
+    }
+}
