@@ -449,7 +449,17 @@ pub async fn run_load(
             .zip(&expected)
             .any(|(p, e)| p.load(Ordering::Relaxed) < *e);
         let now = Instant::now();
-        if !behind || now >= drain_deadline || now - moved >= DRAIN_STALL {
+        if !behind {
+            break;
+        }
+        if now >= drain_deadline || now - moved >= DRAIN_STALL {
+            notes.push(if now >= drain_deadline {
+                format!("the drain ended at its limit ({:?}) with deliveries outstanding", spec.drain)
+            } else {
+                format!(
+                    "the drain ended after {DRAIN_STALL:?} without a delivery, with deliveries outstanding"
+                )
+            });
             break;
         }
         let delivered = tally.delivered.load(Ordering::Relaxed);

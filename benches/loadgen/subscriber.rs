@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -404,11 +405,32 @@ pub async fn run(conn: SubConn, ctx: SubCtx) -> SubStats {
     // a fixed rate with 1,000 subscribers).
     let stop = ctx.stop.cancelled();
     tokio::pin!(stop);
+    // Once stopped, what is already in the socket is still taken (without
+    // waiting): the server delivered it, even if this thread had no turn
+    // to read it before the stop. Read from the socket itself, not through
+    // the runtime's readiness, which may not have seen the data yet.
+    let mut stopped = false;
+    let mut final_reads = FINAL_READS;
     loop {
-        let read = tokio::select! {
-            biased;
-            _ = &mut stop => break,
-            r = stream.read(reader.spare()) => r,
+        let read = if stopped {
+            if final_reads == 0 {
+                break;
+            }
+            final_reads -= 1;
+            let sock = socket2::SockRef::from(&stream);
+            match (&*sock).read(reader.spare()) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                r => r,
+            }
+        } else {
+            tokio::select! {
+                biased;
+                _ = &mut stop => {
+                    stopped = true;
+                    continue;
+                }
+                r = stream.read(reader.spare()) => r,
+            }
         };
         match read {
             Ok(0) => {
@@ -430,49 +452,7 @@ pub async fn run(conn: SubConn, ctx: SubCtx) -> SubStats {
                 break;
             }
         }
-        let now = now_ns();
-        loop {
-            let push = match reader.next_push() {
-                Ok(Some(p)) => p,
-                Ok(None) => break,
-                Err(e) => {
-                    st.error = Some(e.to_string());
-                    break;
-                }
-            };
-            match push {
-                Push::Message(Some(h)) => {
-                    st.received += 1;
-                    let key = stream_key(h.channel, h.publisher);
-                    let next = seqs.entry(key).or_insert(0);
-                    if h.seq == *next {
-                        *next += 1;
-                    } else if h.seq > *next {
-                        st.gaps += u64::from(h.seq - *next);
-                        *next = h.seq + 1;
-                    } else {
-                        st.reordered += 1;
-                    }
-                    if h.sent_ns >= ctx.window.start_ns && h.sent_ns < ctx.window.end_ns {
-                        st.in_window += 1;
-                        lat.push(now.saturating_sub(h.sent_ns));
-                        if lat.len() >= LATENCY_BATCH {
-                            ctx.latencies.record(ctx.shard, &mut lat);
-                        }
-                    }
-                }
-                Push::Message(None) => {
-                    st.received += 1;
-                    st.foreign += 1;
-                }
-                Push::Error(e) => {
-                    if st.error.is_none() {
-                        st.error = Some(format!("error reply: {e}"));
-                    }
-                }
-                Push::Subscribed | Push::Unsubscribed | Push::Other => {}
-            }
-        }
+        take_pushes(&mut reader, &mut st, &mut seqs, &mut lat, &ctx);
         if st.error.is_some() && !st.closed_by_server {
             break;
         }
@@ -505,6 +485,64 @@ pub async fn run(conn: SubConn, ctx: SubCtx) -> SubStats {
 
 /// Default read buffer for subscribers.
 pub const SUB_READ_BUF: usize = READ_BUF;
+
+/// Most reads a stopped subscriber makes of what its socket already holds
+/// (at most 256 MiB with [`READ_BUF`]; a socket holds far less).
+const FINAL_READS: u32 = 4096;
+
+/// Takes every complete push out of `reader`: counts it, checks its
+/// sequence, and records its latency when it was sent in the window.
+fn take_pushes(
+    reader: &mut PushReader,
+    st: &mut SubStats,
+    seqs: &mut SeqMap,
+    lat: &mut Vec<u64>,
+    ctx: &SubCtx,
+) {
+    let now = now_ns();
+    loop {
+        let push = match reader.next_push() {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(e) => {
+                st.error = Some(e.to_string());
+                break;
+            }
+        };
+        match push {
+            Push::Message(Some(h)) => {
+                st.received += 1;
+                let key = stream_key(h.channel, h.publisher);
+                let next = seqs.entry(key).or_insert(0);
+                if h.seq == *next {
+                    *next += 1;
+                } else if h.seq > *next {
+                    st.gaps += u64::from(h.seq - *next);
+                    *next = h.seq + 1;
+                } else {
+                    st.reordered += 1;
+                }
+                if h.sent_ns >= ctx.window.start_ns && h.sent_ns < ctx.window.end_ns {
+                    st.in_window += 1;
+                    lat.push(now.saturating_sub(h.sent_ns));
+                    if lat.len() >= LATENCY_BATCH {
+                        ctx.latencies.record(ctx.shard, lat);
+                    }
+                }
+            }
+            Push::Message(None) => {
+                st.received += 1;
+                st.foreign += 1;
+            }
+            Push::Error(e) => {
+                if st.error.is_none() {
+                    st.error = Some(format!("error reply: {e}"));
+                }
+            }
+            Push::Subscribed | Push::Unsubscribed | Push::Other => {}
+        }
+    }
+}
 
 /// A case's running subscribers, wherever they run.
 pub enum Group {
