@@ -2,20 +2,24 @@
 # pubsubd vs Redis on this machine, one command.
 #
 #   benches/compare.sh [--quick] [--repeats N] [--scenarios "s1 s3"] [--window N]
-#                      [--filter TEXT] [--candidate PATH] [--pin] [--out DIR]
+#                      [--filter TEXT] [--timeline] [--candidate PATH] [--pin] [--out DIR]
 #
 # Installs Debian's redis-server if missing, builds pubsubd (cargo build
 # --release) and the load generator, then for every repeat and scenario
 # starts a fresh pubsubd and a fresh Redis (alternating which goes first),
 # runs `loadgen run <scenario>` against each, and stops it. Both servers get
-# the same limits. At the end it prints, per case and headline metric, the
-# median of each server over the repeats and the ratio pubsubd/Redis.
+# the same limits. At the end it prints each case's verdict per server
+# first (FAILED when the server cut a checked subscriber or lost a message,
+# whatever its throughput), then, per case and headline metric, the median
+# of each server over the repeats and the ratio pubsubd/Redis.
 #
 # --quick: smaller scenarios, 1 repeat unless --repeats is given (about 90 s
 # of runs once built). Full run (3 repeats): about 12 minutes of runs.
-# --window: saturating publishers' unanswered PUBLISHes (loadgen's default,
-# 1024, unless given).
-# --filter: only the cases whose names contain TEXT (e.g. /half).
+# --window: saturating publishers' unanswered PUBLISHes (loadgen's default
+# unless given: 32 in S1, 1024 elsewhere).
+# --filter: only the cases whose names contain TEXT (e.g. /sat, /half).
+# --timeline: every case's deliveries, connected subscribers and server
+# RSS every 100 ms, in the per-run .txt files (best with one case).
 # --candidate: another pubsubd binary (say, a change under test, built and
 # copied aside) run in the same rotation as "candidate": the machine's speed
 # drifts, so only runs alternated like this compare two builds; the end
@@ -33,6 +37,7 @@ SCENARIOS="s1 s2 s3 s4 s5 s6 s7"
 OUT=""
 WINDOW=()
 FILTER=()
+TIMELINE=()
 CANDIDATE=""
 # Command prefixes that pin the servers and the generator (--pin).
 SERVER_CPU=()
@@ -44,7 +49,7 @@ CANDIDATE_PORT="${CANDIDATE_PORT:-7303}"
 MAXCLIENTS=10100
 
 usage() {
-  sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -55,6 +60,7 @@ while [ $# -gt 0 ]; do
     --out) OUT="$2"; shift ;;
     --window) WINDOW=(--window "$2"); shift ;;
     --filter) FILTER=(--filter "$2"); shift ;;
+    --timeline) TIMELINE=(--timeline) ;;
     --candidate) CANDIDATE="$2"; shift ;;
     --pin) SERVER_CPU=(taskset -c 0); LOADGEN_CPU=(taskset -c 1) ;;
     -h|--help) usage; exit 0 ;;
@@ -183,7 +189,7 @@ start_server() {
   echo "memory: $(free -h | awk '/^Mem:/ {print $2}')"
   echo "kernel: $(uname -r)"
   echo "redis: $(redis-server --version)"
-  echo "mode: ${QUICK:-full}, repeats $REPEATS, scenarios $SCENARIOS, window ${WINDOW[1]:-default (1024)}, filter ${FILTER[1]:-none}"
+  echo "mode: ${QUICK:-full}, repeats $REPEATS, scenarios $SCENARIOS, window ${WINDOW[1]:-default (32 in S1, 1024 elsewhere)}, filter ${FILTER[1]:-none}"
   [ -z "$CANDIDATE" ] || echo "candidate: $CANDIDATE"
   [ ${#SERVER_CPU[@]} -eq 0 ] || echo "pinned: servers on CPU 0, load generator on CPU 1"
   echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -193,8 +199,10 @@ FAILED=()
 # S1's fixed-rate cases run at half of Redis's saturated rate, as the issue
 # asks: one calibration run of Redis's saturated S1 cases first, and every
 # S1 run (both servers) then publishes at half of those deliveries/s.
+# A filter on the saturated cases (/sat) runs no fixed-rate case: no
+# calibration then.
 HALF_OF=()
-if [[ " $SCENARIOS " == *" s1 "* ]]; then
+if [[ " $SCENARIOS " == *" s1 "* ]] && [[ "${FILTER[1]:-}" != */sat* ]]; then
   calib="$OUT/calibration-redis-s1"
   start_server redis "$calib.log"
   log "calibration: Redis's saturated S1 rates (pid $SERVER_PID)"
@@ -223,11 +231,11 @@ for rep in $(seq 1 "$REPEATS"); do
       half=()
       [ "$scen" = s1 ] && half=("${HALF_OF[@]}")
       "${LOADGEN_CPU[@]}" "$LOADGEN" run --addr "127.0.0.1:$PORT" --pid "$SERVER_PID" --label "$label" \
-        --json "$base.json" $QUICK "${WINDOW[@]}" "${FILTER[@]}" "${half[@]}" "$scen" \
+        --json "$base.json" $QUICK "${WINDOW[@]}" "${FILTER[@]}" "${TIMELINE[@]}" "${half[@]}" "$scen" \
         >"$base.txt" 2>&1 || rc=$?
       case $rc in
         0) ;;
-        3) FAILED+=("$label $scen repeat $rep: problems (see $base.txt)") ;;
+        3) FAILED+=("$label $scen repeat $rep: FAILED cases: $(grep -c ' FAILED: ' "$base.txt" || true) (see $base.txt)") ;;
         *) FAILED+=("$label $scen repeat $rep: loadgen exited $rc (see $base.txt)") ;;
       esac
       stop_server

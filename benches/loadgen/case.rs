@@ -13,12 +13,15 @@ use tokio_util::sync::CancellationToken;
 use crate::control::Control;
 use crate::payload::instant_ns;
 use crate::procstat::{CpuMark, RssSampler, rss_bytes};
-use crate::publisher::{self, PubResult, PubSpec};
+use crate::publisher::{self, PubResult, PubSpec, per_channel_of_first};
 use crate::report::CaseResult;
 use crate::resp::PushReader;
+use crate::resp::Value;
 use crate::subscriber::{
-    self, Flow, Latencies, SUB_READ_BUF, SubConn, SubCtx, SubStats, Window, channel_name, confirm,
+    self, Flow, Group, Latencies, Readers, SUB_READ_BUF, SubConn, SubCtx, SubStats, Tally, Window,
+    channel_name, confirm, stream_key,
 };
+use crate::timeline::Timeline;
 
 /// Time allowed to connect and subscribe everything.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -29,9 +32,18 @@ const CONNECT_PARALLELISM: usize = 200;
 /// Patterns per pattern-subscriber connection.
 const PATTERNS_PER_CONN: usize = 1000;
 
-/// Bytes a saturating publisher may have in flight to each subscriber
-/// (converted to messages), well under the 32 MB pub/sub hard limit.
+/// Bytes a braked saturating publisher may have in flight to each
+/// subscriber (converted to messages), well under the 32 MB pub/sub hard
+/// limit.
 const FLOW_BYTES_PER_SUB: usize = 1024 * 1024;
+
+/// After sending stopped, a drain in which no subscriber received anything
+/// for this long ends: the server has nothing more to send, and what a
+/// connected subscriber still lacks is lost.
+const DRAIN_STALL: Duration = Duration::from_secs(2);
+
+/// Time allowed for the subscribers to stop once told to.
+const SUB_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the server is and what the generator knows about it.
 #[derive(Clone, Debug)]
@@ -86,9 +98,21 @@ pub struct LoadSpec {
     pub max_messages: Option<u64>,
     /// Add one subscriber on `bench.0` that never reads.
     pub slow_subscriber: bool,
+    /// Saturating publishers also wait while a subscriber is more than
+    /// [`FLOW_BYTES_PER_SUB`] behind. Without the brake they send as a
+    /// real publisher does, whatever the receivers manage, and a server
+    /// that does not hold them back fills its output buffers.
+    pub brake: bool,
+    /// Which threads read the subscribers.
+    pub readers: Readers,
+    /// `CONFIG SET client-output-buffer-limit` to this at the case's start
+    /// (e.g. `pubsub 32mb 8mb 60`), so the case runs under the same limit
+    /// whatever the server was started with.
+    pub output_limit: Option<&'static str>,
     /// Connections subscribing and unsubscribing during the run.
     pub churners: usize,
-    /// Time allowed after sending stops for deliveries to finish.
+    /// Time allowed after sending stops for deliveries to finish (ends
+    /// early after [`DRAIN_STALL`] without a delivery).
     pub drain: Duration,
     /// The metrics the comparison table shows.
     pub headline: &'static [&'static str],
@@ -192,9 +216,44 @@ async fn watch_cut(
     Ok(None)
 }
 
-/// Runs `spec` against `target`.
-pub async fn run_load(spec: &LoadSpec, target: &Target) -> Result<CaseResult, String> {
+/// Sets the server's `client-output-buffer-limit` to `limit`; a refusal
+/// comes back as a note for the case.
+async fn set_output_limit(addr: SocketAddr, limit: &str) -> Result<Option<String>, String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut c = Control::connect(addr, deadline).await?;
+    let reply = c
+        .call(
+            &[
+                b"CONFIG",
+                b"SET",
+                b"client-output-buffer-limit",
+                limit.as_bytes(),
+            ],
+            deadline,
+        )
+        .await?;
+    Ok(match reply {
+        Value::Simple(s) if s == "OK" => None,
+        other => Some(format!(
+            "CONFIG SET client-output-buffer-limit {limit:?} answered {other:?}: the server's own limit applies"
+        )),
+    })
+}
+
+/// Runs `spec` against `target`; with `timeline`, the result keeps the
+/// case's course in steps of [`crate::timeline::STEP`].
+pub async fn run_load(
+    spec: &LoadSpec,
+    target: &Target,
+    timeline: bool,
+) -> Result<CaseResult, String> {
     let addr = target.addr;
+    let mut notes = Vec::new();
+    if let Some(limit) = spec.output_limit
+        && let Some(n) = set_output_limit(addr, limit).await?
+    {
+        notes.push(n);
+    }
     let setup_deadline = Instant::now() + SETUP_TIMEOUT;
     let rss_before = rss_bytes(target.pid);
 
@@ -269,17 +328,24 @@ pub async fn run_load(spec: &LoadSpec, target: &Target) -> Result<CaseResult, St
     // Start the subscribers' read loops.
     let latencies = Arc::new(Latencies::new()?);
     let flow = match spec.mode {
-        Mode::Saturate { .. } => {
+        Mode::Saturate { .. } if spec.brake => {
             let cap = (FLOW_BYTES_PER_SUB / (spec.payload + 64)).clamp(2, 1024);
             Some(Arc::new(Flow::new(cap as u64)))
         }
-        Mode::Rate { .. } => None,
+        Mode::Saturate { .. } | Mode::Rate { .. } => None,
+    };
+    let tally = Arc::new(Tally::default());
+    tally.connected.store(subs.len() as i64, Ordering::Relaxed);
+    let timeline = if timeline {
+        Some(Timeline::start(target.pid, Arc::clone(&tally), t_start)?)
+    } else {
+        None
     };
     let stop = CancellationToken::new();
     let share = f64::from(spec.chans_per_sub) / f64::from(spec.channels.max(1));
     let mut progress = Vec::with_capacity(subs.len());
-    let mut sub_tasks = Vec::with_capacity(subs.len());
-    for (j, conn) in subs.into_iter().enumerate() {
+    let mut ctxs = Vec::with_capacity(subs.len());
+    for j in 0..subs.len() {
         let p = Arc::new(AtomicU64::new(0));
         if let Some(f) = &flow {
             f.track(Arc::clone(&p), share);
@@ -291,10 +357,12 @@ pub async fn run_load(spec: &LoadSpec, target: &Target) -> Result<CaseResult, St
             window,
             progress: p,
             flow: flow.clone(),
+            tally: Arc::clone(&tally),
             stop: stop.clone(),
         };
-        sub_tasks.push(tokio::spawn(subscriber::run(conn, ctx)));
+        ctxs.push(ctx);
     }
+    let group = Group::start(subs, ctxs, spec.readers)?;
     let churn_stop = CancellationToken::new();
     let churners: Vec<_> = (0..spec.churners)
         .map(|i| tokio::spawn(churn(addr, i, churn_stop.clone())))
@@ -321,6 +389,7 @@ pub async fn run_load(spec: &LoadSpec, target: &Target) -> Result<CaseResult, St
             max_messages: spec.max_messages,
             drain_deadline,
             window: (window.start_ns, window.end_ns),
+            tally: Arc::clone(&tally),
         };
         let task = match spec.mode {
             Mode::Saturate { window } => {
@@ -354,7 +423,9 @@ pub async fn run_load(spec: &LoadSpec, target: &Target) -> Result<CaseResult, St
     }
     let sending_done = Instant::now();
 
-    // Drain: wait until every subscriber has what was published to it.
+    // Drain: wait until every subscriber has what was published to it, the
+    // drain's time is up, or nothing arrived for DRAIN_STALL (what has not
+    // come by then is lost, not late).
     let channels = spec.channels as usize;
     let mut published_on = vec![0u64; channels];
     for p in &pubs {
@@ -370,13 +441,30 @@ pub async fn run_load(spec: &LoadSpec, target: &Target) -> Result<CaseResult, St
                 .sum()
         })
         .collect();
+    let mut seen = tally.delivered.load(Ordering::Relaxed);
+    let mut moved = Instant::now();
     loop {
         let behind = progress
             .iter()
             .zip(&expected)
             .any(|(p, e)| p.load(Ordering::Relaxed) < *e);
-        if !behind || Instant::now() >= drain_deadline {
+        let now = Instant::now();
+        if !behind {
             break;
+        }
+        if now >= drain_deadline || now - moved >= DRAIN_STALL {
+            notes.push(if now >= drain_deadline {
+                format!("the drain ended at its limit ({:?}) with deliveries outstanding", spec.drain)
+            } else {
+                format!(
+                    "the drain ended after {DRAIN_STALL:?} without a delivery, with deliveries outstanding"
+                )
+            });
+            break;
+        }
+        let delivered = tally.delivered.load(Ordering::Relaxed);
+        if delivered != seen {
+            (seen, moved) = (delivered, now);
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -390,14 +478,8 @@ pub async fn run_load(spec: &LoadSpec, target: &Target) -> Result<CaseResult, St
     };
     stop.cancel();
     churn_stop.cancel();
-    let mut stats: Vec<SubStats> = Vec::with_capacity(sub_tasks.len());
-    for t in sub_tasks {
-        match tokio::time::timeout(Duration::from_secs(10), t).await {
-            Ok(Ok(s)) => stats.push(s),
-            Ok(Err(e)) => return Err(format!("subscriber task failed: {e}")),
-            Err(_) => return Err("a subscriber did not stop within 10 s".into()),
-        }
-    }
+    let stats: Vec<SubStats> = group.finish(SUB_STOP_TIMEOUT).await?;
+    let timeline = timeline.map(Timeline::finish);
     let mut churn_ops = 0u64;
     let mut problems = Vec::new();
     for t in churners {
@@ -436,8 +518,15 @@ pub async fn run_load(spec: &LoadSpec, target: &Target) -> Result<CaseResult, St
     let expected_total: u64 = expected.iter().sum();
     let sent: u64 = pubs.iter().map(|p| p.sent).sum();
     let sent_window: u64 = pubs.iter().map(|p| p.in_window).sum();
+    r.notes.extend(notes);
+    if let Some(rows) = timeline {
+        r.timeline = rows;
+    }
     r.set("subscribers", spec.subs as f64);
     r.set("payload_bytes", spec.payload as f64);
+    if let Mode::Saturate { window } = spec.mode {
+        r.set("window", window as f64);
+    }
     r.set("published", sent as f64);
     if let Mode::Rate { per_sec } = spec.mode {
         r.set("target_publishes_per_s", per_sec);
@@ -518,24 +607,72 @@ pub async fn run_load(spec: &LoadSpec, target: &Target) -> Result<CaseResult, St
         }
     }
 
-    // Checks.
-    let missing = expected_total.saturating_sub(received);
+    // Checks. A subscriber the server disconnected is cut; a message is
+    // lost when a sequence skipped it, or when its PUBLISH was acknowledged
+    // and a subscriber still connected never got it (by the drain's end).
+    // What a cut subscriber missed after its cut is counted apart.
+    let mut acked_on = Vec::with_capacity(pubs.len());
+    for (id, p) in pubs.iter().enumerate() {
+        acked_on.push(per_channel_of_first(
+            p.acked,
+            id as u16,
+            spec.publishers,
+            spec.channels,
+        ));
+    }
+    let mut undelivered = 0u64;
+    let mut missed_by_cut = 0u64;
+    let mut duplicated = 0u64;
+    for (j, st) in stats.iter().enumerate() {
+        duplicated += st.received.saturating_sub(expected[j]);
+        if st.closed_by_server {
+            missed_by_cut += expected[j].saturating_sub(st.received);
+            continue;
+        }
+        for c in sub_channels(spec, j) {
+            for (id, acked) in acked_on.iter().enumerate() {
+                let next = st
+                    .streams
+                    .get(&stream_key(c, id as u16))
+                    .copied()
+                    .unwrap_or(0);
+                undelivered += acked[c as usize].saturating_sub(u64::from(next));
+            }
+        }
+    }
     let gaps: u64 = stats.iter().map(|s| s.gaps).sum();
+    let lost = gaps + undelivered;
     let reordered: u64 = stats.iter().map(|s| s.reordered).sum();
     let foreign: u64 = stats.iter().map(|s| s.foreign).sum();
-    let closed = stats.iter().filter(|s| s.closed_by_server).count();
+    let cut = stats.iter().filter(|s| s.closed_by_server).count();
+    let missing = expected_total.saturating_sub(received);
+    r.set("subs_cut", cut as f64);
+    r.set("lost", lost as f64);
+    r.set("lost_gaps", gaps as f64);
+    r.set("lost_undelivered", undelivered as f64);
+    r.set("missed_after_cut", missed_by_cut as f64);
+    if let Some(first) = stats.iter().filter_map(|s| s.closed_at_ns).min() {
+        r.set(
+            "first_cut_s",
+            first.saturating_sub(instant_ns(t_start)) as f64 / 1e9,
+        );
+    }
     r.set("expected", expected_total as f64);
     r.set("missing", missing as f64);
     r.set("gaps", gaps as f64);
     r.set("reordered", reordered as f64);
-    if missing > 0 {
+    r.set("duplicated", duplicated as f64);
+    if cut > 0 {
         problems.push(format!(
-            "{missing} of {expected_total} deliveries missing after a {:.1} s drain",
-            drain_time.as_secs_f64()
+            "the server cut {cut} of {} subscribers",
+            stats.len()
         ));
     }
-    if gaps > 0 {
-        problems.push(format!("{gaps} sequence gaps (lost messages)"));
+    if lost > 0 {
+        problems.push(format!(
+            "{lost} messages lost: {gaps} skipped in sequences, {undelivered} acknowledged but not delivered to connected subscribers after a {:.1} s drain",
+            drain_time.as_secs_f64()
+        ));
     }
     if reordered > 0 {
         problems.push(format!("{reordered} messages out of order"));
@@ -543,14 +680,8 @@ pub async fn run_load(spec: &LoadSpec, target: &Target) -> Result<CaseResult, St
     if foreign > 0 {
         problems.push(format!("{foreign} messages without a valid header"));
     }
-    if received > expected_total {
-        problems.push(format!(
-            "{} more deliveries than published",
-            received - expected_total
-        ));
-    }
-    if closed > 0 {
-        problems.push(format!("the server closed {closed} checked subscribers"));
+    if duplicated > 0 {
+        problems.push(format!("{duplicated} more deliveries than published"));
     }
     if let Some(e) = stats.iter().find_map(|s| s.error.clone()) {
         problems.push(format!("subscriber: {e}"));
@@ -621,13 +752,14 @@ pub async fn run_idle(spec: &IdleSpec, target: &Target) -> Result<CaseResult, St
     }
     // Every connection should still be open: a server that dropped idle
     // subscribers would show as a read of 0 bytes here.
-    let mut dropped = 0;
+    let mut dropped = 0u32;
     for s in &streams {
         let mut probe = [0u8; 1];
         if let Ok(0) = s.try_read(&mut probe) {
             dropped += 1;
         }
     }
+    r.set("subs_cut", f64::from(dropped));
     if dropped > 0 {
         r.problems
             .push(format!("the server closed {dropped} idle subscribers"));

@@ -2,7 +2,8 @@
 //!
 //! ```sh
 //! cargo bench --bench loadgen -- run --addr 127.0.0.1:6379 --pid <server pid> \
-//!     --json out.json [--quick] [--window 1024] [--half-of redis-s1.json] [s1 s2 ... | all]
+//!     --json out.json [--quick] [--window N] [--half-of redis-s1.json] \
+//!     [--filter TEXT] [--timeline] [s1 s2 ... | all]
 //! cargo bench --bench loadgen -- report --dir <dir with run JSON files>
 //! ```
 //!
@@ -15,12 +16,16 @@
 //! - `resp`: the generator's own RESP2 encoder and readers, built so the
 //!   generator is not the bottleneck (one buffer, no allocation per message,
 //!   oversized payloads skipped after their header).
-//! - `subscriber`: connect and subscribe; count, check order, record latency.
+//! - `subscriber`: connect and subscribe; count, check order, record
+//!   latency; read on the runtime or all on one thread.
 //! - `publisher`: saturating (pipelined window) and fixed-rate (open loop).
 //! - `case`: one case end to end, every phase under a deadline.
 //! - `scenarios`: S1–S7 as data.
 //! - `procstat`: the server's and the generator's CPU and RSS from /proc.
-//! - `report`: JSON, the stdout table, and the cross-run comparison.
+//! - `timeline`: a case's deliveries, publishes, connected subscribers and
+//!   server RSS every 100 ms (`--timeline`).
+//! - `report`: verdicts (a cut subscriber or a lost message FAILS a case),
+//!   JSON, the stdout table, and the cross-run comparison.
 
 mod case;
 mod control;
@@ -31,6 +36,7 @@ mod report;
 mod resp;
 mod scenarios;
 mod subscriber;
+mod timeline;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -43,7 +49,8 @@ use case::Target;
 use report::CaseResult;
 use scenarios::Case;
 
-/// Exit status when a run found lost, reordered or unexpected results.
+/// Exit status when some case FAILED (cut subscribers, lost, reordered or
+/// unexpected results).
 const EXIT_PROBLEMS: u8 = 3;
 
 /// Load generator for Redis-compatible pub/sub servers.
@@ -76,10 +83,15 @@ enum Command {
         /// Only cases whose name contains this.
         #[arg(long)]
         filter: Option<String>,
-        /// Saturating publishers keep at most this many PUBLISHes unanswered.
-        #[arg(long, default_value_t = scenarios::DEFAULT_WINDOW as u32,
-              value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-        window: u32,
+        /// Saturating publishers keep at most this many PUBLISHes unanswered
+        /// (default: 32 in S1, as the issue's generator; 1024 elsewhere).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        window: Option<u32>,
+        /// Print (and keep in the JSON) each load case's deliveries,
+        /// publishes, connected subscribers and server RSS every 100 ms;
+        /// pick one case with --filter.
+        #[arg(long)]
+        timeline: bool,
         /// A run JSON of the reference server's saturated S1 cases: S1's
         /// fixed-rate cases then publish at half of its deliveries/s
         /// (cases named `.../half`).
@@ -138,6 +150,7 @@ async fn run(
     pid: Option<u32>,
     params: &scenarios::Params,
     filter: Option<&str>,
+    timeline: bool,
     scenarios: &[String],
 ) -> Result<Vec<CaseResult>, String> {
     let names: Vec<String> = if scenarios.iter().any(|s| s == "all") {
@@ -157,7 +170,7 @@ async fn run(
     let mut results = Vec::new();
     for c in &cases {
         let r = match c {
-            Case::Load(spec) => case::run_load(spec, &target)
+            Case::Load(spec) => case::run_load(spec, &target, timeline)
                 .await
                 .unwrap_or_else(|e| CaseResult::failed(spec.scenario, &spec.name, e)),
             Case::Idle(spec) => case::run_idle(spec, &target)
@@ -248,6 +261,7 @@ fn main() -> ExitCode {
             quick,
             filter,
             window,
+            timeline,
             half_of,
             scenarios,
         } => {
@@ -257,7 +271,7 @@ fn main() -> ExitCode {
             let params = match half_of.as_deref().map(report::saturated_rates).transpose() {
                 Ok(s1_reference) => scenarios::Params {
                     quick,
-                    window: window as usize,
+                    window: window.map(|w| w as usize),
                     s1_reference,
                 },
                 Err(e) => {
@@ -266,7 +280,14 @@ fn main() -> ExitCode {
                 }
             };
             let results = resolve(&addr).and_then(|a| {
-                runtime(2)?.block_on(run(a, pid, &params, filter.as_deref(), &scenarios))
+                runtime(2)?.block_on(run(
+                    a,
+                    pid,
+                    &params,
+                    filter.as_deref(),
+                    timeline,
+                    &scenarios,
+                ))
             });
             let results = match results {
                 Ok(r) => r,
@@ -282,15 +303,22 @@ fn main() -> ExitCode {
                     &addr_s,
                     pid,
                     quick,
-                    window as usize,
+                    window.map(|w| w as usize),
                     &results,
                 )
             {
                 eprintln!("loadgen: {e}");
                 return ExitCode::FAILURE;
             }
-            if results.iter().any(|r| !r.problems.is_empty()) {
-                eprintln!("loadgen: some cases reported problems (see PROBLEM lines)");
+            let failed: Vec<String> = results
+                .iter()
+                .filter_map(|r| r.failure().map(|why| format!("{}: {why}", r.case)))
+                .collect();
+            if !failed.is_empty() {
+                eprintln!("loadgen: FAILED cases (see their PROBLEM lines):");
+                for f in &failed {
+                    eprintln!("  {f}");
+                }
                 return ExitCode::from(EXIT_PROBLEMS);
             }
             ExitCode::SUCCESS

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::payload::{HEADER_LEN, Header, instant_ns};
 use crate::resp::{IntReply, ReplyReader};
-use crate::subscriber::{Flow, channel_name, connect};
+use crate::subscriber::{Flow, Tally, channel_name, connect};
 
 /// Most PUBLISHes in one write.
 const MAX_BATCH: usize = 64;
@@ -50,6 +50,8 @@ pub struct PubSpec {
     pub drain_deadline: Instant,
     /// The measuring window, as send times in `now_ns` units.
     pub window: (u64, u64),
+    /// The case's running totals (PUBLISHes written).
+    pub tally: Arc<Tally>,
 }
 
 /// What one publisher did.
@@ -319,6 +321,7 @@ pub async fn saturate(
             }
         }
         sent.fetch_add(n as u64, Ordering::Release);
+        spec.tally.published.fetch_add(n as u64, Ordering::Relaxed);
         if let Some(f) = &flow {
             f.published.fetch_add(n as u64, Ordering::Relaxed);
         }
@@ -448,6 +451,7 @@ pub fn fixed_rate(addr: SocketAddr, spec: PubSpec, per_sec: f64) -> PubResult {
             break;
         }
         sent.fetch_add(n, Ordering::Release);
+        spec.tally.published.fetch_add(n, Ordering::Relaxed);
     }
     done.store(true, Ordering::Release);
     let replies = match reader.join() {
@@ -468,8 +472,35 @@ pub fn fixed_rate(addr: SocketAddr, spec: PubSpec, per_sec: f64) -> PubResult {
     result
 }
 
+/// How many of publisher `id`'s first `n` PUBLISHes went to each of
+/// `channels` channels (the [`Encoder`]'s round-robin): with `n` the
+/// acknowledged count, what each channel's subscribers must have received.
+pub fn per_channel_of_first(n: u64, id: u16, publishers: u16, channels: u32) -> Vec<u64> {
+    let c = u64::from(channels.max(1));
+    let p = u64::from(publishers.max(1));
+    let channel = |k: u64| ((k * p + u64::from(id)) % c) as usize;
+    // The channel sequence repeats every c / gcd(p, c) messages.
+    let (mut a, mut b) = (p % c, c);
+    while a != 0 {
+        (a, b) = (b % a, a);
+    }
+    let period = c / b;
+    let mut out = vec![0u64; c as usize];
+    let full = n / period;
+    if full > 0 {
+        for k in 0..period {
+            out[channel(k)] += full;
+        }
+    }
+    for k in 0..n % period {
+        out[channel(k)] += 1;
+    }
+    out
+}
+
 /// Checks that the encoder's PUBLISHes are exactly what the generic RESP
-/// encoder makes of the same arguments (`loadgen selftest`).
+/// encoder makes of the same arguments, and that
+/// [`per_channel_of_first`] agrees with the encoder (`loadgen selftest`).
 pub fn self_test() -> Result<(), String> {
     let now = Instant::now();
     for (channels, payload) in [(3u32, 16usize), (12, 100), (1, 5000)] {
@@ -483,6 +514,7 @@ pub fn self_test() -> Result<(), String> {
             max_messages: None,
             drain_deadline: now,
             window: (0, u64::MAX),
+            tally: Arc::new(Tally::default()),
         };
         let mut enc = Encoder::new(&spec);
         let mut seqs = vec![0u32; channels as usize];
@@ -510,6 +542,34 @@ pub fn self_test() -> Result<(), String> {
                     String::from_utf8_lossy(&want)
                 ));
             }
+        }
+    }
+    let now = Instant::now();
+    for (id, publishers, channels) in [(0u16, 2u16, 1u32), (1, 2, 10), (2, 3, 7), (1, 4, 6)] {
+        let spec = PubSpec {
+            id,
+            publishers,
+            channels,
+            payload: 16,
+            start: now,
+            end: now,
+            max_messages: None,
+            drain_deadline: now,
+            window: (0, u64::MAX),
+            tally: Arc::new(Tally::default()),
+        };
+        let mut enc = Encoder::new(&spec);
+        let mut out = Vec::new();
+        for n in 0..40u64 {
+            let want: Vec<u64> = enc.seqs.iter().map(|&s| u64::from(s)).collect();
+            let got = per_channel_of_first(n, id, publishers, channels);
+            if got != want {
+                return Err(format!(
+                    "per_channel_of_first({n}, {id}, {publishers}, {channels}) = {got:?}, the encoder sent {want:?}"
+                ));
+            }
+            out.clear();
+            enc.push(&mut out, 0);
         }
     }
     Ok(())

@@ -8,6 +8,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 
 use crate::subscriber::{MAX_LATENCY_NS, latency_histogram};
+use crate::timeline::Row;
 
 /// One case's figures, problems and notes.
 #[derive(Clone, Debug)]
@@ -27,6 +28,8 @@ pub struct CaseResult {
     /// Every recorded publish-to-delivery latency, as (nanoseconds, count)
     /// per histogram bucket, so a report can pool repeats.
     pub latency_ns: Vec<(u64, u64)>,
+    /// The case's course step by step (`run --timeline`), else empty.
+    pub timeline: Vec<Row>,
 }
 
 impl CaseResult {
@@ -40,7 +43,35 @@ impl CaseResult {
             problems: Vec::new(),
             notes: Vec::new(),
             latency_ns: Vec::new(),
+            timeline: Vec::new(),
         }
+    }
+
+    /// Why the case FAILED, or None when it passed. A case fails when the
+    /// server cut a checked subscriber or lost a message (S5's frozen
+    /// subscriber is not a checked one), or on any other problem
+    /// (reordering, duplicates, errors, a case that could not run),
+    /// whatever its throughput.
+    pub fn failure(&self) -> Option<String> {
+        let mut why = Vec::new();
+        let cut = self.get("subs_cut").unwrap_or(0.0);
+        if cut > 0.0 {
+            why.push(match self.get("subscribers") {
+                Some(n) => format!("{cut:.0} of {n:.0} subscribers cut"),
+                None => format!("{cut:.0} subscribers cut"),
+            });
+        }
+        let lost = self.get("lost").unwrap_or(0.0);
+        if lost > 0.0 {
+            why.push(format!("{lost:.0} messages lost"));
+        }
+        if why.is_empty() && !self.problems.is_empty() {
+            why.push(self.problems[0].clone());
+            if self.problems.len() > 1 {
+                why.push(format!("{} more problems", self.problems.len() - 1));
+            }
+        }
+        (!why.is_empty()).then(|| why.join(", "))
     }
 
     /// Keeps the latency histogram's buckets (see [`CaseResult::latency_ns`]).
@@ -87,30 +118,71 @@ impl CaseResult {
         for (k, v) in &self.metrics {
             m.insert(k.clone(), json!(v));
         }
+        let failure = self.failure();
+        let timeline: Vec<Value> = self
+            .timeline
+            .iter()
+            .map(|r| {
+                json!({
+                    "t_s": r.t_s,
+                    "delivered": r.delivered,
+                    "published": r.published,
+                    "connected": r.connected,
+                    "rss_mb": r.rss_mb,
+                })
+            })
+            .collect();
         json!({
             "scenario": self.scenario,
             "case": self.case,
-            "ok": self.problems.is_empty(),
+            "ok": failure.is_none(),
+            "verdict": if failure.is_some() { "FAILED" } else { "ok" },
+            "failure": failure,
             "metrics": m,
             "headline": self.headline,
             "problems": self.problems,
             "notes": self.notes,
             "latency_ns_histogram": self.latency_ns,
+            "timeline": timeline,
         })
     }
 
-    /// Prints the case as a few readable lines.
+    /// Prints the case as a few readable lines: the verdict and the
+    /// integrity counts first, then the figures.
     pub fn print(&self) {
-        let status = if self.problems.is_empty() {
-            "ok"
-        } else {
-            "PROBLEMS"
-        };
-        println!("{:<34} {status}", self.case);
+        match self.failure() {
+            Some(why) => println!("{:<34} FAILED: {why}", self.case),
+            None => println!("{:<34} ok", self.case),
+        }
+        let integrity = [
+            "subs_cut",
+            "lost",
+            "lost_gaps",
+            "lost_undelivered",
+            "missed_after_cut",
+            "first_cut_s",
+            "reordered",
+            "duplicated",
+        ];
+        let parts: Vec<String> = integrity
+            .iter()
+            .filter_map(|k| {
+                self.get(k).map(|v| match *k {
+                    "first_cut_s" => format!("{k}={v:.2}"),
+                    _ => format!("{k}={v:.0}"),
+                })
+            })
+            .collect();
+        if !parts.is_empty() {
+            println!("    integrity: {}", parts.join("  "));
+        }
         let shown: Vec<String> = self
             .metrics
             .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "expected" | "gaps" | "reordered" | "missing"))
+            .filter(|(k, _)| {
+                !integrity.contains(&k.as_str())
+                    && !matches!(k.as_str(), "expected" | "gaps" | "missing")
+            })
             .map(|(k, v)| format!("{k}={}", fmt_num(*v)))
             .collect();
         for line in shown.chunks(5) {
@@ -119,8 +191,6 @@ impl CaseResult {
         let check = [
             ("expected", self.get("expected")),
             ("missing", self.get("missing")),
-            ("gaps", self.get("gaps")),
-            ("reordered", self.get("reordered")),
         ];
         if check.iter().any(|(_, v)| v.is_some()) {
             let parts: Vec<String> = check
@@ -134,6 +204,29 @@ impl CaseResult {
         }
         for n in &self.notes {
             println!("    note: {n}");
+        }
+        if !self.timeline.is_empty() {
+            println!(
+                "    timeline ({} ms steps; rates per second):",
+                crate::timeline::STEP.as_millis()
+            );
+            println!(
+                "    {:>7} {:>13} {:>13} {:>10} {:>10}",
+                "t_s", "deliveries/s", "publishes/s", "connected", "rss_mb"
+            );
+            let per_s = 1.0 / crate::timeline::STEP.as_secs_f64();
+            for r in &self.timeline {
+                println!(
+                    "    {:>7.1} {:>13.0} {:>13.0} {:>10} {:>10}",
+                    r.t_s,
+                    r.delivered as f64 * per_s,
+                    r.published as f64 * per_s,
+                    r.connected,
+                    r.rss_mb
+                        .map(|m| format!("{m:.0}"))
+                        .unwrap_or_else(|| "—".into())
+                );
+            }
         }
     }
 }
@@ -161,7 +254,7 @@ pub fn write_run_json(
     addr: &str,
     pid: Option<u32>,
     quick: bool,
-    window: usize,
+    window: Option<usize>,
     cases: &[CaseResult],
 ) -> Result<(), String> {
     let doc = json!({
@@ -217,6 +310,95 @@ fn higher_is_better(metric: &str) -> Option<bool> {
     }
 }
 
+/// One server's integrity in one case over the repeats.
+#[derive(Default)]
+struct Integrity {
+    /// Repeats seen.
+    runs: usize,
+    /// Repeats that FAILED.
+    failed: usize,
+    /// Most subscribers cut in one repeat.
+    cut: f64,
+    /// Checked subscribers of the case.
+    subscribers: Option<f64>,
+    /// Most messages lost in one repeat.
+    lost: f64,
+    /// Most deliveries cut subscribers missed after their cut in one repeat.
+    missed: f64,
+    /// Whether any repeat reported the cut and loss counts.
+    counted: bool,
+}
+
+impl Integrity {
+    /// Adds one repeat's case from a run JSON.
+    fn add(&mut self, case: &Value) {
+        self.runs += 1;
+        if case["ok"].as_bool() != Some(true) {
+            self.failed += 1;
+        }
+        let m = &case["metrics"];
+        if let Some(c) = m["subs_cut"].as_f64() {
+            self.cut = self.cut.max(c);
+            self.counted = true;
+        }
+        if let Some(l) = m["lost"].as_f64() {
+            self.lost = self.lost.max(l);
+            self.counted = true;
+        }
+        if let Some(l) = m["missed_after_cut"].as_f64() {
+            self.missed = self.missed.max(l);
+        }
+        if let Some(n) = m["subscribers"].as_f64().or(m["connections"].as_f64()) {
+            self.subscribers = Some(n);
+        }
+    }
+
+    /// The table cell: the verdict, then the worst repeat's counts.
+    fn cell(&self) -> String {
+        let counts = if self.counted {
+            let of = self
+                .subscribers
+                .map(|n| format!("/{n:.0}"))
+                .unwrap_or_default();
+            let missed = if self.missed > 0.0 {
+                format!(" (and {:.0} deliveries missed after the cuts)", self.missed)
+            } else {
+                String::new()
+            };
+            format!(": cut {:.0}{of}, lost {:.0}{missed}", self.cut, self.lost)
+        } else {
+            String::new()
+        };
+        if self.failed > 0 {
+            format!("**FAILED** ({} of {} runs){counts}", self.failed, self.runs)
+        } else {
+            format!("ok{counts}")
+        }
+    }
+}
+
+/// The verdict column of a comparison row: "ok", or who FAILED the case
+/// in some repeat (their throughput and latency do not count then).
+fn row_verdict(
+    integrity: &BTreeMap<(String, String), Integrity>,
+    case: &str,
+    labels: [&str; 2],
+) -> String {
+    let failed: Vec<&str> = labels
+        .into_iter()
+        .filter(|l| {
+            integrity
+                .get(&(case.to_string(), l.to_string()))
+                .is_some_and(|i| i.failed > 0)
+        })
+        .collect();
+    if failed.is_empty() {
+        "ok".into()
+    } else {
+        format!("**FAILED: {}**", failed.join(", "))
+    }
+}
+
 /// The median of `v` (sorted in place).
 fn median(v: &mut [f64]) -> Option<f64> {
     if v.is_empty() {
@@ -244,6 +426,7 @@ pub fn compare(dir: &Path, labels: &[String]) -> Result<String, String> {
     let mut runs: BTreeMap<String, usize> = BTreeMap::new();
     // (case, label) -> every repeat's latencies in one histogram.
     let mut pooled: BTreeMap<(String, String), Histogram<u64>> = BTreeMap::new();
+    let mut integrity: BTreeMap<(String, String), Integrity> = BTreeMap::new();
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| format!("reading {}: {e}", dir.display()))?
         .filter_map(Result::ok)
@@ -267,6 +450,10 @@ pub fn compare(dir: &Path, labels: &[String]) -> Result<String, String> {
             if !order.contains(&name) {
                 order.push(name.clone());
             }
+            integrity
+                .entry((name.clone(), label.clone()))
+                .or_default()
+                .add(case);
             if let Some(h) = case["headline"].as_array()
                 && !h.is_empty()
             {
@@ -327,7 +514,21 @@ pub fn compare(dir: &Path, labels: &[String]) -> Result<String, String> {
     };
     let mut out = String::new();
     out.push_str(&format!(
-        "| case | metric | {a} | {b} | {a}/{b} | {a} better? |\n|---|---|---:|---:|---:|:---:|\n"
+        "Integrity, before any throughput: a case FAILED where the server cut a checked \
+         subscriber, lost a message or broke another check in any repeat (worst repeat's \
+         counts), whatever its throughput.\n\n| case | {a} | {b} |\n|---|---|---|\n"
+    ));
+    for case in &order {
+        let cell = |label: &str| {
+            integrity
+                .get(&(case.clone(), label.to_string()))
+                .map(Integrity::cell)
+                .unwrap_or_else(|| "—".into())
+        };
+        out.push_str(&format!("| {case} | {} | {} |\n", cell(&a), cell(&b)));
+    }
+    out.push_str(&format!(
+        "\n| case | metric | verdict | {a} | {b} | {a}/{b} | {a} better? |\n|---|---|---|---:|---:|---:|:---:|\n"
     ));
     for case in &order {
         let Some(metrics) = headline.get(case) else {
@@ -351,8 +552,10 @@ pub fn compare(dir: &Path, labels: &[String]) -> Result<String, String> {
                 }
                 _ => ("—".into(), ""),
             };
+            let checked = row_verdict(&integrity, case, [&a, &b]);
+            let better = if checked == "ok" { better } else { "—" };
             out.push_str(&format!(
-                "| {case} | {m} | {} | {} | {ratio} | {better} |\n",
+                "| {case} | {m} | {checked} | {} | {} | {ratio} | {better} |\n",
                 show(va),
                 show(vb)
             ));
@@ -368,7 +571,7 @@ pub fn compare(dir: &Path, labels: &[String]) -> Result<String, String> {
         })
         .cloned()
         .collect();
-    out.push_str(&pooled_table(&at_rate, &pooled, &a, &b));
+    out.push_str(&pooled_table(&at_rate, &pooled, &integrity, &a, &b));
     out.push_str(&format!(
         "\nRuns: {}.\n",
         runs.iter()
@@ -439,6 +642,7 @@ fn add_buckets(h: &mut Histogram<u64>, buckets: &[Value]) -> Result<(), String> 
 fn pooled_table(
     cases: &[String],
     pooled: &BTreeMap<(String, String), Histogram<u64>>,
+    integrity: &BTreeMap<(String, String), Integrity>,
     a: &str,
     b: &str,
 ) -> String {
@@ -451,15 +655,20 @@ fn pooled_table(
         if out.is_empty() {
             out.push_str(&format!(
                 "\nLatency of the cases at a set rate, pooled over all repeats (µs; {a} / {b}):\n\n\
-                 | case | p50 | p99 | p99.9 | p99 {a}/{b} | {a} better? |\n|---|---:|---:|---:|---:|:---:|\n"
+                 | case | verdict | p50 | p99 | p99.9 | p99 {a}/{b} | {a} better? |\n|---|---|---:|---:|---:|---:|:---:|\n"
             ));
         }
         let us = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
         let pair = |q: f64| format!("{} / {}", fmt_num(us(ha, q)), fmt_num(us(hb, q)));
         let ratio = us(ha, 0.99) / us(hb, 0.99).max(f64::MIN_POSITIVE);
-        let better = verdict(ratio, Some(false));
+        let checked = row_verdict(integrity, case, [a, b]);
+        let better = if checked == "ok" {
+            verdict(ratio, Some(false))
+        } else {
+            "—"
+        };
         out.push_str(&format!(
-            "| {case} | {} | {} | {} | {ratio:.2} | {better} |\n",
+            "| {case} | {checked} | {} | {} | {} | {ratio:.2} | {better} |\n",
             pair(0.5),
             pair(0.99),
             pair(0.999)
@@ -517,5 +726,88 @@ pub fn self_test() -> Result<(), String> {
     if verdicts != ["yes", "**no**", "yes", "≈", ""] {
         return Err(format!("ratio verdicts {verdicts:?}"));
     }
-    Ok(())
+    case_verdicts_test()
+}
+
+/// Checks that a case which cut a subscriber or lost a message FAILS
+/// whatever its throughput (also with no problem text), that S5's cut
+/// frozen subscriber does not fail it, and that the comparison prints the
+/// FAILED verdict before any ratio and gives the failing server no "yes".
+fn case_verdicts_test() -> Result<(), String> {
+    let mut clean = CaseResult::new("s1", "s1/sub100/16B/sat", &["deliveries_per_s"]);
+    clean.set("subscribers", 100.0);
+    clean.set("deliveries_per_s", 1e6);
+    clean.set("subs_cut", 0.0);
+    clean.set("lost", 0.0);
+    if let Some(why) = clean.failure() {
+        return Err(format!("a clean case FAILED: {why}"));
+    }
+    let mut cut = clean.clone();
+    cut.set("subs_cut", 17.0);
+    cut.set("deliveries_per_s", 1e7);
+    let mut lost = clean.clone();
+    lost.set("lost", 5.0);
+    for (what, r, want) in [
+        ("cut", &cut, "17 of 100 subscribers cut"),
+        ("lost", &lost, "5 messages lost"),
+    ] {
+        match r.failure() {
+            Some(why) if why.contains(want) => {}
+            other => return Err(format!("a case with a {what}: verdict {other:?}")),
+        }
+        let j = r.to_json();
+        if j["ok"] != json!(false) || j["verdict"] != json!("FAILED") {
+            return Err(format!(
+                "a case with a {what}: JSON ok {} verdict {}",
+                j["ok"], j["verdict"]
+            ));
+        }
+    }
+    let mut s5 = CaseResult::new("s5", "s5/fast50/with-slow", &[]);
+    s5.set("subscribers", 50.0);
+    s5.set("subs_cut", 0.0);
+    s5.set("lost", 0.0);
+    s5.set("slow_cut_after_s", 1.5);
+    if let Some(why) = s5.failure() {
+        return Err(format!("S5 with its frozen subscriber cut FAILED: {why}"));
+    }
+    if CaseResult::failed("s1", "x", "no server".into())
+        .failure()
+        .is_none()
+    {
+        return Err("a case that could not run passed".into());
+    }
+    let dir = std::env::temp_dir().join(format!("loadgen-selftest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let written = write_run_json(
+        &dir.join("a.json"),
+        "pubsubd",
+        "-",
+        None,
+        false,
+        None,
+        &[cut],
+    )
+    .and_then(|()| {
+        write_run_json(
+            &dir.join("b.json"),
+            "redis",
+            "-",
+            None,
+            false,
+            None,
+            &[clean],
+        )
+    });
+    let table = written.and_then(|()| compare(&dir, &["pubsubd".into(), "redis".into()]));
+    let _ = std::fs::remove_dir_all(&dir);
+    let table = table?;
+    let row = "| s1/sub100/16B/sat | **FAILED** (1 of 1 runs): cut 17/100, lost 0 | ok: cut 0/100, lost 0 |";
+    let ratio_row = "| s1/sub100/16B/sat | deliveries_per_s | **FAILED: pubsubd** | 10000000 | 1000000 | 10.00 | — |";
+    match (table.find(row), table.find(ratio_row)) {
+        (Some(v), Some(r)) if v < r => Ok(()),
+        _ => Err(format!(
+            "the comparison does not put the FAILED verdict first and withhold the ratio's \"yes\":\n{table}"
+        )),
+    }
 }

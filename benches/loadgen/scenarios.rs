@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::case::{IdleSpec, LoadSpec, Mode};
+use crate::subscriber::Readers;
 
 /// Every scenario, in the order `all` runs them.
 pub const ALL: &[&str] = &["s1", "s2", "s3", "s4", "s5", "s6", "s7"];
@@ -50,6 +51,34 @@ const RATE: &[&str] = &[
 /// such limit at all. BENCHMARKS.md has the sweep.
 pub const DEFAULT_WINDOW: usize = 1024;
 
+/// S1's saturating publishers' window (unless `--window` is given): 32
+/// unanswered PUBLISHes each, as the independent generator of issue 16
+/// kept. With no brake and one reading thread, a server that takes
+/// PUBLISHes faster than its subscribers read them must hold the
+/// publishers back, or its output buffers grow until the limit cuts the
+/// subscribers.
+pub const S1_SAT_WINDOW: usize = 32;
+
+/// The output-buffer limit every S1 case sets at its start (the issue's,
+/// and what compare.sh starts both servers with).
+pub const S1_OUTPUT_LIMIT: &str = "pubsub 32mb 8mb 60";
+
+/// Most time S1's saturated cases wait after sending for a backlog to
+/// arrive: without a brake a server may hold seconds of messages, and a
+/// message that arrives late is not lost (the drain also ends once nothing
+/// arrives for a while).
+const S1_SAT_DRAIN: Duration = Duration::from_secs(30);
+
+/// S1's saturated cases: (subscribers, payload bytes). The issue's: 100
+/// subscribers at 16 B, 256 B and 4 KB, and 1,000 at 16 B, each with 3 s of
+/// publishing, also with `--quick` (shorter or smaller, a server's output
+/// buffers do not reach the limit, and the case cannot show the failure).
+const S1_SAT: &[(usize, usize)] = &[(100, 16), (100, 256), (100, 4096), (1000, 16)];
+
+/// S1's saturated cases' warm-up and measured window: 3 s of publishing.
+const S1_SAT_WARMUP: Duration = Duration::from_millis(500);
+const S1_SAT_DURATION: Duration = Duration::from_millis(2500);
+
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -80,6 +109,9 @@ fn load(
         duration: ms(2000),
         max_messages: None,
         slow_subscriber: false,
+        brake: true,
+        readers: Readers::Runtime,
+        output_limit: None,
         churners: 0,
         drain: ms(5000),
         headline,
@@ -90,8 +122,10 @@ fn load(
 pub struct Params {
     /// Smaller sizes and shorter runs.
     pub quick: bool,
-    /// Saturating publishers keep at most this many PUBLISHes unanswered.
-    pub window: usize,
+    /// Saturating publishers keep at most this many PUBLISHes unanswered
+    /// (`--window`; else [`S1_SAT_WINDOW`] in S1, [`DEFAULT_WINDOW`]
+    /// elsewhere).
+    pub window: Option<usize>,
     /// Saturated S1 deliveries/s of a reference server by case name
     /// (`--half-of`): S1's fixed-rate cases then run at half of them, as the
     /// issue's "fixed rate at half of Redis's maximum" asks.
@@ -100,7 +134,8 @@ pub struct Params {
 
 /// The cases of `scenario` sized by `params`.
 pub fn cases(scenario: &str, params: &Params) -> Result<Vec<Case>, String> {
-    let (quick, window) = (params.quick, params.window);
+    let quick = params.quick;
+    let window = params.window.unwrap_or(DEFAULT_WINDOW);
     let (warmup, duration) = if quick {
         (ms(200), ms(800))
     } else {
@@ -108,37 +143,69 @@ pub fn cases(scenario: &str, params: &Params) -> Result<Vec<Case>, String> {
     };
     let mut out = Vec::new();
     match scenario {
-        // 1 channel, many subscribers, three payload sizes, both modes.
+        // 1 channel, many subscribers, three payload sizes: saturated by
+        // two unbraked publishers, and at a fixed rate. One thread reads
+        // every subscriber of a case.
         "s1" => {
+            let sat = S1_SAT;
+            let s1 = |name: String, subs: usize, payload: usize| {
+                let mut s = load("s1", name, SAT, window);
+                s.subs = subs;
+                s.payload = payload;
+                s.publishers = 2;
+                s.readers = Readers::OneThread;
+                s.output_limit = Some(S1_OUTPUT_LIMIT);
+                s
+            };
+            for &(subs, payload) in sat {
+                let mut s = s1(format!("s1/sub{subs}/{payload}B/sat"), subs, payload);
+                s.mode = Mode::Saturate {
+                    window: params.window.unwrap_or(S1_SAT_WINDOW),
+                };
+                s.brake = false;
+                s.warmup = S1_SAT_WARMUP;
+                s.duration = S1_SAT_DURATION;
+                // Room for a server's whole backlog to arrive late rather
+                // than count as lost.
+                s.drain = S1_SAT_DRAIN;
+                out.push(Case::Load(s));
+            }
             let sizes: &[usize] = if quick { &[50, 200] } else { &[100, 1000] };
             for &subs in sizes {
                 for &payload in &[16usize, 256, 4096] {
-                    let mut s = load("s1", format!("s1/sub{subs}/{payload}B/sat"), SAT, window);
-                    s.subs = subs;
-                    s.payload = payload;
-                    s.publishers = 2;
+                    let mut s = s1(String::new(), subs, payload);
                     s.warmup = warmup;
                     s.duration = duration;
-                    out.push(Case::Load(s.clone()));
+                    s.headline = RATE;
                     // Fixed rate: half of the reference server's saturated
-                    // deliveries/s when one is given; else about 200k
-                    // deliveries/s, or 400 MB/s for large payloads,
-                    // whichever is less.
+                    // deliveries/s at this payload when one is given (from
+                    // the saturated case of this fan-out, else of the
+                    // smallest: one reading thread's limit is in messages,
+                    // whatever the fan-out); else about 200k deliveries/s,
+                    // or 400 MB/s for large payloads, whichever is less.
                     let reference = params.s1_reference.as_ref().map(|r| {
-                        r.get(&s.name).copied().ok_or_else(|| {
-                            format!("--half-of has no deliveries_per_s for {}", s.name)
-                        })
+                        let own = format!("s1/sub{subs}/{payload}B/sat");
+                        let name = if sat.contains(&(subs, payload)) {
+                            own
+                        } else {
+                            let smallest = sat
+                                .iter()
+                                .filter(|(_, p)| *p == payload)
+                                .map(|(n, _)| *n)
+                                .min()
+                                .unwrap_or(subs);
+                            format!("s1/sub{smallest}/{payload}B/sat")
+                        };
+                        r.get(&name)
+                            .copied()
+                            .ok_or_else(|| format!("--half-of has no deliveries_per_s for {name}"))
                     });
                     match reference.transpose()? {
                         Some(max) => {
                             let rate = (max / 2.0 / subs as f64).round().max(1.0);
                             s.name = format!("s1/sub{subs}/{payload}B/half");
                             s.mode = Mode::Rate { per_sec: rate };
-                            // At these rates the machine is nearly full and
-                            // a 2 s window's p99 moves 2-5x between repeats.
-                            if !quick {
-                                s.duration = HALF_RATE_WINDOW;
-                            }
+                            s.duration = HALF_RATE_WINDOW;
                         }
                         None => {
                             let deliveries = (400e6 / payload as f64).min(200_000.0);
@@ -147,7 +214,6 @@ pub fn cases(scenario: &str, params: &Params) -> Result<Vec<Case>, String> {
                             s.mode = Mode::Rate { per_sec: rate };
                         }
                     }
-                    s.headline = RATE;
                     out.push(Case::Load(s));
                 }
             }
@@ -283,37 +349,78 @@ pub fn cases(scenario: &str, params: &Params) -> Result<Vec<Case>, String> {
     Ok(out)
 }
 
-/// Checks the sizing that the comparison depends on: the window reaches
-/// every saturating case, `--half-of` rates are half of the reference's
-/// deliveries per subscriber with the longer window, and a reference that
-/// lacks a case is refused.
+/// Checks the sizing that the comparison depends on: S1's saturated cases
+/// are the issue's (fan-outs and payloads, 2 unbraked publishers with 32
+/// in flight, one reading thread, the output limit set), `--window`
+/// reaches every saturating case, `--half-of` rates are half of the
+/// reference's deliveries per subscriber with the longer window, and a
+/// reference that lacks a case is refused.
 pub fn self_test() -> Result<(), String> {
+    let default = Params {
+        quick: false,
+        window: None,
+        s1_reference: None,
+    };
+    let quick = Params {
+        quick: true,
+        window: None,
+        s1_reference: None,
+    };
+    let mut sat = Vec::new();
+    for case in cases("s1", &default)?
+        .into_iter()
+        .chain(cases("s1", &quick)?)
+    {
+        let Case::Load(spec) = case else { continue };
+        if spec.readers != Readers::OneThread || spec.output_limit != Some(S1_OUTPUT_LIMIT) {
+            return Err(format!(
+                "{}: not one reading thread under the output limit",
+                spec.name
+            ));
+        }
+        if let Mode::Saturate { window } = spec.mode {
+            if window != S1_SAT_WINDOW || spec.brake || spec.publishers != 2 {
+                return Err(format!(
+                    "{}: window {window}, brake {}, {} publishers",
+                    spec.name, spec.brake, spec.publishers
+                ));
+            }
+            if spec.warmup + spec.duration != Duration::from_secs(3) {
+                return Err(format!("{}: not 3 s of publishing", spec.name));
+            }
+            sat.push((spec.subs, spec.payload));
+        }
+    }
+    if sat != [(100, 16), (100, 256), (100, 4096), (1000, 16)].repeat(2) {
+        return Err(format!("S1's saturated cases are {sat:?}"));
+    }
     let plain = Params {
         quick: false,
-        window: 77,
+        window: Some(77),
         s1_reference: None,
     };
     for scenario in ALL {
-        for case in cases(scenario, &plain)? {
-            if let Case::Load(spec) = case
-                && let Mode::Saturate { window } = spec.mode
-                && window != 77
-                && spec.scenario != "s7"
-            {
-                return Err(format!("{}: window {window}, not the run's 77", spec.name));
+        for (params, want) in [(&plain, 77), (&default, DEFAULT_WINDOW)] {
+            for case in cases(scenario, params)? {
+                if let Case::Load(spec) = case
+                    && let Mode::Saturate { window } = spec.mode
+                    && spec.scenario != "s7"
+                    && !(spec.scenario == "s1" && params.window.is_none())
+                    && window != want
+                {
+                    return Err(format!("{}: window {window}, not {want}", spec.name));
+                }
             }
         }
     }
     let mut reference: HashMap<String, f64> = HashMap::new();
-    for subs in [100usize, 1000] {
-        for payload in [16usize, 256, 4096] {
-            let name = format!("s1/sub{subs}/{payload}B/sat");
-            reference.insert(name, (subs * 2000 + payload) as f64);
-        }
+    for &(subs, payload) in S1_SAT {
+        let name = format!("s1/sub{subs}/{payload}B/sat");
+        reference.insert(name, (subs * 2000 + payload) as f64);
     }
     let mut half = Params {
         quick: false,
-        window: 77,
+        window: Some(77),
         s1_reference: Some(reference.clone()),
     };
     let mut seen = 0;
@@ -322,7 +429,14 @@ pub fn self_test() -> Result<(), String> {
         let Mode::Rate { per_sec } = spec.mode else {
             continue;
         };
-        let expected = ((spec.subs * 2000 + spec.payload) as f64 / 2.0 / spec.subs as f64).round();
+        // The 1,000-subscriber cases without a saturated case of their own
+        // take the 100-subscriber one's deliveries/s.
+        let ref_subs = if S1_SAT.contains(&(spec.subs, spec.payload)) {
+            spec.subs
+        } else {
+            100
+        };
+        let expected = ((ref_subs * 2000 + spec.payload) as f64 / 2.0 / spec.subs as f64).round();
         if !spec.name.ends_with("/half") || per_sec != expected || spec.duration != HALF_RATE_WINDOW
         {
             return Err(format!(
@@ -335,10 +449,10 @@ pub fn self_test() -> Result<(), String> {
     if seen != 6 {
         return Err(format!("{seen} fixed-rate S1 cases at half, expected 6"));
     }
-    reference.remove("s1/sub1000/256B/sat");
+    reference.remove("s1/sub100/256B/sat");
     half.s1_reference = Some(reference);
     if cases("s1", &half).is_ok() {
-        return Err("a reference without s1/sub1000/256B/sat was accepted".into());
+        return Err("a reference without s1/sub100/256B/sat was accepted".into());
     }
     Ok(())
 }

@@ -1,11 +1,18 @@
 //! Subscriber connections: connect and subscribe (with a deadline), then
 //! count every message, check each (publisher, channel) sequence for gaps
 //! and reordering, and record publish→deliver latency.
+//!
+//! A case's subscribers run either as tasks of the generator's
+//! multi-threaded runtime or all on one thread of their own
+//! ([`Readers::OneThread`]): the second is a reader no faster than a
+//! single-threaded epoll loop, the client that shows whether a server
+//! holds back publishers it outruns.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,8 +65,35 @@ impl Hasher for FastHasher {
     }
 }
 
-/// Next expected sequence number by `(channel << 16) | publisher`.
-type SeqMap = HashMap<u64, u32, BuildHasherDefault<FastHasher>>;
+/// Next expected sequence number by [`stream_key`].
+pub type SeqMap = HashMap<u64, u32, BuildHasherDefault<FastHasher>>;
+
+/// The key of one publisher's sequence on one channel.
+pub fn stream_key(channel: u32, publisher: u16) -> u64 {
+    (u64::from(channel) << 16) | u64::from(publisher)
+}
+
+/// Which threads read a case's subscriber connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readers {
+    /// Each connection is a task of the generator's multi-threaded runtime.
+    Runtime,
+    /// Every connection is read by one thread (a current-thread runtime of
+    /// its own): at most one core of reading, as a single epoll loop has.
+    OneThread,
+}
+
+/// Counters every subscriber and publisher of a case adds to as it goes,
+/// for the timeline.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Messages received by all subscribers together.
+    pub delivered: AtomicU64,
+    /// Subscribers not (yet) disconnected by the server.
+    pub connected: AtomicI64,
+    /// PUBLISHes written by all publishers together.
+    pub published: AtomicU64,
+}
 
 /// Latency histograms shared by many subscribers (sharded to keep lock
 /// contention low).
@@ -328,8 +362,13 @@ pub struct SubStats {
     pub foreign: u64,
     /// Set when the server closed the connection.
     pub closed_by_server: bool,
+    /// When it did, in [`now_ns`] units.
+    pub closed_at_ns: Option<u64>,
     /// The first error, if any.
     pub error: Option<String>,
+    /// Next expected sequence number of every stream seen, by
+    /// [`stream_key`]: what was not delivered is counted from it.
+    pub streams: SeqMap,
 }
 
 /// Everything a running subscriber shares with the coordinator.
@@ -342,8 +381,10 @@ pub struct SubCtx {
     pub window: Window,
     /// Received count, updated after every read (u64::MAX once finished).
     pub progress: Arc<AtomicU64>,
-    /// Publishers' brake, when saturating.
+    /// Publishers' brake, when saturating with one.
     pub flow: Option<Arc<Flow>>,
+    /// The case's running totals.
+    pub tally: Arc<Tally>,
     /// Fired to stop.
     pub stop: CancellationToken,
 }
@@ -357,17 +398,39 @@ pub async fn run(conn: SubConn, ctx: SubCtx) -> SubStats {
     } = conn;
     let mut st = SubStats::default();
     let mut seqs = SeqMap::default();
+    let mut counted = 0u64;
     let mut lat: Vec<u64> = Vec::with_capacity(LATENCY_BATCH);
     // One wait for the stop, kept across reads: a new one per read took
     // the token's lock twice per read (5 % of the generator's CPU in S1 at
     // a fixed rate with 1,000 subscribers).
     let stop = ctx.stop.cancelled();
     tokio::pin!(stop);
+    // Once stopped, what is already in the socket is still taken (without
+    // waiting): the server delivered it, even if this thread had no turn
+    // to read it before the stop. Read from the socket itself, not through
+    // the runtime's readiness, which may not have seen the data yet.
+    let mut stopped = false;
+    let mut final_reads = FINAL_READS;
     loop {
-        let read = tokio::select! {
-            biased;
-            _ = &mut stop => break,
-            r = stream.read(reader.spare()) => r,
+        let read = if stopped {
+            if final_reads == 0 {
+                break;
+            }
+            final_reads -= 1;
+            let sock = socket2::SockRef::from(&stream);
+            match (&*sock).read(reader.spare()) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                r => r,
+            }
+        } else {
+            tokio::select! {
+                biased;
+                _ = &mut stop => {
+                    stopped = true;
+                    continue;
+                }
+                r = stream.read(reader.spare()) => r,
+            }
         };
         match read {
             Ok(0) => {
@@ -376,62 +439,40 @@ pub async fn run(conn: SubConn, ctx: SubCtx) -> SubStats {
             }
             Ok(n) => reader.filled(n),
             Err(e) => {
+                // A reset is the server cutting the connection too (it
+                // closed with unread input or unsent output): counted as a
+                // cut, not as an error of the generator.
                 st.closed_by_server = true;
-                st.error = Some(format!("read error: {e}"));
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+                ) {
+                    st.error = Some(format!("read error: {e}"));
+                }
                 break;
             }
         }
-        let now = now_ns();
-        loop {
-            let push = match reader.next_push() {
-                Ok(Some(p)) => p,
-                Ok(None) => break,
-                Err(e) => {
-                    st.error = Some(e.to_string());
-                    break;
-                }
-            };
-            match push {
-                Push::Message(Some(h)) => {
-                    st.received += 1;
-                    let key = (u64::from(h.channel) << 16) | u64::from(h.publisher);
-                    let next = seqs.entry(key).or_insert(0);
-                    if h.seq == *next {
-                        *next += 1;
-                    } else if h.seq > *next {
-                        st.gaps += u64::from(h.seq - *next);
-                        *next = h.seq + 1;
-                    } else {
-                        st.reordered += 1;
-                    }
-                    if h.sent_ns >= ctx.window.start_ns && h.sent_ns < ctx.window.end_ns {
-                        st.in_window += 1;
-                        lat.push(now.saturating_sub(h.sent_ns));
-                        if lat.len() >= LATENCY_BATCH {
-                            ctx.latencies.record(ctx.shard, &mut lat);
-                        }
-                    }
-                }
-                Push::Message(None) => {
-                    st.received += 1;
-                    st.foreign += 1;
-                }
-                Push::Error(e) => {
-                    if st.error.is_none() {
-                        st.error = Some(format!("error reply: {e}"));
-                    }
-                }
-                Push::Subscribed | Push::Unsubscribed | Push::Other => {}
-            }
-        }
+        take_pushes(&mut reader, &mut st, &mut seqs, &mut lat, &ctx);
         if st.error.is_some() && !st.closed_by_server {
             break;
         }
         ctx.progress.store(st.received, Ordering::Relaxed);
+        ctx.tally
+            .delivered
+            .fetch_add(st.received - counted, Ordering::Relaxed);
+        counted = st.received;
         if let Some(f) = &ctx.flow {
             f.progressed();
         }
     }
+    if st.closed_by_server {
+        st.closed_at_ns = Some(now_ns());
+        ctx.tally.connected.fetch_sub(1, Ordering::Relaxed);
+    }
+    ctx.tally
+        .delivered
+        .fetch_add(st.received - counted, Ordering::Relaxed);
+    st.streams = seqs;
     if !lat.is_empty() {
         ctx.latencies.record(ctx.shard, &mut lat);
     }
@@ -444,3 +485,164 @@ pub async fn run(conn: SubConn, ctx: SubCtx) -> SubStats {
 
 /// Default read buffer for subscribers.
 pub const SUB_READ_BUF: usize = READ_BUF;
+
+/// Most reads a stopped subscriber makes of what its socket already holds
+/// (at most 256 MiB with [`READ_BUF`]; a socket holds far less).
+const FINAL_READS: u32 = 4096;
+
+/// Takes every complete push out of `reader`: counts it, checks its
+/// sequence, and records its latency when it was sent in the window.
+fn take_pushes(
+    reader: &mut PushReader,
+    st: &mut SubStats,
+    seqs: &mut SeqMap,
+    lat: &mut Vec<u64>,
+    ctx: &SubCtx,
+) {
+    let now = now_ns();
+    loop {
+        let push = match reader.next_push() {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(e) => {
+                st.error = Some(e.to_string());
+                break;
+            }
+        };
+        match push {
+            Push::Message(Some(h)) => {
+                st.received += 1;
+                let key = stream_key(h.channel, h.publisher);
+                let next = seqs.entry(key).or_insert(0);
+                if h.seq == *next {
+                    *next += 1;
+                } else if h.seq > *next {
+                    st.gaps += u64::from(h.seq - *next);
+                    *next = h.seq + 1;
+                } else {
+                    st.reordered += 1;
+                }
+                if h.sent_ns >= ctx.window.start_ns && h.sent_ns < ctx.window.end_ns {
+                    st.in_window += 1;
+                    lat.push(now.saturating_sub(h.sent_ns));
+                    if lat.len() >= LATENCY_BATCH {
+                        ctx.latencies.record(ctx.shard, lat);
+                    }
+                }
+            }
+            Push::Message(None) => {
+                st.received += 1;
+                st.foreign += 1;
+            }
+            Push::Error(e) => {
+                if st.error.is_none() {
+                    st.error = Some(format!("error reply: {e}"));
+                }
+            }
+            Push::Subscribed | Push::Unsubscribed | Push::Other => {}
+        }
+    }
+}
+
+/// A case's running subscribers, wherever they run.
+pub enum Group {
+    /// Tasks of the generator's runtime.
+    Tasks(Vec<tokio::task::JoinHandle<SubStats>>),
+    /// One thread reading them all; its statistics arrive on the channel.
+    Thread(tokio::sync::oneshot::Receiver<Result<Vec<SubStats>, String>>),
+}
+
+impl Group {
+    /// Starts reading `conns`, the `j`th with `ctxs[j]`, on `readers`.
+    pub fn start(
+        conns: Vec<SubConn>,
+        ctxs: Vec<SubCtx>,
+        readers: Readers,
+    ) -> Result<Group, String> {
+        match readers {
+            Readers::Runtime => Ok(Group::Tasks(
+                conns
+                    .into_iter()
+                    .zip(ctxs)
+                    .map(|(c, x)| tokio::spawn(run(c, x)))
+                    .collect(),
+            )),
+            Readers::OneThread => {
+                // The sockets leave this runtime's reactor and join the
+                // reading thread's own.
+                let mut moved = Vec::with_capacity(conns.len());
+                for c in conns {
+                    let stream = c
+                        .stream
+                        .into_std()
+                        .map_err(|e| format!("cannot move a subscriber socket: {e}"))?;
+                    moved.push((stream, c.reader));
+                }
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                std::thread::Builder::new()
+                    .name("loadgen-subscribers".into())
+                    .spawn(move || {
+                        let _ = tx.send(read_on_this_thread(moved, ctxs));
+                    })
+                    .map_err(|e| format!("cannot start the subscribers' thread: {e}"))?;
+                Ok(Group::Thread(rx))
+            }
+        }
+    }
+
+    /// Waits (at most `timeout`) for every subscriber to stop (after the
+    /// case fired their stop token) and returns what each saw, in order.
+    pub async fn finish(self, timeout: Duration) -> Result<Vec<SubStats>, String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        match self {
+            Group::Tasks(tasks) => {
+                let mut stats = Vec::with_capacity(tasks.len());
+                for t in tasks {
+                    match tokio::time::timeout_at(deadline, t).await {
+                        Ok(Ok(s)) => stats.push(s),
+                        Ok(Err(e)) => return Err(format!("subscriber task failed: {e}")),
+                        Err(_) => {
+                            return Err(format!("a subscriber did not stop within {timeout:?}"));
+                        }
+                    }
+                }
+                Ok(stats)
+            }
+            Group::Thread(rx) => match tokio::time::timeout_at(deadline, rx).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(_)) => Err("the subscribers' thread ended without a result".into()),
+                Err(_) => Err(format!(
+                    "the subscribers' thread did not stop within {timeout:?}"
+                )),
+            },
+        }
+    }
+}
+
+/// Runs every subscriber as a task of a current-thread runtime on the
+/// calling thread until all have stopped.
+fn read_on_this_thread(
+    conns: Vec<(std::net::TcpStream, PushReader)>,
+    ctxs: Vec<SubCtx>,
+) -> Result<Vec<SubStats>, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the subscribers' runtime: {e}"))?;
+    rt.block_on(async move {
+        let mut tasks = Vec::with_capacity(conns.len());
+        for ((stream, reader), ctx) in conns.into_iter().zip(ctxs) {
+            let stream = TcpStream::from_std(stream)
+                .map_err(|e| format!("cannot register a subscriber socket: {e}"))?;
+            tasks.push(tokio::spawn(run(SubConn { stream, reader }, ctx)));
+        }
+        let mut stats = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            stats.push(
+                t.await
+                    .map_err(|e| format!("subscriber task failed: {e}"))?,
+            );
+        }
+        Ok(stats)
+    })
+}
