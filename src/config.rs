@@ -889,6 +889,14 @@ impl Config {
         self.load_contents(path, &contents, 0)
     }
 
+    /// Applies the redis.conf-style text `contents` as [`Config::load_file`]
+    /// applies a file's, with `path` naming the text in errors only (an
+    /// `include` line still reads the file it names). Lets the config fuzz
+    /// target parse whole texts without writing them to disk.
+    pub fn load_text(&mut self, path: &Path, contents: &[u8]) -> Result<(), ConfigError> {
+        self.load_contents(path, contents, 0)
+    }
+
     /// Applies one directive, `name` followed by its `args`, as a file line
     /// or command-line option would; returns the error message alone. An
     /// ignored Redis directive adds a warning attributed to the command line.
