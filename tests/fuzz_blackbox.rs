@@ -78,6 +78,7 @@ const FAMILIES: &[(&str, u32)] = &[
     ("config", 5),     // CONFIG GET, harmless CONFIG SET, RESETSTAT
     ("maxmemory", 2),  // CONFIG SET maxmemory to a limit (or back to 0)
     ("subscribe", 8),  // SUBSCRIBE/PSUBSCRIBE/UNSUBSCRIBE mixes, RESP3
+    ("stall", 2),      // subscribe to everything, then stop reading a while
     ("client", 5),     // CLIENT subcommands; KILL only of fuzzing clients
     ("info", 4),       // INFO sections
     ("script", 4),     // SCRIPT LOAD/EXISTS/FLUSH/KILL, a script killed
@@ -517,6 +518,8 @@ enum Action {
     Send(Vec<u8>),
     /// Wait, reading replies meanwhile.
     Pause(Duration),
+    /// Wait without reading, as a slow consumer does.
+    Stall(Duration),
     /// Close the connection (the next op reconnects).
     Close,
     /// Open a second fuzzing connection after the given delay, send these
@@ -1466,6 +1469,21 @@ impl Fuzzer {
                     false,
                 )
             }
+            "stall" => {
+                let mut ops = self.guarded(vec![words(&["PSUBSCRIBE", "*"])], false);
+                let big = vec![b's'; 1 << (10 + self.rng.below(11))];
+                for _ in 0..self.rng.below(4) {
+                    ops.push(Action::Send(frame(&[
+                        b"PUBLISH".to_vec(),
+                        b"news".to_vec(),
+                        big.clone(),
+                    ])));
+                }
+                ops.push(Action::Stall(Duration::from_millis(
+                    200 + self.rng.below(1300) as u64,
+                )));
+                ops
+            }
             "client" => {
                 let a = self.client();
                 self.guarded(vec![a], true)
@@ -1629,6 +1647,10 @@ fn fuzz_worker(run: Arc<Run>, index: usize, seed: u64, families: Vec<(&'static s
                     }
                 }
                 Action::Pause(d) => alive = drain(stream, d),
+                Action::Stall(d) => {
+                    run.log(format!("conn {index} id={id} [{family}] <stall {d:?}>"));
+                    thread::sleep(d);
+                }
                 Action::Close => {
                     run.log(format!("conn {index} id={id} [{family}] <close>"));
                     alive = false;
