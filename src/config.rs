@@ -889,6 +889,14 @@ impl Config {
         self.load_contents(path, &contents, 0)
     }
 
+    /// Applies the redis.conf-style text `contents` as [`Config::load_file`]
+    /// applies a file's, with `path` naming the text in errors only (an
+    /// `include` line still reads the file it names). Lets the config fuzz
+    /// target parse whole texts without writing them to disk.
+    pub fn load_text(&mut self, path: &Path, contents: &[u8]) -> Result<(), ConfigError> {
+        self.load_contents(path, contents, 0)
+    }
+
     /// Applies one directive, `name` followed by its `args`, as a file line
     /// or command-line option would; returns the error message alone. An
     /// ignored Redis directive adds a warning attributed to the command line.
@@ -1127,8 +1135,13 @@ fn trim_config_line(line: &[u8]) -> &[u8] {
 }
 
 /// Returns the `bind` setter's result: up to 16 UTF-8 addresses, kept as
-/// given (`-` prefixes and all) for the listener to interpret.
+/// given (`-` prefixes and all) for the listener to interpret. As in Redis,
+/// one empty argument (`bind ""`) means no address at all.
 fn set_bind(config: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
+    let args = match args {
+        [only] if only.is_empty() => &[],
+        _ => args,
+    };
     if args.len() > MAX_BIND_ADDRESSES {
         return Err(MSG_TOO_MANY_BIND.to_string());
     }
@@ -2130,6 +2143,18 @@ mod tests {
         );
         let (config, _) = load(b"bind\n");
         assert!(config.unwrap().bind.is_empty());
+    }
+
+    #[test]
+    fn bind_with_one_empty_argument_binds_nothing() {
+        // Redis reads `bind ""` as no address ("Configured to not listen
+        // anywhere"), not as an address that cannot be parsed.
+        let (config, _) = load(b"bind \"\"\n");
+        assert!(config.unwrap().bind.is_empty());
+        assert!(run(&["--bind", ""]).bind.is_empty());
+        // More than one argument keeps every one, empty or not, as in Redis.
+        let (config, _) = load(b"bind 127.0.0.1 \"\"\n");
+        assert_eq!(config.unwrap().bind, ["127.0.0.1", ""]);
     }
 
     #[test]

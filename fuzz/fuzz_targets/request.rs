@@ -1,0 +1,4 @@
+//! cargo-fuzz target: see `pubsubd_fuzz::request` for what it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pubsubd_fuzz::request(data));
