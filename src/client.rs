@@ -17,6 +17,14 @@ use crate::pubsub::{Outbox, PushOutcome, SharedFrame};
 use crate::shared::Shared;
 use crate::stats::Stats;
 
+/// Output an unauthenticated client may have waiting before it is
+/// disconnected. Redis 7 closes a client that must still authenticate as
+/// soon as its output spills past its 16 KiB reply buffer (its
+/// `PROTO_REPLY_CHUNK_BYTES`; the fix for CVE-2025-21605 allows 1 KiB beyond
+/// it, less than any spill block), so pipelining `AUTH x` without reading
+/// costs the server little per connection. Not configurable, as in Redis.
+pub const UNAUTH_OUTPUT_LIMIT: u64 = 16 * 1024;
+
 /// Process start, the origin of [`coarse_now_ms`].
 static EPOCH: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
 /// A clock for bookkeeping that needs no precision (idle times): read
@@ -164,6 +172,9 @@ pub struct Client {
     shard_channels: AtomicUsize,
     /// [`coarse_now_ms`] at the last command.
     last_active_ms: AtomicU64,
+    /// The client must still authenticate: its output is bounded by
+    /// [`UNAUTH_OUTPUT_LIMIT`] whatever its class.
+    unauthenticated: AtomicBool,
     /// The last command run, as its table identity (0 before the first):
     /// an atomic word, not a field under the `info` lock, since it changes
     /// with every command.
@@ -195,6 +206,7 @@ impl Client {
             patterns: AtomicUsize::new(0),
             shard_channels: AtomicUsize::new(0),
             last_active_ms: AtomicU64::new(coarse_now_ms()),
+            unauthenticated: AtomicBool::new(false),
             last_cmd: AtomicUsize::new(0),
             close_reason: Mutex::new(None),
             net_in: AtomicU64::new(0),
@@ -281,9 +293,27 @@ impl Client {
         coarse_now_ms().saturating_sub(self.last_active_ms.load(Ordering::Relaxed))
     }
 
-    /// The output limits of this client's class.
+    /// Records whether the client has authenticated (or needs not), which
+    /// decides its output limit. Called before each request is parsed, so
+    /// the replies to a request count against the limit that applies after
+    /// it ran; writes only when the state changes.
+    pub fn note_authenticated(&self, authenticated: bool) {
+        if self.unauthenticated.load(Ordering::Relaxed) == authenticated {
+            self.unauthenticated
+                .store(!authenticated, Ordering::Relaxed);
+        }
+    }
+
+    /// The output limits of this client's class; before authentication,
+    /// [`UNAUTH_OUTPUT_LIMIT`] as a hard limit.
     pub fn limit(&self, shared: &Shared) -> ClassLimit {
-        if self.is_pubsub() {
+        if self.unauthenticated.load(Ordering::Relaxed) {
+            ClassLimit {
+                hard: UNAUTH_OUTPUT_LIMIT,
+                soft: 0,
+                soft_seconds: 0,
+            }
+        } else if self.is_pubsub() {
             shared.settings.pubsub_limit()
         } else {
             shared.settings.normal_limit()
@@ -408,8 +438,19 @@ impl Client {
                 self.id,
                 self.peer.addr,
                 String::from_utf8_lossy(&info.name),
-                if self.is_pubsub() { "pubsub" } else { "normal" },
+                self.limit_class(),
             );
+        }
+    }
+
+    /// The name of the output limit that applies to this client, for logs.
+    fn limit_class(&self) -> &'static str {
+        if self.unauthenticated.load(Ordering::Relaxed) {
+            "unauthenticated"
+        } else if self.is_pubsub() {
+            "pubsub"
+        } else {
+            "normal"
         }
     }
 

@@ -18,6 +18,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::commands::CommandNames;
 use crate::glob::glob_match;
 use crate::splitargs::split_args;
 
@@ -49,6 +50,10 @@ const MSG_DUPLICATE: &str = "duplicate parameter";
 const MSG_TOO_MANY_BIND: &str = "Too many bind addresses specified.";
 const MSG_OBUF_ARG_COUNT: &str = "Wrong number of arguments in buffer limit configuration.";
 const MSG_OBUF_CLASS: &str = "Invalid client class specified in buffer limit configuration.";
+const MSG_ACL_USERS: &str = "ACL users are not supported by pubsubd; set the default user's password with requirepass instead";
+const MSG_ACL_FILE: &str = "ACL files are not supported by pubsubd (it has no ACL users); set the default user's password with requirepass instead";
+const MSG_MODULES: &str = "pubsubd cannot load Redis modules: their commands, and any access rules they enforce, would be missing";
+const MSG_SOCKET_GROUP: &str = "pubsubd cannot set the Unix socket's group, so unixsocketperm would admit the server's group instead; leave unixsocketgroup empty";
 const MSG_OBUF_VALUE: &str =
     "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
 
@@ -213,6 +218,8 @@ pub struct Config {
     /// `busy-reply-threshold` (alias `lua-time-limit`): milliseconds a script
     /// may run before other clients get `-BUSY`. Default 5000.
     pub busy_reply_threshold: u64,
+    /// `rename-command`: the names commands answer to. Default: their own.
+    pub command_names: CommandNames,
     /// The config file given on the command line, made absolute (INFO
     /// `config_file`).
     pub config_file: Option<PathBuf>,
@@ -246,6 +253,7 @@ impl Default for Config {
             maxmemory: 0,
             notify_keyspace_events: 0,
             busy_reply_threshold: 5000,
+            command_names: CommandNames::default(),
             config_file: None,
             warnings: Vec::new(),
         }
@@ -617,10 +625,22 @@ static PARAMS: &[Param] = &[
 
 /// Redis 7 directives that are accepted with a warning and otherwise ignored
 /// (besides the constants in [`PARAMS`], which are treated the same way).
+///
+/// Nothing that restricts access or changes who may do what is ignored: each
+/// such directive either works (`requirepass`, `protected-mode`, `bind`,
+/// `unixsocketperm`, `rename-command`) or stops start-up ([`refusal`]).
+/// Each entry here says why ignoring it leaves no one more access than the
+/// operator configured.
 static IGNORED_DIRECTIVES: &[&str] = &[
+    // Only shapes ACL users created later, and `user` lines are refused, so
+    // there are none; the default user is not affected, in Redis either.
     "acl-pubsub-default",
+    // The ACL log's size; pubsubd keeps no ACL log.
     "acllog-max-len",
+    // `aclfile ""` (no file) only; a file name is refused.
     "aclfile",
+    // Memory, persistence, process and tuning knobs: they decide nothing
+    // about who may connect or run what.
     "activedefrag",
     "activerehashing",
     "active-expire-effort",
@@ -628,22 +648,26 @@ static IGNORED_DIRECTIVES: &[&str] = &[
     "appenddirname",
     "appendfilename",
     "appendfsync",
+    // The source address of outgoing (replication) connections.
     "bind-source-addr",
     "dbfilename",
     "dir",
     "disable-thp",
     "dynamic-hz",
+    // Redis 7 removed the Gopher protocol; no access path either way.
     "gopher-enabled",
+    // What reaches the log, not who may do what.
     "hide-user-data-from-log",
     "hll-sparse-max-bytes",
     "hz",
     "ignore-warnings",
     "io-threads",
     "io-threads-do-reads",
+    // The allocator's background purging is always on (see main.rs).
     "jemalloc-bg-thread",
-    "loadmodule",
     "locale-collate",
     "lua-replicate-commands",
+    // Credentials this server would send to a master; no replication here.
     "masterauth",
     "masteruser",
     "max-new-connections-per-cycle",
@@ -655,7 +679,8 @@ static IGNORED_DIRECTIVES: &[&str] = &[
     "propagation-error-behavior",
     "rdbchecksum",
     "rdbcompression",
-    "rename-command",
+    // Replication is not supported; a replica is read-only for clients, not
+    // closed to them, and pubsubd stays a writable primary.
     "replicaof",
     "sanitize-dump-payload",
     "set-proc-title",
@@ -664,17 +689,23 @@ static IGNORED_DIRECTIVES: &[&str] = &[
     "stop-writes-on-bgsave-error",
     "supervised",
     "tracking-table-max-keys",
+    // `unixsocketgroup ""` (no group) only; a group is refused.
     "unixsocketgroup",
-    "user",
 ];
 
-/// Prefixes of Redis directive families that are accepted with a warning.
+/// Prefixes of Redis directive families that are accepted with a warning;
+/// none of them decides who may connect or run what.
 static IGNORED_PREFIXES: &[&str] = &[
     "active-defrag-",
     "aof-",
     "auto-aof-rewrite-",
     "cluster-",
     "crash-",
+    // enable-protected-configs, enable-debug-command and
+    // enable-module-command: "no" (Redis's default) is what pubsubd already
+    // enforces, and a permissive value unlocks nothing, since pubsubd has
+    // no DEBUG or MODULE command and none of its parameters is a protected
+    // config (Redis protects only `dir` and `dbfilename`).
     "enable-",
     "hash-max-",
     "latency-",
@@ -682,6 +713,8 @@ static IGNORED_PREFIXES: &[&str] = &[
     "lfu-",
     "list-",
     "maxmemory-",
+    // Refuse writes while too few replicas are connected: a durability
+    // guard for replication, which pubsubd does not have.
     "min-replicas-",
     "min-slaves-",
     "rdb-",
@@ -693,9 +726,32 @@ static IGNORED_PREFIXES: &[&str] = &[
     "slowlog-",
     "stream-node-",
     "syslog-",
+    // TLS settings have no effect while `tls-port` must be 0 (see
+    // `apply_directive`), so no TLS client authentication is skipped.
     "tls-",
     "zset-max-",
 ];
+
+/// Redis's directives that restrict access or change who may do what and
+/// that pubsubd cannot honour: the error that stops start-up for `name`
+/// with `args`, or None. Ignoring any of them would leave the server more
+/// open than its configuration says.
+fn refusal(name: &str, args: &[Vec<u8>]) -> Option<&'static str> {
+    let set = args.iter().any(|a| !a.is_empty());
+    match name {
+        // ACL users and their rules (`user default off`, `user app on
+        // >pw ~* +@all`): every client would be the unrestricted default
+        // user instead.
+        "user" => Some(MSG_ACL_USERS),
+        "aclfile" if set => Some(MSG_ACL_FILE),
+        // A module may add commands and enforce access rules of its own.
+        "loadmodule" => Some(MSG_MODULES),
+        // With `unixsocketperm 770`, the socket would admit the server's
+        // group instead of the one named.
+        "unixsocketgroup" if set => Some(MSG_SOCKET_GROUP),
+        _ => None,
+    }
+}
 
 /// The `notify-keyspace-events` letters and their class bits, in the order
 /// Redis writes them back.
@@ -1055,11 +1111,21 @@ impl Config {
                 self.warn_ignored(&name, origin);
                 Ok(())
             }
-            None if is_ignored_directive(&name) => {
-                self.warn_ignored(&name, origin);
-                Ok(())
-            }
-            None => Err(Failure::Message(MSG_BAD_DIRECTIVE.to_string())),
+            None if name == "rename-command" => match args {
+                [old, new] => Ok(self
+                    .command_names
+                    .rename(old, new)
+                    .map_err(str::to_string)?),
+                _ => Err(Failure::Message(MSG_BAD_DIRECTIVE.to_string())),
+            },
+            None => match refusal(&name, args) {
+                Some(message) => Err(Failure::Message(message.to_string())),
+                None if is_ignored_directive(&name) => {
+                    self.warn_ignored(&name, origin);
+                    Ok(())
+                }
+                None => Err(Failure::Message(MSG_BAD_DIRECTIVE.to_string())),
+            },
         }
     }
 
@@ -2290,11 +2356,11 @@ mod tests {
               replica-read-only yes\nlazyfree-lazy-eviction no\nhz 10\n\
               list-max-ziplist-entries 512\nhash-max-listpack-value 64\n\
               cluster-enabled yes\ntls-port 0\ntls-cert-file x.crt\nsyslog-enabled no\n\
-              rename-command CONFIG \"\"\nnotify-keyspace-events \"\"\n",
+              acl-pubsub-default resetchannels\naclfile \"\"\nnotify-keyspace-events \"\"\n",
         );
         let c = config.unwrap();
         // maxmemory and notify-keyspace-events are real directives: no warning.
-        assert_eq!(c.warnings.len(), 17, "{:#?}", c.warnings);
+        assert_eq!(c.warnings.len(), 18, "{:#?}", c.warnings);
         assert_eq!(
             c.warnings[0],
             format!(
@@ -2311,6 +2377,79 @@ mod tests {
         // Ignored directives do not appear in CONFIG GET (except the constants).
         assert!(c.get(&[b"maxmemory-policy", b"hz", b"dir"]).is_empty());
         assert_eq!(get1(&c, "appendonly"), "no");
+    }
+
+    #[test]
+    fn access_directives_work_or_stop_start_up() {
+        let refused: &[(&[u8], &str)] = &[
+            (b"user default off", MSG_ACL_USERS),
+            (b"user default on nopass ~* &* +@all", MSG_ACL_USERS),
+            (b"USER app on >s3cret ~* &* +@all", MSG_ACL_USERS),
+            (b"aclfile /x/users.acl", MSG_ACL_FILE),
+            (b"loadmodule /x/auth.so", MSG_MODULES),
+            (b"unixsocketgroup wheel", MSG_SOCKET_GROUP),
+            (
+                b"rename-command nosuch x",
+                "No such command in rename-command",
+            ),
+            (
+                b"rename-command config|get x",
+                "No such command in rename-command",
+            ),
+            (
+                b"rename-command CONFIG ping",
+                "Target command name already exists",
+            ),
+            (b"rename-command CONFIG", MSG_BAD_DIRECTIVE),
+            (
+                b"rename-command config \"\"\nrename-command config x",
+                "No such command in rename-command",
+            ),
+        ];
+        for (contents, message) in refused {
+            let (result, path) = load(contents);
+            let error = result.expect_err(&String::from_utf8_lossy(contents));
+            assert_eq!(error.message, *message);
+            assert_eq!(error.file.as_deref(), Some(path.as_path()));
+            assert_eq!(error.line, Some(contents.split(|&b| b == b'\n').count()));
+        }
+        let error = Config::from_args(["--user", "default", "off"]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("command line: 'user': {MSG_ACL_USERS}")
+        );
+
+        let c = run(&[
+            "--rename-command",
+            "CONFIG",
+            "",
+            "--rename-command",
+            "publish",
+            "P2",
+            "--rename-command",
+            "echo",
+            "publish",
+        ]);
+        let names = &c.command_names;
+        assert!(!names.unchanged());
+        assert!(names.lookup(b"config").is_none());
+        assert_eq!(names.lookup(b"p2").map(|c| c.name), Some("publish"));
+        assert_eq!(names.lookup(b"PUBLISH").map(|c| c.name), Some("echo"));
+        assert!(names.lookup(b"echo").is_none());
+        assert_eq!(names.lookup(b"Ping").map(|c| c.name), Some("ping"));
+        assert!(names.commands().all(|c| c.name != "config"));
+        // A command may be renamed again, under the name it has now.
+        let c = run(&[
+            "--rename-command",
+            "ping",
+            "p1",
+            "--rename-command",
+            "p1",
+            "p2",
+        ]);
+        assert_eq!(c.command_names.lookup(b"P2").map(|c| c.name), Some("ping"));
+        assert!(c.command_names.lookup(b"p1").is_none());
+        assert!(run(&[]).command_names.unchanged());
     }
 
     #[test]

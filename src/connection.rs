@@ -353,6 +353,7 @@ impl Conn {
             }
         }
         loop {
+            s.client.note_authenticated(s.authenticated);
             let limits = Limits {
                 max_bulk_len: s.shared.settings.proto_max_bulk_len.load(Ordering::Relaxed),
                 authenticated: s.authenticated,

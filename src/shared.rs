@@ -152,6 +152,8 @@ pub struct Shared {
     pub log_control: Option<crate::logging::LogControl>,
     /// The config file the server was started with (INFO `config_file`).
     pub config_file: Option<std::path::PathBuf>,
+    /// The names commands answer to (`rename-command`; fixed at start-up).
+    pub command_names: crate::commands::CommandNames,
 }
 
 impl Shared {
@@ -160,6 +162,7 @@ impl Shared {
         let settings = Settings::default();
         settings.apply(&config);
         let databases = config.databases as usize;
+        let command_names = config.command_names.clone();
         Shared {
             config: RwLock::new(config),
             settings,
@@ -177,6 +180,7 @@ impl Shared {
             next_client_id: AtomicU64::new(1),
             log_control,
             config_file: None,
+            command_names,
         }
     }
 

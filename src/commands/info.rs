@@ -157,7 +157,7 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
             let maxmemory = shared.config().maxmemory;
             let _ = write!(
                 out,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_clients_normal:{}\r\nmem_allocator:libc\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_clients_normal:{}\r\nmem_allocator:jemalloc-{}\r\n",
                 human(used),
                 human(rss),
                 human(maxmemory),
@@ -166,6 +166,12 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
                     .iter()
                     .map(|c| c.outbox.pending())
                     .sum::<usize>(),
+                // The release, as Redis shows it (jemalloc-5.3.0).
+                tikv_jemalloc_ctl::version::read()
+                    .unwrap_or("unknown")
+                    .split('-')
+                    .next()
+                    .unwrap_or("unknown"),
             );
         }
         "persistence" => {

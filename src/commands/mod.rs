@@ -38,6 +38,8 @@ use crate::protocol::{Args, Reply};
 use crate::session::Session;
 use table::{Command, flags};
 
+pub use command::CommandNames;
+
 /// A command handler: runs with the session and the full request
 /// (`args[0]` is the command name) and returns the reply.
 pub type Handler = fn(&mut Session, &Args) -> Reply;
@@ -222,7 +224,8 @@ fn run_nested(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
 /// Runs a command for `redis.call` from a script, with the script errors
 /// Redis gives.
 pub fn run_from_script(s: &mut Session, args: &Args, read_only: bool) -> Reply {
-    let Some(cmd) = table::lookup(args.arg(0)) else {
+    // Scripts reach commands by the names clients use (`rename-command`).
+    let Some(cmd) = s.shared.command_names.lookup(args.arg(0)) else {
         return Reply::error("ERR Unknown Redis command called from script");
     };
     if !table::arity_ok(cmd.arity, args.len()) {
@@ -260,7 +263,7 @@ pub fn run_from_script(s: &mut Session, args: &Args, read_only: bool) -> Reply {
 /// reply the client gets instead.
 fn resolve(s: &Session, args: &Args) -> Result<Resolved, Reply> {
     let name = args.arg(0);
-    let Some(cmd) = table::lookup(name) else {
+    let Some(cmd) = s.shared.command_names.lookup(name) else {
         return Err(unknown_command(name, &args[1..]));
     };
     if !table::arity_ok(cmd.arity, args.len()) {
