@@ -166,8 +166,21 @@ fn wait(s: &mut Session, or_busy: bool) -> Outcome {
     Outcome::Wait { or_busy }
 }
 
-/// The reply to a command refused because a script is busy.
-fn refuse_busy(_s: &mut Session, _resolved: Resolved) -> Reply {
+/// The reply to a command refused because a script is busy. As in Redis, the
+/// refusal aborts an open transaction, and EXEC itself ends it with
+/// `-EXECABORT`, giving the reason.
+fn refuse_busy(s: &mut Session, resolved: Resolved) -> Reply {
+    if resolved.parent.is_none() && resolved.cmd.name == "exec" {
+        s.end_transaction();
+        s.client.with_info(|i| i.multi = None);
+        return Reply::error(format!(
+            "EXECABORT Transaction discarded because of: {}",
+            crate::scripting::BUSY
+        ));
+    }
+    if s.multi.is_some() {
+        s.multi_error = true;
+    }
     Reply::error(crate::scripting::BUSY)
 }
 
