@@ -12,6 +12,13 @@
 //! Reading pauses (backpressure) while the client has more than
 //! [`REPLY_BACKPRESSURE_BYTES`] of unwritten replies, so a client that
 //! pipelines without reading cannot grow server memory without bound.
+//!
+//! A request that needs the keyspace while another client holds it (a
+//! command on another worker, a transaction, a script) is not run then: the
+//! connection keeps it aside and awaits the keyspace lock — still writing
+//! its output, no longer reading — and runs it with the guard it gets. It
+//! never blocks its worker thread on the lock, so clients waiting behind a
+//! script cannot take the runtime's workers from everyone else.
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
@@ -24,6 +31,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::client::{Client, CloseReason};
 use crate::commands;
+use crate::keyspace::KeyspaceGuard;
 use crate::logging::RateLimiter;
 use crate::protocol::request::Limits;
 use crate::protocol::{Args, Parsed, Reply, RequestParser};
@@ -95,11 +103,20 @@ enum Event {
     Writable,
     /// New output, a close, or shutdown: look again.
     Work,
-    /// The script this client was waiting behind finished or went busy.
-    ScriptIdle,
     /// The receivers this client's publishes paused it for have drained
     /// (false), or the pause reached its bound (true).
-    Resume(bool),
+    Unpause(bool),
+    /// The request kept aside may run: with the keyspace it waited for, or
+    /// without (a script turned busy and refuses it).
+    Resume(Option<KeyspaceGuard>),
+}
+
+/// A request waiting for the keyspace.
+struct Stalled {
+    args: Args,
+    /// Stop waiting when a script turns busy (the request is one a busy
+    /// script refuses).
+    or_busy: bool,
 }
 
 /// How the connection ended.
@@ -126,9 +143,9 @@ struct Conn {
     reading: bool,
     /// The last write would have blocked.
     write_blocked: bool,
-    /// A command waiting for another client's script to finish (boxed:
-    /// rare, and the connection's state is kept small).
-    stalled: Option<Box<Args>>,
+    /// A request waiting for the keyspace (boxed: rare, and the
+    /// connection's state is kept small).
+    stalled: Option<Box<Stalled>>,
     /// Flow control holds this client's reading until its receivers catch
     /// up (see [`crate::pubsub::flow`]); boxed, as `stalled`.
     pause: Option<Box<flow::Pause>>,
@@ -157,6 +174,15 @@ pub async fn serve<S: Socket>(shared: Arc<Shared>, client: Arc<Client>, mut sock
     }
     if end == End::Drained {
         let _ = sock.shutdown().await;
+    }
+    // WATCHes forgotten while the keyspace was held elsewhere leave its
+    // registry now; the connection holds no guard here, so it may wait.
+    let s = &mut conn.session;
+    if s.unwatch_is_pending() {
+        let guard = s.shared.hold_keyspace().await;
+        s.adopt_keyspace(guard);
+        s.finish_unwatch();
+        s.release_keyspace();
     }
 }
 
@@ -200,14 +226,17 @@ impl Conn {
                 // Paused by flow control: writing this client's output
                 // still, not reading its requests.
                 tokio::select! {
-                    timed_out = pause.wait() => Ok(Event::Resume(timed_out)),
+                    timed_out = pause.wait() => Ok(Event::Unpause(timed_out)),
                     e = self.next_event(sock, false) => e,
                 }
-            } else if self.stalled.is_some() {
-                // Rare: waiting behind another client's script, while still
-                // writing this client's output.
+            } else if let Some(stall) = &self.stalled {
+                // Rare: waiting for the keyspace, while still writing this
+                // client's output. (A fresh wait each turn loses nothing: it
+                // tries the lock before it sleeps.)
+                let or_busy = stall.or_busy;
                 tokio::select! {
-                    _ = Box::pin(shared.scripts.wait_idle_or_busy()) => Ok(Event::ScriptIdle),
+                    g = Box::pin(shared.hold_keyspace()) => Ok(Event::Resume(Some(g))),
+                    _ = Box::pin(shared.scripts.wait_busy()), if or_busy => Ok(Event::Resume(None)),
                     e = self.next_event(sock, false) => e,
                 }
             } else {
@@ -227,8 +256,13 @@ impl Conn {
                         self.sndbuf_limited = true;
                     }
                 }
-                Ok(Event::ScriptIdle) => self.run_buffered(),
-                Ok(Event::Resume(timed_out)) => self.resume(timed_out),
+                Ok(Event::Unpause(timed_out)) => self.resume(timed_out),
+                Ok(Event::Resume(guard)) => {
+                    if let Some(g) = guard {
+                        self.session.adopt_keyspace(g);
+                    }
+                    self.run_buffered();
+                }
                 Ok(Event::Writable) => self.write_blocked = false,
                 Ok(Event::Work) => {}
                 Err(_) => return End::IoError,
@@ -297,6 +331,7 @@ impl Conn {
     /// hands the replies to the outbox, and applies the query-buffer limit.
     fn run_buffered(&mut self) {
         if !self.reading {
+            self.session.release_keyspace();
             return;
         }
         // Receivers of this batch's publishes are woken once, at its end.
@@ -339,13 +374,14 @@ impl Conn {
     }
 
     /// Parses and runs requests until the buffer holds no complete one or a
-    /// command must wait for a script. Returns true if the connection must
-    /// close (QUIT, a protocol error).
+    /// command must wait for the keyspace. Returns true if the connection
+    /// must close (QUIT, a protocol error).
     fn run_requests(&mut self) -> bool {
         let s = &mut self.session;
-        if let Some(args) = self.stalled.take() {
-            if commands::dispatch(s, &args) == commands::Outcome::WaitForScript {
-                self.stalled = Some(args);
+        if let Some(mut stall) = self.stalled.take() {
+            if let commands::Outcome::Wait { or_busy } = commands::dispatch(s, &stall.args) {
+                stall.or_busy = or_busy;
+                self.stalled = Some(stall);
                 return false;
             }
             if s.closing {
@@ -360,11 +396,11 @@ impl Conn {
             };
             match self.parser.parse(&mut self.buf, &limits) {
                 Ok(Some(Parsed::Command(args))) => {
-                    if commands::dispatch(s, &args) == commands::Outcome::WaitForScript {
-                        // Another client's script holds the keyspace: send
-                        // what is answered so far and wait for it.
+                    if let commands::Outcome::Wait { or_busy } = commands::dispatch(s, &args) {
+                        // Another client holds the keyspace: send what is
+                        // answered so far and wait for it.
                         s.flush();
-                        self.stalled = Some(Box::new(args));
+                        self.stalled = Some(Box::new(Stalled { args, or_busy }));
                         return false;
                     }
                     self.parser.recycle(args);
@@ -410,6 +446,7 @@ impl Conn {
         if self.pause.is_some() {
             self.resume(false);
         }
+        self.session.release_keyspace();
         self.buf = BytesMut::new();
         let s = &mut self.session;
         s.flush();

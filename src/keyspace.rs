@@ -1,9 +1,17 @@
 //! The in-memory databases: string keys with optional expiry, per database
 //! (SELECT), kept in memory only like a Redis with persistence off.
 //!
-//! One mutex guards all databases ([`Keyspace`]); commands hold it for one
-//! command, EXEC for a whole transaction and EVAL for a whole script, which
-//! is what makes those atomic with respect to every other client.
+//! One lock guards all databases ([`KeyspaceLock`]); a command holds it for
+//! the whole command, so EXEC holds it for a whole transaction and EVAL for a
+//! whole script, which is what makes those atomic with respect to every
+//! other client.
+//!
+//! The lock has no blocking acquire: [`KeyspaceLock::try_hold`] either takes
+//! it at once or fails, and [`KeyspaceLock::hold`] is a future. So no thread
+//! ever sleeps on it — a runtime worker cannot be parked behind a script or a
+//! long transaction, and a path that already holds it cannot deadlock by
+//! taking it again (it can only fail to get it). Who takes it, and when, is
+//! described in `commands/mod.rs` (`dispatch`) and `session.rs`.
 //!
 //! Each database keeps its keys ordered by a fixed hash of the key, so SCAN
 //! can resume from a cursor (the hash to continue from) and return every key
@@ -15,7 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
 use bytes::Bytes;
 
@@ -59,6 +67,121 @@ pub mod class {
     /// `A`: alias for `g$lshzxetd`.
     pub const ALL: u32 =
         GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+}
+
+/// The keyspace behind the one lock that serializes every command that
+/// reaches it. It can be taken at once ([`KeyspaceLock::try_hold`]) or
+/// awaited ([`KeyspaceLock::hold`]), never waited for on a thread. A command
+/// that finds it free takes it even while connections wait for it (as a
+/// plain mutex allows), so short commands on two workers do not fall into
+/// step behind a queue; a release wakes one waiter, which tries again.
+pub struct KeyspaceLock(Arc<LockState>);
+
+/// The lock's shared parts.
+struct LockState {
+    keyspace: Arc<parking_lot::Mutex<Keyspace>>,
+    /// Futures from [`KeyspaceLock::hold`] not yet done.
+    waiting: AtomicUsize,
+    /// Notified (one waiter at a time) when the keyspace is released while
+    /// someone waits.
+    released: tokio::sync::Notify,
+}
+
+/// Exclusive access to the keyspace; dropping it releases the lock.
+pub struct KeyspaceGuard {
+    // Fields drop in order: the keyspace is unlocked before a waiter is
+    // woken to take it.
+    guard: parking_lot::ArcMutexGuard<parking_lot::RawMutex, Keyspace>,
+    _wake: WakeOnRelease,
+}
+
+impl std::ops::Deref for KeyspaceGuard {
+    type Target = Keyspace;
+    fn deref(&self) -> &Keyspace {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for KeyspaceGuard {
+    fn deref_mut(&mut self) -> &mut Keyspace {
+        &mut self.guard
+    }
+}
+
+/// Wakes a waiter when a guard is dropped, if any waits.
+struct WakeOnRelease(Arc<LockState>);
+
+impl Drop for WakeOnRelease {
+    fn drop(&mut self) {
+        // Pairs with the fence in `hold`: either this sees the waiter's
+        // count, or the waiter's next try sees the keyspace unlocked.
+        fence(Ordering::SeqCst);
+        if self.0.waiting.load(Ordering::SeqCst) > 0 {
+            self.0.released.notify_one();
+        }
+    }
+}
+
+/// Counts a [`KeyspaceLock::hold`] future as waiting while it lives.
+struct Waiting(Arc<LockState>);
+
+impl Waiting {
+    fn new(state: &Arc<LockState>) -> Waiting {
+        state.waiting.fetch_add(1, Ordering::SeqCst);
+        Waiting(Arc::clone(state))
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl LockState {
+    fn try_hold(self: &Arc<Self>) -> Option<KeyspaceGuard> {
+        let guard = self.keyspace.try_lock_arc()?;
+        Some(KeyspaceGuard {
+            guard,
+            _wake: WakeOnRelease(Arc::clone(self)),
+        })
+    }
+}
+
+impl KeyspaceLock {
+    /// `n` empty databases behind a fresh lock.
+    pub fn new(n: usize) -> KeyspaceLock {
+        KeyspaceLock(Arc::new(LockState {
+            keyspace: Arc::new(parking_lot::Mutex::new(Keyspace::new(n))),
+            waiting: AtomicUsize::new(0),
+            released: tokio::sync::Notify::new(),
+        }))
+    }
+
+    /// The keyspace, if no one holds it now.
+    pub fn try_hold(&self) -> Option<KeyspaceGuard> {
+        self.0.try_hold()
+    }
+
+    /// The keyspace once it is free. Only a task that holds no guard may
+    /// await this (a connection between commands): the lock is not
+    /// reentrant.
+    pub fn hold(&self) -> impl Future<Output = KeyspaceGuard> + Send + 'static {
+        let state = Arc::clone(&self.0);
+        async move {
+            let _waiting = Waiting::new(&state);
+            fence(Ordering::SeqCst);
+            loop {
+                let released = state.released.notified();
+                tokio::pin!(released);
+                released.as_mut().enable();
+                if let Some(guard) = state.try_hold() {
+                    return guard;
+                }
+                released.await;
+            }
+        }
+    }
 }
 
 /// A keyspace event to publish.

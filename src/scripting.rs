@@ -106,14 +106,20 @@ impl ScriptState {
                 >= self.threshold_ms.load(Ordering::Relaxed)
     }
 
-    /// Waits until no script runs, or until the running one becomes busy.
-    pub async fn wait_idle_or_busy(&self) {
+    /// Waits until a script is running past the busy threshold (a command
+    /// waiting for the keyspace is then refused with `-BUSY` instead).
+    pub async fn wait_busy(&self) {
         loop {
             let done = self.done.notified();
             tokio::pin!(done);
             done.as_mut().enable();
-            if !self.is_running() || self.is_busy() {
+            if self.is_busy() {
                 return;
+            }
+            if !self.is_running() {
+                // A script starting or ending notifies `done`.
+                done.await;
+                continue;
             }
             let left = self.threshold_ms.load(Ordering::Relaxed).saturating_sub(
                 self.now_ms()
@@ -228,6 +234,7 @@ impl ScriptState {
         self.kill.store(false, Ordering::Relaxed);
         self.wrote.store(false, Ordering::Relaxed);
         self.running.store(true, Ordering::Release);
+        self.done.notify_waiters();
         let result = execute(&engine.lua, &function, keys, argv, call);
         self.running.store(false, Ordering::Release);
         self.done.notify_waiters();

@@ -364,13 +364,11 @@ async fn accept_unix(shared: Arc<Shared>, listener: UnixListener, path: PathBuf)
 }
 
 /// Active expiry: removes keys whose TTL has passed even if nobody reads
-/// them, publishing their `expired` events. Skipped while a script runs (it
-/// holds the keyspace; its keys must not expire under it).
+/// them, publishing their `expired` events. Skipped for a tick while a
+/// command, transaction or script holds the keyspace (a script's keys must
+/// not expire under it): the sweep never waits for the keyspace.
 fn expire_keys(shared: &Shared) {
-    if shared.scripts.is_running() {
-        return;
-    }
-    let Some(mut ks) = shared.keyspace.try_lock() else {
+    let Some(mut ks) = shared.try_hold_keyspace() else {
         return;
     };
     ks.notify_flags = shared.settings.notify_flags.load(Ordering::Relaxed);

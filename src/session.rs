@@ -1,6 +1,20 @@
 //! A connection's private state: authentication, protocol, selected
-//! database, subscriptions, reply mode, and the reply buffer that collects
-//! one pipelined batch of replies before it is handed to the outbox.
+//! database, subscriptions, reply mode, the keyspace while it holds it, and
+//! the reply buffer that collects one pipelined batch of replies before it is
+//! handed to the outbox.
+//!
+//! # The keyspace lock
+//!
+//! Commands reach the keyspace only through [`Session::keyspace`], which
+//! uses the guard this session holds. `commands::dispatch` takes that guard
+//! (without waiting) before a command that reaches the keyspace and keeps it
+//! for the whole command — so for a whole EXEC or script, and everything
+//! they run (INFO, the `maxmemory` check, `redis.call`) finds it already held
+//! and never takes the lock a second time. If another client holds it,
+//! dispatch answers `Outcome::Wait` and the connection waits for it
+//! asynchronously (never on a blocked thread), then runs the command again
+//! with the guard it got. Dispatch releases the guard when the command ends;
+//! a session never holds it between commands.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +23,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::client::Client;
 use crate::commands::publish::{PublishGroup, flush_group};
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Keyspace, KeyspaceGuard};
 use crate::protocol::{Args, Protocol, Reply};
 use crate::pubsub::Kind;
 use crate::pubsub::names::NameSet;
@@ -18,6 +32,9 @@ use crate::shared::Shared;
 /// Replies are handed to the outbox once this many bytes have collected,
 /// even mid-batch, so one pipelined batch cannot build an unbounded buffer.
 pub const REPLY_FLUSH_BYTES: usize = 64 * 1024;
+
+/// WATCHed keys: (db, key, already expired when watched).
+pub type Watched = Vec<(usize, Bytes, bool)>;
 
 /// Per-connection state, owned by the connection task.
 pub struct Session {
@@ -53,7 +70,7 @@ pub struct Session {
     /// `client-query-buffer-limit`).
     pub multi_bytes: usize,
     /// WATCHed keys: (db, key, already expired when watched).
-    pub watched: Vec<(usize, Bytes, bool)>,
+    pub watched: Watched,
     /// Set by the keyspace when a watched key changes.
     /// Created by the first WATCH (most connections never WATCH).
     pub watch_dirty: Option<Arc<AtomicBool>>,
@@ -68,8 +85,15 @@ pub struct Session {
     commands_run: u64,
     /// Receivers reached by this session's publishes since the last flush.
     deliveries: u64,
-    /// The keyspace lock, held for the duration of EXEC or a script.
-    keyspace_guard: Option<parking_lot::ArcMutexGuard<parking_lot::RawMutex, Keyspace>>,
+    /// The keyspace, while the running command holds it (see the module
+    /// docs).
+    keyspace_guard: Option<KeyspaceGuard>,
+    /// WATCHes forgotten while another client held the keyspace (UNWATCH,
+    /// DISCARD or EXEC while a script is busy, or a disconnect): taken out
+    /// of the keyspace's registry the next time this session reaches it, or
+    /// when the connection ends. Their flags are no longer read, so a late
+    /// removal changes no transaction's outcome.
+    unwatch_pending: Vec<(Arc<AtomicBool>, Watched)>,
     /// PUBLISHes to one channel waiting to be delivered together (see
     /// `commands/publish.rs`); delivered before any other output.
     pub publish_group: Option<PublishGroup>,
@@ -111,6 +135,7 @@ impl Session {
             in_script: false,
             release_pushes_after_reply: false,
             keyspace_guard: None,
+            unwatch_pending: Vec::new(),
             commands_run: 0,
             deliveries: 0,
             publish_group: None,
@@ -122,56 +147,93 @@ impl Session {
         }
     }
 
-    /// Runs `f` on the keyspace — under the lock this session already holds
-    /// (EXEC, scripts) or under a fresh one — then publishes the keyspace
-    /// events it recorded.
-    pub fn keyspace<T>(&mut self, f: impl FnOnce(&mut Keyspace) -> T) -> T {
+    /// Runs `f` on the keyspace under the guard this session holds, then
+    /// publishes the keyspace events it recorded; the command's reply.
+    /// Dispatch holds the guard for every command that comes here; a caller
+    /// it did not hold it for gets the keyspace only if it is free now, else
+    /// an error reply (never a wait, never a second lock).
+    pub fn keyspace(&mut self, f: impl FnOnce(&mut Keyspace) -> Reply) -> Reply {
+        self.keyspace_value(f).unwrap_or_else(|e| e)
+    }
+
+    /// [`Session::keyspace`] for a value other than a reply: `Err` is the
+    /// reply to give instead.
+    pub fn keyspace_value<T>(&mut self, f: impl FnOnce(&mut Keyspace) -> T) -> Result<T, Reply> {
+        self.with_guard(f).ok_or_else(|| {
+            tracing::error!("a command reached the keyspace without holding it");
+            Reply::error("ERR the keyspace is not held for this command")
+        })
+    }
+
+    /// Runs `f` under the held guard, or under one taken now if the keyspace
+    /// is free (released again after `f`); None if another client holds it.
+    /// WATCHes forgotten earlier leave the registry first.
+    fn with_guard<T>(&mut self, f: impl FnOnce(&mut Keyspace) -> T) -> Option<T> {
+        let mut taken = None;
         let shared = Arc::clone(&self.shared);
-        let flags = shared.settings.notify_flags.load(Ordering::Relaxed);
-        match self.keyspace_guard.as_mut() {
-            Some(g) => {
-                g.notify_flags = flags;
-                let out = f(g);
-                crate::notify::publish_events(&shared, g);
-                out
-            }
-            None => {
-                let mut g = shared.keyspace.lock();
-                g.notify_flags = flags;
-                let out = f(&mut g);
-                crate::notify::publish_events(&shared, &mut g);
-                out
+        let g = match self.keyspace_guard.as_mut() {
+            Some(g) => g,
+            None => taken.insert(shared.try_hold_keyspace()?),
+        };
+        for (flag, keys) in self.unwatch_pending.drain(..) {
+            for (db, key, _) in &keys {
+                g.unwatch(*db, key, &flag);
             }
         }
+        g.notify_flags = shared.settings.notify_flags.load(Ordering::Relaxed);
+        let out = f(g);
+        crate::notify::publish_events(&shared, g);
+        Some(out)
     }
 
-    /// Takes the keyspace lock for a transaction or script; returns false if
-    /// this session already held it.
-    pub fn hold_keyspace(&mut self) -> bool {
-        if self.keyspace_guard.is_some() {
-            return false;
+    /// Whether this session holds the keyspace now.
+    pub fn holds_keyspace(&self) -> bool {
+        self.keyspace_guard.is_some()
+    }
+
+    /// Takes the keyspace for the running command if no one holds it;
+    /// false if another client does. (Held already: true.)
+    pub fn try_take_keyspace(&mut self) -> bool {
+        if self.keyspace_guard.is_none() {
+            self.keyspace_guard = self.shared.try_hold_keyspace();
         }
-        self.keyspace_guard = Some(self.shared.keyspace.lock_arc());
-        true
+        self.keyspace_guard.is_some()
     }
 
-    /// Releases the keyspace lock taken by [`Session::hold_keyspace`].
+    /// Keeps the guard a connection waited for, for the command it runs
+    /// next.
+    pub fn adopt_keyspace(&mut self, guard: KeyspaceGuard) {
+        self.keyspace_guard = Some(guard);
+    }
+
+    /// Releases the keyspace at the end of a command.
     pub fn release_keyspace(&mut self) {
         self.keyspace_guard = None;
     }
 
-    /// Forgets every WATCHed key.
+    /// Whether forgotten WATCHes still wait to leave the keyspace's registry
+    /// (the connection then waits for the keyspace once more before it ends).
+    pub fn unwatch_is_pending(&self) -> bool {
+        !self.unwatch_pending.is_empty()
+    }
+
+    /// Takes forgotten WATCHes out of the keyspace's registry, if this
+    /// session holds the keyspace or it is free now.
+    pub fn finish_unwatch(&mut self) {
+        let _ = self.with_guard(|_| ());
+    }
+
+    /// Forgets every WATCHed key. Never waits: if another client holds the
+    /// keyspace (a busy script), the keys leave its registry later (see
+    /// `unwatch_pending`); this client stops watching them now either way.
     pub fn unwatch_all(&mut self) {
         let Some(flag) = self.watch_dirty.take() else {
             return;
         };
         let watched = std::mem::take(&mut self.watched);
         if !watched.is_empty() {
-            self.keyspace(|ks| {
-                for (db, key, _) in &watched {
-                    ks.unwatch(*db, key, &flag);
-                }
-            });
+            self.unwatch_pending.push((flag, watched));
+            self.finish_unwatch();
         }
     }
 

@@ -11,7 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::client::Client;
 use crate::config::{ClassLimit, Config};
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Keyspace, KeyspaceGuard, KeyspaceLock};
 use crate::pubsub::Registry;
 use crate::scripting::ScriptState;
 use crate::stats::Stats;
@@ -131,8 +131,12 @@ pub struct Shared {
     /// Counters behind INFO.
     pub stats: Stats,
     /// The in-memory databases, behind the one lock that makes commands,
-    /// transactions and scripts atomic.
-    pub keyspace: Arc<parking_lot::Mutex<Keyspace>>,
+    /// transactions and scripts atomic. Private: commands reach it only
+    /// through the guard their session holds (`Session::keyspace`), so no
+    /// path can take it a second time.
+    keyspace: KeyspaceLock,
+    /// Number of databases (`databases`, fixed at start).
+    pub databases: usize,
     /// The Lua engine and the state of the running script, if any.
     pub scripts: ScriptState,
     /// Resident memory when the server started: the base of `used_memory`.
@@ -169,7 +173,8 @@ impl Shared {
             registry: Registry::new(),
             clients: DashMap::new(),
             stats: Stats::default(),
-            keyspace: Arc::new(parking_lot::Mutex::new(Keyspace::new(databases))),
+            keyspace: KeyspaceLock::new(databases),
+            databases: databases.max(1),
             scripts: ScriptState::new(),
             baseline_memory: crate::commands::info::rss_bytes(),
             run_id: new_run_id(),
@@ -214,8 +219,21 @@ impl Shared {
 
     /// Memory in use as INFO `used_memory` reports it and `maxmemory`
     /// checks it: the resident size at start plus what the keyspace holds.
-    pub fn used_memory(&self) -> u64 {
-        self.baseline_memory + self.keyspace.lock().used_bytes() as u64
+    /// Takes the keyspace the caller already holds.
+    pub fn used_memory(&self, ks: &Keyspace) -> u64 {
+        self.baseline_memory + ks.used_bytes() as u64
+    }
+
+    /// The keyspace if it is free now (never waits). Sessions hold it
+    /// through `Session`; the sweep skips a turn when it is busy.
+    pub fn try_hold_keyspace(&self) -> Option<KeyspaceGuard> {
+        self.keyspace.try_hold()
+    }
+
+    /// The keyspace once it is free, for a connection that holds no guard
+    /// (waiting for it never blocks a thread).
+    pub fn hold_keyspace(&self) -> impl Future<Output = KeyspaceGuard> + Send + 'static {
+        self.keyspace.hold()
     }
 
     /// Number of clients connected now.

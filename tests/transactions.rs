@@ -445,3 +445,60 @@ fn the_transaction_queue_is_bounded_by_the_query_buffer_limit() {
     expect_args(&mut c, &[b"SET", b"a", &big], b"+QUEUED\r\n");
     c.expect_call("EXEC", b"*1\r\n+OK\r\n");
 }
+
+// ---------------------------------------------------------------- busy scripts
+
+/// Redis's reply while a script is busy.
+const BUSY: &[u8] =
+    b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+/// EXEC's reply while a script is busy: the transaction ends, giving why.
+const EXEC_BUSY: &[u8] = b"-EXECABORT Transaction discarded because of: BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+
+/// Starts a read-only script that never ends on `runner` and waits (bounded)
+/// until `probe` gets `-BUSY`.
+fn start_busy_script(runner: &mut Raw, probe: &mut Raw) {
+    runner.send(&common::cmd(&[
+        b"EVAL",
+        b"local t = redis.call('time') while true do end",
+        b"0",
+    ]));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while probe.call("PING") != BUSY {
+        assert!(std::time::Instant::now() < deadline, "no busy script");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_busy_script_aborts_transactions() {
+    let srv = TestServer::start_with(&["--busy-reply-threshold", "100"]);
+    let mut runner = srv.raw();
+    let mut flagged = srv.raw();
+    let mut ended = srv.raw();
+    let mut other = srv.raw();
+    flagged.expect_call("MULTI", b"+OK\r\n");
+    flagged.expect_call("SET k 1", b"+QUEUED\r\n");
+    ended.expect_call("MULTI", b"+OK\r\n");
+    ended.expect_call("SET k 1", b"+QUEUED\r\n");
+    start_busy_script(&mut runner, &mut other);
+    // A command refused with BUSY inside MULTI dooms the transaction...
+    flagged.expect_call("SET k 2", BUSY);
+    // ...and EXEC while the script is busy ends it at once, as does EXEC
+    // after a MULTI opened while busy, or with no MULTI at all.
+    ended.expect_call("EXEC", EXEC_BUSY);
+    other.expect_call("MULTI", b"+OK\r\n");
+    other.expect_call("GET k", BUSY);
+    other.expect_call("EXEC", EXEC_BUSY);
+    other.expect_call("EXEC", EXEC_BUSY);
+    other.expect_call("SCRIPT KILL", b"+OK\r\n");
+    let killed = runner.reply();
+    assert!(
+        killed.starts_with(b"-ERR Script killed by user with SCRIPT KILL..."),
+        "{}",
+        show(&killed)
+    );
+    flagged.expect_call("EXEC", EXECABORT);
+    ended.expect_call("EXEC", b"-ERR EXEC without MULTI\r\n");
+    other.expect_call("EXEC", b"-ERR EXEC without MULTI\r\n");
+    other.expect_call("EXISTS k", b":0\r\n");
+}

@@ -6,6 +6,5 @@ use crate::session::Session;
 /// The number of keys in the selected database.
 pub fn dbsize(s: &mut Session, _args: &Args) -> Reply {
     let db = s.db;
-    let n = s.keyspace(|ks| ks.db(db).len());
-    Reply::Int(n as i64)
+    s.keyspace(|ks| Reply::Int(ks.db(db).len() as i64))
 }

@@ -22,8 +22,10 @@ pub fn flushdb(s: &mut Session, args: &Args) -> Reply {
         return syntax_error();
     }
     let db = s.db;
-    s.keyspace(|ks| ks.flush_db(db));
-    Reply::ok()
+    s.keyspace(|ks| {
+        ks.flush_db(db);
+        Reply::ok()
+    })
 }
 
 /// Empties every database.
@@ -31,6 +33,8 @@ pub fn flushall(s: &mut Session, args: &Args) -> Reply {
     if !mode_ok(args) {
         return syntax_error();
     }
-    s.keyspace(|ks| ks.flush_all());
-    Reply::ok()
+    s.keyspace(|ks| {
+        ks.flush_all();
+        Reply::ok()
+    })
 }

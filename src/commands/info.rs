@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
+use crate::keyspace::Keyspace;
 use crate::protocol::{Args, Reply};
 use crate::session::Session;
 use crate::shared::Shared;
@@ -46,16 +47,21 @@ pub fn info(s: &mut Session, args: &Args) -> Reply {
             }
         }
     }
-    let mut text = String::new();
-    for sec in SECTIONS {
-        if wanted.contains(sec) {
-            if !text.is_empty() {
-                text.push_str("\r\n");
+    // Written under the keyspace the command holds (dispatch took it), so
+    // INFO inside EXEC or a script reads the same guard.
+    let shared = std::sync::Arc::clone(&s.shared);
+    s.keyspace(|ks| {
+        let mut text = String::new();
+        for sec in SECTIONS {
+            if wanted.contains(sec) {
+                if !text.is_empty() {
+                    text.push_str("\r\n");
+                }
+                section(&shared, ks, sec, &mut text);
             }
-            section(&s.shared, sec, &mut text);
         }
-    }
-    Reply::Verbatim(Bytes::from(text))
+        Reply::Verbatim(Bytes::from(text))
+    })
 }
 
 /// Seconds and microseconds of CPU time used by this process (user, system),
@@ -94,15 +100,8 @@ fn human(n: u64) -> String {
     }
 }
 
-/// Keyspace counters copied out under the keyspace lock.
-struct KeyspaceStats {
-    expired_keys: u64,
-    hits: u64,
-    misses: u64,
-}
-
 /// Appends one section.
-fn section(shared: &Shared, name: &str, out: &mut String) {
+fn section(shared: &Shared, ks: &Keyspace, name: &str, out: &mut String) {
     let st = &shared.stats;
     let g = Stats::get;
     match name {
@@ -153,7 +152,7 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
         }
         "memory" => {
             let rss = rss_bytes();
-            let used = shared.used_memory();
+            let used = shared.used_memory(ks);
             let maxmemory = shared.config().maxmemory;
             let _ = write!(
                 out,
@@ -182,14 +181,6 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
         }
         "stats" => {
             let (ops, kin, kout) = st.instantaneous();
-            let ks = {
-                let k = shared.keyspace.lock();
-                KeyspaceStats {
-                    expired_keys: k.expired_keys,
-                    hits: k.hits,
-                    misses: k.misses,
-                }
-            };
             let _ = write!(
                 out,
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\npubsub_deliveries:{}\r\npublish_pauses:{}\r\npublish_paused_usec:{}\r\npublish_pause_timeouts:{}\r\n",
@@ -234,7 +225,7 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
         "keyspace" => {
             out.push_str("# Keyspace\r\n");
             let now = crate::keyspace::now_ms();
-            for (db, keys, expires, avg_ttl) in shared.keyspace.lock().sizes(now) {
+            for (db, keys, expires, avg_ttl) in ks.sizes(now) {
                 let _ = write!(
                     out,
                     "db{db}:keys={keys},expires={expires},avg_ttl={avg_ttl}\r\n"

@@ -42,15 +42,17 @@ pub fn exists(s: &mut Session, args: &Args) -> Reply {
 pub fn type_of(s: &mut Session, args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
-    let found = s.keyspace(|ks| ks.peek(db, &args[1], now).is_some());
-    Reply::status(if found { "string" } else { "none" })
+    s.keyspace(|ks| {
+        let found = ks.peek(db, &args[1], now).is_some();
+        Reply::status(if found { "string" } else { "none" })
+    })
 }
 
 /// KEYS pattern
 pub fn keys(s: &mut Session, args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
-    Reply::bulks(s.keyspace(|ks| ks.keys(db, &args[1], now)))
+    s.keyspace(|ks| Reply::bulks(ks.keys(db, &args[1], now)))
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
@@ -87,7 +89,10 @@ pub fn scan(s: &mut Session, args: &Args) -> Reply {
     }
     let db = s.db;
     let now = now_ms();
-    let (next, mut found) = s.keyspace(|ks| ks.scan(db, cursor, count, now));
+    let (next, mut found) = match s.keyspace_value(|ks| ks.scan(db, cursor, count, now)) {
+        Ok(page) => page,
+        Err(e) => return e,
+    };
     if let Some(p) = pattern.filter(|p| &p[..] != b"*") {
         found.retain(|k| crate::glob::glob_match(&p, k, false));
     }
@@ -104,8 +109,7 @@ pub fn scan(s: &mut Session, args: &Args) -> Reply {
 pub fn randomkey(s: &mut Session, _args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
-    s.keyspace(|ks| ks.random_key(db, now))
-        .map_or(Reply::Nil, Reply::Bulk)
+    s.keyspace(|ks| ks.random_key(db, now).map_or(Reply::Nil, Reply::Bulk))
 }
 
 /// RENAME key newkey (the TTL moves with the value).

@@ -4,6 +4,18 @@
 //! [`dispatch`] looks the command up, checks arity, subcommand,
 //! authentication and the RESP2 subscribed-mode restriction — producing
 //! Redis's exact error text for each — and only then runs the handler.
+//!
+//! Dispatch is also where a command gets the keyspace: before a command that
+//! reaches it runs (or is queued, when queueing checks `maxmemory`), dispatch
+//! takes the keyspace lock without waiting and holds it until the command
+//! ends, so EXEC and scripts hold it for everything they run. If another
+//! client holds it, or a script is running, the command is not run: dispatch
+//! answers [`Outcome::Wait`] and the connection waits asynchronously, then
+//! dispatches the same request again. A runtime worker never blocks on the
+//! keyspace, and no path takes it twice (see `session.rs`). The script
+//! engine's lock is only taken by commands that hold the keyspace (EVAL and
+//! the SCRIPT subcommands; a script cannot call them), so it is never
+//! contended either.
 
 pub mod table;
 
@@ -69,9 +81,15 @@ impl Resolved {
 pub enum Outcome {
     /// Executed (or refused) and replied to.
     Done,
-    /// Another client's script is running: wait for it to end (or to become
-    /// busy) and dispatch the same request again.
-    WaitForScript,
+    /// Not run: another client holds the keyspace (a command, a transaction
+    /// or a script). Wait for it — the connection may keep the guard it gets
+    /// for this command (`Session::adopt_keyspace`) — and dispatch the same
+    /// request again. With `or_busy`, also stop waiting when a script turns
+    /// busy: the command is then refused with `-BUSY`.
+    Wait {
+        /// The command is one a busy script refuses.
+        or_busy: bool,
+    },
 }
 
 /// Bytes of bookkeeping counted per queued argument on top of its length,
@@ -90,6 +108,8 @@ fn controls_transaction(name: &str) -> bool {
 }
 
 /// Runs one request (`args[0]` is the command name) and writes its reply.
+/// Called only for a request of its own (not inside EXEC or a script), and
+/// returns holding no keyspace guard.
 pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
     if args.is_empty() {
         return Outcome::Done;
@@ -108,15 +128,17 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
         }
         Ok(resolved) => {
             let cmd = resolved.cmd;
+            let queueing = s.multi.is_some() && !controls_transaction(cmd.name);
             let scripts = &s.shared.scripts;
-            if !s.in_script && cmd.flags & flags::ALLOW_BUSY == 0 && scripts.is_running() {
+            let may_wait = !s.in_script && cmd.flags & flags::ALLOW_BUSY == 0;
+            if may_wait && scripts.is_running() && !s.holds_keyspace() {
                 if !scripts.is_busy() {
-                    s.skip_next = s.skip_current;
-                    s.skip_current = false;
-                    return Outcome::WaitForScript;
+                    return wait(s, true);
                 }
-                Reply::error(crate::scripting::BUSY)
-            } else if s.multi.is_some() && !controls_transaction(cmd.name) {
+                refuse_busy(s, resolved)
+            } else if needs_keyspace(s, cmd, queueing) && !s.try_take_keyspace() {
+                return wait(s, may_wait);
+            } else if queueing {
                 s.client.set_last_command(cmd);
                 queue(s, cmd, args)
             } else {
@@ -127,6 +149,7 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
             }
         }
     };
+    s.release_keyspace();
     s.reply(reply);
     s.skip_current = false;
     if std::mem::take(&mut s.release_pushes_after_reply) {
@@ -136,6 +159,44 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
     Outcome::Done
 }
 
+/// Leaves the request for later (see [`Outcome::Wait`]); its CLIENT REPLY
+/// SKIP still applies to it then.
+fn wait(s: &mut Session, or_busy: bool) -> Outcome {
+    s.release_keyspace();
+    s.skip_next = s.skip_current;
+    s.skip_current = false;
+    Outcome::Wait { or_busy }
+}
+
+/// The reply to a command refused because a script is busy. As in Redis, the
+/// refusal aborts an open transaction, and EXEC itself ends it with
+/// `-EXECABORT`, giving the reason.
+fn refuse_busy(s: &mut Session, resolved: Resolved) -> Reply {
+    if resolved.parent.is_none() && resolved.cmd.name == "exec" {
+        s.end_transaction();
+        s.client.with_info(|i| i.multi = None);
+        return Reply::error(format!(
+            "EXECABORT Transaction discarded because of: {}",
+            crate::scripting::BUSY
+        ));
+    }
+    if s.multi.is_some() {
+        s.multi_error = true;
+    }
+    Reply::error(crate::scripting::BUSY)
+}
+
+/// Whether `cmd`, run (or queued) by `s` now, reaches the keyspace: data
+/// commands, the commands flagged [`flags::KEYSPACE`], and queueing a
+/// `denyoom` command while `maxmemory` is set (it checks the keyspace's
+/// size). Dispatch holds the keyspace for these.
+fn needs_keyspace(s: &Session, cmd: &Command, queueing: bool) -> bool {
+    if queueing {
+        return cmd.flags & flags::DENYOOM != 0 && maxmemory(s) > 0;
+    }
+    cmd.flags & (flags::READONLY | flags::WRITE | flags::KEYSPACE) != 0
+}
+
 /// Queues a command inside MULTI (`+QUEUED`), or rejects it and marks the
 /// transaction to abort.
 fn queue(s: &mut Session, cmd: &Command, args: &Args) -> Reply {
@@ -143,9 +204,11 @@ fn queue(s: &mut Session, cmd: &Command, args: &Args) -> Reply {
         s.multi_error = true;
         return Reply::error("ERR Command not allowed inside a transaction");
     }
-    if cmd.flags & flags::DENYOOM != 0 && over_maxmemory(s) {
+    if cmd.flags & flags::DENYOOM != 0
+        && let Some(refusal) = oom_refusal(s)
+    {
         s.multi_error = true;
-        return Reply::error(OOM);
+        return refusal;
     }
     // The queue is bounded like the query buffer it came from: by
     // `client-query-buffer-limit`, in bytes of arguments plus overhead.
@@ -170,21 +233,36 @@ fn queue(s: &mut Session, cmd: &Command, args: &Args) -> Reply {
     Reply::status("QUEUED")
 }
 
-/// Whether writes are refused for `maxmemory`.
-fn over_maxmemory(s: &Session) -> bool {
-    let max = s
-        .shared
+/// `maxmemory` in bytes; 0 = no limit.
+fn maxmemory(s: &Session) -> u64 {
+    s.shared
         .settings
         .maxmemory
-        .load(std::sync::atomic::Ordering::Relaxed);
-    max > 0 && s.shared.used_memory() > max
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `-OOM` if writes are refused for `maxmemory` (measured on the keyspace
+/// the command holds).
+fn oom_refusal(s: &mut Session) -> Option<Reply> {
+    let max = maxmemory(s);
+    if max == 0 {
+        return None;
+    }
+    let shared = std::sync::Arc::clone(&s.shared);
+    match s.keyspace_value(|ks| shared.used_memory(ks)) {
+        Ok(used) if used > max => Some(Reply::error(OOM)),
+        Ok(_) => None,
+        Err(e) => Some(e),
+    }
 }
 
 /// Runs a resolved command: memory check, statistics, handler.
 fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
     let cmd = resolved.cmd;
-    if cmd.flags & flags::DENYOOM != 0 && over_maxmemory(s) {
-        return Reply::error(OOM);
+    if cmd.flags & flags::DENYOOM != 0
+        && let Some(refusal) = oom_refusal(s)
+    {
+        return refusal;
     }
     if cmd.flags & flags::MAY_PUSH != 0 && !s.in_script && s.client.is_pubsub() {
         // Replies to earlier pipelined commands go out before any push this

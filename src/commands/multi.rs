@@ -29,17 +29,18 @@ pub fn discard(s: &mut Session, _args: &Args) -> Reply {
     Reply::ok()
 }
 
-/// Whether a WATCHed key changed (or expired) since it was watched.
-fn watch_failed(s: &mut Session) -> bool {
+/// Whether a WATCHed key changed (or expired) since it was watched; `Err`
+/// is the reply to give instead.
+fn watch_failed(s: &mut Session) -> Result<bool, Reply> {
     if s.watch_dirty
         .as_ref()
         .is_some_and(|f| f.load(Ordering::Relaxed))
     {
-        return true;
+        return Ok(true);
     }
     let now = now_ms();
     let watched = s.watched.clone();
-    s.keyspace(|ks| {
+    s.keyspace_value(|ks| {
         watched
             .iter()
             .any(|(db, key, was_expired)| !was_expired && ks.is_expired(*db, key, now))
@@ -47,7 +48,9 @@ fn watch_failed(s: &mut Session) -> bool {
 }
 
 /// EXEC: run the queue atomically and reply with every result; a null array
-/// if a WATCHed key changed; EXECABORT if queueing failed.
+/// if a WATCHed key changed; EXECABORT if queueing failed. Dispatch holds
+/// the keyspace for the whole of it: the WATCH check and every queued
+/// command.
 pub fn exec(s: &mut Session, _args: &Args) -> Reply {
     let Some(queued) = s.multi.take() else {
         return Reply::error("ERR EXEC without MULTI");
@@ -57,19 +60,22 @@ pub fn exec(s: &mut Session, _args: &Args) -> Reply {
         s.end_transaction();
         return Reply::error("EXECABORT Transaction discarded because of previous errors.");
     }
-    if watch_failed(s) {
-        s.end_transaction();
-        return Reply::NilArray;
+    match watch_failed(s) {
+        Ok(false) => {}
+        Ok(true) => {
+            s.end_transaction();
+            return Reply::NilArray;
+        }
+        Err(e) => {
+            s.end_transaction();
+            return e;
+        }
     }
-    let acquired = s.hold_keyspace();
     s.client.defer_pushes();
     s.release_pushes_after_reply = true;
     let mut replies = Vec::with_capacity(queued.len());
     for args in &queued {
         replies.push(super::run_queued(s, args));
-    }
-    if acquired {
-        s.release_keyspace();
     }
     s.end_transaction();
     Reply::Array(replies)
@@ -93,7 +99,7 @@ pub fn watch(s: &mut Session, args: &Args) -> Reply {
         }
         added.push(Bytes::copy_from_slice(key));
     }
-    let entries = s.keyspace(|ks| {
+    let entries = s.keyspace_value(|ks| {
         added
             .into_iter()
             .map(|key| {
@@ -103,8 +109,13 @@ pub fn watch(s: &mut Session, args: &Args) -> Reply {
             })
             .collect::<Vec<_>>()
     });
-    s.watched.extend(entries);
-    Reply::ok()
+    match entries {
+        Ok(entries) => {
+            s.watched.extend(entries);
+            Reply::ok()
+        }
+        Err(e) => e,
+    }
 }
 
 /// UNWATCH

@@ -1,5 +1,11 @@
 //! Scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT LOAD |
 //! EXISTS | FLUSH | KILL | HELP. The engine is in `src/scripting.rs`.
+//!
+//! Every command here that reaches the engine (all but KILL and HELP) is
+//! flagged so that dispatch holds the keyspace for it, and none can be
+//! called from a script: the engine's lock is only ever taken under the
+//! keyspace, so it is never contended and never taken twice. SCRIPT KILL
+//! only sets a flag, so it works while a script holds both.
 
 use std::sync::atomic::Ordering;
 
@@ -24,13 +30,14 @@ fn keys_and_args(args: &[Bytes]) -> Result<(Vec<Bytes>, Vec<Bytes>), Reply> {
     Ok((args[3..3 + n].to_vec(), args[3 + n..].to_vec()))
 }
 
-/// Runs cached script `sha` for this session, atomically.
+/// Runs cached script `sha` for this session, atomically: dispatch holds
+/// the keyspace for the whole EVAL (or the EXEC around it), and every
+/// `redis.call` runs under that same guard.
 fn run(s: &mut Session, sha: &str, args: &[Bytes], read_only: bool) -> Reply {
     let (keys, argv) = match keys_and_args(args) {
         Ok(x) => x,
         Err(e) => return e,
     };
-    let acquired = s.hold_keyspace();
     let nested = std::mem::replace(&mut s.in_script, true);
     let saved_db = s.db;
     s.client.defer_pushes();
@@ -46,9 +53,6 @@ fn run(s: &mut Session, sha: &str, args: &[Bytes], read_only: bool) -> Reply {
     });
     s.db = saved_db;
     s.in_script = nested;
-    if acquired {
-        s.release_keyspace();
-    }
     reply
 }
 

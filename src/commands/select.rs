@@ -10,7 +10,7 @@ pub fn select(s: &mut Session, args: &Args) -> Reply {
         Ok(i) => i,
         Err(e) => return e,
     };
-    if index < 0 || index as usize >= s.keyspace(|ks| ks.count()) {
+    if index < 0 || index as usize >= s.shared.databases {
         return Reply::error("ERR DB index is out of range");
     }
     s.db = index as usize;

@@ -139,8 +139,8 @@ fn set_with_expiry(s: &mut Session, args: &[Bytes], unit_ms: i64, cmd: &str) -> 
         ks.store(db, &args[1], args[3].clone(), Some(at));
         ks.notify(class::STRING, "set", db, &args[1]);
         ks.notify(class::GENERIC, "expire", db, &args[1]);
-    });
-    Reply::ok()
+        Reply::ok()
+    })
 }
 
 /// SETEX key seconds value
@@ -209,8 +209,8 @@ pub fn mset(s: &mut Session, args: &Args) -> Reply {
             ks.store(db, &pair[0], pair[1].clone(), None);
             ks.notify(class::STRING, "set", db, &pair[0]);
         }
-    });
-    Reply::ok()
+        Reply::ok()
+    })
 }
 
 /// Adds `by` to the integer at `key` (missing = 0), keeping its TTL.

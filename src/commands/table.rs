@@ -43,6 +43,10 @@ pub mod flags {
     pub const MAY_PUSH: u32 = 1 << 17;
     /// A container that handles unknown subcommands itself (internal).
     pub const ANY_SUBCOMMAND: u32 = 1 << 18;
+    /// Reaches the keyspace (or the script engine) without being `write` or
+    /// `readonly`: dispatch holds the keyspace for it, as for those
+    /// (internal).
+    pub const KEYSPACE: u32 = 1 << 19;
 
     /// Redis's names for the reported flags.
     pub const NAMES: &[(u32, &str)] = &[
@@ -176,7 +180,7 @@ static SCRIPT_SUBS: [Command; 5] = [
     cmd(
         "load",
         3,
-        NOSCRIPT | STALE,
+        NOSCRIPT | STALE | KEYSPACE,
         scripting::load,
         LUA,
         "2.6.0",
@@ -186,7 +190,7 @@ static SCRIPT_SUBS: [Command; 5] = [
     cmd(
         "exists",
         -3,
-        NOSCRIPT,
+        NOSCRIPT | KEYSPACE,
         scripting::exists,
         LUA,
         "2.6.0",
@@ -196,7 +200,7 @@ static SCRIPT_SUBS: [Command; 5] = [
     cmd(
         "flush",
         -2,
-        NOSCRIPT,
+        NOSCRIPT | KEYSPACE,
         scripting::flush,
         LUA,
         "2.6.0",
@@ -612,7 +616,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "info",
         -1,
-        LOADING | STALE,
+        LOADING | STALE | KEYSPACE,
         info::info,
         SERVER,
         "1.0.0",
@@ -1052,7 +1056,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "exec",
         1,
-        NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK,
+        NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | KEYSPACE,
         multi::exec,
         TX,
         "1.2.0",
@@ -1072,7 +1076,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "watch",
         -2,
-        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | KEYSPACE,
         multi::watch,
         TX,
         "2.2.0",
@@ -1092,7 +1096,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "eval",
         -3,
-        NOSCRIPT | STALE | MAY_PUSH,
+        NOSCRIPT | STALE | MAY_PUSH | KEYSPACE,
         scripting::eval,
         LUA,
         "2.6.0",
@@ -1102,7 +1106,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "evalsha",
         -3,
-        NOSCRIPT | STALE | MAY_PUSH,
+        NOSCRIPT | STALE | MAY_PUSH | KEYSPACE,
         scripting::evalsha,
         LUA,
         "2.6.0",
