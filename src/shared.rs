@@ -160,6 +160,8 @@ impl Shared {
         let settings = Settings::default();
         settings.apply(&config);
         let databases = config.databases as usize;
+        let scripts = ScriptState::new();
+        scripts.set_memory_limit(config.lua_memory_limit);
         Shared {
             config: RwLock::new(config),
             settings,
@@ -167,7 +169,7 @@ impl Shared {
             clients: DashMap::new(),
             stats: Stats::default(),
             keyspace: Arc::new(parking_lot::Mutex::new(Keyspace::new(databases))),
-            scripts: ScriptState::new(),
+            scripts,
             baseline_memory: crate::commands::info::rss_bytes(),
             run_id: new_run_id(),
             started: Instant::now(),
@@ -202,6 +204,7 @@ impl Shared {
         };
         let out = f(&mut guard);
         self.settings.apply(&guard);
+        self.scripts.set_memory_limit(guard.lua_memory_limit);
         if let Some(ctl) = &self.log_control {
             ctl.set_level(guard.loglevel);
         }
