@@ -113,8 +113,9 @@ struct Engine {
     /// The table behind the read-only globals: KEYS and ARGV go here for a
     /// run.
     globals: Table,
-    /// The prelude's host table (`run`, and `f` during a run); only the
-    /// prelude's closures reach it.
+    /// The sandbox's host table (`run`, the helpers `sha1`, `log` and
+    /// `killed`, the flag `gc_changed`, and `f` during a run); only the
+    /// sandbox's closures reach it.
     host: Table,
     /// Every read-only proxy, emptied after each run.
     proxies: Vec<Table>,
@@ -490,8 +491,8 @@ fn engine<'a>(
 
 /// The sandbox, run once per Lua state before any script, with the pattern
 /// bound as its argument. It builds the `redis` table and the host table,
-/// wraps the functions that load chunks, match patterns or bypass
-/// metamethods, then moves every allowed global into a hidden table and
+/// wraps the functions that load chunks, match patterns, bypass metamethods,
+/// run error handlers or retune the collector, then moves every allowed global into a hidden table and
 /// leaves the real globals table (the environment of every script, every
 /// function it makes and every chunk it loads) an empty read-only proxy.
 /// Everything the scripts reach afterwards is reached through proxies; the
