@@ -220,6 +220,10 @@ pub struct Config {
     pub busy_reply_threshold: u64,
     /// `rename-command`: the names commands answer to. Default: their own.
     pub command_names: CommandNames,
+    /// `lua-memory-limit` (pubsubd's own; Redis 7 has no such limit): bytes
+    /// the Lua state may hold. Default
+    /// [`crate::scripting::LUA_MEMORY_LIMIT_DEFAULT`].
+    pub lua_memory_limit: u64,
     /// The config file given on the command line, made absolute (INFO
     /// `config_file`).
     pub config_file: Option<PathBuf>,
@@ -254,6 +258,7 @@ impl Default for Config {
             notify_keyspace_events: 0,
             busy_reply_threshold: 5000,
             command_names: CommandNames::default(),
+            lua_memory_limit: crate::scripting::LUA_MEMORY_LIMIT_DEFAULT,
             config_file: None,
             warnings: Vec::new(),
         }
@@ -578,6 +583,19 @@ static PARAMS: &[Param] = &[
         kind: BUSY_REPLY_THRESHOLD,
         value_name: "MS",
         help: "Old name of busy-reply-threshold",
+    },
+    Param {
+        name: "lua-memory-limit",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| {
+                memory_arg(v, crate::scripting::LUA_MEMORY_LIMIT_MIN as i64, i64::MAX)
+                    .map(|n| c.lua_memory_limit = n)
+            },
+            get: |c| c.lua_memory_limit.to_string().into_bytes(),
+        },
+        value_name: "BYTES",
+        help: "Most memory the Lua scripting engine may use [default: 128mb]",
     },
     Param {
         name: "replica-read-only",
@@ -1735,6 +1753,7 @@ mod tests {
             ("notify-keyspace-events", ""),
             ("busy-reply-threshold", "5000"),
             ("lua-time-limit", "5000"),
+            ("lua-memory-limit", "134217728"),
             ("replica-read-only", "yes"),
             ("slave-read-only", "yes"),
             ("save", ""),

@@ -6,31 +6,90 @@
 //! other clients' commands wait for the script (see [`ScriptState`]), and once
 //! it has run longer than `busy-reply-threshold` they get `-BUSY` instead,
 //! until it ends or SCRIPT KILL stops it (from a Lua hook that checks every
-//! [`HOOK_INSTRUCTIONS`] instructions).
+//! [`HOOK_INSTRUCTIONS`] instructions, and on every line once a kill is
+//! requested, so `pcall` cannot swallow it; coroutines carry the hook too).
 //!
-//! The sandbox loads only the base, table, string and math libraries, removes
-//! `loadfile` and `dofile`, and makes `_G` refuse new globals. `redis.call`
-//! and `redis.pcall` are thin Lua wrappers around one host function set per
-//! script run, so that a failed `redis.call` raises Redis's error table
-//! (`{err=...}`), catchable with `pcall`, exactly as in Redis.
+//! The sandbox is Redis 7's: the same global names (minus the `cjson`,
+//! `cmsgpack`, `bit` and `struct` libraries, which are not built in), and
+//! every global, the `redis` table, each library table and the string
+//! metatable read-only, with Redis's "Attempt to modify a readonly table".
+//! Redis patches Lua's C code for read-only tables; stock Lua cannot do that,
+//! so here the globals table and each library table are empty proxies whose
+//! `__index` is the real table and whose `__newindex` raises that error, and
+//! the base functions that bypass metamethods (`rawset`, `setmetatable`,
+//! `rawget`, `next`, `pairs`, `getmetatable`) refuse or see through the
+//! proxies. Whatever `table.insert`, `table.remove` or `table.sort` write
+//! raw into a proxy lasts only until that script ends: every proxy is emptied
+//! after each run. Chunks are only ever parsed as source (a precompiled
+//! binary chunk gets Redis's "unexpected symbol near 'char(27)'"), the Lua
+//! heap is capped by `lua-memory-limit`, conversions between Lua values and
+//! replies stop at [`LUA_REPLY_MAX_DEPTH`], and patterns at
+//! [`LUA_PATTERN_MAX_ITEMS`].
+//!
+//! `redis.call` and `redis.pcall` are thin Lua wrappers around one host
+//! function set per script run, so that a failed `redis.call` raises Redis's
+//! error table (`{err=...}`), catchable with `pcall`, exactly as in Redis.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Value, VmState};
+use mlua::chunk::ChunkMode;
+use mlua::debug::{Debug, DebugEvent};
+use mlua::state::{GcIncParams, GcMode};
+use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
 use tokio::sync::Notify;
 
 use crate::protocol::Reply;
 
 /// How often (in Lua VM instructions) a running script checks for SCRIPT
-/// KILL and the busy threshold.
+/// KILL. After a kill request the check runs on every line instead.
 pub const HOOK_INSTRUCTIONS: u32 = 10_000;
 /// Most scripts kept compiled (EVAL and SCRIPT LOAD alike); past it the least
 /// recently used is dropped, and EVALSHA of it gets NOSCRIPT (clients then
 /// send the script again).
 pub const SCRIPT_CACHE_MAX: usize = 1000;
+/// Deepest nesting converted between Lua values and replies, in both
+/// directions (a script's return value, a `redis.call` reply handed to
+/// Lua). The conversions recurse, and so do the reply's encoding
+/// (`src/protocol/reply.rs`, and the codec under it) and its drop, all on
+/// the stack of the tokio worker that runs the script (2 MiB); this bound
+/// keeps every one of them bounded, at a few times less than the ~1,700
+/// levels at which the heaviest of them (a RESP2 map) overflowed that stack
+/// in the debug build the tests run. At this depth a script's reply holds
+/// Redis's `-ERR reached lua stack limit` instead of the value, as Redis's
+/// does at its Lua stack limit (about 8,000 levels there); a table that
+/// contains itself ends the same way. Not configurable.
+pub const LUA_REPLY_MAX_DEPTH: usize = 500;
+/// Default of `lua-memory-limit` (a pubsubd directive; Redis 7 has no Lua
+/// memory limit): the most memory the Lua state may hold, compiled scripts
+/// included. An allocation past it fails with Lua's "not enough memory",
+/// which ends the script with Redis's `-ERR Error running script <sha>, not
+/// enough memory`; the garbage is then collected and the engine stays usable.
+pub const LUA_MEMORY_LIMIT_DEFAULT: u64 = 128 * 1024 * 1024;
+/// Smallest `lua-memory-limit` accepted: room for the sandbox itself and a
+/// few small scripts.
+pub const LUA_MEMORY_LIMIT_MIN: u64 = 1024 * 1024;
+/// Most quantifiers (`? * + -`) and parentheses a Lua pattern may hold when
+/// it is longer than this many bytes. Lua 5.1 matches a pattern by recursing
+/// in C once per quantified item or capture, with no limit of its own, so a
+/// long pattern such as `('a?'):rep(100000)` overflows the worker's stack and
+/// aborts the process. `string.find` (unless plain), `match`, `gmatch` and
+/// `gsub` refuse such a pattern with "pattern too complex" (Lua 5.2's text
+/// for its own bound, which is this same number). Not configurable.
+pub const LUA_PATTERN_MAX_ITEMS: usize = 200;
+/// Lua 5.1's default garbage-collector pause (percent), restored after every
+/// script (a script may change it with `collectgarbage('setpause')`).
+const LUA_GC_PAUSE: i32 = 200;
+/// Lua 5.1's default garbage-collector step multiplier (percent), restored
+/// after every script (`collectgarbage('setstepmul')` changes it).
+const LUA_GC_STEPMUL: i32 = 200;
+/// Most full garbage-collection cycles run after a script that ran out of
+/// memory or was killed: enough to halve a string table grown to the whole
+/// `lua-memory-limit` back to its start size.
+const LUA_GC_CYCLES_MAX: usize = 32;
 
 /// Redis's reply while a script is busy.
 pub const BUSY: &str =
@@ -38,6 +97,10 @@ pub const BUSY: &str =
 /// The error a killed script returns to its caller (before the script
 /// location suffix).
 pub const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+/// Redis's error for a reply nested deeper than [`LUA_REPLY_MAX_DEPTH`].
+const STACK_LIMIT: &str = "ERR reached lua stack limit";
+/// The first byte of Lua's binary-chunk signature (ESC).
+const BINARY_CHUNK_MARK: u8 = 0x1b;
 
 /// The SHA1 of `body` as 40 lowercase hex digits.
 pub fn sha1_hex(body: &[u8]) -> String {
@@ -47,10 +110,62 @@ pub fn sha1_hex(body: &[u8]) -> String {
 /// The Lua state and compiled scripts.
 struct Engine {
     lua: Lua,
+    /// The table behind the read-only globals: KEYS and ARGV go here for a
+    /// run.
+    globals: Table,
+    /// The sandbox's host table (`run`, the helpers `sha1`, `log` and
+    /// `killed`, the flag `gc_changed`, and `f` during a run); only the
+    /// sandbox's closures reach it.
+    host: Table,
+    /// Every read-only proxy, emptied after each run.
+    proxies: Vec<Table>,
     /// sha → compiled function.
     functions: HashMap<String, mlua::Function>,
     /// sha → body, in least-recently-used order (front = oldest).
     bodies: VecDeque<(String, Bytes)>,
+}
+
+impl Engine {
+    /// Undoes what a script may leave behind for the next one: raw writes
+    /// into the read-only proxies, a stopped or retuned garbage collector,
+    /// and (when `collect`, after running out of memory or being killed)
+    /// the garbage of the failed run, so its memory is given back.
+    fn after_run(&self, collect: bool) {
+        for proxy in &self.proxies {
+            if !proxy.is_empty() {
+                let _ = proxy.clear();
+            }
+        }
+        // Only when the script asked for it: restarting the collector also
+        // starts a new cycle, which every run would pay for.
+        if matches!(
+            self.host.raw_get::<Value>("gc_changed"),
+            Ok(Value::Boolean(true))
+        ) {
+            let _ = self.host.raw_set("gc_changed", Value::Nil);
+            self.lua.gc_restart();
+            self.lua.gc_set_mode(GcMode::Incremental(
+                GcIncParams::default()
+                    .pause(LUA_GC_PAUSE)
+                    .step_multiplier(LUA_GC_STEPMUL),
+            ));
+        }
+        if collect {
+            // Each full cycle frees the garbage but only halves the string
+            // table and stacks a big run grew: repeat while it pays.
+            let mut used = self.lua.used_memory();
+            for _ in 0..LUA_GC_CYCLES_MAX {
+                if self.lua.gc_collect().is_err() {
+                    break;
+                }
+                let now = self.lua.used_memory();
+                if now >= used {
+                    break;
+                }
+                used = now;
+            }
+        }
+    }
 }
 
 /// Scripting state shared by all clients.
@@ -58,10 +173,12 @@ pub struct ScriptState {
     engine: parking_lot::Mutex<Option<Engine>>,
     running: AtomicBool,
     started_ms: AtomicU64,
-    kill: std::sync::Arc<AtomicBool>,
+    kill: Arc<AtomicBool>,
     wrote: AtomicBool,
     /// `busy-reply-threshold` in ms for the script now running.
     threshold_ms: AtomicU64,
+    /// `lua-memory-limit` in bytes, applied at each compile and run.
+    memory_limit: AtomicU64,
     done: Notify,
     epoch: Instant,
 }
@@ -79,12 +196,23 @@ impl ScriptState {
             engine: parking_lot::Mutex::new(None),
             running: AtomicBool::new(false),
             started_ms: AtomicU64::new(0),
-            kill: std::sync::Arc::new(AtomicBool::new(false)),
+            kill: Arc::new(AtomicBool::new(false)),
             wrote: AtomicBool::new(false),
             threshold_ms: AtomicU64::new(5000),
+            memory_limit: AtomicU64::new(LUA_MEMORY_LIMIT_DEFAULT),
             done: Notify::new(),
             epoch: Instant::now(),
         }
+    }
+
+    /// Sets `lua-memory-limit` (bytes) for the next compile or run.
+    pub fn set_memory_limit(&self, bytes: u64) {
+        self.memory_limit.store(bytes, Ordering::Relaxed);
+    }
+
+    /// `lua-memory-limit` held on `lua` until the returned guard drops.
+    fn memory_cap<'a>(&self, lua: &'a Lua) -> MemoryCap<'a> {
+        MemoryCap::hold(lua, self.memory_limit.load(Ordering::Relaxed))
     }
 
     fn now_ms(&self) -> u64 {
@@ -164,12 +292,11 @@ impl ScriptState {
             .is_some_and(|e| e.functions.contains_key(sha))
     }
 
-    /// SCRIPT FLUSH.
+    /// SCRIPT FLUSH: drops the compiled scripts and, as Redis does, the Lua
+    /// state itself (a fresh one is made on next use), so all its memory is
+    /// given back.
     pub fn flush(&self) {
-        if let Some(e) = self.engine.lock().as_mut() {
-            e.functions.clear();
-            e.bodies.clear();
-        }
+        *self.engine.lock() = None;
     }
 
     /// SCRIPT LOAD / first EVAL: compiles `body` and caches it; returns its
@@ -185,17 +312,22 @@ impl ScriptState {
             touch_lru(&mut engine.bodies, &sha);
             return Ok(sha);
         }
-        let f = engine
-            .lua
-            .load(body)
-            .set_name("@user_script")
-            .into_function()
-            .map_err(|e| {
-                Reply::error(format!(
+        let compiled = {
+            let _cap = self.memory_cap(&engine.lua);
+            compile(&engine.lua, body)
+        };
+        let f = match compiled {
+            Ok(f) => f,
+            Err(e) => {
+                if matches!(e, mlua::Error::MemoryError(_)) {
+                    engine.after_run(true);
+                }
+                return Err(Reply::error(format!(
                     "ERR Error compiling script (new function): {}",
                     lua_error_text(&e)
-                ))
-            })?;
+                )));
+            }
+        };
         engine.functions.insert(sha.clone(), f);
         engine
             .bodies
@@ -235,10 +367,17 @@ impl ScriptState {
         self.wrote.store(false, Ordering::Relaxed);
         self.running.store(true, Ordering::Release);
         self.done.notify_waiters();
-        let result = execute(&engine.lua, &function, keys, argv, call);
+        let limit = self.memory_limit.load(Ordering::Relaxed);
+        let result = execute(engine, &function, keys, argv, limit, call);
         self.running.store(false, Ordering::Release);
         self.done.notify_waiters();
         let killed = self.kill.swap(false, Ordering::Relaxed);
+        if killed {
+            // The kill switched the hook to every line; back to the count.
+            // Should that fail, the line hook stays: slower, still correct.
+            let _ = install_hook(&engine.lua, Arc::clone(&self.kill));
+        }
+        engine.after_run(killed || matches!(result, Err(ScriptError::Fatal(_))));
         match result {
             Ok(reply) => reply,
             Err(_) if killed => Reply::error(format!("{KILLED} script: {sha}, on @user_script:1.")),
@@ -246,7 +385,35 @@ impl ScriptState {
             Err(ScriptError::Reply(text)) => {
                 Reply::error(format!("{text} script: {sha}, on @user_script:1."))
             }
+            Err(ScriptError::Fatal(text)) => {
+                // Redis's `"Error running script %s, %.100s"` for an error
+                // that is no Lua runtime error (out of memory).
+                let text: String = text.chars().take(100).collect();
+                Reply::error(format!("ERR Error running script {sha}, {text}"))
+            }
         }
+    }
+}
+
+/// Holds a memory limit on a Lua state while Lua code runs (a script, or
+/// the compiler), and lifts it when dropped. mlua makes every operation on a
+/// limited state a protected call, allocating a C closure each time, which
+/// made a small EVAL about three times slower; outside Lua code the engine only
+/// converts request data (bounded by the request limits) and reads values,
+/// so nothing is lost by lifting it there.
+struct MemoryCap<'a>(&'a Lua);
+
+impl<'a> MemoryCap<'a> {
+    fn hold(lua: &'a Lua, limit: u64) -> MemoryCap<'a> {
+        let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
+        let _ = lua.set_memory_limit(limit);
+        MemoryCap(lua)
+    }
+}
+
+impl Drop for MemoryCap<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.set_memory_limit(0);
     }
 }
 
@@ -261,11 +428,32 @@ fn touch_lru(bodies: &mut VecDeque<(String, Bytes)>, sha: &str) {
     }
 }
 
+/// Compiles a script body, always as Lua source: a precompiled binary chunk
+/// would run unchecked bytecode in the C interpreter (a mutated one crashes
+/// the process). A body that starts with the binary-chunk mark is parsed as
+/// text all the same (one space put in front only steers Lua away from its
+/// binary loader; such a body is no valid source either way), so the lexer
+/// refuses it with Redis's exact error.
+fn compile(lua: &Lua, body: &[u8]) -> mlua::Result<mlua::Function> {
+    let chunk = if body.first() == Some(&BINARY_CHUNK_MARK) {
+        let mut text = Vec::with_capacity(body.len() + 1);
+        text.push(b' ');
+        text.extend_from_slice(body);
+        lua.load(text)
+    } else {
+        lua.load(body)
+    };
+    chunk
+        .set_name("@user_script")
+        .set_mode(ChunkMode::Text)
+        .into_function()
+}
+
 /// A Lua error's message without mlua's decorations.
 fn lua_error_text(e: &mlua::Error) -> String {
     match e {
         mlua::Error::SyntaxError { message, .. } => message.clone(),
-        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::RuntimeError(m) | mlua::Error::MemoryError(m) => m.clone(),
         mlua::Error::CallbackError { cause, .. } => lua_error_text(cause),
         other => other.to_string(),
     }
@@ -284,26 +472,23 @@ fn format_runtime_error(text: &str, sha: &str) -> String {
 
 /// How a script failed.
 enum ScriptError {
-    /// A Lua error (string message).
+    /// A Lua runtime error (its message).
     Lua(String),
     /// An error reply raised by `redis.call` or returned as `{err=...}`
     /// from the top level.
     Reply(String),
+    /// An error that is no runtime error, so no Lua handler saw it: Lua
+    /// ran out of memory.
+    Fatal(String),
 }
 
 /// Creates the engine on first use.
 fn engine<'a>(
     slot: &'a mut Option<Engine>,
-    kill: &std::sync::Arc<AtomicBool>,
+    kill: &Arc<AtomicBool>,
 ) -> mlua::Result<&'a mut Engine> {
     if slot.is_none() {
-        let lua = new_sandbox()?;
-        install_hook(&lua, std::sync::Arc::clone(kill))?;
-        *slot = Some(Engine {
-            lua,
-            functions: HashMap::new(),
-            bodies: VecDeque::new(),
-        });
+        *slot = Some(new_engine(kill)?);
     }
     match slot.as_mut() {
         Some(e) => Ok(e),
@@ -311,26 +496,48 @@ fn engine<'a>(
     }
 }
 
-/// The Lua prelude: the `redis` table and global protection. `__host` is
-/// the per-run host function, reachable only through the upvalue `host`.
-const PRELUDE: &str = r#"
+/// The sandbox, run once per Lua state before any script, with the pattern
+/// bound as its argument. It builds the `redis` table and the host table,
+/// wraps the functions that load chunks, match patterns, bypass metamethods,
+/// run error handlers or retune the collector, then moves every allowed global into a hidden table and
+/// leaves the real globals table (the environment of every script, every
+/// function it makes and every chunk it loads) an empty read-only proxy.
+/// Everything the scripts reach afterwards is reached through proxies; the
+/// wrappers keep what they use in upvalues. It returns the host table, the
+/// hidden globals table and the list of proxies.
+const SANDBOX: &str = r#"
+local max_pattern_items = ...
+local G = _G
+local type, error, tostring, ipairs = type, error, tostring, ipairs
+local next, pairs, rawget, rawset = next, pairs, rawget, rawset
+local setmetatable, getmetatable = setmetatable, getmetatable
+local loadstring, load, xpcall = loadstring, load, xpcall
+local collectgarbage = collectgarbage
+local byte, find, sub = string.byte, string.find, string.sub
+local READONLY = "Attempt to modify a readonly table"
+
 local host = {}
-__pubsubd_host = host
-redis = {}
+local redis = {}
+-- host.f runs a command with the protocol redis.setresp chose; it answers
+-- whether the command succeeded and its reply, with a status or error reply
+-- as a string to wrap here (1: {ok = s}, 2: {err = s}), which saves the host
+-- building tables under the memory limit's protected calls.
 redis.call = function(...)
-  local ok, v = host.f(...)
+  local ok, v, wrap = host.f(host.resp, ...)
+  if wrap == 1 then v = {ok = v} elseif wrap == 2 then v = {err = v} end
   if ok then return v end
   error(v, 0)
 end
 redis.pcall = function(...)
-  local ok, v = host.f(...)
+  local ok, v, wrap = host.f(host.resp, ...)
+  if wrap == 1 then v = {ok = v} elseif wrap == 2 then v = {err = v} end
   return v
 end
 redis.status_reply = function(s) return {ok = s} end
 redis.error_reply = function(s)
-  if string.sub(s, 1, 1) ~= '-' then s = '-' .. s end
-  if not string.find(s, ' ', 1, true) then return {err = 'ERR ' .. string.sub(s, 2)} end
-  return {err = string.sub(s, 2)}
+  if sub(s, 1, 1) ~= '-' then s = '-' .. s end
+  if not find(s, ' ', 1, true) then return {err = 'ERR ' .. sub(s, 2)} end
+  return {err = sub(s, 2)}
 end
 redis.sha1hex = function(s) return host.sha1(s) end
 redis.log = function(level, ...) return host.log(level, ...) end
@@ -351,34 +558,176 @@ redis.REPL_AOF = 1
 redis.REPL_SLAVE = 2
 redis.REPL_REPLICA = 2
 redis.REPL_ALL = 3
+
+-- Runs one script. A runtime error reaches on_error, which keeps it and
+-- returns a marker; an error that bypasses handlers (out of memory) comes
+-- back as itself. Results: true, value | false, kind, message.
+local caught
+local marker = {}
+local function on_error(e)
+  caught = e
+  return marker
+end
 host.run = function(f)
   host.resp = 2
-  local ok, v = pcall(f)
+  caught = nil
+  local ok, v = xpcall(f, on_error)
   if ok then return true, v end
-  if type(v) == 'table' and type(v.err) == 'string' then return false, v end
-  return false, tostring(v)
+  if v ~= marker then return false, 'fatal', tostring(v) end
+  v, caught = caught, nil
+  if type(v) == 'table' and type(rawget(v, 'err')) == 'string' then
+    return false, 'reply', rawget(v, 'err')
+  end
+  return false, 'lua', tostring(v)
 end
-loadfile = nil
-dofile = nil
-__pubsubd_host = nil
-setmetatable(_G, {
-  __newindex = function(t, k, v)
-    error("Attempt to modify a readonly table", 2)
-  end,
-  __index = function(t, k)
-    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-  end,
-})
-return host
+
+-- Read-only proxies: `real` maps each to the table it shows, `shown` to
+-- what getmetatable returns for it.
+local real, shown, proxies = {}, {}, {}
+local function deny() error(READONLY, 2) end
+local function readonly(t, mt)
+  local p = setmetatable({}, {__index = t, __newindex = deny, __metatable = false})
+  real[p] = t
+  shown[p] = mt
+  proxies[#proxies + 1] = p
+  return p
+end
+
+-- Lua 5.1 matches by recursing once per quantified item or capture; only a
+-- pattern longer than the bound can pass it, so short ones are not scanned.
+local function too_complex(p)
+  if type(p) ~= 'string' or #p <= max_pattern_items then return false end
+  local n, at = 0, 1
+  while true do
+    at = find(p, '[%?%*%+%-%(%)]', at)
+    if not at then return false end
+    n = n + 1
+    if n > max_pattern_items then return true end
+    at = at + 1
+  end
+end
+do
+  local find, match, gmatch, gsub = string.find, string.match, string.gmatch, string.gsub
+  string.find = function(...)
+    local _, p, _, plain = ...
+    if not plain and too_complex(p) then error("pattern too complex", 2) end
+    return find(...)
+  end
+  string.match = function(...)
+    local _, p = ...
+    if too_complex(p) then error("pattern too complex", 2) end
+    return match(...)
+  end
+  string.gmatch = function(...)
+    local _, p = ...
+    if too_complex(p) then error("pattern too complex", 2) end
+    return gmatch(...)
+  end
+  string.gsub = function(...)
+    local _, p = ...
+    if too_complex(p) then error("pattern too complex", 2) end
+    return gsub(...)
+  end
+end
+
+-- The globals scripts see: Redis 7's allow list.
+local H = {}
+for _, name in ipairs({
+  'xpcall', 'tostring', 'setmetatable', 'next', 'assert', 'tonumber',
+  'rawequal', 'collectgarbage', 'getmetatable', 'rawset', 'pcall', 'type',
+  'select', 'unpack', 'gcinfo', 'pairs', 'rawget', 'loadstring', 'ipairs',
+  '_VERSION', 'load', 'error',
+}) do
+  H[name] = G[name]
+end
+H.rawset = function(t, ...)
+  if real[t] then error(READONLY, 0) end
+  return rawset(t, ...)
+end
+H.setmetatable = function(t, ...)
+  if real[t] then error(READONLY, 0) end
+  return setmetatable(t, ...)
+end
+-- An error raised by the kill hook leaves hooks off until a protected call
+-- catches it, so an xpcall handler would run unstoppable: once a kill is
+-- requested, handlers are skipped.
+H.xpcall = function(f, handler, ...)
+  if type(handler) ~= 'function' then return xpcall(f, handler, ...) end
+  return xpcall(f, function(e)
+    if host.killed() then return e end
+    return handler(e)
+  end, ...)
+end
+-- The host restores a collector a script stopped or retuned.
+H.collectgarbage = function(opt, ...)
+  if opt == 'stop' or opt == 'setpause' or opt == 'setstepmul' then host.gc_changed = true end
+  return collectgarbage(opt, ...)
+end
+H.rawget = function(t, ...) return rawget(real[t] or t, ...) end
+local function next_(t, ...) return next(real[t] or t, ...) end
+H.next = next_
+H.pairs = function(t, ...)
+  if real[t] then return next_, t, nil end
+  return pairs(t, ...)
+end
+H.getmetatable = function(...)
+  local t = ...
+  if real[t] then return shown[t] end
+  return getmetatable(...)
+end
+-- Chunks are source only: a binary chunk is parsed as text (a space in front
+-- steers Lua away from its binary loader) and fails as it does in Redis.
+H.loadstring = function(s, ...)
+  if type(s) == 'string' and byte(s, 1) == 27 then
+    local name = ...
+    if name == nil then name = s end
+    return loadstring(' ' .. s, name)
+  end
+  return loadstring(s, ...)
+end
+H.load = function(f, ...)
+  if type(f) ~= 'function' then return load(f, ...) end
+  local first = true
+  return load(function()
+    local piece = f()
+    if first then
+      first = false
+      if type(piece) == 'string' and byte(piece, 1) == 27 then return ' ' .. piece end
+    end
+    return piece
+  end, ...)
+end
+H.string = readonly(string)
+H.math = readonly(math)
+H.table = readonly(table)
+H.coroutine = readonly(coroutine)
+H.redis = readonly(redis)
+getmetatable('').__metatable = readonly({__index = H.string})
+
+local function missing(_, name)
+  error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+end
+setmetatable(H, {__index = missing})
+H._G = G
+for name in next, G do G[name] = nil end
+setmetatable(G, {__index = H, __newindex = deny, __metatable = false})
+real[G] = H
+shown[G] = readonly({__index = missing})
+proxies[#proxies + 1] = G
+return host, H, proxies
 "#;
 
-/// A Lua state with Redis's sandbox.
-fn new_sandbox() -> mlua::Result<Lua> {
+/// A Lua state with Redis's sandbox; `kill` is the SCRIPT KILL flag.
+fn new_engine(kill: &Arc<AtomicBool>) -> mlua::Result<Engine> {
     let lua = Lua::new_with(
         StdLib::TABLE | StdLib::STRING | StdLib::MATH,
         LuaOptions::default(),
     )?;
-    let host: mlua::Table = lua.load(PRELUDE).set_name("@pubsubd_prelude").eval()?;
+    let (host, globals, proxies): (Table, Table, Table) = lua
+        .load(SANDBOX)
+        .set_name("=sandbox")
+        .set_mode(ChunkMode::Text)
+        .call(LUA_PATTERN_MAX_ITEMS)?;
     host.raw_set(
         "sha1",
         lua.create_function(|lua, s: mlua::LuaString| lua.create_string(sha1_hex(&s.as_bytes())))?,
@@ -399,83 +748,142 @@ fn new_sandbox() -> mlua::Result<Lua> {
             Ok(())
         })?,
     )?;
-    lua.set_named_registry_value("pubsubd_host", host)?;
-    Ok(lua)
+    let flag = Arc::clone(kill);
+    host.raw_set(
+        "killed",
+        lua.create_function(move |_, ()| Ok(flag.load(Ordering::Relaxed)))?,
+    )?;
+    install_hook(&lua, Arc::clone(kill))?;
+    let proxies = proxies
+        .sequence_values::<Table>()
+        .collect::<mlua::Result<Vec<_>>>()?;
+    Ok(Engine {
+        lua,
+        globals,
+        host,
+        proxies,
+        functions: HashMap::new(),
+        bodies: VecDeque::new(),
+    })
 }
 
-/// Installs the kill/busy hook for one run.
-fn install_hook(lua: &Lua, kill: std::sync::Arc<AtomicBool>) -> mlua::Result<()> {
-    lua.set_hook(
+/// Installs the kill hook: every [`HOOK_INSTRUCTIONS`] instructions, on
+/// every Lua thread (coroutines inherit it, which a per-thread hook would
+/// not give them).
+fn install_hook(lua: &Lua, kill: Arc<AtomicBool>) -> mlua::Result<()> {
+    lua.set_global_hook(
         HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS),
-        move |_lua, _debug| {
-            if kill.load(Ordering::Relaxed) {
-                return Err(mlua::Error::RuntimeError(
-                    "Script killed by user with SCRIPT KILL...".into(),
-                ));
-            }
-            Ok(VmState::Continue)
-        },
+        move |lua, debug| on_hook(lua, debug, &kill),
     )
 }
 
-/// Runs `function` with KEYS/ARGV set, `redis.call` routed to `call`.
+/// The hook: nothing until SCRIPT KILL. Then it raises Redis's killed error
+/// and switches the Lua thread it runs on to stop at every line, as Redis
+/// does, so a script that catches the error (`pcall`, a coroutine resume, a
+/// `load` reader) meets it again at its next line outside the catching call,
+/// until the script has ended.
+fn on_hook(lua: &Lua, debug: &Debug, kill: &Arc<AtomicBool>) -> mlua::Result<VmState> {
+    if !kill.load(Ordering::Relaxed) {
+        return Ok(VmState::Continue);
+    }
+    if debug.event() == DebugEvent::Count {
+        let kill = Arc::clone(kill);
+        lua.set_global_hook(HookTriggers::EVERY_LINE, move |lua, debug| {
+            on_hook(lua, debug, &kill)
+        })?;
+    }
+    Err(mlua::Error::RuntimeError(
+        "Script killed by user with SCRIPT KILL...".into(),
+    ))
+}
+
+/// Removes a run's KEYS, ARGV and host function when dropped, so that no
+/// way out of [`execute`] (error, kill, early return) leaves them installed.
+struct RunCleanup<'a> {
+    globals: &'a Table,
+    host: &'a Table,
+}
+
+impl Drop for RunCleanup<'_> {
+    fn drop(&mut self) {
+        let _ = self.globals.raw_set("KEYS", Value::Nil);
+        let _ = self.globals.raw_set("ARGV", Value::Nil);
+        let _ = self.host.raw_set("f", Value::Nil);
+    }
+}
+
+/// A failure of the engine itself (not of the script's Lua code).
+fn engine_error(e: mlua::Error) -> ScriptError {
+    match e {
+        mlua::Error::MemoryError(m) => ScriptError::Fatal(m),
+        other => ScriptError::Lua(lua_error_text(&other)),
+    }
+}
+
+/// Runs `function` with KEYS/ARGV set, `redis.call` routed to `call`, and
+/// the Lua heap capped at `limit` bytes while it runs.
 fn execute(
-    lua: &Lua,
+    engine: &Engine,
     function: &mlua::Function,
     keys: &[Bytes],
     argv: &[Bytes],
+    limit: u64,
     call: &mut dyn FnMut(Vec<Bytes>) -> Reply,
 ) -> Result<Reply, ScriptError> {
-    let lua_err = |e: mlua::Error| ScriptError::Lua(lua_error_text(&e));
-    let globals = lua.globals();
-    let to_table = |items: &[Bytes]| -> mlua::Result<mlua::Table> {
+    let lua = &engine.lua;
+    let host = &engine.host;
+    let _cleanup = RunCleanup {
+        globals: &engine.globals,
+        host,
+    };
+    let to_table = |items: &[Bytes]| -> mlua::Result<Table> {
         let t = lua.create_table_with_capacity(items.len(), 0)?;
         for (i, item) in items.iter().enumerate() {
             t.raw_set(i + 1, lua.create_string(item)?)?;
         }
         Ok(t)
     };
-    globals
-        .raw_set("KEYS", to_table(keys).map_err(lua_err)?)
-        .map_err(lua_err)?;
-    globals
-        .raw_set("ARGV", to_table(argv).map_err(lua_err)?)
-        .map_err(lua_err)?;
-    let host: mlua::Table = lua.named_registry_value("pubsubd_host").map_err(lua_err)?;
+    engine
+        .globals
+        .raw_set("KEYS", to_table(keys).map_err(engine_error)?)
+        .map_err(engine_error)?;
+    engine
+        .globals
+        .raw_set("ARGV", to_table(argv).map_err(engine_error)?)
+        .map_err(engine_error)?;
     let outcome = lua.scope(|scope| {
         let f = scope.create_function_mut(|lua, args: mlua::Variadic<Value>| {
-            let reply = match command_args(&args) {
+            let resp3 = matches!(args.first(), Some(Value::Integer(3)));
+            let reply = match command_args(args.get(1..).unwrap_or_default()) {
                 Ok(words) => call(words),
                 Err(e) => Reply::error(e),
             };
-            let is_err = matches!(reply, Reply::Error(_));
-            let resp3 = matches!(host.raw_get::<Value>("resp"), Ok(Value::Integer(3)));
-            let value = reply_to_lua(lua, &reply, resp3)?;
-            Ok((!is_err, value))
+            Ok(match &reply {
+                Reply::Status(s) => (true, Value::String(lua.create_string(s)?), 1),
+                Reply::Error(e) => (false, Value::String(lua.create_string(e)?), 2),
+                other => (true, reply_to_lua(lua, other, resp3, 0)?, 0),
+            })
         })?;
         host.raw_set("f", f)?;
         let run: mlua::Function = host.raw_get("run")?;
-        let result = run.call::<(bool, Value)>(function.clone());
-        host.raw_set("f", Value::Nil)?;
-        result
+        let _cap = MemoryCap::hold(lua, limit);
+        run.call::<(bool, Value, Value)>(function.clone())
     });
-    let _ = globals.raw_set("KEYS", Value::Nil);
-    let _ = globals.raw_set("ARGV", Value::Nil);
     let resp3 = matches!(host.raw_get::<Value>("resp"), Ok(Value::Integer(3)));
     match outcome {
-        Err(e) => Err(lua_err(e)),
-        Ok((true, v)) => Ok(lua_to_reply(&v, resp3)),
-        Ok((false, Value::Table(t))) => {
-            let text = match t.raw_get::<Value>("err") {
-                Ok(Value::String(e)) => String::from_utf8_lossy(&e.as_bytes()).into_owned(),
-                _ => "ERR unknown error".into(),
+        Err(e) => Err(engine_error(e)),
+        Ok((true, v, _)) => Ok(lua_to_reply(&v, resp3, 0)),
+        Ok((false, kind, message)) => {
+            let text = match message {
+                Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
+                other => format!("{other:?}"),
             };
-            Err(ScriptError::Reply(text))
+            Err(match kind {
+                Value::String(k) if k == "reply" => ScriptError::Reply(text),
+                Value::String(k) if k == "fatal" => ScriptError::Fatal(text),
+                _ => ScriptError::Lua(text),
+            })
         }
-        Ok((false, v)) => Err(ScriptError::Lua(match v {
-            Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
-            other => format!("{other:?}"),
-        })),
     }
 }
 
@@ -511,8 +919,15 @@ fn format_lua_number(n: f64) -> String {
 
 /// A reply as Redis hands it to Lua: RESP2 rules, or RESP3 rules after
 /// `redis.setresp(3)` (null stays nil; maps, sets, doubles and booleans keep
-/// their type).
-fn reply_to_lua(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value> {
+/// their type). `depth` is the reply's nesting level; past
+/// [`LUA_REPLY_MAX_DEPTH`] the conversion fails instead of recursing on.
+fn reply_to_lua(lua: &Lua, reply: &Reply, resp3: bool, depth: usize) -> mlua::Result<Value> {
+    if depth >= LUA_REPLY_MAX_DEPTH {
+        return Err(mlua::Error::RuntimeError(
+            "reached lua stack limit".to_string(),
+        ));
+    }
+    let inner = |r: &Reply| reply_to_lua(lua, r, resp3, depth + 1);
     let wrap = |field: &str, v: Value| -> mlua::Result<Value> {
         let t = lua.create_table()?;
         t.raw_set(field, v)?;
@@ -530,14 +945,14 @@ fn reply_to_lua(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value> {
         Reply::Map(pairs) if resp3 => {
             let t = lua.create_table()?;
             for (k, v) in pairs {
-                t.raw_set(reply_to_lua(lua, k, resp3)?, reply_to_lua(lua, v, resp3)?)?;
+                t.raw_set(inner(k)?, inner(v)?)?;
             }
             wrap("map", Value::Table(t))?
         }
         Reply::Set(items) if resp3 => {
             let t = lua.create_table()?;
             for item in items {
-                t.raw_set(reply_to_lua(lua, item, resp3)?, true)?;
+                t.raw_set(inner(item)?, true)?;
             }
             wrap("set", Value::Table(t))?
         }
@@ -554,15 +969,15 @@ fn reply_to_lua(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value> {
         Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
             let t = lua.create_table_with_capacity(items.len(), 0)?;
             for (i, item) in items.iter().enumerate() {
-                t.raw_set(i + 1, reply_to_lua(lua, item, resp3)?)?;
+                t.raw_set(i + 1, inner(item)?)?;
             }
             Value::Table(t)
         }
         Reply::Map(pairs) => {
             let t = lua.create_table_with_capacity(pairs.len() * 2, 0)?;
             for (i, (k, v)) in pairs.iter().enumerate() {
-                t.raw_set(2 * i + 1, reply_to_lua(lua, k, resp3)?)?;
-                t.raw_set(2 * i + 2, reply_to_lua(lua, v, resp3)?)?;
+                t.raw_set(2 * i + 1, inner(k)?)?;
+                t.raw_set(2 * i + 2, inner(v)?)?;
             }
             Value::Table(t)
         }
@@ -570,8 +985,15 @@ fn reply_to_lua(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value> {
 }
 
 /// A script's return value as a reply (Redis's Lua → RESP rules; after
-/// `redis.setresp(3)` booleans stay booleans).
-fn lua_to_reply(v: &Value, resp3: bool) -> Reply {
+/// `redis.setresp(3)` booleans stay booleans). `depth` is the value's
+/// nesting level: at [`LUA_REPLY_MAX_DEPTH`] the value is replaced by
+/// Redis's `reached lua stack limit` error, which also ends a table that
+/// contains itself. That bound is what keeps the recursive encoding of the
+/// resulting reply (`src/protocol/reply.rs`) bounded as well.
+fn lua_to_reply(v: &Value, resp3: bool, depth: usize) -> Reply {
+    if depth >= LUA_REPLY_MAX_DEPTH {
+        return Reply::error(STACK_LIMIT);
+    }
     match v {
         Value::Nil => Reply::Nil,
         Value::Boolean(b) if resp3 => Reply::Bool(*b),
@@ -580,44 +1002,143 @@ fn lua_to_reply(v: &Value, resp3: bool) -> Reply {
         Value::Integer(i) => Reply::Int(*i),
         Value::Number(n) => Reply::Int(n.trunc() as i64),
         Value::String(s) => Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
-        Value::Table(t) => {
-            if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-                return Reply::Error(String::from_utf8_lossy(&e.as_bytes()).into_owned());
-            }
-            if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
-                return Reply::Status(Bytes::copy_from_slice(&s.as_bytes()));
-            }
-            if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
-                let mut pairs = Vec::new();
-                for (k, v) in m.pairs::<Value, Value>().flatten() {
-                    pairs.push((lua_to_reply(&k, resp3), lua_to_reply(&v, resp3)));
-                }
-                return Reply::Map(pairs);
-            }
-            if let Ok(Value::Table(set)) = t.raw_get::<Value>("set") {
-                let items = set
-                    .pairs::<Value, Value>()
-                    .flatten()
-                    .map(|(k, _)| lua_to_reply(&k, resp3))
-                    .collect();
-                return Reply::Set(items);
-            }
-            match t.raw_get::<Value>("double") {
-                Ok(Value::Number(d)) => return Reply::Double(d),
-                Ok(Value::Integer(i)) => return Reply::Double(i as f64),
-                _ => {}
-            }
-            let mut items = Vec::new();
-            let mut i = 1;
-            loop {
-                match t.raw_get::<Value>(i) {
-                    Ok(Value::Nil) | Err(_) => break,
-                    Ok(item) => items.push(lua_to_reply(&item, resp3)),
-                }
-                i += 1;
-            }
-            Reply::Array(items)
-        }
+        Value::Table(t) => table_to_reply(t, resp3, depth),
         _ => Reply::Nil,
+    }
+}
+
+/// [`lua_to_reply`] for a table: an error or status table, a RESP3 map,
+/// set or double, else an array up to the first nil. Plain loops keep each
+/// level's stack frame small.
+fn table_to_reply(t: &Table, resp3: bool, depth: usize) -> Reply {
+    if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
+        return Reply::Error(String::from_utf8_lossy(&e.as_bytes()).into_owned());
+    }
+    if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
+        return Reply::Status(Bytes::copy_from_slice(&s.as_bytes()));
+    }
+    if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
+        let mut pairs = Vec::new();
+        for (k, v) in m.pairs::<Value, Value>().flatten() {
+            pairs.push((
+                lua_to_reply(&k, resp3, depth + 1),
+                lua_to_reply(&v, resp3, depth + 1),
+            ));
+        }
+        return Reply::Map(pairs);
+    }
+    if let Ok(Value::Table(set)) = t.raw_get::<Value>("set") {
+        let mut items = Vec::new();
+        for (k, _) in set.pairs::<Value, Value>().flatten() {
+            items.push(lua_to_reply(&k, resp3, depth + 1));
+        }
+        return Reply::Set(items);
+    }
+    match t.raw_get::<Value>("double") {
+        Ok(Value::Number(d)) => return Reply::Double(d),
+        Ok(Value::Integer(i)) => return Reply::Double(i as f64),
+        _ => {}
+    }
+    let mut items = Vec::new();
+    let mut i = 1;
+    while let Ok(item) = t.raw_get::<Value>(i) {
+        if item.is_nil() {
+            break;
+        }
+        items.push(lua_to_reply(&item, resp3, depth + 1));
+        i += 1;
+    }
+    Reply::Array(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `depth` arrays, each holding the next, around an empty one.
+    fn nested(depth: usize) -> Reply {
+        let mut reply = Reply::Array(Vec::new());
+        for _ in 0..depth {
+            reply = Reply::Array(vec![reply]);
+        }
+        reply
+    }
+
+    #[test]
+    fn replies_handed_to_lua_are_bounded_in_depth() {
+        let lua = Lua::new();
+        for resp3 in [false, true] {
+            assert!(reply_to_lua(&lua, &nested(LUA_REPLY_MAX_DEPTH - 1), resp3, 0).is_ok());
+            let err = reply_to_lua(&lua, &nested(LUA_REPLY_MAX_DEPTH), resp3, 0);
+            assert!(
+                matches!(&err, Err(e) if lua_error_text(e) == "reached lua stack limit"),
+                "{err:?}"
+            );
+        }
+    }
+
+    /// Whether `engine` still holds anything of a finished run.
+    fn leftovers(state: &ScriptState) -> Vec<&'static str> {
+        let guard = state.engine.lock();
+        let Some(engine) = guard.as_ref() else {
+            return vec!["no engine"];
+        };
+        let mut left = Vec::new();
+        for (table, key) in [
+            (&engine.globals, "KEYS"),
+            (&engine.globals, "ARGV"),
+            (&engine.host, "f"),
+        ] {
+            if !matches!(table.raw_get::<Value>(key), Ok(Value::Nil)) {
+                left.push(key);
+            }
+        }
+        left
+    }
+
+    #[test]
+    fn no_run_leaves_its_globals_or_host_function_behind() {
+        let state = Arc::new(ScriptState::new());
+        let keys = [Bytes::from_static(b"k")];
+        let argv = [Bytes::from_static(b"a")];
+        let mut call = |_: Vec<Bytes>| Reply::error("ERR no");
+        for (body, starts) in [
+            ("return KEYS[1] .. ARGV[1]", "$2"),
+            ("error('boom')", "-ERR user_script:1: boom"),
+            ("return redis.call('x')", "-ERR no"),
+            ("return string.rep('x', 1e9)", "-ERR Error running script"),
+        ] {
+            state.set_memory_limit(LUA_MEMORY_LIMIT_MIN * 8);
+            let sha = state.load(body.as_bytes()).unwrap_or_default();
+            let reply = state.run(&sha, &keys, &argv, 5000, &mut call);
+            let text = String::from_utf8_lossy(&reply.to_bytes(crate::protocol::Protocol::Resp2))
+                .into_owned();
+            assert!(text.starts_with(starts), "{body}: {text}");
+            assert!(
+                leftovers(&state).is_empty(),
+                "{body}: {:?}",
+                leftovers(&state)
+            );
+        }
+        // A killed run.
+        let sha = state.load(b"while true do end").unwrap_or_default();
+        let killer = {
+            let state = Arc::clone(&state);
+            std::thread::spawn(move || {
+                for _ in 0..2000 {
+                    if state.request_kill().is_ok() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            })
+        };
+        let reply = state.run(&sha, &keys, &argv, 5000, &mut call);
+        let _ = killer.join();
+        assert!(
+            matches!(&reply, Reply::Error(e) if e.starts_with(KILLED)),
+            "{reply:?}"
+        );
+        assert!(leftovers(&state).is_empty(), "{:?}", leftovers(&state));
     }
 }

@@ -167,6 +167,8 @@ impl Shared {
         settings.apply(&config);
         let databases = config.databases as usize;
         let command_names = config.command_names.clone();
+        let scripts = ScriptState::new();
+        scripts.set_memory_limit(config.lua_memory_limit);
         Shared {
             config: RwLock::new(config),
             settings,
@@ -175,7 +177,7 @@ impl Shared {
             stats: Stats::default(),
             keyspace: KeyspaceLock::new(databases),
             databases: databases.max(1),
-            scripts: ScriptState::new(),
+            scripts,
             baseline_memory: crate::commands::info::rss_bytes(),
             run_id: new_run_id(),
             started: Instant::now(),
@@ -211,6 +213,7 @@ impl Shared {
         };
         let out = f(&mut guard);
         self.settings.apply(&guard);
+        self.scripts.set_memory_limit(guard.lua_memory_limit);
         if let Some(ctl) = &self.log_control {
             ctl.set_level(guard.loglevel);
         }

@@ -3,7 +3,8 @@
 //! Commands build a [`Reply`]; the session encodes it for the protocol the
 //! client negotiated (RESP2 unless it sent `HELLO 3`). Encoding goes through
 //! `redis-protocol`'s frame types and encoders; the only bytes written by hand
-//! are RESP2's null array (`*-1`), which that codec has no frame for.
+//! are RESP2's null array (`*-1`), which that codec has no frame for, and the
+//! headers of RESP3 aggregates (see [`Reply::encode`]).
 
 use bytes::{BufMut, Bytes, BytesMut};
 use redis_protocol::resp2::types::BytesFrame as F2;
@@ -105,6 +106,21 @@ impl Reply {
             (Reply::Sent, _) => {}
             (Reply::Int(i), _) if let Some(bytes) = shared_integer(*i) => out.put_slice(bytes),
             (Reply::NilArray, Protocol::Resp2) => out.put_slice(b"*-1\r\n"),
+            // RESP3 aggregates are written member by member: the codec's set
+            // and map frames hash their members, which panics for an
+            // aggregate member and merges equal ones that Redis sends each
+            // (a script's reply can hold both). The recursion is as deep as
+            // the reply: a script's is bounded by LUA_REPLY_MAX_DEPTH.
+            (Reply::Array(items), Protocol::Resp3) => encode_all(b'*', items, proto, out),
+            (Reply::Set(items), Protocol::Resp3) => encode_all(b'~', items, proto, out),
+            (Reply::Push(items), Protocol::Resp3) => encode_all(b'>', items, proto, out),
+            (Reply::Map(pairs), Protocol::Resp3) => {
+                out.put_slice(format!("%{}\r\n", pairs.len()).as_bytes());
+                for (k, v) in pairs {
+                    k.encode(proto, out);
+                    v.encode(proto, out);
+                }
+            }
             (_, Protocol::Resp2) => {
                 let frame = self.to_resp2();
                 if redis_protocol::resp2::encode::extend_encode(out, &frame, false).is_err() {
@@ -214,6 +230,15 @@ impl Reply {
                 attributes: None,
             },
         }
+    }
+}
+
+/// Writes an aggregate's header (`kind` and length) and then its members.
+fn encode_all(kind: u8, items: &[Reply], proto: Protocol, out: &mut BytesMut) {
+    out.put_u8(kind);
+    out.put_slice(format!("{}\r\n", items.len()).as_bytes());
+    for item in items {
+        item.encode(proto, out);
     }
 }
 
@@ -411,6 +436,25 @@ mod tests {
         assert_eq!(
             enc(Reply::Verbatim(Bytes::from_static(b"hi")), Protocol::Resp3),
             b"=6\r\ntxt:hi\r\n"
+        );
+        // Aggregate and repeated members are sent as they are.
+        assert_eq!(
+            enc(
+                Reply::Set(vec![Reply::Array(vec![]), Reply::Array(vec![])]),
+                Protocol::Resp3
+            ),
+            b"~2\r\n*0\r\n*0\r\n"
+        );
+        assert_eq!(
+            enc(
+                Reply::Map(vec![
+                    (Reply::Set(vec![Reply::Int(1)]), Reply::Int(2)),
+                    (Reply::Int(1), Reply::Int(1)),
+                    (Reply::Int(1), Reply::Int(2))
+                ]),
+                Protocol::Resp3
+            ),
+            b"%3\r\n~1\r\n:1\r\n:2\r\n:1\r\n:1\r\n:1\r\n:2\r\n"
         );
         let push = encode_push(Protocol::Resp3, &[b"message", b"c"]);
         assert_eq!(&push[..], b">2\r\n$7\r\nmessage\r\n$1\r\nc\r\n");
