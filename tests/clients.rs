@@ -7,6 +7,7 @@
 mod common;
 
 use common::TestServer;
+use common::wait_until;
 use futures_util::StreamExt;
 use redis::Commands;
 use std::io::{BufRead, BufReader};
@@ -17,20 +18,6 @@ use std::time::{Duration, Instant};
 /// Channel and payload bytes that are not UTF-8 and contain CR, LF and NUL.
 const BIN_CHANNEL: &[u8] = b"bin\x00\xff\r\nch";
 const BIN_PAYLOAD: &[u8] = b"\x00\x01\r\n\xfe\xff payload \x80";
-
-/// Polls `f` every 20 ms until it returns true or `within` passes.
-fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// The `PUBSUB NUMSUB` count of one channel, via the crate.
 fn numsub(con: &mut redis::Connection, channel: &[u8]) -> i64 {

@@ -4,6 +4,9 @@
 //! replays each seed corpus (`fuzz/seeds/<target>/`, including the inputs
 //! that found bugs) plus a few hundred cheap mutations of every seed.
 
+mod common;
+use common::Rng;
+
 #[allow(dead_code)]
 #[path = "../fuzz/src/lib.rs"]
 mod checks;
@@ -13,23 +16,6 @@ use std::path::Path;
 /// Mutations tried per seed: enough to shake out a gross regression in well
 /// under a second, not a substitute for `cargo +nightly fuzz run`.
 const MUTATIONS_PER_SEED: usize = 1000;
-
-/// SplitMix64, so every run tries the same inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// One small random edit: flip, insert, delete or duplicate bytes, or
 /// insert a byte that parsers treat specially.

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{TestServer, cmd, info_field, rss_bytes, show};
+use common::{TestServer, cmd, info_field, rss_bytes, show, wait_until};
 
 const MB: u64 = 1024 * 1024;
 
@@ -23,20 +23,6 @@ const FLOOD_THREADS: usize = 8;
 /// Most bytes of `AUTH x` each flooder sends (about 90,000 commands): far
 /// more replies than socket buffers hold.
 const FLOOD_BYTES: usize = 2 * 1024 * 1024;
-
-/// Polls `f` every 100 ms until it is true or `within` passes.
-fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// A connection whose receive buffer is small, so replies it does not read
 /// pile up in the server rather than in the kernel.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{bulk, show};
+use common::{bulk, show, wait_until};
 
 use common::{Raw, TestServer, cmd, cmds};
 use std::io::{BufRead, BufReader, Read};
@@ -104,20 +104,6 @@ fn sorted_bulks(reply: &[u8]) -> Vec<Vec<u8>> {
     let mut v = bulks(reply);
     v.sort();
     v
-}
-
-/// Polls `f` every 20 ms until it returns true or `within` passes.
-fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Reads pub/sub frames from a socket through a buffer, cheaply enough for

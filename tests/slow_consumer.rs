@@ -10,7 +10,7 @@ mod common;
 
 use common::show;
 
-use common::{Raw, TestServer, cmd, cmds, info_field, rss_bytes};
+use common::{Raw, TestServer, cmd, cmds, info_field, rss_bytes, wait_until};
 use std::io::{BufReader, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -77,20 +77,6 @@ fn numsub(q: &mut Raw, channel: &str) -> i64 {
         .unwrap_or_else(|| panic!("{text}"))
         .parse()
         .unwrap()
-}
-
-/// Polls `f` every 20 ms until it returns true or `within` passes.
-fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Connects, names the connection and subscribes it to `channel`.

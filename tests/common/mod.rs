@@ -15,6 +15,21 @@ use std::time::{Duration, Instant};
 /// How long a test waits for a reply before failing instead of hanging.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Polls `f` every 20 ms until it returns true or `within` passes; returns
+/// whether it did.
+pub fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The server binary the tests run.
 pub fn server_bin() -> PathBuf {
     if let Ok(bin) = std::env::var("PUBSUBD_TEST_BIN") {
@@ -522,4 +537,42 @@ pub fn expect_args(c: &mut Raw, args: &[&[u8]], expected: &[u8]) {
         String::from_utf8_lossy(expected),
         "reply to {args:?}"
     );
+}
+
+/// SplitMix64: small, seedable, good enough for choosing inputs.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// True with probability `percent`/100.
+    pub fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+
+    /// One of `items`.
+    pub fn pick<'a, T: ?Sized>(&mut self, items: &[&'a T]) -> &'a T {
+        items[self.below(items.len())]
+    }
+
+    /// `len` random bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
 }
