@@ -7,6 +7,10 @@ use std::sync::Arc;
 use pubsubd::config::{Config, Startup};
 use pubsubd::shared::Shared;
 
+/// The longest the process waits, once the server has shut down, for work
+/// still running on the runtime's threads (a script that cannot be killed).
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Every this many scheduler ticks a runtime worker takes its next task
 /// from the shared queue before its own. A publish to a channel with many
 /// subscribers wakes them all at once; a worker's own queue holds 256 and
@@ -97,7 +101,11 @@ fn main() -> ExitCode {
     let mut shared = Shared::new(config.clone(), Some(log_control));
     shared.config_file = config_file;
     let shared = Arc::new(shared);
-    match runtime.block_on(pubsubd::server::run(config, shared)) {
+    let outcome = runtime.block_on(pubsubd::server::run(config, shared));
+    // A script spinning inside Lua's C code (a backtracking pattern), where
+    // no hook runs, cannot be stopped; it must not hold the exit.
+    runtime.shutdown_timeout(EXIT_GRACE);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

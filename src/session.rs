@@ -6,7 +6,7 @@
 //! # The keyspace lock
 //!
 //! Commands reach the keyspace only through [`Session::keyspace`], which
-//! uses the guard this session holds. `commands::dispatch` takes that guard
+//! uses the guard the session holds. `commands::dispatch` takes that guard
 //! (without waiting) before a command that reaches the keyspace and keeps it
 //! for the whole command — so for a whole EXEC or script, and everything
 //! they run (INFO, the `maxmemory` check, `redis.call`) finds it already held
@@ -83,14 +83,14 @@ pub struct Session {
     /// once per batch rather than once per command (one shared cache line
     /// less per command).
     commands_run: u64,
-    /// Receivers reached by this session's publishes since the last flush.
+    /// Receivers reached by the session's publishes since the last flush.
     deliveries: u64,
     /// The keyspace, while the running command holds it (see the module
     /// docs).
     keyspace_guard: Option<KeyspaceGuard>,
     /// WATCHes forgotten while another client held the keyspace (UNWATCH,
     /// DISCARD or EXEC while a script is busy, or a disconnect): taken out
-    /// of the keyspace's registry the next time this session reaches it, or
+    /// of the keyspace's registry the next time the session reaches it, or
     /// when the connection ends. Their flags are no longer read, so a late
     /// removal changes no transaction's outcome.
     unwatch_pending: Vec<(Arc<AtomicBool>, Watched)>,
@@ -147,7 +147,7 @@ impl Session {
         }
     }
 
-    /// Runs `f` on the keyspace under the guard this session holds, then
+    /// Runs `f` on the keyspace under the guard the session holds, then
     /// publishes the keyspace events it recorded; the command's reply.
     /// Dispatch holds the guard for every command that comes here; a caller
     /// it did not hold it for gets the keyspace only if it is free now, else
@@ -186,7 +186,7 @@ impl Session {
         Some(out)
     }
 
-    /// Whether this session holds the keyspace now.
+    /// Whether the session holds the keyspace now.
     pub fn holds_keyspace(&self) -> bool {
         self.keyspace_guard.is_some()
     }

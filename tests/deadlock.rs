@@ -310,6 +310,30 @@ fn sigterm_stops_a_busy_script_and_the_server() {
 }
 
 #[test]
+fn sigterm_ends_a_server_whose_script_spins_where_no_hook_runs() {
+    // pubsubd only: Redis 7.0 acts on SIGTERM once the script has ended.
+    if common::is_reference() {
+        return;
+    }
+    let mut srv = TestServer::start();
+    let mut runner = srv.raw();
+    // Backtracking inside Lua's pattern matcher (C code, no hook): SCRIPT
+    // KILL cannot stop it, and it would run for years.
+    send_eval(
+        &mut runner,
+        "return string.find(string.rep('a', 40), string.rep('.-', 20) .. 'b')",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    srv.signal("TERM");
+    // The shutdown flush waits up to 10 s for connections, then the
+    // runtime at most EXIT_GRACE for the spinning thread.
+    assert!(
+        srv.wait_exit(Duration::from_secs(20)).is_some(),
+        "the server did not exit after SIGTERM"
+    );
+}
+
+#[test]
 fn sigterm_after_info_inside_a_transaction() {
     let mut srv = TestServer::start();
     let mut c = srv.raw();

@@ -44,7 +44,7 @@ const RATE: &[&str] = &[
 
 /// Saturating publishers' default window of unanswered PUBLISHes
 /// (`--window`). Large enough that the server, not the round trip, limits
-/// the rate: with 128 (the window up to session 5) neither server used its
+/// the rate: with a window of 128 neither server used its
 /// CPU in S2 or S3 (Redis 0.88-0.93 of its one core, pubsubd 1.0 of the
 /// 1.45 cores the generator leaves) and Redis's own S3 rate was 40% of what
 /// it delivers with 1,024. StackExchange.Redis, the SignalR client, sets no

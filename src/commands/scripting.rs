@@ -30,7 +30,7 @@ fn keys_and_args(args: &[Bytes]) -> Result<(Vec<Bytes>, Vec<Bytes>), Reply> {
     Ok((args[3..3 + n].to_vec(), args[3 + n..].to_vec()))
 }
 
-/// Runs cached script `sha` for this session, atomically: dispatch holds
+/// Runs cached script `sha` for the session, atomically: dispatch holds
 /// the keyspace for the whole EVAL (or the EXEC around it), and every
 /// `redis.call` runs under that same guard.
 fn run(s: &mut Session, sha: &str, args: &[Bytes], read_only: bool) -> Reply {
