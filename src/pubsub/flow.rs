@@ -95,6 +95,13 @@ pub const LAG_DECAY_MS_PER_S: u64 = 100;
 /// for a reader taking 0.5 MB/s, so a reader that slow is still seen to
 /// progress.
 pub const STALL_GRACE_MS: u64 = 1000;
+/// The same for a receiver among a minority of its publisher's fan-out
+/// behind ([`MINORITY_SHARE`]): its peers keep up, so a socket that takes
+/// nothing for this long belongs to a client that has stopped reading (a
+/// frozen one), and the publisher must not keep its healthy receivers
+/// waiting for it. A reader taking 3.4 MB/s frees a third of a subscriber's
+/// send buffer ([`SUBSCRIBER_SNDBUF`], doubled by Linux) this often.
+pub const MINORITY_STALL_GRACE_US: u64 = 50_000;
 /// The kernel send buffer (`SO_SNDBUF`) of a client with subscriptions.
 /// Left to itself, Linux grows a socket's send buffer up to 4 MB
 /// (`net.ipv4.tcp_wmem`), and a subscriber that cannot keep up fills it
@@ -244,11 +251,12 @@ impl Pause {
     /// behind and neither stalled nor a laggard.
     fn start(tally: Tally) -> Option<Pause> {
         let now = crate::client::coarse_now_ms() + 1;
+        let now_us = crate::client::now_us() + 1;
         let minority = tally.behind.len() * MINORITY_SHARE <= tally.max_fanout;
         let receivers: Vec<Arc<Client>> = tally
             .behind
             .into_iter()
-            .filter(|c| c.outbox.flow.waited_for(now, minority))
+            .filter(|c| c.outbox.flow.waited_for(now, now_us, minority))
             .collect();
         if receivers.is_empty() {
             return None;
@@ -325,10 +333,10 @@ impl Drop for Pause {
 pub struct FlowState {
     /// Batch id that last noted this receiver.
     marked: AtomicU64,
-    /// [`crate::client::coarse_now_ms`] + 1 when it went behind; 0 while
+    /// [`crate::client::now_us`] + 1 when it went behind; 0 while
     /// it is not.
     behind_since: AtomicU64,
-    /// Its writer's last progress ([`crate::client::coarse_now_ms`] + 1).
+    /// Its writer's last progress ([`crate::client::now_us`] + 1).
     progress: AtomicU64,
     /// Pause time charged to it (see [`LAG_DECAY_MS_PER_S`]), as of
     /// `lag_at` (coarse milliseconds).
@@ -354,22 +362,27 @@ impl FlowState {
             self.low_water
                 .store(high / FLOW_LOW_DIVISOR, Ordering::Relaxed);
             self.behind_since
-                .store(crate::client::coarse_now_ms() + 1, Ordering::SeqCst);
+                .store(crate::client::now_us() + 1, Ordering::SeqCst);
         }
         true
     }
 
     /// Whether a publisher should wait for this receiver, behind at `now`
-    /// ([`crate::client::coarse_now_ms`] + 1): not if it is stalled, nor if
-    /// it is a laggard and a minority of its publisher's widest fan-out is
-    /// behind (`minority`).
-    fn waited_for(&self, now: u64, minority: bool) -> bool {
+    /// ([`crate::client::coarse_now_ms`] + 1; `now_us` likewise): not if it
+    /// is stalled, nor if it is a laggard, while a minority of its
+    /// publisher's widest fan-out is behind (`minority`).
+    fn waited_for(&self, now: u64, now_us: u64, minority: bool) -> bool {
         let since = self.behind_since.load(Ordering::Relaxed);
         if since == 0 {
             return false;
         }
         let active = since.max(self.progress.load(Ordering::Relaxed));
-        let stalled = now.saturating_sub(active) > STALL_GRACE_MS;
+        let grace = if minority {
+            MINORITY_STALL_GRACE_US
+        } else {
+            STALL_GRACE_MS * 1000
+        };
+        let stalled = now_us.saturating_sub(active) > grace;
         let laggard = minority && self.lag(now) > LAG_BUDGET_MS;
         !stalled && !laggard
     }
@@ -394,7 +407,7 @@ impl FlowState {
     /// releases the publishers waiting for it once it has drained.
     pub fn after_write(&self, pending: usize) {
         self.progress
-            .store(crate::client::coarse_now_ms() + 1, Ordering::Relaxed);
+            .store(crate::client::now_us() + 1, Ordering::Relaxed);
         if self.behind_since.load(Ordering::Relaxed) == 0
             || pending > self.low_water.load(Ordering::Relaxed)
         {
