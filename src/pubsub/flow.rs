@@ -22,7 +22,9 @@
 //!   than their peers; or
 //!   after [`PAUSE_MAX`] in any case.
 //! - Which receivers are waited for: not a *stalled* one, whose writer has
-//!   written nothing for [`STALL_GRACE_MS`] (a frozen client); and, when at
+//!   written nothing for [`STALL_GRACE_MS`], or for
+//!   [`MINORITY_STALL_GRACE_US`] while a minority is behind (a frozen
+//!   client); and, when at
 //!   most half of the batch's widest fan-out is behind
 //!   ([`MINORITY_SHARE`]), not a *laggard*,
 //!   one that such pauses have already waited for more than
@@ -30,9 +32,10 @@
 //!   at a tenth of its peers' speed. Their queues grow until the output-buffer
 //!   limits cut them, as without flow control; a receiver that drains
 //!   counts again. A group that is behind together is always waited for.
-//!   So a frozen client holds its publishers for at most [`STALL_GRACE_MS`]
-//!   plus one [`PAUSE_MAX`], and a laggard about [`LAG_BUDGET_MS`] plus one
-//!   pause.
+//!   So a frozen client among receivers that keep up holds its publishers
+//!   for about [`MINORITY_STALL_GRACE_US`], alone for at most
+//!   [`STALL_GRACE_MS`] plus one [`PAUSE_MAX`], and a laggard about
+//!   [`LAG_BUDGET_MS`] plus one pause.
 //! - A client's kernel send buffer is set to [`SUBSCRIBER_SNDBUF`] when it
 //!   first subscribes, so that most of what a subscriber has not read yet
 //!   sits in its queue, where flow control and the output limits see it.
