@@ -114,8 +114,8 @@ pub const MINORITY_STALL_GRACE_US: u64 = 50_000;
 /// with a 1 ms round trip.
 pub const SUBSCRIBER_SNDBUF: usize = 256 * 1024;
 /// The most receivers one pause waits for: a batch's receivers behind are
-/// noted up to this many (the pause then waits for a majority of those
-/// noted). Bounds the publisher's list; fan-outs this wide are rare.
+/// listed up to this many (all are counted, to tell a group behind from a
+/// minority). Bounds the publisher's list; fan-outs this wide are rare.
 pub const PAUSE_RECEIVERS_MAX: usize = 4096;
 
 /// The queue size over which a receiver with output limits `limit` is
@@ -161,7 +161,10 @@ impl PauseWait {
 #[derive(Default)]
 struct Tally {
     max_fanout: usize,
+    /// The receivers behind, up to [`PAUSE_RECEIVERS_MAX`].
     behind: Vec<Arc<Client>>,
+    /// All receivers behind, also those past that bound.
+    behind_count: usize,
     id: u64,
 }
 
@@ -233,8 +236,11 @@ pub fn note_behind(client: &Arc<Client>) {
         let Some(t) = b.as_mut() else {
             return;
         };
-        if t.behind.len() < PAUSE_RECEIVERS_MAX && client.outbox.flow.mark(t.id) {
-            t.behind.push(Arc::clone(client));
+        if client.outbox.flow.mark(t.id) {
+            t.behind_count += 1;
+            if t.behind.len() < PAUSE_RECEIVERS_MAX {
+                t.behind.push(Arc::clone(client));
+            }
         }
     });
 }
@@ -255,7 +261,7 @@ impl Pause {
     fn start(tally: Tally) -> Option<Pause> {
         let now = crate::client::coarse_now_ms() + 1;
         let now_us = crate::client::now_us() + 1;
-        let minority = tally.behind.len() * MINORITY_SHARE <= tally.max_fanout;
+        let minority = tally.behind_count * MINORITY_SHARE <= tally.max_fanout;
         let receivers: Vec<Arc<Client>> = tally
             .behind
             .into_iter()
@@ -485,5 +491,87 @@ impl FlowState {
             self.has_waiters.store(false, Ordering::SeqCst);
             *w = Vec::new();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Peer;
+
+    fn client(id: u64) -> Arc<Client> {
+        let addr = "127.0.0.1:1".parse().expect("address");
+        Arc::new(Client::new(id, Peer::tcp(addr, addr, -1)))
+    }
+
+    fn limit(hard: u64, soft: u64) -> ClassLimit {
+        ClassLimit {
+            hard,
+            soft,
+            soft_seconds: 60,
+        }
+    }
+
+    /// Marks `c` behind (as a delivery over its high watermark would) and
+    /// notes it in the running batch.
+    fn behind(c: &Arc<Client>) {
+        assert!(c.outbox.flow.after_delivery(1 << 20, limit(0, 0)));
+        note_behind(c);
+    }
+
+    #[test]
+    fn the_high_watermark_leaves_headroom_below_small_limits() {
+        assert_eq!(high_water(limit(0, 0)), FLOW_HIGH_WATER);
+        assert_eq!(high_water(limit(32 << 20, 8 << 20)), FLOW_HIGH_WATER);
+        assert_eq!(high_water(limit(256 << 10, 0)), 16 << 10);
+        assert_eq!(high_water(limit(0, 64 << 10)), 4 << 10);
+    }
+
+    #[test]
+    fn a_group_behind_pauses_its_publisher_until_it_drains() {
+        let subs: Vec<_> = (1..=4).map(client).collect();
+        let batch = Batch::begin();
+        note_fanout(4);
+        for c in &subs[..3] {
+            behind(c);
+        }
+        let pause = batch.end().expect("three of four behind: a pause");
+        assert_eq!(pause.wait.total, 3);
+        for c in &subs[..3] {
+            c.outbox.flow.after_write(0);
+        }
+        assert_eq!(pause.wait.drained(), 3, "each drained receiver counts once");
+    }
+
+    #[test]
+    fn a_minority_that_takes_nothing_is_not_waited_for() {
+        let subs: Vec<_> = (1..=10).map(client).collect();
+        // One of ten behind, its writer active just now: waited for.
+        let batch = Batch::begin();
+        note_fanout(10);
+        subs[0].outbox.flow.after_write(1 << 20);
+        behind(&subs[0]);
+        assert!(batch.end().is_some());
+        // The same receiver with no write for longer than the minority
+        // grace: a frozen client, not waited for.
+        std::thread::sleep(Duration::from_micros(2 * MINORITY_STALL_GRACE_US));
+        let stale = crate::client::now_us().saturating_sub(MINORITY_STALL_GRACE_US + 1_000);
+        subs[0].outbox.flow.progress.store(stale, Ordering::Relaxed);
+        subs[0]
+            .outbox
+            .flow
+            .behind_since
+            .store(stale, Ordering::Relaxed);
+        let batch = Batch::begin();
+        note_fanout(10);
+        behind(&subs[0]);
+        assert!(batch.end().is_none());
+    }
+
+    #[test]
+    fn a_batch_that_reached_nobody_behind_does_not_pause() {
+        let batch = Batch::begin();
+        note_fanout(100);
+        assert!(batch.end().is_none());
     }
 }
