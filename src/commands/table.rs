@@ -666,7 +666,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "subscribe",
         -2,
-        NO_MULTI | PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
         subscribe::subscribe,
         PS,
         "2.0.0",
@@ -676,7 +676,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "unsubscribe",
         -1,
-        NO_MULTI | PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
         subscribe::unsubscribe,
         PS,
         "2.0.0",
@@ -686,7 +686,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "psubscribe",
         -2,
-        NO_MULTI | PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
         subscribe::psubscribe,
         PS,
         "2.0.0",
@@ -696,7 +696,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "punsubscribe",
         -1,
-        NO_MULTI | PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
         subscribe::punsubscribe,
         PS,
         "2.0.0",
@@ -706,7 +706,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "ssubscribe",
         -2,
-        NO_MULTI | PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
         subscribe::ssubscribe,
         PS,
         "7.0.0",
@@ -716,7 +716,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "sunsubscribe",
         -1,
-        NO_MULTI | PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
         subscribe::sunsubscribe,
         PS,
         "7.0.0",
