@@ -229,6 +229,29 @@ static SCRIPT_SUBS: [Command; 5] = [
     ),
 ];
 
+static FUNCTION_SUBS: [Command; 2] = [
+    cmd(
+        "flush",
+        -2,
+        NOSCRIPT | WRITE,
+        scripting::function_flush,
+        LUA,
+        "7.0.0",
+        "Deletes all libraries and functions.",
+        "[ASYNC|SYNC]",
+    ),
+    cmd(
+        "help",
+        2,
+        LOADING | STALE,
+        scripting::function_help,
+        LUA,
+        "7.0.0",
+        "Returns helpful text about the different subcommands.",
+        "",
+    ),
+];
+
 static CLIENT_SUBS: [Command; 11] = [
     cmd(
         "id",
@@ -1142,6 +1165,16 @@ pub static COMMANDS: &[Command] = &[
         LUA,
         "2.6.0",
         "A container for Lua scripts management commands.",
+    ),
+    container(
+        "function",
+        -2,
+        0,
+        None,
+        &FUNCTION_SUBS,
+        LUA,
+        "7.0.0",
+        "A container for function commands.",
     ),
     container(
         "client",
