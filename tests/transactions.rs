@@ -567,3 +567,26 @@ fn subscribe_commands_inside_multi() {
         c.expect(&message(resp3_mode, b"b", b"hi"));
     }
 }
+
+/// A command queued before a SUBSCRIBE in the same transaction was checked
+/// when it was queued: EXEC runs it although the client is subscribed by
+/// then (RESP2), as Redis does.
+#[test]
+fn commands_queued_with_subscribe_still_run() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.expect_call("SET k v", b"+OK\r\n");
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("SUBSCRIBE a", b"+QUEUED\r\n");
+    c.expect_call("GET k", b"+QUEUED\r\n");
+    c.send(b"EXEC\r\n");
+    let mut want = b"*2\r\n".to_vec();
+    want.extend(confirm_frame(false, "subscribe", Some("a"), 1));
+    want.extend(b"$1\r\nv\r\n");
+    expect_stream(&mut c, &want);
+    // Outside a transaction the subscribed context applies again.
+    c.expect_call(
+        "GET k",
+        b"-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n",
+    );
+}
