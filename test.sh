@@ -3,8 +3,8 @@
 # (redis-cli from Debian's redis-tools, iproute2 for the protected-mode
 # test's network namespaces, the Node packages in tests/node and the Python
 # packages in tests/python), checks formatting and lints, then runs the Rust
-# tests, the Node client tests and the Python client tests against the
-# freshly built server.
+# tests, units of Redis's own test suite, the Node client tests and the
+# Python client tests against the freshly built server.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -37,6 +37,11 @@ if [ -z "${PUBSUBD_TEST_BIN:-}" ]; then
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
   export PUBSUBD_TEST_BIN="$target_dir/debug/pubsubd"
 fi
+
+# Redis's own Tcl suite for the units named in tests/redis-suite/skip.txt
+# (it installs tcl and downloads the suite once, into target/redis-suite).
+echo "== Redis's test suite (unit/pubsub)"
+tests/redis-suite/run.sh
 
 echo "== Node client tests (socket.io, ioredis, node-redis)"
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error

@@ -940,8 +940,8 @@ fn reply_to_lua(lua: &Lua, reply: &Reply, resp3: bool, depth: usize) -> mlua::Re
         Reply::Bulk(b) | Reply::Verbatim(b) => Value::String(lua.create_string(b)?),
         Reply::Double(d) if resp3 => wrap("double", Value::Number(*d))?,
         Reply::Double(d) => Value::String(lua.create_string(d.to_string())?),
-        Reply::Nil | Reply::NilArray | Reply::Sent if resp3 => Value::Nil,
-        Reply::Nil | Reply::NilArray | Reply::Sent => Value::Boolean(false),
+        Reply::Nil | Reply::NilArray | Reply::Sent | Reply::Frames(_) if resp3 => Value::Nil,
+        Reply::Nil | Reply::NilArray | Reply::Sent | Reply::Frames(_) => Value::Boolean(false),
         Reply::Map(pairs) if resp3 => {
             let t = lua.create_table()?;
             for (k, v) in pairs {

@@ -660,3 +660,30 @@ fn scripts_run_atomically() {
     runner.expect(b"$6\r\n300000\r\n");
     other.expect_call("GET counter", b"$6\r\n300001\r\n");
 }
+
+/// FUNCTION FLUSH answers as Redis does with no libraries loaded (Redis's
+/// own test harness sends it before every test file), with Redis's option
+/// errors; FUNCTION needs a subcommand.
+#[test]
+fn function_flush_answers_as_redis() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.expect_call("FUNCTION FLUSH", b"+OK\r\n");
+    c.expect_call("FUNCTION FLUSH async", b"+OK\r\n");
+    c.expect_call("function flush SYNC", b"+OK\r\n");
+    c.expect_call(
+        "FUNCTION FLUSH x",
+        b"-ERR FUNCTION FLUSH only supports SYNC|ASYNC option\r\n",
+    );
+    c.expect_call(
+        "FUNCTION flush a b",
+        b"-ERR unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP.\r\n",
+    );
+    c.expect_call(
+        "FUNCTION",
+        b"-ERR wrong number of arguments for 'function' command\r\n",
+    );
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("FUNCTION FLUSH", b"+QUEUED\r\n");
+    c.expect_call("EXEC", b"*1\r\n+OK\r\n");
+}

@@ -502,3 +502,91 @@ fn a_busy_script_aborts_transactions() {
     other.expect_call("EXEC", b"-ERR EXEC without MULTI\r\n");
     other.expect_call("EXISTS k", b":0\r\n");
 }
+
+// ------------------------------------------------- subscribe commands in MULTI
+
+/// A subscribe confirmation `[kind, name, count]` (`name` None: null).
+fn confirm_frame(resp3: bool, kind: &str, name: Option<&str>, count: i64) -> Vec<u8> {
+    let mut out = if resp3 {
+        b">3\r\n".to_vec()
+    } else {
+        b"*3\r\n".to_vec()
+    };
+    out.extend(common::bulk(kind.as_bytes()));
+    match name {
+        Some(n) => out.extend(common::bulk(n.as_bytes())),
+        None if resp3 => out.extend(b"_\r\n"),
+        None => out.extend(b"$-1\r\n"),
+    }
+    out.extend(format!(":{count}\r\n").into_bytes());
+    out
+}
+
+/// As in Redis 7.0, the subscribe family is queued inside MULTI and EXEC
+/// writes each command's confirmations (one per channel) in the place of its
+/// one counted reply; SSUBSCRIBE is queued but refused by EXEC. A message
+/// published meanwhile follows the EXEC reply.
+#[test]
+fn subscribe_commands_inside_multi() {
+    let srv = TestServer::start();
+    for resp3_mode in [false, true] {
+        let mut c = srv.raw();
+        if resp3_mode {
+            resp3(&mut c);
+        }
+        c.expect_call("MULTI", b"+OK\r\n");
+        for cmd in [
+            "SUBSCRIBE a b",
+            "PSUBSCRIBE p*",
+            "SSUBSCRIBE s",
+            "PING",
+            "UNSUBSCRIBE a",
+            "PUNSUBSCRIBE",
+            "SUNSUBSCRIBE",
+        ] {
+            c.expect_call(cmd, b"+QUEUED\r\n");
+        }
+        c.send(b"EXEC\r\n");
+        let mut want = b"*7\r\n".to_vec();
+        want.extend(confirm_frame(resp3_mode, "subscribe", Some("a"), 1));
+        want.extend(confirm_frame(resp3_mode, "subscribe", Some("b"), 2));
+        want.extend(confirm_frame(resp3_mode, "psubscribe", Some("p*"), 3));
+        want.extend(b"-ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client\r\n");
+        if resp3_mode {
+            want.extend(b"+PONG\r\n");
+        } else {
+            want.extend(b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+        }
+        want.extend(confirm_frame(resp3_mode, "unsubscribe", Some("a"), 2));
+        want.extend(confirm_frame(resp3_mode, "punsubscribe", Some("p*"), 1));
+        want.extend(confirm_frame(resp3_mode, "sunsubscribe", None, 0));
+        expect_stream(&mut c, &want);
+        // The subscription is live after EXEC.
+        let mut p = srv.raw();
+        p.expect_call("PUBLISH b hi", b":1\r\n");
+        c.expect(&message(resp3_mode, b"b", b"hi"));
+    }
+}
+
+/// A command queued before a SUBSCRIBE in the same transaction was checked
+/// when it was queued: EXEC runs it although the client is subscribed by
+/// then (RESP2), as Redis does.
+#[test]
+fn commands_queued_with_subscribe_still_run() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.expect_call("SET k v", b"+OK\r\n");
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("SUBSCRIBE a", b"+QUEUED\r\n");
+    c.expect_call("GET k", b"+QUEUED\r\n");
+    c.send(b"EXEC\r\n");
+    let mut want = b"*2\r\n".to_vec();
+    want.extend(confirm_frame(false, "subscribe", Some("a"), 1));
+    want.extend(b"$1\r\nv\r\n");
+    expect_stream(&mut c, &want);
+    // Outside a transaction the subscribed context applies again.
+    c.expect_call(
+        "GET k",
+        b"-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n",
+    );
+}

@@ -119,7 +119,7 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
         publish::flush_group(s);
     }
     s.skip_current = std::mem::take(&mut s.skip_next);
-    let reply = match resolve(s, args) {
+    let reply = match resolve(s, args, false) {
         Err(reply) => {
             if s.multi.is_some() {
                 s.multi_error = true;
@@ -284,7 +284,7 @@ fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
 /// Runs a command inside EXEC: resolved again (the table is static, so it
 /// resolves as it did when queued) and executed.
 pub fn run_queued(s: &mut Session, args: &Args) -> Reply {
-    match resolve(s, args) {
+    match resolve(s, args, true) {
         Ok(resolved) => run_nested(s, resolved, args),
         Err(reply) => reply,
     }
@@ -339,7 +339,7 @@ pub fn run_from_script(s: &mut Session, args: &Args, read_only: bool) -> Reply {
 /// Finds the command (or subcommand) for `args` and checks every
 /// precondition; returns it with its full name (`client|list`), or the error
 /// reply the client gets instead.
-fn resolve(s: &Session, args: &Args) -> Result<Resolved, Reply> {
+fn resolve(s: &Session, args: &Args, queued: bool) -> Result<Resolved, Reply> {
     let name = args.arg(0);
     let Some(cmd) = s.shared.command_names.lookup(name) else {
         return Err(unknown_command(name, &args[1..]));
@@ -370,7 +370,10 @@ fn resolve(s: &Session, args: &Args) -> Result<Resolved, Reply> {
     if !s.authenticated && cmd.flags & flags::NO_AUTH == 0 {
         return Err(Reply::error("NOAUTH Authentication required."));
     }
-    if s.in_pubsub_context() && cmd.flags & flags::SUBSCRIBED_OK == 0 {
+    // As in Redis, a queued command was checked against the subscribed
+    // context when it was queued: one that EXEC runs after a SUBSCRIBE in
+    // the same transaction still runs.
+    if !queued && s.in_pubsub_context() && cmd.flags & flags::SUBSCRIBED_OK == 0 {
         return Err(Reply::error(format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             resolved.fullname()

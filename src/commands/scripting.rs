@@ -1,5 +1,6 @@
 //! Scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT LOAD |
-//! EXISTS | FLUSH | KILL | HELP. The engine is in `src/scripting.rs`.
+//! EXISTS | FLUSH | KILL | HELP, FUNCTION FLUSH | HELP. The engine is in
+//! `src/scripting.rs`.
 //!
 //! Every command here that reaches the engine (all but KILL and HELP) is
 //! flagged so that dispatch holds the keyspace for it, and none can be
@@ -138,6 +139,36 @@ pub fn flush(s: &mut Session, args: &Args) -> Reply {
 /// Redis's error for a bad SCRIPT FLUSH option.
 fn flush_option_error() -> Reply {
     Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+}
+
+/// FUNCTION FLUSH [ASYNC|SYNC]: pubsubd keeps no function libraries (there
+/// is no FUNCTION LOAD), so there is nothing to delete; it answers as Redis
+/// does for clients and tools that clear functions along with the keyspace
+/// (Redis's own test harness does before every test file).
+pub fn function_flush(_s: &mut Session, args: &Args) -> Reply {
+    if args.len() > 3 {
+        return Reply::error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+            String::from_utf8_lossy(&args[1])
+        ));
+    }
+    match args.get(2) {
+        Some(a) if !is(a, "async") && !is(a, "sync") => {
+            Reply::error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
+        }
+        _ => Reply::ok(),
+    }
+}
+
+/// FUNCTION HELP
+pub fn function_help(_s: &mut Session, _args: &Args) -> Reply {
+    help_reply(
+        "FUNCTION",
+        &[
+            "FLUSH [ASYNC|SYNC]",
+            "    Delete all the libraries (pubsubd keeps none).",
+        ],
+    )
 }
 
 /// SCRIPT KILL: stops the running script if it has not written.

@@ -4,8 +4,14 @@
 //! frame in RESP3). A subscribe confirmation is queued while the registry
 //! entry is locked, so it reaches the client before any message on that
 //! channel and no message published after it can be missed.
+//!
+//! Inside EXEC the confirmations are part of the EXEC reply, in the place
+//! of the command's one counted reply, as in Redis 7.0 (so the array holds
+//! more frames than it counts when a command names several channels). The
+//! ordering still holds there: EXEC holds back this client's messages until
+//! its reply is out.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::protocol::{Args, Reply};
 use crate::pubsub::Kind;
@@ -57,8 +63,15 @@ fn confirmation(kind: &'static str, name: Option<Bytes>, count: i64) -> Vec<Repl
 }
 
 fn subscribe_all(s: &mut Session, args: &[Bytes], fam: Family) -> Reply {
+    // Inside EXEC (never from a script: these commands are `noscript`).
+    let in_exec = !s.direct;
+    if in_exec && fam == Family::Shard {
+        // Redis 7.0 queues SSUBSCRIBE but refuses it when EXEC runs it.
+        return Reply::error("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+    }
     s.flush();
     let (kind_name, _) = fam.names();
+    let mut inline = BytesMut::new();
     for arg in &args[1..] {
         // Copy: the argument is a slice of the read buffer, which must not be
         // kept alive by a long-lived subscription.
@@ -67,28 +80,50 @@ fn subscribe_all(s: &mut Session, args: &[Bytes], fam: Family) -> Reply {
         s.sync_counts();
         let frame = Reply::Push(confirmation(kind_name, Some(name.clone()), fam.count(s)))
             .to_bytes(s.protocol);
-        if new {
+        if in_exec {
+            if new {
+                let client = std::sync::Arc::clone(&s.client);
+                subscribe_registry(s, fam, name, &client, || {});
+            }
+            inline.extend_from_slice(&frame);
+        } else if new {
             let shared = std::sync::Arc::clone(&s.shared);
             let client = std::sync::Arc::clone(&s.client);
             let confirm = || client.send(&shared, frame.clone());
-            match fam {
-                Family::Channel => shared
-                    .registry
-                    .subscribe(Kind::Channel, name, &client, confirm),
-                Family::Shard => shared
-                    .registry
-                    .subscribe(Kind::Shard, name, &client, confirm),
-                Family::Pattern => shared.registry.psubscribe(name, &client, confirm),
-            };
+            subscribe_registry(s, fam, name, &client, confirm);
         } else {
             s.client.send(&s.shared, frame);
         }
     }
-    Reply::Sent
+    if in_exec {
+        Reply::Frames(inline.freeze())
+    } else {
+        Reply::Sent
+    }
+}
+
+/// Adds `client` to the registry under `name`; `confirm` runs while the
+/// entry is locked.
+fn subscribe_registry(
+    s: &Session,
+    fam: Family,
+    name: Bytes,
+    client: &std::sync::Arc<crate::client::Client>,
+    confirm: impl FnOnce(),
+) {
+    let registry = &s.shared.registry;
+    match fam {
+        Family::Channel => registry.subscribe(Kind::Channel, name, client, confirm),
+        Family::Shard => registry.subscribe(Kind::Shard, name, client, confirm),
+        Family::Pattern => registry.psubscribe(name, client, confirm),
+    };
 }
 
 fn unsubscribe_all(s: &mut Session, args: &[Bytes], fam: Family) -> Reply {
     let (_, kind_name) = fam.names();
+    // Inside EXEC the confirmations become the command's reply (see the
+    // module documentation).
+    let mut inline = (!s.direct).then(BytesMut::new);
     let targets: Vec<Bytes> = if args.len() > 1 {
         args[1..].to_vec()
     } else {
@@ -96,8 +131,7 @@ fn unsubscribe_all(s: &mut Session, args: &[Bytes], fam: Family) -> Reply {
     };
     if targets.is_empty() {
         let count = fam.count(s);
-        s.push(confirmation(kind_name, None, count));
-        return Reply::Sent;
+        confirm(s, &mut inline, confirmation(kind_name, None, count));
     }
     let id = s.client.id;
     for name in targets {
@@ -110,9 +144,21 @@ fn unsubscribe_all(s: &mut Session, args: &[Bytes], fam: Family) -> Reply {
         }
         s.sync_counts();
         let count = fam.count(s);
-        s.push(confirmation(kind_name, Some(name), count));
+        confirm(s, &mut inline, confirmation(kind_name, Some(name), count));
     }
-    Reply::Sent
+    match inline {
+        Some(frames) => Reply::Frames(frames.freeze()),
+        None => Reply::Sent,
+    }
+}
+
+/// Writes one unsubscribe confirmation: into `inline` inside EXEC, else to
+/// the client's output.
+fn confirm(s: &mut Session, inline: &mut Option<BytesMut>, parts: Vec<Reply>) {
+    match inline {
+        Some(buf) => Reply::Push(parts).encode(s.protocol, buf),
+        None => s.push(parts),
+    }
 }
 
 /// SUBSCRIBE channel [channel ...]

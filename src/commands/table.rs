@@ -229,6 +229,29 @@ static SCRIPT_SUBS: [Command; 5] = [
     ),
 ];
 
+static FUNCTION_SUBS: [Command; 2] = [
+    cmd(
+        "flush",
+        -2,
+        NOSCRIPT | WRITE,
+        scripting::function_flush,
+        LUA,
+        "7.0.0",
+        "Deletes all libraries and functions.",
+        "[ASYNC|SYNC]",
+    ),
+    cmd(
+        "help",
+        2,
+        LOADING | STALE,
+        scripting::function_help,
+        LUA,
+        "7.0.0",
+        "Returns helpful text about the different subcommands.",
+        "",
+    ),
+];
+
 static CLIENT_SUBS: [Command; 11] = [
     cmd(
         "id",
@@ -666,7 +689,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "subscribe",
         -2,
-        NO_MULTI | PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
         subscribe::subscribe,
         PS,
         "2.0.0",
@@ -676,7 +699,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "unsubscribe",
         -1,
-        NO_MULTI | PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
         subscribe::unsubscribe,
         PS,
         "2.0.0",
@@ -686,7 +709,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "psubscribe",
         -2,
-        NO_MULTI | PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
         subscribe::psubscribe,
         PS,
         "2.0.0",
@@ -696,7 +719,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "punsubscribe",
         -1,
-        NO_MULTI | PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
         subscribe::punsubscribe,
         PS,
         "2.0.0",
@@ -706,7 +729,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "ssubscribe",
         -2,
-        NO_MULTI | PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
         subscribe::ssubscribe,
         PS,
         "7.0.0",
@@ -716,7 +739,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "sunsubscribe",
         -1,
-        NO_MULTI | PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | MAY_PUSH,
         subscribe::sunsubscribe,
         PS,
         "7.0.0",
@@ -1142,6 +1165,16 @@ pub static COMMANDS: &[Command] = &[
         LUA,
         "2.6.0",
         "A container for Lua scripts management commands.",
+    ),
+    container(
+        "function",
+        -2,
+        0,
+        None,
+        &FUNCTION_SUBS,
+        LUA,
+        "7.0.0",
+        "A container for function commands.",
     ),
     container(
         "client",

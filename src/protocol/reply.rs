@@ -62,6 +62,10 @@ pub enum Reply {
     /// The command already wrote its replies itself (the subscribe family
     /// writes one per channel); nothing more is sent.
     Sent,
+    /// Replies the command encoded itself, written as they are: inside EXEC
+    /// the subscribe family's confirmations, one per channel, take the place
+    /// of the one reply the EXEC array counts for the command (as in Redis).
+    Frames(Bytes),
 }
 
 impl Reply {
@@ -104,6 +108,14 @@ impl Reply {
     pub fn encode(&self, proto: Protocol, out: &mut BytesMut) {
         match (self, proto) {
             (Reply::Sent, _) => {}
+            (Reply::Frames(bytes), _) => out.put_slice(bytes),
+            // An array holding pre-encoded frames is written member by
+            // member so that they stay verbatim.
+            (Reply::Array(items), Protocol::Resp2)
+                if items.iter().any(|i| matches!(i, Reply::Frames(_))) =>
+            {
+                encode_all(b'*', items, proto, out)
+            }
             (Reply::Int(i), _) if let Some(bytes) = shared_integer(*i) => out.put_slice(bytes),
             (Reply::NilArray, Protocol::Resp2) => out.put_slice(b"*-1\r\n"),
             // RESP3 aggregates are written member by member: the codec's set
@@ -153,7 +165,7 @@ impl Reply {
             Reply::Error(e) => F2::Error(sanitize_error(e).into()),
             Reply::Int(i) => F2::Integer(*i),
             Reply::Bulk(b) | Reply::Verbatim(b) => F2::BulkString(b.clone()),
-            Reply::Nil | Reply::NilArray | Reply::Sent => F2::Null,
+            Reply::Nil | Reply::NilArray | Reply::Sent | Reply::Frames(_) => F2::Null,
             Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
                 F2::Array(items.iter().map(Reply::to_resp2).collect())
             }
@@ -192,7 +204,7 @@ impl Reply {
                 format: VerbatimStringFormat::Text,
                 attributes: None,
             },
-            Reply::Nil | Reply::NilArray | Reply::Sent => F3::Null,
+            Reply::Nil | Reply::NilArray | Reply::Sent | Reply::Frames(_) => F3::Null,
             Reply::Array(items) => F3::Array {
                 data: items.iter().map(Reply::to_resp3).collect(),
                 attributes: None,
