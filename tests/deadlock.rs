@@ -196,6 +196,15 @@ fn script_cache_commands_inside_transactions_and_refused_from_scripts() {
 
 // ------------------------------------------- no worker parked behind a script
 
+/// Sends each of `waiting` a WATCH, which needs the keyspace a busy script
+/// holds, and gives them time to reach the server and wait.
+fn send_watches(waiting: &mut [Raw]) {
+    for (i, c) in waiting.iter_mut().enumerate() {
+        c.send(&common::cmds(&format!("WATCH x{i}")));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+}
+
 #[test]
 fn clients_waiting_for_a_busy_script_leave_the_server_running() {
     let srv = start_busy_fast();
@@ -210,10 +219,7 @@ fn clients_waiting_for_a_busy_script_leave_the_server_running() {
     start_busy_script(&mut runner, &mut probe);
     // WATCH may run while a script is busy; these need the keyspace the
     // script holds.
-    for (i, c) in waiting.iter_mut().enumerate() {
-        c.send(&common::cmds(&format!("WATCH x{i}")));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    send_watches(&mut waiting);
     // Every other client is still served: BUSY for most commands, SCRIPT
     // KILL stops the script.
     assert_eq!(show(&answer(&mut probe, "PING")), show(BUSY));
@@ -267,10 +273,7 @@ fn shutdown_nosave_stops_a_busy_script_and_the_server() {
     let mut probe = srv.raw();
     let mut waiting = watchers(&srv, more_than_workers());
     start_busy_script(&mut runner, &mut probe);
-    for (i, c) in waiting.iter_mut().enumerate() {
-        c.send(&common::cmds(&format!("WATCH x{i}")));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    send_watches(&mut waiting);
     // Only SHUTDOWN NOSAVE may stop a server whose script is busy.
     assert_eq!(show(&answer(&mut probe, "SHUTDOWN")), show(BUSY));
     assert_eq!(show(&answer(&mut probe, "SHUTDOWN NOW")), show(BUSY));
@@ -297,10 +300,7 @@ fn sigterm_stops_a_busy_script_and_the_server() {
     let mut probe = srv.raw();
     let mut waiting = watchers(&srv, more_than_workers());
     start_busy_script(&mut runner, &mut probe);
-    for (i, c) in waiting.iter_mut().enumerate() {
-        c.send(&common::cmds(&format!("WATCH x{i}")));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    send_watches(&mut waiting);
     srv.signal("TERM");
     assert_eq!(
         srv.wait_exit(EXIT_WITHIN),

@@ -498,24 +498,29 @@ pub fn per_channel_of_first(n: u64, id: u16, publishers: u16, channels: u32) -> 
     out
 }
 
+/// A publisher's spec for the selftest: no window, no time limits.
+fn selftest_spec(id: u16, publishers: u16, channels: u32, payload: usize, now: Instant) -> PubSpec {
+    PubSpec {
+        id,
+        publishers,
+        channels,
+        payload,
+        start: now,
+        end: now,
+        max_messages: None,
+        drain_deadline: now,
+        window: (0, u64::MAX),
+        tally: Arc::new(Tally::default()),
+    }
+}
+
 /// Checks that the encoder's PUBLISHes are exactly what the generic RESP
 /// encoder makes of the same arguments, and that
 /// [`per_channel_of_first`] agrees with the encoder (`loadgen selftest`).
 pub fn self_test() -> Result<(), String> {
     let now = Instant::now();
     for (channels, payload) in [(3u32, 16usize), (12, 100), (1, 5000)] {
-        let spec = PubSpec {
-            id: 1,
-            publishers: 2,
-            channels,
-            payload,
-            start: now,
-            end: now,
-            max_messages: None,
-            drain_deadline: now,
-            window: (0, u64::MAX),
-            tally: Arc::new(Tally::default()),
-        };
+        let spec = selftest_spec(1, 2, channels, payload, now);
         let mut enc = Encoder::new(&spec);
         let mut seqs = vec![0u32; channels as usize];
         for k in 0..2 * channels as u64 {
@@ -546,18 +551,7 @@ pub fn self_test() -> Result<(), String> {
     }
     let now = Instant::now();
     for (id, publishers, channels) in [(0u16, 2u16, 1u32), (1, 2, 10), (2, 3, 7), (1, 4, 6)] {
-        let spec = PubSpec {
-            id,
-            publishers,
-            channels,
-            payload: 16,
-            start: now,
-            end: now,
-            max_messages: None,
-            drain_deadline: now,
-            window: (0, u64::MAX),
-            tally: Arc::new(Tally::default()),
-        };
+        let spec = selftest_spec(id, publishers, channels, 16, now);
         let mut enc = Encoder::new(&spec);
         let mut out = Vec::new();
         for n in 0..40u64 {
