@@ -110,6 +110,20 @@ fn defaults_read_back_as_redis() {
         ("appendonly", "no"),
         ("daemonize", "no"),
         ("cluster-enabled", "no"),
+        ("tls-port", "0"),
+        ("tls-cert-file", ""),
+        ("tls-key-file", ""),
+        ("tls-key-file-pass", ""),
+        ("tls-ca-cert-file", ""),
+        ("tls-ca-cert-dir", ""),
+        ("tls-auth-clients", "yes"),
+        ("tls-protocols", ""),
+        ("tls-ciphers", ""),
+        ("tls-ciphersuites", ""),
+        ("tls-prefer-server-ciphers", "no"),
+        ("tls-session-caching", "yes"),
+        ("tls-session-cache-size", "20480"),
+        ("tls-session-cache-timeout", "300"),
     ];
     for (name, value) in expected {
         assert_eq!(get1(&config, name), value, "{name}");
@@ -127,7 +141,7 @@ fn get_matches_like_redis() {
     assert_eq!(names(&[b"PORT"]), ["PORT"]);
     assert_eq!(names(&[b"port", b"PORT"]), ["port"]);
     assert_eq!(names(&[b"po*", b"PORT"]), ["port"]);
-    assert_eq!(names(&[b"port", b"*ort"]), ["port"]);
+    assert_eq!(names(&[b"port", b"*ort"]), ["port", "tls-port"]);
     // Globs are case-insensitive and list every match.
     assert_eq!(
         names(&[b"*READ-only*"]),
