@@ -461,3 +461,29 @@ fn what_rustls_cannot_do_stops_start_up_naming_the_directive() {
     let config = client_config(&ca.cert(), None);
     assert_eq!(ping(tls_port, &config).unwrap(), b"+PONG\r\n");
 }
+
+#[test]
+fn a_tls_client_over_maxclients_gets_the_error_over_tls() {
+    let dir = TempDir::new("tls-max");
+    let ca = Ca::new(dir.path(), "ca");
+    let cert = ca.issue("server", true);
+    let tls_port = free_port();
+    let mut args = tls_args(tls_port, &cert, &ca.cert(), "no");
+    args.extend(["--maxclients", "1"].map(String::from));
+    let srv = start(&args);
+    // The start-up check's own connection may still count for a moment.
+    let mut only = None;
+    assert!(wait_until(Duration::from_secs(5), || {
+        let mut c = srv.raw();
+        let ok = c.call("PING") == b"+PONG\r\n";
+        only = ok.then_some(c);
+        ok
+    }));
+    let mut only = only.expect("a client");
+    let config = client_config(&ca.cert(), None);
+    let mut s = connect(tls_port, &config);
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert_eq!(show(&got), "-ERR max number of clients reached\r\n");
+    only.expect_call("PING", b"+PONG\r\n");
+}
