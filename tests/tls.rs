@@ -487,3 +487,97 @@ fn a_tls_client_over_maxclients_gets_the_error_over_tls() {
     assert_eq!(show(&got), "-ERR max number of clients reached\r\n");
     only.expect_call("PING", b"+PONG\r\n");
 }
+
+/// Forwards one connection from a local port to `target`, counting the TLS
+/// records the server sends. Returns the port and the record counter.
+fn record_counting_proxy(target: u16) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let port = listener.local_addr().expect("addr").port();
+    let records = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&records);
+    std::thread::spawn(move || {
+        let Ok((client, _)) = listener.accept() else {
+            return;
+        };
+        let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+            return;
+        };
+        let (mut c_in, mut s_out) = (
+            client.try_clone().expect("clone"),
+            server.try_clone().expect("clone"),
+        );
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut c_in, &mut s_out);
+        });
+        let (mut s_in, mut c_out) = (server, client);
+        // Walks the record headers (type, version, 2-byte length) in the
+        // server's byte stream.
+        let mut to_skip = 0usize;
+        let mut header = Vec::new();
+        let mut chunk = [0u8; 65536];
+        while let Ok(n) = s_in.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            let mut rest = &chunk[..n];
+            while !rest.is_empty() {
+                if to_skip > 0 {
+                    let k = to_skip.min(rest.len());
+                    to_skip -= k;
+                    rest = &rest[k..];
+                    continue;
+                }
+                let k = (5 - header.len()).min(rest.len());
+                header.extend_from_slice(&rest[..k]);
+                rest = &rest[k..];
+                if header.len() == 5 {
+                    to_skip = usize::from(u16::from_be_bytes([header[3], header[4]]));
+                    header.clear();
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            if c_out.write_all(&chunk[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    (port, records)
+}
+
+#[test]
+fn a_burst_of_messages_leaves_in_a_few_tls_records_not_one_each() {
+    use std::sync::atomic::Ordering;
+    let dir = TempDir::new("tls-batch");
+    let ca = Ca::new(dir.path(), "ca");
+    let cert = ca.issue("server", true);
+    let tls_port = free_port();
+    let srv = start(&tls_args(tls_port, &cert, &ca.cert(), "no"));
+    let (proxy_port, records) = record_counting_proxy(tls_port);
+    let mut sub = connect(proxy_port, &client_config(&ca.cert(), None));
+    sub.write_all(&cmds("SUBSCRIBE a b")).unwrap();
+    let confirm =
+        b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n";
+    assert_eq!(read_n(&mut sub, confirm.len()).unwrap(), confirm);
+    let before = records.load(Ordering::SeqCst);
+
+    let count = 200;
+    let mut pipeline = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..count {
+        // Larger than the frames copied into one buffer (COPY_MAX_BYTES),
+        // and alternating channels (no run of one channel's messages), so
+        // each message is a frame of its own in the outbox.
+        let payload = format!("m{i:04}-{}", "z".repeat(600));
+        let channel: &[u8] = if i % 2 == 0 { b"a" } else { b"b" };
+        pipeline.extend_from_slice(&cmd(&[b"PUBLISH", channel, payload.as_bytes()]));
+        expected.extend_from_slice(&message(false, channel, payload.as_bytes()));
+    }
+    let mut publisher = srv.raw();
+    publisher.send(&pipeline);
+    assert_eq!(read_n(&mut sub, expected.len()).unwrap(), expected);
+    let used = records.load(Ordering::SeqCst) - before;
+    // One record per message would be 200; batches of frames fill records
+    // of 16 KiB (about 26 of these messages each), so 8 at best.
+    assert!(used <= 40, "{count} messages took {used} TLS records");
+}
