@@ -215,7 +215,10 @@ fn tls_client_runs_commands_and_receives_messages_in_order() {
     let ca = Ca::new(dir.path(), "ca");
     let cert = ca.issue("server", true);
     let tls_port = free_port();
-    let srv = start(&tls_args(tls_port, &cert, &ca.cert(), "no"));
+    let socket = dir.path().join("pubsubd.sock");
+    let mut args = tls_args(tls_port, &cert, &ca.cert(), "no");
+    args.extend(["--unixsocket".to_string(), socket.display().to_string()]);
+    let srv = start(&args);
     let config = client_config(&ca.cert(), None);
     assert_eq!(ping(tls_port, &config).unwrap(), b"+PONG\r\n");
 
@@ -241,8 +244,14 @@ fn tls_client_runs_commands_and_receives_messages_in_order() {
     let got = read_n(&mut sub, expected.len()).unwrap();
     assert!(got == expected, "messages over TLS differ");
 
-    // The Unix-socket-free plain port keeps working beside TLS.
+    // The plain port and the Unix socket keep working beside TLS.
     srv.raw().expect_call("PING", b"+PONG\r\n");
+    let mut unix = std::os::unix::net::UnixStream::connect(&socket).expect("unix socket");
+    unix.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    unix.write_all(b"PING\r\n").unwrap();
+    let mut pong = [0u8; 7];
+    unix.read_exact(&mut pong).unwrap();
+    assert_eq!(&pong, b"+PONG\r\n");
     let info = srv.raw().call("INFO stats");
     assert_eq!(
         info_field(&info, "tls_handshake_failures").as_deref(),
