@@ -249,6 +249,8 @@ pub struct Config {
     /// One line per Redis directive that was accepted but has no effect here,
     /// for the server to log once logging is up.
     pub warnings: Vec<String>,
+    /// The `tls-*` directives (see [`crate::tls`]).
+    pub tls: crate::tls::TlsOptions,
 }
 
 impl Default for Config {
@@ -280,6 +282,7 @@ impl Default for Config {
             lua_memory_limit: crate::scripting::LUA_MEMORY_LIMIT_DEFAULT,
             config_file: None,
             warnings: Vec::new(),
+            tls: crate::tls::TlsOptions::default(),
         }
     }
 }
