@@ -25,6 +25,7 @@ mod cluster;
 mod command;
 mod config;
 mod dbsize;
+mod debug;
 mod echo;
 mod expire;
 mod flush;

@@ -1,0 +1,91 @@
+//! DEBUG: the harmless subcommands Redis's own tests rely on. Only
+//! SET-ACTIVE-EXPIRE (and HELP) is provided: it changes when expired keys
+//! are reclaimed, never what a client can read.
+
+use super::{help_reply, is};
+use crate::protocol::{Args, Reply};
+use crate::session::Session;
+
+/// Longest part of a subcommand name echoed in the error for an unknown one
+/// (Redis prints at most 128 bytes of it).
+const SUBCOMMAND_ECHO_MAX: usize = 128;
+
+/// DEBUG subcommand [arg ...]
+pub fn debug(s: &mut Session, args: &Args) -> Reply {
+    let sub = &args[1];
+    if args.len() == 2 && is(sub, "help") {
+        return help_reply(
+            "DEBUG",
+            &[
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    0 stops the periodic removal of expired keys: they are then removed only",
+                "    when a command looks them up. 1 turns the periodic removal back on.",
+            ],
+        );
+    }
+    if args.len() == 3 && is(sub, "set-active-expire") {
+        let on = c_atoi_nonzero(&args[2]);
+        return s.keyspace(|ks| {
+            ks.active_expire = on;
+            Reply::ok()
+        });
+    }
+    Reply::error(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+        echo(sub)
+    ))
+}
+
+/// Whether C's `atoi` reads a non-zero number from `arg` (Redis parses the
+/// flag this way, so `yes` or `x` mean 0 and `2` or `-1` mean on): leading
+/// spaces, an optional sign, then the digits up to the first non-digit.
+fn c_atoi_nonzero(arg: &[u8]) -> bool {
+    let rest = arg
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .copied()
+        .collect::<Vec<u8>>();
+    let digits = match rest.first() {
+        Some(b'+' | b'-') => &rest[1..],
+        _ => &rest[..],
+    };
+    digits
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .any(|&b| b != b'0')
+}
+
+/// The subcommand as Redis echoes it: up to the first NUL, at most
+/// [`SUBCOMMAND_ECHO_MAX`] bytes, line breaks as spaces.
+fn echo(sub: &[u8]) -> String {
+    let end = sub
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(sub.len())
+        .min(SUBCOMMAND_ECHO_MAX);
+    String::from_utf8_lossy(&sub[..end]).replace(['\r', '\n'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atoi_flag() {
+        for (arg, on) in [
+            ("1", true),
+            ("0", false),
+            ("2", true),
+            ("-1", true),
+            (" 1", true),
+            ("+0", false),
+            ("yes", false),
+            ("x", false),
+            ("00", false),
+            ("01x", true),
+            ("", false),
+        ] {
+            assert_eq!(c_atoi_nonzero(arg.as_bytes()), on, "{arg:?}");
+        }
+    }
+}
