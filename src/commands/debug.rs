@@ -1,10 +1,42 @@
 //! DEBUG: the harmless subcommands Redis's own tests rely on. Only
 //! SET-ACTIVE-EXPIRE (and HELP) is provided: it changes when expired keys
-//! are reclaimed, never what a client can read.
+//! are reclaimed, never what a client can read. As in Redis, DEBUG is
+//! refused unless `enable-debug-command` lets the client run it.
 
+use super::table::Command;
 use super::{help_reply, is};
+use crate::client::{Endpoint, Peer};
 use crate::protocol::{Args, Reply};
 use crate::session::Session;
+
+/// Redis's refusal of DEBUG for a client `enable-debug-command` leaves out.
+const NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+/// The error for `cmd` if it is DEBUG and this client may not run it. As in
+/// Redis this is checked right after the arity, before authentication, and
+/// refusing it inside MULTI aborts the transaction.
+pub(super) fn refusal(s: &Session, cmd: &Command) -> Option<Reply> {
+    if cmd.name != "debug" {
+        return None;
+    }
+    let allowed = match s.shared.config.read() {
+        Ok(c) => c.enable_debug_command,
+        Err(p) => p.into_inner().enable_debug_command,
+    };
+    (!allowed.allows(is_local(&s.client.peer))).then(|| Reply::error(NOT_ALLOWED))
+}
+
+/// Whether `enable-debug-command local` admits the client: a Unix socket,
+/// or TCP from exactly 127.0.0.1 or ::1 (Redis compares the address text).
+fn is_local(peer: &Peer) -> bool {
+    match &peer.addr {
+        Endpoint::Unix(_) => true,
+        Endpoint::Tcp(a) => match a.ip() {
+            std::net::IpAddr::V4(ip) => ip == std::net::Ipv4Addr::LOCALHOST,
+            std::net::IpAddr::V6(ip) => ip == std::net::Ipv6Addr::LOCALHOST,
+        },
+    }
+}
 
 /// Longest part of a subcommand name echoed in the error for an unknown one
 /// (Redis prints at most 128 bytes of it).
