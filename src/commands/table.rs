@@ -1125,7 +1125,7 @@ pub static COMMANDS: &[Command] = &[
         SERVER,
         "1.0.0",
         "A container for debugging commands.",
-        "subcommand [argument ...]",
+        "",
     ),
     cmd(
         "persist",
