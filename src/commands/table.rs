@@ -163,10 +163,10 @@ const fn container(
     }
 }
 
+use super::debug;
 use super::{
-    auth, client, cluster, command, config, dbsize, debug, echo, expire, flush, hello, info, keys,
-    multi, ping, publish, pubsub, quit, reset, scripting, select, shutdown, strings, subscribe,
-    time,
+    auth, client, cluster, command, config, dbsize, echo, expire, flush, hello, info, keys, multi,
+    ping, publish, pubsub, quit, reset, scripting, select, shutdown, strings, subscribe, time,
 };
 
 const CONN: &str = "connection";
