@@ -289,6 +289,16 @@ pub(super) static PARAMS: &[Param] = &[
         help: "Most memory the Lua scripting engine may use [default: 128mb]",
     },
     Param {
+        name: "enable-debug-command",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| ProtectedAction::parse(v).map(|a| c.enable_debug_command = a),
+            get: |c| c.enable_debug_command.as_str().as_bytes().to_vec(),
+        },
+        value_name: "no|yes|local",
+        help: "Who may run DEBUG: nobody, everyone, or local clients [default: no]",
+    },
+    Param {
         name: "replica-read-only",
         mutable: false,
         kind: Kind::Constant("yes"),
@@ -574,11 +584,12 @@ pub(super) static IGNORED_PREFIXES: &[&str] = &[
     "auto-aof-rewrite-",
     "cluster-",
     "crash-",
-    // enable-protected-configs, enable-debug-command and
-    // enable-module-command: "no" (Redis's default) is what pubsubd already
-    // enforces, and a permissive value unlocks nothing, since pubsubd has
-    // no DEBUG or MODULE command and none of its parameters is a protected
-    // config (Redis protects only `dir` and `dbfilename`).
+    // enable-protected-configs and enable-module-command: "no" (Redis's
+    // default) is what pubsubd already enforces, and a permissive value
+    // unlocks nothing, since pubsubd has no MODULE command and none of its
+    // parameters is a protected config (Redis protects only `dir` and
+    // `dbfilename`). enable-debug-command is a parameter of its own (see
+    // PARAMS), found before these prefixes are.
     "enable-",
     "hash-max-",
     "latency-",

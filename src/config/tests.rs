@@ -104,6 +104,7 @@ fn defaults_read_back_as_redis() {
         ("busy-reply-threshold", "5000"),
         ("lua-time-limit", "5000"),
         ("lua-memory-limit", "134217728"),
+        ("enable-debug-command", "no"),
         ("replica-read-only", "yes"),
         ("slave-read-only", "yes"),
         ("save", ""),
@@ -286,6 +287,7 @@ fn set_name_errors_have_redis_wording() {
         "cluster-enabled",
         "replica-read-only",
         "slave-read-only",
+        "enable-debug-command",
     ] {
         assert_eq!(
             set1(&mut c, name, "1"),
@@ -661,6 +663,12 @@ fn file_errors_name_file_line_and_directive() {
             1,
             Some("client-output-buffer-limit"),
             MSG_OBUF_ARG_COUNT.into(),
+        ),
+        (
+            b"enable-debug-command maybe",
+            1,
+            Some("enable-debug-command"),
+            "argument(s) must be one of the following: no, yes, local".into(),
         ),
         (
             b"loglevel x",
