@@ -20,6 +20,7 @@
 pub mod table;
 
 mod auth;
+mod bits;
 mod client;
 mod cluster;
 mod command;
@@ -32,6 +33,7 @@ mod hello;
 pub mod info;
 mod keys;
 mod multi;
+mod object;
 mod ping;
 pub mod publish;
 mod pubsub;
