@@ -28,6 +28,7 @@ mod config;
 mod dbsize;
 mod echo;
 mod expire;
+mod float80;
 mod flush;
 mod hello;
 pub mod info;

@@ -109,7 +109,9 @@ const ROBJ: u64 = 16;
 const DICT_ENTRY: u64 = 24;
 
 /// MEMORY USAGE's estimate for one string key: its name, its hash table
-/// entry and its value, sized as Redis would allocate them.
+/// entry and its value, sized as Redis would allocate them. A value grown
+/// in place (APPEND, SETRANGE, SETBIT) is counted at its length: the spare
+/// room Redis reserves when it grows a string is not.
 fn usage(key: &[u8], e: &Entry) -> u64 {
     let klen = key.len() as u64;
     let vlen = e.value.len() as u64;
@@ -119,7 +121,7 @@ fn usage(key: &[u8], e: &Entry) -> u64 {
         // The header, a one-byte-length sds header and the bytes, in one
         // allocation.
         "embstr" => alloc_size(ROBJ + 3 + vlen + 1),
-        _ => ROBJ + alloc_size(sds_header(vlen).max(3) + vlen + 1),
+        _ => ROBJ + alloc_size(sds_header(vlen) + vlen + 1),
     };
     key_bytes + DICT_ENTRY + value_bytes
 }

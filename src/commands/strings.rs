@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
 
+use super::float80::{self, LongDouble};
 use super::{OOM, is, parse_i64, syntax_error, wrong_arity};
 use crate::keyspace::{Form, Keyspace, class, now_ms};
 use crate::protocol::{Args, Reply};
@@ -540,39 +541,18 @@ pub fn getrange(s: &mut Session, args: &Args) -> Reply {
     })
 }
 
-/// Longest argument INCRBYFLOAT parses as a number (Redis's
-/// MAX_LONG_DOUBLE_CHARS); longer ones are not valid floats.
+/// Bytes from which an INCRBYFLOAT operand is too long to be a valid float
+/// (Redis's MAX_LONG_DOUBLE_CHARS buffer, which also holds the NUL); it
+/// also bounds the big-number work of parsing one.
 const FLOAT_ARG_MAX: usize = 5 * 1024;
 
-/// A value as INCRBYFLOAT reads it: a whole decimal (or `inf`) number with
-/// no surrounding space; NaN is refused.
-fn parse_float(b: &[u8]) -> Option<f64> {
-    if b.is_empty() || b.len() > FLOAT_ARG_MAX || b[0].is_ascii_whitespace() {
+/// A value as INCRBYFLOAT reads it (see [`float80::parse`]), shorter than
+/// [`FLOAT_ARG_MAX`] bytes.
+fn parse_float(b: &[u8]) -> Option<LongDouble> {
+    if b.len() >= FLOAT_ARG_MAX {
         return None;
     }
-    let v: f64 = std::str::from_utf8(b).ok()?.parse().ok()?;
-    (!v.is_nan()).then_some(v)
-}
-
-/// Formats an INCRBYFLOAT result as Redis does: fixed point, at most 17
-/// decimals, no trailing zeros, never `-0`. The shortest text that reads
-/// back as the same double is used when it fits in 17 decimals.
-fn format_float(v: f64) -> String {
-    let shortest = format!("{v}");
-    let decimals = shortest.split_once('.').map_or(0, |(_, f)| f.len());
-    let mut out = if decimals <= 17 {
-        shortest
-    } else {
-        let fixed = format!("{v:.17}");
-        fixed
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-    };
-    if out == "-0" {
-        out = "0".to_string();
-    }
-    out
+    float80::parse(b)
 }
 
 /// INCRBYFLOAT key increment
@@ -583,7 +563,11 @@ pub fn incrbyfloat(s: &mut Session, args: &Args) -> Reply {
     s.keyspace(|ks| {
         let old = ks.peek(db, &args[1], now);
         let current = match &old {
-            None => 0.0,
+            None => LongDouble::Finite {
+                neg: false,
+                mant: 0,
+                exp: 0,
+            },
             Some(e) => match parse_float(&e.value) {
                 Some(v) => v,
                 None => return invalid(),
@@ -592,11 +576,13 @@ pub fn incrbyfloat(s: &mut Session, args: &Args) -> Reply {
         let Some(by) = parse_float(&args[2]) else {
             return invalid();
         };
-        let sum = current + by;
-        if !sum.is_finite() {
+        // Computed in the 80-bit long double arithmetic Redis uses on x86-64,
+        // so the stored text is the same.
+        let sum = float80::add(current, by);
+        if sum == LongDouble::Inf {
             return Reply::error("ERR increment would produce NaN or Infinity");
         }
-        let value = Bytes::from(format_float(sum));
+        let value = Bytes::from(float80::format(sum));
         let ttl = old.and_then(|e| e.expires_at);
         ks.store_as(db, &args[1], value.clone(), ttl, Form::Plain);
         ks.notify(class::STRING, "incrbyfloat", db, &args[1]);
