@@ -662,8 +662,19 @@ pub fn lcs(s: &mut Session, args: &Args) -> Reply {
             "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
         );
     }
-    lcs_reply(&a, &b, &o)
+    if cells > LCS_INLINE_CELLS {
+        // Seconds of work at the largest sizes: let the runtime move this
+        // worker's other connections elsewhere meanwhile.
+        tokio::task::block_in_place(|| lcs_reply(&a, &b, &o))
+    } else {
+        lcs_reply(&a, &b, &o)
+    }
 }
+
+/// LCS tables up to this many cells (about a millisecond of work) are
+/// computed in place; larger ones under `block_in_place`, so a long LCS
+/// does not hold up the other connections of its runtime worker.
+const LCS_INLINE_CELLS: u64 = 1 << 20;
 
 /// Computes the LCS table and walks it back from the end, as Redis does,
 /// so the ranges come out in the same order (last match first).
