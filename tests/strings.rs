@@ -488,3 +488,62 @@ fn memory_usage_of_strings() {
         ],
     );
 }
+
+/// The `__keyevent@0__:<event>` frame for `key`, as a `*4` pmessage.
+fn keyevent(event: &str, key: &str) -> Vec<u8> {
+    let channel = format!("__keyevent@0__:{event}");
+    common::push_frame(
+        false,
+        &[
+            b"pmessage",
+            b"__keyevent@0__:*",
+            channel.as_bytes(),
+            key.as_bytes(),
+        ],
+    )
+}
+
+#[test]
+fn keyspace_events_match_redis() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.expect_call("CONFIG SET notify-keyspace-events E$g", b"+OK\r\n");
+    let mut sub = srv.raw();
+    sub.call("PSUBSCRIBE __keyevent@0__:*");
+    // (command, reply, events it causes)
+    let steps: &[(&str, &[u8], &[(&str, &str)])] = &[
+        ("SET a 1", b"+OK\r\n", &[("set", "a")]),
+        ("GETEX a EX 100", b"$1\r\n1\r\n", &[("expire", "a")]),
+        ("GETEX a PERSIST", b"$1\r\n1\r\n", &[("persist", "a")]),
+        // No TTL to remove: nothing happens.
+        ("GETEX a PERSIST", b"$1\r\n1\r\n", &[]),
+        ("GETEX a", b"$1\r\n1\r\n", &[]),
+        ("GETEX a PXAT 1", b"$1\r\n1\r\n", &[("del", "a")]),
+        ("GETSET g 1", b"$-1\r\n", &[("set", "g")]),
+        // One event per pair, even for the same key twice.
+        (
+            "MSETNX m1 1 m1 2",
+            b":1\r\n",
+            &[("set", "m1"), ("set", "m1")],
+        ),
+        ("MSETNX m1 1 m2 2", b":0\r\n", &[]),
+        ("SETRANGE r 0 x", b":1\r\n", &[("setrange", "r")]),
+        ("SETRANGE r 0 \"\"", b":1\r\n", &[]),
+        ("SETBIT b 1 1", b":0\r\n", &[("setbit", "b")]),
+        // The bit already has that value.
+        ("SETBIT b 1 1", b":1\r\n", &[]),
+        (
+            "INCRBYFLOAT f 1.5",
+            b"$3\r\n1.5\r\n",
+            &[("incrbyfloat", "f")],
+        ),
+        ("LCS f r", b"$0\r\n\r\n", &[]),
+    ];
+    for (line, reply, events) in steps {
+        script(&mut c, &[(line, reply)]);
+        for (ev, key) in *events {
+            sub.expect(&keyevent(ev, key));
+        }
+        sub.expect_nothing(Duration::from_millis(50));
+    }
+}
