@@ -503,6 +503,9 @@ fn keyevent(event: &str, key: &str) -> Vec<u8> {
     )
 }
 
+/// A command, its reply, and the (event, key) notifications it causes.
+type Step<'a> = (&'a str, &'a [u8], &'a [(&'a str, &'a str)]);
+
 #[test]
 fn keyspace_events_match_redis() {
     let srv = TestServer::start();
@@ -510,8 +513,7 @@ fn keyspace_events_match_redis() {
     c.expect_call("CONFIG SET notify-keyspace-events E$g", b"+OK\r\n");
     let mut sub = srv.raw();
     sub.call("PSUBSCRIBE __keyevent@0__:*");
-    // (command, reply, events it causes)
-    let steps: &[(&str, &[u8], &[(&str, &str)])] = &[
+    let steps: &[Step] = &[
         ("SET a 1", b"+OK\r\n", &[("set", "a")]),
         ("GETEX a EX 100", b"$1\r\n1\r\n", &[("expire", "a")]),
         ("GETEX a PERSIST", b"$1\r\n1\r\n", &[("persist", "a")]),
