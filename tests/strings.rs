@@ -549,3 +549,45 @@ fn keyspace_events_match_redis() {
         sub.expect_nothing(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn bitop_combines_strings() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    script(
+        &mut c,
+        &[
+            ("SET a foobar", b"+OK\r\n"),
+            ("SET b abcdef", b"+OK\r\n"),
+            ("SET c x", b"+OK\r\n"),
+            ("BITOP AND d a b", b":6\r\n"),
+            ("GET d", b"$6\r\n`bc`ab\r\n"),
+            // Shorter sources read as zero bytes.
+            ("BITOP OR d a b c", b":6\r\n"),
+            ("GET d", b"$6\r\n\x7foofev\r\n"),
+            ("BITOP XOR d a b c", b":6\r\n"),
+            ("GET d", b"$6\r\n\x7f\r\x0c\x06\x04\x14\r\n"),
+            ("BITOP NOT d a", b":6\r\n"),
+            ("GET d", b"$6\r\n\x99\x90\x90\x9d\x9e\x8d\r\n"),
+            ("OBJECT ENCODING d", b"$3\r\nraw\r\n"),
+            (
+                "BITOP NOT d a b",
+                b"-ERR BITOP NOT must be called with a single source key.\r\n",
+            ),
+            ("BITOP bogus d a", SYNTAX),
+            (
+                "BITOP AND d",
+                b"-ERR wrong number of arguments for 'bitop' command\r\n",
+            ),
+            // An empty result deletes the destination.
+            ("BITOP AND d nokey nokey2", b":0\r\n"),
+            ("EXISTS d", b":0\r\n"),
+            // The result replaces the destination, TTL included.
+            ("SET d x EX 100", b"+OK\r\n"),
+            ("BITOP OR d c", b":1\r\n"),
+            ("TTL d", b":-1\r\n"),
+            ("BITOP AND d c nokey", b":1\r\n"),
+            ("GET d", b"$1\r\n\x00\r\n"),
+        ],
+    );
+}

@@ -1,4 +1,4 @@
-//! Bit commands on string values: SETBIT, GETBIT, BITCOUNT, BITPOS. Bits
+//! Bit commands on string values: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP. Bits
 //! are numbered from the most significant bit of the first byte, as in
 //! Redis.
 
@@ -232,4 +232,63 @@ pub fn bitpos(s: &mut Session, args: &Args) -> Reply {
         return Reply::Int((last + 1) as i64);
     }
     Reply::Int(-1)
+}
+
+/// BITOP AND|OR|XOR|NOT destkey key [key ...]: combines the strings byte by
+/// byte (shorter ones, and missing keys, read as zero bytes) into destkey;
+/// answers the result's length. An empty result deletes destkey.
+pub fn bitop(s: &mut Session, args: &Args) -> Reply {
+    let op = &args[1];
+    let combine: fn(u8, u8) -> u8 = if is(op, "and") {
+        |a, b| a & b
+    } else if is(op, "or") {
+        |a, b| a | b
+    } else if is(op, "xor") {
+        |a, b| a ^ b
+    } else if is(op, "not") {
+        |a, _| !a
+    } else {
+        return syntax_error();
+    };
+    let not = is(op, "not");
+    if not && args.len() != 4 {
+        return Reply::error("ERR BITOP NOT must be called with a single source key.");
+    }
+    let shared = Arc::clone(&s.shared);
+    let db = s.db;
+    let now = now_ms();
+    let dest = &args[2];
+    s.keyspace(|ks| {
+        let sources: Vec<Bytes> = args[3..]
+            .iter()
+            .map(|k| ks.lookup(db, k, now).map(|e| e.value).unwrap_or_default())
+            .collect();
+        let len = sources.iter().map(Bytes::len).max().unwrap_or(0);
+        if len == 0 {
+            if ks.delete(db, dest, now) {
+                ks.notify(class::GENERIC, "del", db, dest);
+            }
+            return Reply::Int(0);
+        }
+        let old_len = ks.peek(db, dest, now).map_or(0, |e| e.value.len());
+        if let Err(e) = check_growth(&shared, ks, old_len, len as u64) {
+            return e;
+        }
+        // At most as long as the longest source, which exists already.
+        let mut out = BytesMut::zeroed(len);
+        for (i, byte) in out.iter_mut().enumerate() {
+            let at = |v: &Bytes| v.get(i).copied().unwrap_or(0);
+            let mut acc = at(&sources[0]);
+            if not {
+                acc = combine(acc, 0);
+            }
+            for src in &sources[1..] {
+                acc = combine(acc, at(src));
+            }
+            *byte = acc;
+        }
+        ks.store_as(db, dest, out.freeze(), None, Form::Raw);
+        ks.notify(class::STRING, "set", db, dest);
+        Reply::Int(len as i64)
+    })
 }

@@ -1105,6 +1105,16 @@ pub static COMMANDS: &[Command] = &[
         "key bit [start [end [BYTE|BIT]]]",
     ),
     cmd(
+        "bitop",
+        -4,
+        WRITE | DENYOOM,
+        bits::bitop,
+        BITMAP,
+        "2.6.0",
+        "Performs bitwise operations on multiple strings, and stores the result.",
+        "AND|OR|XOR|NOT destkey key [key ...]",
+    ),
+    cmd(
         "del",
         -2,
         WRITE,
