@@ -20,6 +20,7 @@
 pub mod table;
 
 mod auth;
+mod bits;
 mod client;
 mod cluster;
 mod command;
@@ -28,11 +29,13 @@ mod dbsize;
 mod debug;
 mod echo;
 mod expire;
+mod float80;
 mod flush;
 mod hello;
 pub mod info;
 mod keys;
 mod multi;
+mod object;
 mod ping;
 pub mod publish;
 mod pubsub;
