@@ -351,3 +351,21 @@ fn debug_set_active_expire() {
          42a3ddbf5c515d67cd10be5cf2cb483284e4071c, on @user_script:1.\r\n"
     );
 }
+
+/// RENAME, COPY and MOVE keep a value's encoding, as Redis keeps (or
+/// duplicates) the object: a string grown by APPEND stays `raw`.
+#[test]
+fn rename_copy_and_move_keep_the_encoding() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.expect_call("SET k abc", b"+OK\r\n");
+    c.expect_call("APPEND k d", b":4\r\n");
+    c.expect_call("OBJECT ENCODING k", b"$3\r\nraw\r\n");
+    c.expect_call("RENAME k k2", b"+OK\r\n");
+    c.expect_call("OBJECT ENCODING k2", b"$3\r\nraw\r\n");
+    c.expect_call("COPY k2 k3", b":1\r\n");
+    c.expect_call("OBJECT ENCODING k3", b"$3\r\nraw\r\n");
+    c.expect_call("MOVE k3 1", b":1\r\n");
+    c.expect_call("SELECT 1", b"+OK\r\n");
+    c.expect_call("OBJECT ENCODING k3", b"$3\r\nraw\r\n");
+}

@@ -147,7 +147,7 @@ fn rename_generic(s: &mut Session, args: &Args, nx: bool) -> Reply {
         }
         ks.delete(db, from, now);
         ks.delete(db, to, now);
-        ks.store(db, to, e.value, e.expires_at);
+        ks.store_as(db, to, e.value, e.expires_at, e.form);
         ks.notify(class::GENERIC, "rename_from", db, from);
         ks.notify(class::GENERIC, "rename_to", db, to);
         done(true)
@@ -208,7 +208,7 @@ pub fn copy(s: &mut Session, args: &Args) -> Reply {
             }
             ks.delete(dst_db, to, now);
         }
-        ks.store(dst_db, to, e.value, e.expires_at);
+        ks.store_as(dst_db, to, e.value, e.expires_at, e.form);
         ks.notify(class::GENERIC, "copy_to", dst_db, to);
         Reply::Int(1)
     })
@@ -234,7 +234,7 @@ pub fn move_key(s: &mut Session, args: &Args) -> Reply {
         if ks.peek(dst_db, key, now).is_some() {
             return Reply::Int(0);
         }
-        ks.store(dst_db, key, e.value, e.expires_at);
+        ks.store_as(dst_db, key, e.value, e.expires_at, e.form);
         ks.delete(src_db, key, now);
         ks.notify(class::GENERIC, "move_from", src_db, key);
         ks.notify(class::GENERIC, "move_to", dst_db, key);
