@@ -34,7 +34,7 @@ use crate::commands;
 use crate::keyspace::KeyspaceGuard;
 use crate::logging::RateLimiter;
 use crate::protocol::request::Limits;
-use crate::protocol::{Args, Parsed, Reply, RequestParser};
+use crate::protocol::{Args, Parsed, RequestParser};
 use crate::pubsub::outbox::{Drained, WriteBatch};
 use crate::pubsub::{flow, wakeups};
 use crate::session::{REPLY_FLUSH_BYTES, Session};
@@ -414,13 +414,13 @@ impl Conn {
                 Ok(Some(Parsed::Empty)) => {}
                 Ok(None) => return false,
                 Err(e) => {
-                    s.reply(Reply::error(e.reply_text()));
+                    s.reply_raw_error(&e.reply_text());
                     if let Some(suppressed) = PROTOCOL_WARNINGS.allow() {
                         tracing::warn!(
                             "protocol error from client id={} addr={}: {} ({} similar warnings suppressed)",
                             s.client.id,
                             s.client.peer.addr,
-                            e.0,
+                            String::from_utf8_lossy(&e.0),
                             suppressed
                         );
                     }

@@ -259,6 +259,26 @@ impl Session {
         reply.encode(self.protocol, &mut self.out);
     }
 
+    /// Sends an error whose text is bytes as the client sent them (a
+    /// protocol error quoting the offending byte), unless CLIENT REPLY
+    /// suppresses it. CR and LF become spaces, as in every error reply.
+    pub fn reply_raw_error(&mut self, text: &[u8]) {
+        if self.publish_group.is_some() {
+            flush_group(self);
+        }
+        crate::stats::Stats::incr(&self.shared.stats.error_replies);
+        if self.reply_off || self.skip_current {
+            return;
+        }
+        self.out.reserve(text.len() + 3);
+        self.out.extend_from_slice(b"-");
+        self.out.extend(
+            text.iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
+        self.out.extend_from_slice(b"\r\n");
+    }
+
     /// Sends a pub/sub push (subscribe confirmations): never suppressed by
     /// CLIENT REPLY, and always a push frame in RESP3.
     pub fn push(&mut self, parts: Vec<Reply>) {

@@ -400,6 +400,52 @@ fn multibulk_framing_errors_close_the_connection() {
 }
 
 #[test]
+fn header_lines_end_at_the_first_cr_as_in_redis() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    // Redis ends a header line at its first CR and skips the byte after it
+    // unread: these frames are commands.
+    c.send(b"*2\rX$4\r\0ECHO\r\n$2\r\rhi\r\n");
+    c.expect(b"$2\r\nhi\r\n");
+    // A header's type byte is looked at only once its line is complete.
+    c.send(b"*1\r\nfoo");
+    c.expect_nothing(Duration::from_millis(200));
+    c.send(b"\r\n");
+    assert_eq!(
+        c.expect_closed(CLOSE_WAIT),
+        b"-ERR Protocol error: expected '$', got 'f'\r\n"
+    );
+    // A NUL before the CR hides the line, as from Redis's strchr: no reply.
+    let mut c = srv.raw();
+    c.send(b"*1\0\r\n$4\r\nPING\r\n");
+    c.expect_nothing(Duration::from_millis(300));
+}
+
+#[test]
+fn offending_byte_is_quoted_raw_in_the_error() {
+    let srv = TestServer::start();
+    // The byte goes back as it came, not UTF-8 encoded; CR becomes a space.
+    assert_closes_with(
+        &srv,
+        "byte 0xff",
+        b"*1\r\n\xff\r\n",
+        b"-ERR Protocol error: expected '$', got '\xff'\r\n",
+    );
+    assert_closes_with(
+        &srv,
+        "byte 0x80 after a command",
+        b"*1\r\n$4\r\nPING\r\n*1\r\n\x80abc\r\n",
+        b"+PONG\r\n-ERR Protocol error: expected '$', got '\x80'\r\n",
+    );
+    assert_closes_with(
+        &srv,
+        "empty header line",
+        b"*1\r\n\r\n",
+        b"-ERR Protocol error: expected '$', got ' '\r\n",
+    );
+}
+
+#[test]
 fn multibulk_count_over_one_million_closes() {
     // Redis 7.0 accepts any count up to INT_MAX; pubsubd caps a request at
     // 1048576 arguments (the pre-6.0 Redis limit) so a hostile header cannot
