@@ -259,6 +259,21 @@ impl Session {
         reply.encode(self.protocol, &mut self.out);
     }
 
+    /// Writes EXEC's replies as EXEC chose them under CLIENT REPLY: the
+    /// array header for `header` replies (if it was allowed), then `items`,
+    /// which may be fewer than announced, as with Redis.
+    pub fn reply_exec(&mut self, header: Option<usize>, items: &[Reply]) {
+        if self.publish_group.is_some() {
+            flush_group(self);
+        }
+        if let Some(n) = header {
+            self.out.extend_from_slice(format!("*{n}\r\n").as_bytes());
+        }
+        for item in items {
+            item.encode(self.protocol, &mut self.out);
+        }
+    }
+
     /// Sends an error whose text is bytes as the client sent them (a
     /// protocol error quoting the offending byte), unless CLIENT REPLY
     /// suppresses it. CR and LF become spaces, as in every error reply.

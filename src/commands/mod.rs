@@ -120,6 +120,7 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
     }
     s.skip_current = std::mem::take(&mut s.skip_next);
     let reply = match resolve(s, args, false) {
+        Err(reply) if names_exec(s, args) => exec_abort(s, &reply),
         Err(reply) => {
             if s.multi.is_some() {
                 s.multi_error = true;
@@ -168,17 +169,46 @@ fn wait(s: &mut Session, or_busy: bool) -> Outcome {
     Outcome::Wait { or_busy }
 }
 
+/// Whether the request's command is EXEC (under the name clients use).
+fn names_exec(s: &Session, args: &Args) -> bool {
+    s.shared
+        .command_names
+        .lookup(args.arg(0))
+        .is_some_and(|c| c.name == "exec")
+}
+
+/// As Redis's `execCommandAbort`: EXEC refused before it runs (wrong arity,
+/// NOAUTH, the RESP2 subscribed context, OOM) ends the transaction, if any,
+/// forgets the WATCHed keys, and gives the reason after `EXECABORT`. The
+/// reason keeps its error code, except the generic `ERR`, which Redis's
+/// refusal texts do not carry.
+pub(crate) fn exec_abort(s: &mut Session, refusal: &Reply) -> Reply {
+    s.end_transaction();
+    s.client.with_info(|i| i.multi = None);
+    let text = match refusal {
+        Reply::Error(e) => e.strip_prefix("ERR ").unwrap_or(e),
+        _ => "",
+    };
+    Reply::error(format!(
+        "EXECABORT Transaction discarded because of: {text}"
+    ))
+}
+
+/// `-OOM` if EXEC would run a queued command that `maxmemory` refuses now
+/// (Redis treats EXEC as `denyoom` when any queued command is).
+pub(crate) fn exec_oom_refusal(s: &mut Session, queued: &[Args]) -> Option<Reply> {
+    let denyoom = queued
+        .iter()
+        .any(|args| resolve(s, args, true).is_ok_and(|r| r.cmd.flags & flags::DENYOOM != 0));
+    if denyoom { oom_refusal(s) } else { None }
+}
+
 /// The reply to a command refused because a script is busy. As in Redis, the
 /// refusal aborts an open transaction, and EXEC itself ends it with
 /// `-EXECABORT`, giving the reason.
 fn refuse_busy(s: &mut Session, resolved: Resolved) -> Reply {
     if resolved.parent.is_none() && resolved.cmd.name == "exec" {
-        s.end_transaction();
-        s.client.with_info(|i| i.multi = None);
-        return Reply::error(format!(
-            "EXECABORT Transaction discarded because of: {}",
-            crate::scripting::BUSY
-        ));
+        return exec_abort(s, &Reply::error(crate::scripting::BUSY));
     }
     if s.multi.is_some() {
         s.multi_error = true;
