@@ -411,7 +411,9 @@ impl Conn {
                         s.flush();
                     }
                 }
-                Ok(Some(Parsed::Empty)) => {}
+                // An empty request still ends the turn of a CLIENT REPLY
+                // SKIP (Redis resets the client after it).
+                Ok(Some(Parsed::Empty)) => s.skip_next = false,
                 Ok(None) => return false,
                 Err(e) => {
                     s.reply_raw_error(&e.reply_text());

@@ -274,15 +274,16 @@ impl Session {
         }
     }
 
-    /// Sends an error whose text is bytes as the client sent them (a
-    /// protocol error quoting the offending byte), unless CLIENT REPLY
-    /// suppresses it. CR and LF become spaces, as in every error reply.
+    /// Sends a protocol error, whose text is bytes as the client sent them
+    /// (it may quote the offending byte), unless CLIENT REPLY suppresses it:
+    /// a pending SKIP applies, since the broken request is the next one.
+    /// CR and LF become spaces, as in every error reply.
     pub fn reply_raw_error(&mut self, text: &[u8]) {
         if self.publish_group.is_some() {
             flush_group(self);
         }
         crate::stats::Stats::incr(&self.shared.stats.error_replies);
-        if self.reply_off || self.skip_current {
+        if self.reply_off || self.skip_current || self.skip_next {
             return;
         }
         self.out.reserve(text.len() + 3);

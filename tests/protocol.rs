@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::bulk;
+use common::{bulk, show};
 
 use common::{Raw, TestServer, cmd};
 use std::io::{Read, Write};
@@ -442,6 +442,61 @@ fn offending_byte_is_quoted_raw_in_the_error() {
         "empty header line",
         b"*1\r\n\r\n",
         b"-ERR Protocol error: expected '$', got ' '\r\n",
+    );
+}
+
+/// Sends `input` on a fresh connection, half-closes it and returns every
+/// byte the server writes before closing.
+fn replies_until_close(srv: &TestServer, input: &[u8]) -> Vec<u8> {
+    let mut c = srv.raw();
+    c.send(input);
+    c.stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("shutdown");
+    c.expect_closed(CLOSE_WAIT)
+}
+
+#[test]
+fn error_replies_quote_arguments_as_sent() {
+    // Redis echoes the bytes of an unknown command and its arguments as
+    // they came (up to a NUL), never re-encoded. Compared as bytes: a lossy
+    // comparison would hide the re-encoding.
+    let srv = TestServer::start();
+    let mut input = cmd(&[b"F\xffO", b"a\x80b", b"c\0d"]);
+    input.extend(cmd(&[b"CLIENT", b"x\xe9y"]));
+    let got = replies_until_close(&srv, &input);
+    let expected: &[u8] =
+        b"-ERR unknown command 'F\xffO', with args beginning with: 'a\x80b' 'c' \r\n\
+        -ERR unknown subcommand 'x\xe9y'. Try CLIENT HELP.\r\n";
+    assert!(got == expected, "got {got:?}");
+}
+
+#[test]
+fn client_reply_skip_meets_empty_and_broken_requests_as_in_redis() {
+    let srv = TestServer::start();
+    // An empty request uses up the SKIP (Redis resets the client after it).
+    assert_eq!(
+        show(&replies_until_close(
+            &srv,
+            b"CLIENT REPLY SKIP\r\n*-1\r\nPING\r\n"
+        )),
+        show(b"+PONG\r\n")
+    );
+    // A broken request is the skipped one: its protocol error is not sent.
+    assert_eq!(
+        show(&replies_until_close(
+            &srv,
+            b"CLIENT REPLY SKIP\r\n*1\r\nfoo\r\n"
+        )),
+        ""
+    );
+    // RESET clears a pending SKIP but not the one applying to itself.
+    assert_eq!(
+        show(&replies_until_close(
+            &srv,
+            b"CLIENT REPLY SKIP\r\nRESET\r\nPING\r\n"
+        )),
+        show(b"+PONG\r\n")
     );
 }
 

@@ -185,13 +185,13 @@ fn names_exec(s: &Session, args: &Args) -> bool {
 pub(crate) fn exec_abort(s: &mut Session, refusal: &Reply) -> Reply {
     s.end_transaction();
     s.client.with_info(|i| i.multi = None);
-    let text = match refusal {
-        Reply::Error(e) => e.strip_prefix("ERR ").unwrap_or(e),
-        _ => "",
+    let reason: &[u8] = match refusal {
+        Reply::Error(e) => e.strip_prefix(b"ERR ").unwrap_or(e),
+        _ => b"",
     };
-    Reply::error(format!(
-        "EXECABORT Transaction discarded because of: {text}"
-    ))
+    let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
+    text.extend_from_slice(reason);
+    Reply::error_bytes(text)
 }
 
 /// `-OOM` if EXEC would run a queued command that `maxmemory` refuses now
@@ -412,32 +412,34 @@ fn resolve(s: &Session, args: &Args, queued: bool) -> Result<Resolved, Reply> {
     Ok(resolved)
 }
 
-/// Text of a client-supplied argument as Redis echoes it in errors: cut at
-/// the first NUL (C string) and at `max` bytes.
-fn echo_arg(arg: &[u8], max: usize) -> String {
+/// A client-supplied argument as Redis echoes it in errors: its bytes as
+/// sent, cut at the first NUL (C string) and at `max` bytes.
+fn echo_arg(arg: &[u8], max: usize) -> &[u8] {
     let end = arg
         .iter()
         .position(|&b| b == 0)
         .unwrap_or(arg.len())
         .min(max);
-    String::from_utf8_lossy(&arg[..end]).into_owned()
+    &arg[..end]
 }
 
 /// `-ERR unknown command 'name', with args beginning with: 'a' 'b' `.
 pub fn unknown_command(name: &[u8], rest: &[Bytes]) -> Reply {
-    let mut listed = String::new();
+    let mut listed = Vec::new();
     for arg in rest {
         if listed.len() >= ERR_ECHO_MAX {
             break;
         }
         let room = ERR_ECHO_MAX - listed.len();
-        listed.push_str(&format!("'{}' ", echo_arg(arg, room)));
+        listed.push(b'\'');
+        listed.extend_from_slice(echo_arg(arg, room));
+        listed.extend_from_slice(b"' ");
     }
-    Reply::error(format!(
-        "ERR unknown command '{}', with args beginning with: {}",
-        echo_arg(name, ERR_ECHO_MAX),
-        listed
-    ))
+    let mut text = b"ERR unknown command '".to_vec();
+    text.extend_from_slice(echo_arg(name, ERR_ECHO_MAX));
+    text.extend_from_slice(b"', with args beginning with: ");
+    text.extend_from_slice(&listed);
+    Reply::error_bytes(text)
 }
 
 /// `-ERR wrong number of arguments for 'name' command`.
@@ -449,12 +451,13 @@ pub fn wrong_arity(fullname: &str) -> Reply {
 
 /// `-ERR unknown subcommand 'x'. Try CONTAINER HELP.`
 pub fn unknown_subcommand(container: &[u8], sub: Option<&[u8]>) -> Reply {
-    let sub = sub.map(|s| echo_arg(s, ERR_ECHO_MAX)).unwrap_or_default();
-    Reply::error(format!(
-        "ERR unknown subcommand '{}'. Try {} HELP.",
-        sub,
-        String::from_utf8_lossy(container).to_uppercase()
-    ))
+    let mut text = b"ERR unknown subcommand '".to_vec();
+    text.extend_from_slice(sub.map(|s| echo_arg(s, ERR_ECHO_MAX)).unwrap_or_default());
+    text.extend_from_slice(b"'. Try ");
+    // Redis upper-cases the C string byte by byte (ASCII only).
+    text.extend(echo_arg(container, usize::MAX).to_ascii_uppercase());
+    text.extend_from_slice(b" HELP.");
+    Reply::error_bytes(text)
 }
 
 /// `-ERR syntax error`.

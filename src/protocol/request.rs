@@ -16,8 +16,9 @@
 //! ends at its first CR, whatever byte follows it (that byte is skipped); an
 //! inline line ends at its first LF. Redis searches with `strchr`, so a NUL
 //! byte before the terminator hides it: such a line never completes and only
-//! ends in the too-big error. A header's skipped byte is rewritten to LF in
-//! the buffer, so the codec, which wants CRLF, reads the frame as Redis did.
+//! ends in the too-big error. In a complete frame where a skipped byte is
+//! not LF, it is rewritten to LF, so the codec, which wants CRLF, reads the
+//! frame as Redis did.
 //!
 //! The walk keeps its place between reads, so a large pipelined frame that
 //! arrives in many small reads is scanned once, not once per read.
@@ -98,6 +99,8 @@ struct Progress {
     done: usize,
     /// Offset of the next argument's `$` header.
     offset: usize,
+    /// A header line seen so far ends in CR and a byte other than LF.
+    odd_ends: bool,
 }
 
 /// Incremental request parser; one per connection.
@@ -178,11 +181,11 @@ impl RequestParser {
                     buf.advance(eol + 2);
                     return Ok(Some(Parsed::Empty));
                 }
-                buf[eol + 1] = b'\n';
                 Progress {
                     count: n as usize,
                     done: 0,
                     offset: eol + 2,
+                    odd_ends: buf[eol + 1] != b'\n',
                 }
             }
         };
@@ -215,7 +218,7 @@ impl RequestParser {
             if len > UNAUTH_MAX_BULK_LEN && !limits.authenticated {
                 return Err(ParseError::new("unauthenticated bulk length"));
             }
-            buf[eol + 1] = b'\n';
+            p.odd_ends |= buf[eol + 1] != b'\n';
             let end = eol + 2 + len as usize + 2;
             if buf.len() < end {
                 self.wanted = end - buf.len();
@@ -227,8 +230,37 @@ impl RequestParser {
         }
         self.progress = None;
         let frame_len = p.offset;
+        if p.odd_ends {
+            end_headers_with_lf(&mut buf[..frame_len], p.count)?;
+        }
         decode_frame(buf, frame_len, std::mem::take(&mut self.spare))
     }
+}
+
+/// Rewrites the byte after each header line's CR to LF in a complete frame
+/// the walk accepted, so the codec (which wants CRLF) reads it as Redis did:
+/// Redis skips that byte unread. Only frames with such a byte come here.
+fn end_headers_with_lf(frame: &mut [u8], count: usize) -> Result<(), ParseError> {
+    let broken = || ParseError::new("invalid bulk length");
+    // `at` is where a header line starts: the `*<n>` one, then each `$<len>`.
+    let mut at = 0;
+    for i in 0..=count {
+        let line = frame.get(at..).ok_or_else(broken)?;
+        let cr = at + line.iter().position(|&b| b == b'\r').ok_or_else(broken)?;
+        *frame.get_mut(cr + 1).ok_or_else(broken)? = b'\n';
+        let body = if i == 0 {
+            0
+        } else {
+            let len = frame
+                .get(at + 1..cr)
+                .and_then(parse_int)
+                .ok_or_else(broken)?;
+            // The argument, then the two bytes after it.
+            usize::try_from(len).map_err(|_| broken())? + 2
+        };
+        at = cr + 2 + body;
+    }
+    Ok(())
 }
 
 /// Hands a frame whose limits were checked to the codec and keeps the
