@@ -248,6 +248,9 @@ impl Conn {
                     if !self.read(sock) {
                         return End::IoError;
                     }
+                    if self.reading && self.over_query_limit() {
+                        continue;
+                    }
                     self.run_buffered();
                     if !self.sndbuf_limited && client.is_pubsub() {
                         // Best effort: a socket that refuses keeps the
@@ -353,24 +356,38 @@ impl Conn {
             self.parser.release_idle_memory();
             s.release_idle_memory();
         }
-        let shared = Arc::clone(&s.shared);
-        let client = Arc::clone(&s.client);
-        client.with_info(|i| {
+        s.client.with_info(|i| {
             i.qbuf = self.buf.len();
             i.qbuf_cap = self.buf.capacity();
         });
-        let query_limit = shared.settings.query_buffer_limit.load(Ordering::Relaxed);
-        if self.buf.len() as u64 > query_limit {
-            Stats::incr(&shared.stats.query_limit_disconnections);
-            tracing::warn!(
-                "closing client id={} addr={} that reached the max query buffer length ({} bytes)",
-                client.id,
-                client.peer.addr,
-                self.buf.len()
-            );
-            client.close(CloseReason::QueryBufferLimit);
-            self.stop_reading();
+    }
+
+    /// Applies `client-query-buffer-limit` right after a read, before the
+    /// requests run, as Redis does: to the bytes Redis would hold in its
+    /// query buffer (what was read and not yet taken apart, framing bytes
+    /// included), and also to the complete arguments of the request still
+    /// arriving, which Redis keeps apart and pubsubd keeps in the buffer.
+    /// Closes the connection without a reply and returns true if either is
+    /// over the limit.
+    fn over_query_limit(&mut self) -> bool {
+        let shared = Arc::clone(&self.session.shared);
+        let client = Arc::clone(&self.session.client);
+        let limit = shared.settings.query_buffer_limit.load(Ordering::Relaxed);
+        let taken = self.parser.consumed().min(self.buf.len());
+        let held = self.buf.len() - taken;
+        if held as u64 <= limit && taken as u64 <= limit {
+            return false;
         }
+        Stats::incr(&shared.stats.query_limit_disconnections);
+        tracing::warn!(
+            "closing client id={} addr={} that reached the max query buffer length ({} bytes)",
+            client.id,
+            client.peer.addr,
+            self.buf.len()
+        );
+        client.close(CloseReason::QueryBufferLimit);
+        self.stop_reading();
+        true
     }
 
     /// Parses and runs requests until the buffer holds no complete one or a

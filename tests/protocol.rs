@@ -599,6 +599,21 @@ fn query_buffer_over_limit_closes_silently() {
 }
 
 #[test]
+fn query_buffer_limit_counts_the_argument_with_its_crlf() {
+    // Redis holds an arriving argument in its query buffer with the CRLF
+    // after it (its header already taken out) and checks the limit after
+    // every read: with 1 MB, 1,048,574 bytes fit and 1,048,575 do not.
+    let srv = TestServer::start_with(&["--client-query-buffer-limit", "1mb"]);
+    let mut c = srv.raw();
+    let fits = vec![b'f'; 1_048_574];
+    assert_eq!(c.call_args(&[b"ECHO", &fits]), bulk(&fits));
+    let mut c = srv.raw();
+    let _ = c.stream.write_all(&cmd(&[b"ECHO", &[b'o'; 1_048_575]]));
+    assert_eq!(show(&c.expect_closed(CLOSE_WAIT)), "");
+    srv.raw().expect_call("PING", b"+PONG\r\n");
+}
+
+#[test]
 fn large_pipelined_arguments_under_query_limit_are_fine() {
     // Each argument is consumed as it completes, so many 512 KB arguments in a
     // row never exceed a 1 MB query buffer limit.

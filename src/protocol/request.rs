@@ -110,6 +110,10 @@ pub struct RequestParser {
     /// Bytes the frame in progress still needs, when known (lets the reader
     /// size one allocation for a large argument instead of growing by doubling).
     wanted: usize,
+    /// Bytes at the front of the buffer that Redis would already have taken
+    /// out of its query buffer: the frame's header, its complete arguments
+    /// and the current argument's header line (see [`RequestParser::consumed`]).
+    consumed: usize,
     /// A range vector handed back with [`RequestParser::recycle`], reused
     /// for the next request (at most [`SPARE_ARGS_MAX`] slots kept).
     spare: Vec<Range<usize>>,
@@ -127,6 +131,14 @@ impl RequestParser {
     /// How many more bytes the frame in progress needs, if known.
     pub fn wanted(&self) -> usize {
         self.wanted
+    }
+
+    /// How much of the buffered, incomplete frame Redis would no longer
+    /// count in its query buffer: it moves each complete argument, and each
+    /// complete header line, out of it as they arrive. The rest of the
+    /// buffer is what `client-query-buffer-limit` applies to, as in Redis.
+    pub fn consumed(&self) -> usize {
+        self.consumed
     }
 
     /// Takes back a request's arguments once the command ran, so the next
@@ -153,6 +165,7 @@ impl RequestParser {
         limits: &Limits,
     ) -> Result<Option<Parsed>, ParseError> {
         self.wanted = 0;
+        self.consumed = 0;
         if buf.is_empty() {
             return Ok(None);
         }
@@ -190,6 +203,7 @@ impl RequestParser {
             }
         };
         while p.done < p.count {
+            self.consumed = p.offset;
             if p.offset >= buf.len() {
                 self.progress = Some(p);
                 return Ok(None);
@@ -221,6 +235,7 @@ impl RequestParser {
             p.odd_ends |= buf[eol + 1] != b'\n';
             let end = eol + 2 + len as usize + 2;
             if buf.len() < end {
+                self.consumed = eol + 2;
                 self.wanted = end - buf.len();
                 self.progress = Some(p);
                 return Ok(None);
@@ -229,6 +244,7 @@ impl RequestParser {
             p.done += 1;
         }
         self.progress = None;
+        self.consumed = 0;
         let frame_len = p.offset;
         if p.odd_ends {
             end_headers_with_lf(&mut buf[..frame_len], p.count)?;
