@@ -1012,7 +1012,7 @@ fn lua_to_reply(v: &Value, resp3: bool, depth: usize) -> Reply {
 /// level's stack frame small.
 fn table_to_reply(t: &Table, resp3: bool, depth: usize) -> Reply {
     if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-        return Reply::Error(String::from_utf8_lossy(&e.as_bytes()).into_owned());
+        return Reply::error_bytes(e.as_bytes().to_vec());
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
         return Reply::Status(Bytes::copy_from_slice(&s.as_bytes()));
@@ -1136,7 +1136,7 @@ mod tests {
         let reply = state.run(&sha, &keys, &argv, 5000, &mut call);
         let _ = killer.join();
         assert!(
-            matches!(&reply, Reply::Error(e) if e.starts_with(KILLED)),
+            matches!(&reply, Reply::Error(e) if e.starts_with(KILLED.as_bytes())),
             "{reply:?}"
         );
         assert!(leftovers(&state).is_empty(), "{:?}", leftovers(&state));

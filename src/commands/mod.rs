@@ -124,6 +124,7 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
     }
     s.skip_current = std::mem::take(&mut s.skip_next);
     let reply = match resolve(s, args, false) {
+        Err(reply) if names_exec(s, args) => exec_abort(s, &reply),
         Err(reply) => {
             if s.multi.is_some() {
                 s.multi_error = true;
@@ -172,17 +173,46 @@ fn wait(s: &mut Session, or_busy: bool) -> Outcome {
     Outcome::Wait { or_busy }
 }
 
+/// Whether the request's command is EXEC (under the name clients use).
+fn names_exec(s: &Session, args: &Args) -> bool {
+    s.shared
+        .command_names
+        .lookup(args.arg(0))
+        .is_some_and(|c| c.name == "exec")
+}
+
+/// As Redis's `execCommandAbort`: EXEC refused before it runs (wrong arity,
+/// NOAUTH, the RESP2 subscribed context, OOM) ends the transaction, if any,
+/// forgets the WATCHed keys, and gives the reason after `EXECABORT`. The
+/// reason keeps its error code, except the generic `ERR`, which Redis's
+/// refusal texts do not carry.
+pub(crate) fn exec_abort(s: &mut Session, refusal: &Reply) -> Reply {
+    s.end_transaction();
+    s.client.with_info(|i| i.multi = None);
+    let reason: &[u8] = match refusal {
+        Reply::Error(e) => e.strip_prefix(b"ERR ").unwrap_or(e),
+        _ => b"",
+    };
+    let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
+    text.extend_from_slice(reason);
+    Reply::error_bytes(text)
+}
+
+/// `-OOM` if EXEC would run a queued command that `maxmemory` refuses now
+/// (Redis treats EXEC as `denyoom` when any queued command is).
+pub(crate) fn exec_oom_refusal(s: &mut Session, queued: &[Args]) -> Option<Reply> {
+    let denyoom = queued
+        .iter()
+        .any(|args| resolve(s, args, true).is_ok_and(|r| r.cmd.flags & flags::DENYOOM != 0));
+    if denyoom { oom_refusal(s) } else { None }
+}
+
 /// The reply to a command refused because a script is busy. As in Redis, the
 /// refusal aborts an open transaction, and EXEC itself ends it with
 /// `-EXECABORT`, giving the reason.
 fn refuse_busy(s: &mut Session, resolved: Resolved) -> Reply {
     if resolved.parent.is_none() && resolved.cmd.name == "exec" {
-        s.end_transaction();
-        s.client.with_info(|i| i.multi = None);
-        return Reply::error(format!(
-            "EXECABORT Transaction discarded because of: {}",
-            crate::scripting::BUSY
-        ));
+        return exec_abort(s, &Reply::error(crate::scripting::BUSY));
     }
     if s.multi.is_some() {
         s.multi_error = true;
@@ -389,32 +419,34 @@ fn resolve(s: &Session, args: &Args, queued: bool) -> Result<Resolved, Reply> {
     Ok(resolved)
 }
 
-/// Text of a client-supplied argument as Redis echoes it in errors: cut at
-/// the first NUL (C string) and at `max` bytes.
-fn echo_arg(arg: &[u8], max: usize) -> String {
+/// A client-supplied argument as Redis echoes it in errors: its bytes as
+/// sent, cut at the first NUL (C string) and at `max` bytes.
+fn echo_arg(arg: &[u8], max: usize) -> &[u8] {
     let end = arg
         .iter()
         .position(|&b| b == 0)
         .unwrap_or(arg.len())
         .min(max);
-    String::from_utf8_lossy(&arg[..end]).into_owned()
+    &arg[..end]
 }
 
 /// `-ERR unknown command 'name', with args beginning with: 'a' 'b' `.
 pub fn unknown_command(name: &[u8], rest: &[Bytes]) -> Reply {
-    let mut listed = String::new();
+    let mut listed = Vec::new();
     for arg in rest {
         if listed.len() >= ERR_ECHO_MAX {
             break;
         }
         let room = ERR_ECHO_MAX - listed.len();
-        listed.push_str(&format!("'{}' ", echo_arg(arg, room)));
+        listed.push(b'\'');
+        listed.extend_from_slice(echo_arg(arg, room));
+        listed.extend_from_slice(b"' ");
     }
-    Reply::error(format!(
-        "ERR unknown command '{}', with args beginning with: {}",
-        echo_arg(name, ERR_ECHO_MAX),
-        listed
-    ))
+    let mut text = b"ERR unknown command '".to_vec();
+    text.extend_from_slice(echo_arg(name, ERR_ECHO_MAX));
+    text.extend_from_slice(b"', with args beginning with: ");
+    text.extend_from_slice(&listed);
+    Reply::error_bytes(text)
 }
 
 /// `-ERR wrong number of arguments for 'name' command`.
@@ -426,12 +458,13 @@ pub fn wrong_arity(fullname: &str) -> Reply {
 
 /// `-ERR unknown subcommand 'x'. Try CONTAINER HELP.`
 pub fn unknown_subcommand(container: &[u8], sub: Option<&[u8]>) -> Reply {
-    let sub = sub.map(|s| echo_arg(s, ERR_ECHO_MAX)).unwrap_or_default();
-    Reply::error(format!(
-        "ERR unknown subcommand '{}'. Try {} HELP.",
-        sub,
-        String::from_utf8_lossy(container).to_uppercase()
-    ))
+    let mut text = b"ERR unknown subcommand '".to_vec();
+    text.extend_from_slice(sub.map(|s| echo_arg(s, ERR_ECHO_MAX)).unwrap_or_default());
+    text.extend_from_slice(b"'. Try ");
+    // Redis upper-cases the C string byte by byte (ASCII only).
+    text.extend(echo_arg(container, usize::MAX).to_ascii_uppercase());
+    text.extend_from_slice(b" HELP.");
+    Reply::error_bytes(text)
 }
 
 /// `-ERR syntax error`.

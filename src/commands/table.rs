@@ -1358,7 +1358,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "exec",
         1,
-        NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK | KEYSPACE,
+        NOSCRIPT | LOADING | STALE | KEYSPACE,
         multi::exec,
         TX,
         "1.2.0",
