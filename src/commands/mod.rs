@@ -121,6 +121,7 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
     s.skip_current = std::mem::take(&mut s.skip_next);
     let reply = match resolve(s, args, false) {
         Err(reply) => {
+            count_rejection(s, args);
             if s.multi.is_some() {
                 s.multi_error = true;
             }
@@ -172,6 +173,8 @@ fn wait(s: &mut Session, or_busy: bool) -> Outcome {
 /// refusal aborts an open transaction, and EXEC itself ends it with
 /// `-EXECABORT`, giving the reason.
 fn refuse_busy(s: &mut Session, resolved: Resolved) -> Reply {
+    let stats = &s.shared.stats.commands;
+    stats.reject(s.client.id, resolved.cmd, resolved.parent);
     if resolved.parent.is_none() && resolved.cmd.name == "exec" {
         s.end_transaction();
         s.client.with_info(|i| i.multi = None);
@@ -262,6 +265,8 @@ fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
     if cmd.flags & flags::DENYOOM != 0
         && let Some(refusal) = oom_refusal(s)
     {
+        let stats = &s.shared.stats.commands;
+        stats.reject(s.client.id, cmd, resolved.parent);
         return refusal;
     }
     if cmd.flags & flags::MAY_PUSH != 0 && !s.in_script && s.client.is_pubsub() {
@@ -275,9 +280,32 @@ fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
         s.client.touch();
         s.client.set_last_command(cmd);
     }
-    match cmd.handler {
+    let started = std::time::Instant::now();
+    let reply = match cmd.handler {
         Some(h) => h(s, args),
         None => unknown_subcommand(args.arg(0), args.get_arg(1)),
+    };
+    let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let stats = &s.shared.stats.commands;
+    stats.record(s.client.id, cmd, resolved.parent, ns, reply.is_error());
+    reply
+}
+
+/// Counts a request refused before it ran (arity, authentication,
+/// subscribed context) in its command's `rejected_calls`, as Redis does
+/// when the name (and subcommand) resolve to a command.
+fn count_rejection(s: &Session, args: &Args) {
+    let Some(cmd) = s.shared.command_names.lookup(args.arg(0)) else {
+        return;
+    };
+    let stats = &s.shared.stats.commands;
+    match args.get_arg(1).filter(|_| !cmd.subcommands.is_empty()) {
+        None => stats.reject(s.client.id, cmd, None),
+        Some(name) => match cmd.subcommand(name) {
+            Some(sub) => stats.reject(s.client.id, sub, Some(cmd)),
+            None if cmd.flags & flags::ANY_SUBCOMMAND != 0 => stats.reject(s.client.id, cmd, None),
+            None => {}
+        },
     }
 }
 
