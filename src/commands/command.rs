@@ -1636,6 +1636,20 @@ static META: &[Meta] = &[
         specs: &[],
     },
     Meta {
+        name: "command|getkeys",
+        categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "command|getkeysandflags",
+        categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
         name: "pubsub",
         categories: &["@slow"],
         keys: (0, 0, 0),

@@ -461,7 +461,7 @@ static COMMAND_SUBS: [Command; 7] = [
     ),
     cmd(
         "getkeys",
-        -3,
+        -4,
         LOADING | STALE,
         command::getkeys,
         SERVER,
@@ -471,7 +471,7 @@ static COMMAND_SUBS: [Command; 7] = [
     ),
     cmd(
         "getkeysandflags",
-        -3,
+        -4,
         LOADING | STALE,
         command::getkeys_and_flags,
         SERVER,
