@@ -189,8 +189,8 @@ const LATENCY_OCTAVES: u64 = 31;
 /// per command and subcommand per shard.
 pub const LATENCY_BUCKETS: usize = (LATENCY_SUB_BUCKETS * (LATENCY_OCTAVES - 1)) as usize;
 
-/// The latency percentiles INFO `latencystats` reports (Redis's default
-/// `latency-tracking-info-percentiles`).
+/// The latency percentiles INFO `latencystats` reports by default (Redis's
+/// default `latency-tracking-info-percentiles`).
 pub const LATENCY_PERCENTILES: &[f64] = &[50.0, 99.0, 99.9];
 
 /// The histogram bucket of a latency of `ns` nanoseconds.
@@ -338,7 +338,8 @@ impl CommandStats {
     }
 
     /// Counts one run of `cmd` that took `ns` nanoseconds and replied with
-    /// an error if `failed`; `shard` is any number stable per connection
+    /// an error if `failed`, in its latency histogram too if `latency`
+    /// (`latency-tracking`); `shard` is any number stable per connection
     /// (its client id).
     pub fn record(
         &self,
@@ -347,13 +348,14 @@ impl CommandStats {
         parent: Option<&'static Command>,
         ns: u64,
         failed: bool,
+        latency: bool,
     ) {
         let Some(c) = self.counters(shard, cmd, parent) else {
             return;
         };
         c.calls.fetch_add(1, Ordering::Relaxed);
         c.usec.fetch_add(ns / 1000, Ordering::Relaxed);
-        if let Some(b) = c.latency.get(latency_bucket(ns)) {
+        if latency && let Some(b) = c.latency.get(latency_bucket(ns)) {
             b.fetch_add(1, Ordering::Relaxed);
         }
         if failed {
@@ -481,7 +483,8 @@ mod tests {
         let stats = CommandStats::default();
         let get = &COMMANDS[0];
         for i in 0..100u64 {
-            stats.record(i, get, None, if i < 99 { 1000 } else { 1_000_000 }, i == 0);
+            let ns = if i < 99 { 1000 } else { 1_000_000 };
+            stats.record(i, get, None, ns, i == 0, true);
         }
         let st = stats.used().into_iter().next().unwrap_or_default();
         assert_eq!((st.calls, st.failed_calls), (100, 1));

@@ -236,3 +236,88 @@ fn client_list_counts_the_running_request_in_qbuf() {
     let line = String::from_utf8_lossy(&c.call("CLIENT INFO")).into_owned();
     assert!(line.contains(" qbuf=26 "), "{line}");
 }
+
+#[test]
+fn latency_tracking_and_its_percentiles_are_configurable() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let line = |c: &mut Raw| {
+        info_field(
+            info(c, "latencystats").as_bytes(),
+            "latency_percentiles_usec_set",
+        )
+    };
+    c.expect_call("CONFIG RESETSTAT", b"+OK\r\n");
+    c.expect_call("CONFIG SET latency-tracking no", b"+OK\r\n");
+    c.expect_call("SET a b", b"+OK\r\n");
+    assert_eq!(line(&mut c), None);
+    c.expect_call("CONFIG SET latency-tracking yes", b"+OK\r\n");
+    c.expect_call("SET a b", b"+OK\r\n");
+    let set = line(&mut c).expect("latency of set");
+    assert!(set.starts_with("p50=") && set.contains(",p99.9="), "{set}");
+    c.call_args(&[
+        b"CONFIG",
+        b"SET",
+        b"latency-tracking-info-percentiles",
+        b"0.0 50.0 100.0",
+    ]);
+    c.expect_call(
+        "CONFIG GET latency-tracking-info-percentiles",
+        b"*2\r\n$33\r\nlatency-tracking-info-percentiles\r\n$8\r\n0 50 100\r\n",
+    );
+    let set = line(&mut c).expect("latency of set");
+    assert!(
+        set.starts_with("p0=") && set.contains(",p50=") && set.contains(",p100="),
+        "{set}"
+    );
+    let bad = c.call_args(&[
+        b"CONFIG",
+        b"SET",
+        b"latency-tracking-info-percentiles",
+        b"10 50 101",
+    ]);
+    assert_eq!(
+        common::show(&bad),
+        "-ERR CONFIG SET failed (possibly related to argument 'latency-tracking-info-percentiles') - latency-tracking-info-percentiles parameters should sit between [0.0,100.0]\r\n"
+    );
+    let bad = c.call_args(&[
+        b"CONFIG",
+        b"SET",
+        b"latency-tracking-info-percentiles",
+        b"10 a",
+    ]);
+    assert_eq!(
+        common::show(&bad),
+        "-ERR CONFIG SET failed (possibly related to argument 'latency-tracking-info-percentiles') - Invalid latency-tracking-info-percentiles parameters\r\n"
+    );
+    c.expect_call("CONFIG RESETSTAT", b"+OK\r\n");
+    assert_eq!(line(&mut c), None);
+}
+
+#[test]
+fn errors_inside_exec_and_scripts_are_counted() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.expect_call("CONFIG RESETSTAT", b"+OK\r\n");
+    c.expect_call("SET s text", b"+OK\r\n");
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("INCR s", b"+QUEUED\r\n");
+    c.expect_call(
+        "EXEC",
+        b"*1\r\n-ERR value is not an integer or out of range\r\n",
+    );
+    c.call_args(&[b"EVAL", b"redis.pcall('incr', 's') return 1", b"0"]);
+    let text = info(&mut c, "all");
+    assert_eq!(
+        info_field(text.as_bytes(), "errorstat_ERR").as_deref(),
+        Some("count=2"),
+        "{text}"
+    );
+    let incr = info_field(text.as_bytes(), "cmdstat_incr").expect("incr");
+    assert!(
+        incr.starts_with("calls=2,") && incr.ends_with("failed_calls=2"),
+        "{incr}"
+    );
+    let exec = info_field(text.as_bytes(), "cmdstat_exec").expect("exec");
+    assert!(exec.ends_with("rejected_calls=0,failed_calls=0"), "{exec}");
+}

@@ -272,21 +272,26 @@ fn section(shared: &Shared, ks: &Keyspace, name: &str, out: &mut String) {
         }
         "latencystats" => {
             out.push_str("# Latencystats\r\n");
+            let cfg = shared.config();
+            if !cfg.latency_tracking {
+                return;
+            }
             for c in st.commands.used() {
-                let mut fields = Vec::new();
-                for &p in crate::stats::LATENCY_PERCENTILES {
-                    if let Some(usec) = c.latency_usec(p) {
-                        fields.push(format!("p{p}={usec:.3}"));
-                    }
+                // Only commands with a recorded latency have a histogram.
+                if c.latency_usec(0.0).is_none() {
+                    continue;
                 }
-                if !fields.is_empty() {
-                    let _ = write!(
-                        out,
-                        "latency_percentiles_usec_{}:{}\r\n",
-                        c.name,
-                        fields.join(",")
-                    );
-                }
+                let fields: Vec<String> = cfg
+                    .latency_tracking_info_percentiles
+                    .iter()
+                    .filter_map(|&p| Some(format!("p{p}={:.3}", c.latency_usec(p)?)))
+                    .collect();
+                let _ = write!(
+                    out,
+                    "latency_percentiles_usec_{}:{}\r\n",
+                    c.name,
+                    fields.join(",")
+                );
             }
         }
         "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),

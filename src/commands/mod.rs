@@ -44,6 +44,8 @@ mod strings;
 mod subscribe;
 mod time;
 
+use std::sync::atomic::Ordering;
+
 use bytes::Bytes;
 
 use crate::protocol::{Args, Reply};
@@ -286,8 +288,21 @@ fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
         None => unknown_subcommand(args.arg(0), args.get_arg(1)),
     };
     let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    let stats = &s.shared.stats.commands;
-    stats.record(s.client.id, cmd, resolved.parent, ns, reply.is_error());
+    let stats = &s.shared.stats;
+    let latency = s.shared.settings.latency_tracking.load(Ordering::Relaxed);
+    let failed = reply.is_error();
+    let id = s.client.id;
+    stats
+        .commands
+        .record(id, cmd, resolved.parent, ns, failed, latency);
+    if let Reply::Error(text) = &reply
+        && !s.direct
+    {
+        // An error EXEC or a script collects is an error reply too, as in
+        // Redis (the caller's own reply is counted when it is sent).
+        crate::stats::Stats::incr(&stats.error_replies);
+        stats.count_error(text.as_bytes());
+    }
     reply
 }
 

@@ -110,6 +110,8 @@ fn defaults_read_back_as_redis() {
         ("appendonly", "no"),
         ("daemonize", "no"),
         ("cluster-enabled", "no"),
+        ("latency-tracking", "yes"),
+        ("latency-tracking-info-percentiles", "50 99 99.9"),
     ];
     for (name, value) in expected {
         assert_eq!(get1(&config, name), value, "{name}");
