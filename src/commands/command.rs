@@ -435,11 +435,14 @@ fn full_names(names: &CommandNames) -> Vec<(String, &'static Command, Option<&'s
     out
 }
 
+/// A COMMAND LIST filter: full name, entry, container name.
+type Filter = dyn Fn(&str, &Command, Option<&str>) -> bool;
+
 /// COMMAND LIST [FILTERBY PATTERN glob | ACLCAT cat | MODULE name]: the
 /// names of the commands and their subcommands, as Redis lists them.
 pub fn list(s: &mut Session, args: &Args) -> Reply {
     let all = full_names(&s.shared.command_names);
-    let keep: Box<dyn Fn(&str, &Command, Option<&str>) -> bool> = match args.len() {
+    let keep: Box<Filter> = match args.len() {
         2 => Box::new(|_, _, _| true),
         5 if is(&args[2], "filterby") => {
             let value = args[4].clone();
