@@ -321,3 +321,14 @@ fn errors_inside_exec_and_scripts_are_counted() {
     let exec = info_field(text.as_bytes(), "cmdstat_exec").expect("exec");
     assert!(exec.ends_with("rejected_calls=0,failed_calls=0"), "{exec}");
 }
+
+#[test]
+fn command_info_reports_tips_and_resp3_sets_as_redis() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.call("HELLO 3");
+    c.expect_call(
+        "COMMAND INFO ping",
+        b"*1\r\n*10\r\n$4\r\nping\r\n:-1\r\n~1\r\n+fast\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@fast\r\n+@connection\r\n~2\r\n$25\r\nrequest_policy:all_shards\r\n$29\r\nresponse_policy:all_succeeded\r\n~0\r\n~0\r\n",
+    );
+}

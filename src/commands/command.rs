@@ -252,19 +252,29 @@ fn describe(cmd: &Command, parent: Option<&str>) -> Reply {
         Reply::Int(last),
         Reply::Int(step),
         Reply::Set(categories(cmd, parent)),
-        Reply::Set(vec![]),
-        Reply::Array(
+        // Sets as in Redis's RESP3 reply, except a non-empty subcommand list.
+        Reply::Set(
+            tips(cmd, parent)
+                .iter()
+                .map(|t| Reply::bulk_static(t))
+                .collect(),
+        ),
+        Reply::Set(
             m.map_or(&[][..], |m| m.specs)
                 .iter()
                 .map(key_spec_reply)
                 .collect(),
         ),
-        Reply::Array(
-            cmd.subcommands
-                .iter()
-                .map(|sub| describe(sub, Some(&name)))
-                .collect(),
-        ),
+        if cmd.subcommands.is_empty() {
+            Reply::Set(vec![])
+        } else {
+            Reply::Array(
+                cmd.subcommands
+                    .iter()
+                    .map(|sub| describe(sub, Some(&name)))
+                    .collect(),
+            )
+        },
     ])
 }
 
@@ -1702,3 +1712,113 @@ static META: &[Meta] = &[
         specs: &[],
     },
 ];
+
+/// Redis 7.0's command tips (for cluster clients: where to send a command
+/// and how to merge the replies), by full name; commands not listed have
+/// none.
+static TIPS: &[(&str, &[&str])] = &[
+    (
+        "ping",
+        &["request_policy:all_shards", "response_policy:all_succeeded"],
+    ),
+    ("time", &["nondeterministic_output"]),
+    (
+        "dbsize",
+        &["request_policy:all_shards", "response_policy:agg_sum"],
+    ),
+    (
+        "flushdb",
+        &["request_policy:all_shards", "response_policy:all_succeeded"],
+    ),
+    (
+        "flushall",
+        &["request_policy:all_shards", "response_policy:all_succeeded"],
+    ),
+    (
+        "info",
+        &[
+            "nondeterministic_output",
+            "request_policy:all_shards",
+            "response_policy:special",
+        ],
+    ),
+    ("mget", &["request_policy:multi_shard"]),
+    (
+        "mset",
+        &[
+            "request_policy:multi_shard",
+            "response_policy:all_succeeded",
+        ],
+    ),
+    (
+        "del",
+        &["request_policy:multi_shard", "response_policy:agg_sum"],
+    ),
+    (
+        "unlink",
+        &["request_policy:multi_shard", "response_policy:agg_sum"],
+    ),
+    (
+        "exists",
+        &["request_policy:multi_shard", "response_policy:agg_sum"],
+    ),
+    (
+        "keys",
+        &["request_policy:all_shards", "nondeterministic_output_order"],
+    ),
+    (
+        "scan",
+        &["nondeterministic_output", "request_policy:special"],
+    ),
+    (
+        "randomkey",
+        &["request_policy:all_shards", "nondeterministic_output"],
+    ),
+    ("ttl", &["nondeterministic_output"]),
+    ("pttl", &["nondeterministic_output"]),
+    (
+        "script|load",
+        &["request_policy:all_nodes", "response_policy:all_succeeded"],
+    ),
+    (
+        "script|exists",
+        &[
+            "request_policy:all_shards",
+            "response_policy:agg_logical_and",
+        ],
+    ),
+    (
+        "script|flush",
+        &["request_policy:all_nodes", "response_policy:all_succeeded"],
+    ),
+    (
+        "script|kill",
+        &["request_policy:all_shards", "response_policy:one_succeeded"],
+    ),
+    (
+        "function|flush",
+        &["request_policy:all_shards", "response_policy:all_succeeded"],
+    ),
+    ("client|info", &["nondeterministic_output"]),
+    ("client|list", &["nondeterministic_output"]),
+    (
+        "config|set",
+        &["request_policy:all_nodes", "response_policy:all_succeeded"],
+    ),
+    ("command", &["nondeterministic_output_order"]),
+    ("command|info", &["nondeterministic_output_order"]),
+    ("command|docs", &["nondeterministic_output_order"]),
+    ("command|list", &["nondeterministic_output_order"]),
+];
+
+/// The tips of `cmd` (a subcommand of `parent`, if given).
+fn tips(cmd: &Command, parent: Option<&str>) -> &'static [&'static str] {
+    TIPS.iter()
+        .find(|(name, _)| match parent {
+            None => *name == cmd.name,
+            Some(p) => name
+                .split_once('|')
+                .is_some_and(|(a, b)| a == p && b == cmd.name),
+        })
+        .map_or(&[], |(_, t)| t)
+}
