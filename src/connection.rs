@@ -351,6 +351,10 @@ impl Conn {
         // Receivers of this batch's publishes are woken once, at its end.
         let _wakes = wakeups::Batch::begin();
         let tally = flow::Batch::begin();
+        // As in Redis, the query buffer keeps the batch's requests until they
+        // have all run, so CLIENT LIST shows them in `qbuf=`.
+        let batch_len = self.buf.len();
+        self.session.client.with_info(|i| i.qbuf = batch_len);
         if self.run_requests() {
             self.stop_reading();
             return;

@@ -479,6 +479,18 @@ impl Keyspace {
         found
     }
 
+    /// [`Keyspace::lookup`] without touching the key's access time (TTL
+    /// and its kin, as Redis's `LOOKUP_NOTOUCH`).
+    pub fn lookup_untouched(&mut self, db: usize, key: &[u8], now: u64) -> Option<Entry> {
+        let found = self.inspect(db, key, now);
+        if found.is_some() {
+            self.hits += 1;
+        } else {
+            self.misses += 1;
+        }
+        found
+    }
+
     /// Like [`Keyspace::lookup`] but without counting (for writes and
     /// existence checks).
     /// Either one sets the key's access time to `now`, as Redis's lookups do.

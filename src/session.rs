@@ -250,8 +250,9 @@ impl Session {
         if self.publish_group.is_some() && !matches!(reply, Reply::Sent) {
             flush_group(self);
         }
-        if reply.is_error() {
+        if let Reply::Error(text) = &reply {
             crate::stats::Stats::incr(&self.shared.stats.error_replies);
+            self.shared.stats.count_error(text);
         }
         if self.reply_off || self.skip_current {
             return;

@@ -116,7 +116,8 @@ pub fn pexpireat(s: &mut Session, args: &Args) -> Reply {
 fn ttl_generic(s: &mut Session, args: &[Bytes], unit_ms: u64, absolute: bool) -> Reply {
     let db = s.db;
     let now = now_ms();
-    s.keyspace(|ks| match ks.lookup(db, &args[1], now) {
+    // As in Redis, asking for a TTL does not count as using the key.
+    s.keyspace(|ks| match ks.lookup_untouched(db, &args[1], now) {
         None => Reply::Int(-2),
         Some(e) => match e.expires_at {
             None => Reply::Int(-1),

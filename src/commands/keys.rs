@@ -32,7 +32,7 @@ pub fn exists(s: &mut Session, args: &Args) -> Reply {
         Reply::Int(
             args[1..]
                 .iter()
-                .filter(|k| ks.peek(db, k, now).is_some())
+                .filter(|k| ks.inspect(db, k, now).is_some())
                 .count() as i64,
         )
     })
@@ -43,7 +43,8 @@ pub fn type_of(s: &mut Session, args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
     s.keyspace(|ks| {
-        let found = ks.peek(db, &args[1], now).is_some();
+        // Neither TYPE nor EXISTS counts as using the key (OBJECT IDLETIME).
+        let found = ks.inspect(db, &args[1], now).is_some();
         Reply::status(if found { "string" } else { "none" })
     })
 }

@@ -48,6 +48,8 @@ mod strings;
 mod subscribe;
 mod time;
 
+use std::sync::atomic::Ordering;
+
 use bytes::Bytes;
 
 use crate::protocol::{Args, Reply};
@@ -126,6 +128,7 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
     let reply = match resolve(s, args, false) {
         Err(reply) if names_exec(s, args) => exec_abort(s, &reply),
         Err(reply) => {
+            count_rejection(s, args);
             if s.multi.is_some() {
                 s.multi_error = true;
             }
@@ -211,6 +214,8 @@ pub(crate) fn exec_oom_refusal(s: &mut Session, queued: &[Args]) -> Option<Reply
 /// refusal aborts an open transaction, and EXEC itself ends it with
 /// `-EXECABORT`, giving the reason.
 fn refuse_busy(s: &mut Session, resolved: Resolved) -> Reply {
+    let stats = &s.shared.stats.commands;
+    stats.reject(s.client.id, resolved.cmd, resolved.parent);
     if resolved.parent.is_none() && resolved.cmd.name == "exec" {
         return exec_abort(s, &Reply::error(crate::scripting::BUSY));
     }
@@ -296,6 +301,8 @@ fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
     if cmd.flags & flags::DENYOOM != 0
         && let Some(refusal) = oom_refusal(s)
     {
+        let stats = &s.shared.stats.commands;
+        stats.reject(s.client.id, cmd, resolved.parent);
         return refusal;
     }
     if cmd.flags & flags::MAY_PUSH != 0 && !s.in_script && s.client.is_pubsub() {
@@ -309,9 +316,45 @@ fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
         s.client.touch();
         s.client.set_last_command(cmd);
     }
-    match cmd.handler {
+    let started = std::time::Instant::now();
+    let reply = match cmd.handler {
         Some(h) => h(s, args),
         None => unknown_subcommand(args.arg(0), args.get_arg(1)),
+    };
+    let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let stats = &s.shared.stats;
+    let latency = s.shared.settings.latency_tracking.load(Ordering::Relaxed);
+    let failed = reply.is_error();
+    let id = s.client.id;
+    stats
+        .commands
+        .record(id, cmd, resolved.parent, ns, failed, latency);
+    if let Reply::Error(text) = &reply
+        && !s.direct
+    {
+        // An error EXEC or a script collects is an error reply too, as in
+        // Redis (the caller's own reply is counted when it is sent).
+        crate::stats::Stats::incr(&stats.error_replies);
+        stats.count_error(text);
+    }
+    reply
+}
+
+/// Counts a request refused before it ran (arity, authentication,
+/// subscribed context) in its command's `rejected_calls`, as Redis does
+/// when the name (and subcommand) resolve to a command.
+fn count_rejection(s: &Session, args: &Args) {
+    let Some(cmd) = s.shared.command_names.lookup(args.arg(0)) else {
+        return;
+    };
+    let stats = &s.shared.stats.commands;
+    match args.get_arg(1).filter(|_| !cmd.subcommands.is_empty()) {
+        None => stats.reject(s.client.id, cmd, None),
+        Some(name) => match cmd.subcommand(name) {
+            Some(sub) => stats.reject(s.client.id, sub, Some(cmd)),
+            None if cmd.flags & flags::ANY_SUBCOMMAND != 0 => stats.reject(s.client.id, cmd, None),
+            None => {}
+        },
     }
 }
 

@@ -487,7 +487,7 @@ static CONFIG_SUBS: [Command; 4] = [
     ),
 ];
 
-static COMMAND_SUBS: [Command; 5] = [
+static COMMAND_SUBS: [Command; 7] = [
     cmd(
         "count",
         2,
@@ -537,6 +537,26 @@ static COMMAND_SUBS: [Command; 5] = [
         "5.0.0",
         "Returns helpful text about the different subcommands.",
         "",
+    ),
+    cmd(
+        "getkeys",
+        -4,
+        LOADING | STALE,
+        command::getkeys,
+        SERVER,
+        "2.8.13",
+        "Extracts the key names from an arbitrary command.",
+        "command [arg [arg ...]]",
+    ),
+    cmd(
+        "getkeysandflags",
+        -4,
+        LOADING | STALE,
+        command::getkeys_and_flags,
+        SERVER,
+        "7.0.0",
+        "Extracts the key names and access flags for an arbitrary command.",
+        "command [arg [arg ...]]",
     ),
 ];
 

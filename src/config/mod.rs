@@ -228,6 +228,12 @@ pub struct Config {
     /// `unixsocketperm`: mode bits for the socket (octal in the file); `None`
     /// leaves the umask's choice.
     pub unixsocketperm: Option<u32>,
+    /// `latency-tracking`: keep per-command latency histograms for INFO
+    /// `latencystats`. Default yes.
+    pub latency_tracking: bool,
+    /// `latency-tracking-info-percentiles`: the percentiles INFO
+    /// `latencystats` reports, each 0-100. Default 50 99 99.9.
+    pub latency_tracking_info_percentiles: Vec<f64>,
     /// `maxmemory`: refuse writes once the keyspace uses more than this many
     /// bytes; 0 = no limit. Default 0.
     pub maxmemory: u64,
@@ -278,6 +284,8 @@ impl Default for Config {
             pidfile: None,
             unixsocket: None,
             unixsocketperm: None,
+            latency_tracking: true,
+            latency_tracking_info_percentiles: crate::stats::LATENCY_PERCENTILES.to_vec(),
             maxmemory: 0,
             notify_keyspace_events: 0,
             busy_reply_threshold: 5000,

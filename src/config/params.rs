@@ -504,7 +504,70 @@ pub(super) static PARAMS: &[Param] = &[
         value_name: "N",
         help: "Seconds a TLS session may be resumed [default: 300]",
     },
+    Param {
+        name: "latency-tracking",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| bool_arg(v).map(|b| c.latency_tracking = b),
+            get: |c| yes_no(c.latency_tracking),
+        },
+        value_name: "yes|no",
+        help: "Keep per-command latency histograms for INFO latencystats [default: yes]",
+    },
+    Param {
+        name: "latency-tracking-info-percentiles",
+        mutable: true,
+        kind: Kind::Many {
+            set: set_latency_percentiles,
+            get: |c| {
+                let words: Vec<String> = c
+                    .latency_tracking_info_percentiles
+                    .iter()
+                    .map(f64::to_string)
+                    .collect();
+                words.join(" ").into_bytes()
+            },
+        },
+        value_name: "P...",
+        help: "Percentiles INFO latencystats reports [default: 50 99 99.9]",
+    },
 ];
+
+/// Most percentiles `latency-tracking-info-percentiles` may list, so INFO
+/// lines stay bounded (Redis sets no limit; nobody needs more).
+pub const LATENCY_PERCENTILES_MAX: usize = 32;
+
+/// Parses `latency-tracking-info-percentiles`: numbers from 0 to 100, as
+/// Redis checks them; one empty argument means none.
+fn set_latency_percentiles(config: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
+    let args = match args {
+        [only] if only.is_empty() => &[],
+        _ => args,
+    };
+    if args.len() > LATENCY_PERCENTILES_MAX {
+        return Err(format!(
+            "latency-tracking-info-percentiles takes at most {LATENCY_PERCENTILES_MAX} values"
+        ));
+    }
+    let mut out = Vec::with_capacity(args.len());
+    for a in args {
+        let p = std::str::from_utf8(a)
+            .ok()
+            .filter(|t| !t.is_empty() && !t.starts_with(char::is_whitespace))
+            .and_then(|t| t.parse::<f64>().ok())
+            .filter(|p| p.is_finite())
+            .ok_or("Invalid latency-tracking-info-percentiles parameters")?;
+        if !(0.0..=100.0).contains(&p) {
+            return Err(
+                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                    .to_string(),
+            );
+        }
+        out.push(p);
+    }
+    config.latency_tracking_info_percentiles = out;
+    Ok(())
+}
 
 /// Redis 7 directives that are accepted with a warning and otherwise ignored
 /// (besides the constants in [`PARAMS`], which are treated the same way).

@@ -125,6 +125,8 @@ fn defaults_read_back_as_redis() {
         ("tls-session-caching", "yes"),
         ("tls-session-cache-size", "20480"),
         ("tls-session-cache-timeout", "300"),
+        ("latency-tracking", "yes"),
+        ("latency-tracking-info-percentiles", "50 99 99.9"),
     ];
     for (name, value) in expected {
         assert_eq!(get1(&config, name), value, "{name}");
