@@ -158,6 +158,14 @@ pub struct Shared {
     pub config_file: Option<std::path::PathBuf>,
     /// The names commands answer to (`rename-command`; fixed at start-up).
     pub command_names: crate::commands::CommandNames,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::commands::monitor::Monitors,
+    /// SLOWLOG's entries and settings.
+    pub slowlog: crate::commands::slowlog::SlowLog,
+    /// LATENCY's events and threshold.
+    pub latency: crate::commands::latency::Latency,
+    /// CLIENT PAUSE.
+    pub pause: crate::commands::operator::ClientPause,
 }
 
 impl Shared {
@@ -188,6 +196,10 @@ impl Shared {
             log_control,
             config_file: None,
             command_names,
+            monitors: Default::default(),
+            slowlog: Default::default(),
+            latency: Default::default(),
+            pause: Default::default(),
         }
     }
 

@@ -31,7 +31,10 @@ mod flush;
 mod hello;
 pub mod info;
 mod keys;
+pub mod latency;
+pub mod monitor;
 mod multi;
+pub mod operator;
 mod ping;
 pub mod publish;
 mod pubsub;
@@ -40,6 +43,7 @@ mod reset;
 mod scripting;
 mod select;
 mod shutdown;
+pub mod slowlog;
 mod strings;
 mod subscribe;
 mod time;
@@ -90,6 +94,9 @@ pub enum Outcome {
         /// The command is one a busy script refuses.
         or_busy: bool,
     },
+    /// Not run yet: CLIENT PAUSE holds it, or WAIT waits out its timeout.
+    /// Wait as the reason says, then dispatch the same request again.
+    Postponed(operator::Postpone),
 }
 
 /// Bytes of bookkeeping counted per queued argument on top of its length,
@@ -136,6 +143,8 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
                     return wait(s, true);
                 }
                 refuse_busy(s, resolved)
+            } else if s.shared.pause.holds(cmd, s.multi.as_deref(), s) {
+                return postpone(s, operator::Postpone::Pause);
             } else if needs_keyspace(s, cmd, queueing) && !s.try_take_keyspace() {
                 return wait(s, may_wait);
             } else if queueing {
@@ -145,6 +154,9 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
                 s.direct = true;
                 let reply = run(s, resolved, args);
                 s.direct = false;
+                if let Some(why) = s.postpone.take() {
+                    return postpone(s, why);
+                }
                 reply
             }
         }
@@ -166,6 +178,12 @@ fn wait(s: &mut Session, or_busy: bool) -> Outcome {
     s.skip_next = s.skip_current;
     s.skip_current = false;
     Outcome::Wait { or_busy }
+}
+
+/// Leaves the request for later (see [`Outcome::Postponed`]), as [`wait`].
+fn postpone(s: &mut Session, why: operator::Postpone) -> Outcome {
+    let _ = wait(s, false);
+    Outcome::Postponed(why)
 }
 
 /// The reply to a command refused because a script is busy. As in Redis, the
@@ -275,9 +293,36 @@ fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
         s.client.touch();
         s.client.set_last_command(cmd);
     }
-    match cmd.handler {
+    if cmd.flags & flags::SKIP_MONITOR != 0 {
+        // Scripts' commands are shown after the script's own line.
+        monitor::feed(s, args);
+    }
+    let started = std::time::Instant::now();
+    let reply = match cmd.handler {
         Some(h) => h(s, args),
         None => unknown_subcommand(args.arg(0), args.get_arg(1)),
+    };
+    if s.postpone.is_none() {
+        let micros = started.elapsed().as_micros() as u64;
+        after_run(s, cmd, args, micros);
+    }
+    reply
+}
+
+/// What the operator's tools record about a command that ran for `micros`:
+/// latency events, the slow log, the MONITOR feed.
+fn after_run(s: &mut Session, cmd: &Command, args: &Args, micros: u64) {
+    let event = if cmd.flags & flags::FAST != 0 {
+        "fast-command"
+    } else {
+        "command"
+    };
+    s.shared.latency.note(event, micros / 1000);
+    if cmd.flags & flags::SKIP_SLOWLOG == 0 && s.shared.slowlog.wants(micros) {
+        s.shared.slowlog.push(s, args, micros);
+    }
+    if cmd.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0 {
+        monitor::feed(s, args);
     }
 }
 
