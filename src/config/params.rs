@@ -1,0 +1,636 @@
+//! The parameter table: every directive pubsubd knows, how each is parsed
+//! and read back, and the Redis directives it accepts and ignores or refuses.
+
+use super::*;
+
+/// Parses one argument into a field; returns Redis's error text on failure.
+pub(super) type SetOne = fn(&mut Config, &[u8]) -> Result<(), String>;
+/// Parses a list of arguments (`bind`, `client-output-buffer-limit`).
+pub(super) type SetMany = fn(&mut Config, &[Vec<u8>]) -> Result<(), String>;
+/// Returns a parameter's CONFIG GET value.
+pub(super) type Get = fn(&Config) -> Vec<u8>;
+
+/// How a parameter takes its value.
+pub(super) enum Kind {
+    /// Exactly one argument.
+    One { set: SetOne, get: Get },
+    /// Any number of arguments; a single argument holding spaces is split.
+    Many { set: SetMany, get: Get },
+    /// A Redis parameter that clients read (CONFIG GET) but that has one
+    /// fixed value here; as a directive it is accepted and ignored.
+    Constant(&'static str),
+}
+
+/// One configuration parameter: everything the file, the command line,
+/// CONFIG GET, CONFIG SET and `--help` need to know about it.
+pub(super) struct Param {
+    /// The redis.conf / CONFIG name.
+    pub(super) name: &'static str,
+    /// Whether CONFIG SET may change it.
+    pub(super) mutable: bool,
+    pub(super) kind: Kind,
+    /// Placeholder for `--help`, e.g. `PORT`.
+    pub(super) value_name: &'static str,
+    /// One line for `--help`.
+    pub(super) help: &'static str,
+}
+
+impl Param {
+    /// Returns the parameter's value in Redis's normalised CONFIG GET form.
+    pub(super) fn read(&self, config: &Config) -> Vec<u8> {
+        match &self.kind {
+            Kind::One { get, .. } | Kind::Many { get, .. } => get(config),
+            Kind::Constant(value) => value.as_bytes().to_vec(),
+        }
+    }
+}
+
+/// `busy-reply-threshold` and its old name `lua-time-limit`: one setting.
+pub(super) const BUSY_REPLY_THRESHOLD: Kind = Kind::One {
+    set: |c, v| int_arg(v, 0, i64::MAX).map(|n| c.busy_reply_threshold = n),
+    get: |c| c.busy_reply_threshold.to_string().into_bytes(),
+};
+
+/// Every parameter pubsubd knows, in the order CONFIG GET `*` lists them.
+pub(super) static PARAMS: &[Param] = &[
+    Param {
+        name: "port",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| int_arg(v, 0, 65535).map(|n| c.port = n),
+            get: |c| c.port.to_string().into_bytes(),
+        },
+        value_name: "PORT",
+        help: "TCP port to listen on; 0 disables TCP [default: 6379]",
+    },
+    Param {
+        name: "bind",
+        mutable: false,
+        kind: Kind::Many {
+            set: set_bind,
+            get: |c| c.bind.join(" ").into_bytes(),
+        },
+        value_name: "ADDR...",
+        help: "Addresses to listen on [default: 127.0.0.1]",
+    },
+    Param {
+        name: "protected-mode",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| bool_arg(v).map(|b| c.protected_mode = b),
+            get: |c| yes_no(c.protected_mode),
+        },
+        value_name: "yes|no",
+        help: "Refuse non-loopback clients while no password is set [default: yes]",
+    },
+    Param {
+        name: "requirepass",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| {
+                c.requirepass = (!v.is_empty()).then(|| v.to_vec());
+                Ok(())
+            },
+            get: |c| c.requirepass.clone().unwrap_or_default(),
+        },
+        value_name: "PASSWORD",
+        help: "Password clients must AUTH with; \"\" for none",
+    },
+    Param {
+        name: "maxclients",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| int_arg(v, 1, i64::from(u32::MAX)).map(|n| c.maxclients = n),
+            get: |c| c.maxclients.to_string().into_bytes(),
+        },
+        value_name: "N",
+        help: "Most simultaneous clients [default: 10000]",
+    },
+    Param {
+        name: "timeout",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| int_arg(v, 0, INT_MAX).map(|n| c.timeout = n),
+            get: |c| c.timeout.to_string().into_bytes(),
+        },
+        value_name: "SECONDS",
+        help: "Close clients idle this long; 0 = never [default: 0]",
+    },
+    Param {
+        name: "tcp-keepalive",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| int_arg(v, 0, INT_MAX).map(|n| c.tcp_keepalive = n),
+            get: |c| c.tcp_keepalive.to_string().into_bytes(),
+        },
+        value_name: "SECONDS",
+        help: "TCP keepalive interval; 0 = off [default: 300]",
+    },
+    Param {
+        name: "tcp-backlog",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| int_arg(v, 0, INT_MAX).map(|n| c.tcp_backlog = n),
+            get: |c| c.tcp_backlog.to_string().into_bytes(),
+        },
+        value_name: "N",
+        help: "listen(2) backlog [default: 511]",
+    },
+    Param {
+        name: "databases",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| int_arg(v, 1, INT_MAX).map(|n| c.databases = n),
+            get: |c| c.databases.to_string().into_bytes(),
+        },
+        value_name: "N",
+        help: "Number of databases SELECT accepts [default: 16]",
+    },
+    Param {
+        name: "client-output-buffer-limit",
+        mutable: true,
+        kind: Kind::Many {
+            set: set_output_buffer_limits,
+            get: get_output_buffer_limits,
+        },
+        value_name: "CLASS HARD SOFT SECONDS",
+        help: "Output-buffer limits per class (normal, replica, pubsub)",
+    },
+    Param {
+        name: "proto-max-bulk-len",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| memory_arg(v, ONE_MB, i64::MAX).map(|n| c.proto_max_bulk_len = n),
+            get: |c| c.proto_max_bulk_len.to_string().into_bytes(),
+        },
+        value_name: "BYTES",
+        help: "Largest bulk string a client may send [default: 512mb]",
+    },
+    Param {
+        name: "client-query-buffer-limit",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| memory_arg(v, ONE_MB, i64::MAX).map(|n| c.client_query_buffer_limit = n),
+            get: |c| c.client_query_buffer_limit.to_string().into_bytes(),
+        },
+        value_name: "BYTES",
+        help: "Largest unparsed input held per client [default: 1gb]",
+    },
+    Param {
+        name: "loglevel",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| LogLevel::parse(v).map(|l| c.loglevel = l),
+            get: |c| c.loglevel.as_str().as_bytes().to_vec(),
+        },
+        value_name: "LEVEL",
+        help: "debug, verbose, notice, warning or nothing [default: notice]",
+    },
+    Param {
+        name: "logfile",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| {
+                c.logfile = path_arg(v);
+                Ok(())
+            },
+            get: |c| optional_path_bytes(c.logfile.as_deref()),
+        },
+        value_name: "PATH",
+        help: "Log file; \"\" logs to standard output [default: \"\"]",
+    },
+    Param {
+        name: "pidfile",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| {
+                c.pidfile = path_arg(v);
+                Ok(())
+            },
+            get: |c| optional_path_bytes(c.pidfile.as_deref()),
+        },
+        value_name: "PATH",
+        help: "Write the process id to this file [default: none]",
+    },
+    Param {
+        name: "unixsocket",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| {
+                c.unixsocket = path_arg(v);
+                Ok(())
+            },
+            get: |c| optional_path_bytes(c.unixsocket.as_deref()),
+        },
+        value_name: "PATH",
+        help: "Also listen on this Unix-domain socket [default: none]",
+    },
+    Param {
+        name: "unixsocketperm",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| {
+                let mode = octal_arg(v, 0o777)?;
+                c.unixsocketperm = (mode != 0).then_some(mode);
+                Ok(())
+            },
+            get: |c| format!("{:o}", c.unixsocketperm.unwrap_or(0)).into_bytes(),
+        },
+        value_name: "OCTAL",
+        help: "Permissions of the Unix socket, e.g. 700",
+    },
+    // Redis parameters that clients read to learn what kind of server this
+    // is. They have one true answer here.
+    Param {
+        name: "maxmemory",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| memory_arg(v, 0, i64::MAX).map(|n| c.maxmemory = n),
+            get: |c| c.maxmemory.to_string().into_bytes(),
+        },
+        value_name: "BYTES",
+        help: "Refuse writes once the keyspace uses this much memory; 0 = no limit [default: 0]",
+    },
+    Param {
+        name: "notify-keyspace-events",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| keyspace_events_arg(v).map(|f| c.notify_keyspace_events = f),
+            get: |c| keyspace_events_string(c.notify_keyspace_events).into_bytes(),
+        },
+        value_name: "CLASSES",
+        help: "Keyspace event classes to publish, e.g. KEA [default: \"\"]",
+    },
+    Param {
+        name: "busy-reply-threshold",
+        mutable: true,
+        kind: BUSY_REPLY_THRESHOLD,
+        value_name: "MS",
+        help: "Milliseconds a script runs before other clients get -BUSY [default: 5000]",
+    },
+    Param {
+        name: "lua-time-limit",
+        mutable: true,
+        kind: BUSY_REPLY_THRESHOLD,
+        value_name: "MS",
+        help: "Old name of busy-reply-threshold",
+    },
+    Param {
+        name: "lua-memory-limit",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| {
+                memory_arg(v, crate::scripting::LUA_MEMORY_LIMIT_MIN as i64, i64::MAX)
+                    .map(|n| c.lua_memory_limit = n)
+            },
+            get: |c| c.lua_memory_limit.to_string().into_bytes(),
+        },
+        value_name: "BYTES",
+        help: "Most memory the Lua scripting engine may use [default: 128mb]",
+    },
+    Param {
+        name: "replica-read-only",
+        mutable: false,
+        kind: Kind::Constant("yes"),
+        value_name: "",
+        help: "",
+    },
+    Param {
+        name: "slave-read-only",
+        mutable: false,
+        kind: Kind::Constant("yes"),
+        value_name: "",
+        help: "",
+    },
+    Param {
+        name: "save",
+        mutable: false,
+        kind: Kind::Constant(""),
+        value_name: "",
+        help: "",
+    },
+    Param {
+        name: "appendonly",
+        mutable: false,
+        kind: Kind::Constant("no"),
+        value_name: "",
+        help: "",
+    },
+    Param {
+        name: "daemonize",
+        mutable: false,
+        kind: Kind::Constant("no"),
+        value_name: "",
+        help: "",
+    },
+    Param {
+        name: "cluster-enabled",
+        mutable: false,
+        kind: Kind::Constant("no"),
+        value_name: "",
+        help: "",
+    },
+];
+
+/// Redis 7 directives that are accepted with a warning and otherwise ignored
+/// (besides the constants in [`PARAMS`], which are treated the same way).
+///
+/// Nothing that restricts access or changes who may do what is ignored: each
+/// such directive either works (`requirepass`, `protected-mode`, `bind`,
+/// `unixsocketperm`, `rename-command`) or stops start-up ([`refusal`]).
+/// Each entry here says why ignoring it leaves no one more access than the
+/// operator configured.
+pub(super) static IGNORED_DIRECTIVES: &[&str] = &[
+    // Only shapes ACL users created later, and `user` lines are refused, so
+    // there are none; the default user is not affected, in Redis either.
+    "acl-pubsub-default",
+    // The ACL log's size; pubsubd keeps no ACL log.
+    "acllog-max-len",
+    // `aclfile ""` (no file) only; a file name is refused.
+    "aclfile",
+    // Memory, persistence, process and tuning knobs: they decide nothing
+    // about who may connect or run what.
+    "activedefrag",
+    "activerehashing",
+    "active-expire-effort",
+    "always-show-logo",
+    "appenddirname",
+    "appendfilename",
+    "appendfsync",
+    // The source address of outgoing (replication) connections.
+    "bind-source-addr",
+    "dbfilename",
+    "dir",
+    "disable-thp",
+    "dynamic-hz",
+    // Redis 7 removed the Gopher protocol; no access path either way.
+    "gopher-enabled",
+    // What reaches the log, not who may do what.
+    "hide-user-data-from-log",
+    "hll-sparse-max-bytes",
+    "hz",
+    "ignore-warnings",
+    "io-threads",
+    "io-threads-do-reads",
+    // The allocator's background purging is always on (see main.rs).
+    "jemalloc-bg-thread",
+    "locale-collate",
+    "lua-replicate-commands",
+    // Credentials this server would send to a master; no replication here.
+    "masterauth",
+    "masteruser",
+    "max-new-connections-per-cycle",
+    "max-new-tls-connections-per-cycle",
+    "no-appendfsync-on-rewrite",
+    "oom-score-adj",
+    "oom-score-adj-values",
+    "proc-title-template",
+    "propagation-error-behavior",
+    "rdbchecksum",
+    "rdbcompression",
+    // Replication is not supported; a replica is read-only for clients, not
+    // closed to them, and pubsubd stays a writable primary.
+    "replicaof",
+    "sanitize-dump-payload",
+    "set-proc-title",
+    "slaveof",
+    "socket-mark-id",
+    "stop-writes-on-bgsave-error",
+    "supervised",
+    "tracking-table-max-keys",
+    // `unixsocketgroup ""` (no group) only; a group is refused.
+    "unixsocketgroup",
+];
+
+/// Prefixes of Redis directive families that are accepted with a warning;
+/// none of them decides who may connect or run what.
+pub(super) static IGNORED_PREFIXES: &[&str] = &[
+    "active-defrag-",
+    "aof-",
+    "auto-aof-rewrite-",
+    "cluster-",
+    "crash-",
+    // enable-protected-configs, enable-debug-command and
+    // enable-module-command: "no" (Redis's default) is what pubsubd already
+    // enforces, and a permissive value unlocks nothing, since pubsubd has
+    // no DEBUG or MODULE command and none of its parameters is a protected
+    // config (Redis protects only `dir` and `dbfilename`).
+    "enable-",
+    "hash-max-",
+    "latency-",
+    "lazyfree-",
+    "lfu-",
+    "list-",
+    "maxmemory-",
+    // Refuse writes while too few replicas are connected: a durability
+    // guard for replication, which pubsubd does not have.
+    "min-replicas-",
+    "min-slaves-",
+    "rdb-",
+    "repl-",
+    "replica-",
+    "set-max-",
+    "shutdown-",
+    "slave-",
+    "slowlog-",
+    "stream-node-",
+    "syslog-",
+    // TLS settings have no effect while `tls-port` must be 0 (see
+    // `apply_directive`), so no TLS client authentication is skipped.
+    "tls-",
+    "zset-max-",
+];
+
+/// Redis's directives that restrict access or change who may do what and
+/// that pubsubd cannot honour: the error that stops start-up for `name`
+/// with `args`, or None. Ignoring any of them would leave the server more
+/// open than its configuration says.
+pub(super) fn refusal(name: &str, args: &[Vec<u8>]) -> Option<&'static str> {
+    let set = args.iter().any(|a| !a.is_empty());
+    match name {
+        // ACL users and their rules (`user default off`, `user app on
+        // >pw ~* +@all`): every client would be the unrestricted default
+        // user instead.
+        "user" => Some(MSG_ACL_USERS),
+        "aclfile" if set => Some(MSG_ACL_FILE),
+        // A module may add commands and enforce access rules of its own.
+        "loadmodule" => Some(MSG_MODULES),
+        // With `unixsocketperm 770`, the socket would admit the server's
+        // group instead of the one named.
+        "unixsocketgroup" if set => Some(MSG_SOCKET_GROUP),
+        _ => None,
+    }
+}
+
+/// The `notify-keyspace-events` letters and their class bits, in the order
+/// Redis writes them back.
+pub(super) const KEYSPACE_EVENT_LETTERS: &[(u8, u32)] = &[
+    (b'g', crate::keyspace::class::GENERIC),
+    (b'$', crate::keyspace::class::STRING),
+    (b'l', crate::keyspace::class::LIST),
+    (b's', crate::keyspace::class::SET),
+    (b'h', crate::keyspace::class::HASH),
+    (b'z', crate::keyspace::class::ZSET),
+    (b'x', crate::keyspace::class::EXPIRED),
+    (b'e', crate::keyspace::class::EVICTED),
+    (b't', crate::keyspace::class::STREAM),
+    (b'd', crate::keyspace::class::MODULE),
+    (b'n', crate::keyspace::class::NEW),
+];
+
+/// Parses `notify-keyspace-events` letters into class bits (Redis's
+/// `keyspaceEventsStringToFlags`).
+pub(super) fn keyspace_events_arg(arg: &[u8]) -> Result<u32, String> {
+    use crate::keyspace::class;
+    let mut flags = 0;
+    for &c in arg {
+        flags |= match c {
+            b'A' => class::ALL,
+            b'K' => class::KEYSPACE,
+            b'E' => class::KEYEVENT,
+            b'm' => class::KEY_MISS,
+            _ => match KEYSPACE_EVENT_LETTERS.iter().find(|(l, _)| *l == c) {
+                Some((_, bit)) => *bit,
+                None => return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
+            },
+        };
+    }
+    Ok(flags)
+}
+
+/// Writes class bits back as Redis's normalised letters.
+pub(super) fn keyspace_events_string(flags: u32) -> String {
+    use crate::keyspace::class;
+    let mut out = String::new();
+    // As Redis writes it back, `n` is not shown once `A` is (7.0 and 7.2).
+    if flags & class::ALL == class::ALL {
+        out.push('A');
+    } else {
+        for (letter, bit) in KEYSPACE_EVENT_LETTERS {
+            if flags & bit != 0 {
+                out.push(char::from(*letter));
+            }
+        }
+    }
+    if flags & class::KEYSPACE != 0 {
+        out.push('K');
+    }
+    if flags & class::KEYEVENT != 0 {
+        out.push('E');
+    }
+    if flags & class::KEY_MISS != 0 {
+        out.push('m');
+    }
+    out
+}
+
+/// Returns the parameter called `name` (ASCII case-insensitive), if any.
+pub(super) fn find_param(name: &[u8]) -> Option<&'static Param> {
+    PARAMS
+        .iter()
+        .find(|p| name.eq_ignore_ascii_case(p.name.as_bytes()))
+}
+
+/// Returns whether `name` (lower-cased) is a Redis directive that pubsubd
+/// accepts and ignores.
+pub(super) fn is_ignored_directive(name: &str) -> bool {
+    IGNORED_DIRECTIVES.contains(&name) || IGNORED_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// Returns the `bind` setter's result: up to 16 UTF-8 addresses, kept as
+/// given (`-` prefixes and all) for the listener to interpret. As in Redis,
+/// one empty argument (`bind ""`) means no address at all.
+pub(super) fn set_bind(config: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
+    let args = match args {
+        [only] if only.is_empty() => &[],
+        _ => args,
+    };
+    if args.len() > MAX_BIND_ADDRESSES {
+        return Err(MSG_TOO_MANY_BIND.to_string());
+    }
+    let addresses = args
+        .iter()
+        .map(|a| {
+            String::from_utf8(a.clone()).map_err(|_| "Invalid bind address (not UTF-8)".to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    config.bind = addresses;
+    Ok(())
+}
+
+/// Which client class a `client-output-buffer-limit` group names.
+#[derive(Clone, Copy)]
+pub(super) enum ClientClass {
+    Normal,
+    Replica,
+    Pubsub,
+}
+
+/// Returns the class named `name` (case-insensitive; `slave` = `replica`).
+pub(super) fn client_class(name: &[u8]) -> Option<ClientClass> {
+    [
+        ("normal", ClientClass::Normal),
+        ("replica", ClientClass::Replica),
+        ("slave", ClientClass::Replica),
+        ("pubsub", ClientClass::Pubsub),
+    ]
+    .into_iter()
+    .find(|(n, _)| name.eq_ignore_ascii_case(n.as_bytes()))
+    .map(|(_, class)| class)
+}
+
+/// Returns the `client-output-buffer-limit` setter's result: groups of
+/// `<class> <hard> <soft> <soft-seconds>`, all validated before any is
+/// applied; classes not named keep their limits.
+pub(super) fn set_output_buffer_limits(
+    config: &mut Config,
+    args: &[Vec<u8>],
+) -> Result<(), String> {
+    if !args.len().is_multiple_of(4) {
+        return Err(MSG_OBUF_ARG_COUNT.to_string());
+    }
+    let mut parsed = Vec::with_capacity(args.len() / 4);
+    for group in args.chunks_exact(4) {
+        let [class, hard, soft, seconds] = group else {
+            return Err(MSG_OBUF_ARG_COUNT.to_string());
+        };
+        let class = client_class(class).ok_or(MSG_OBUF_CLASS.to_string())?;
+        let bytes = |arg: &[u8]| parse_memory(arg).map_err(|_| MSG_OBUF_VALUE.to_string());
+        let hard = bytes(hard)?;
+        let soft = bytes(soft)?;
+        let soft_seconds = parse_soft_seconds(seconds).ok_or(MSG_OBUF_VALUE.to_string())?;
+        parsed.push((
+            class,
+            ClassLimit {
+                hard,
+                soft,
+                soft_seconds,
+            },
+        ));
+    }
+    let limits = &mut config.client_output_buffer_limit;
+    for (class, limit) in parsed {
+        match class {
+            ClientClass::Normal => limits.normal = limit,
+            ClientClass::Replica => limits.replica = limit,
+            ClientClass::Pubsub => limits.pubsub = limit,
+        }
+    }
+    Ok(())
+}
+
+/// Returns `client-output-buffer-limit` as Redis reads it back:
+/// `normal H S SEC slave H S SEC pubsub H S SEC`.
+pub(super) fn get_output_buffer_limits(config: &Config) -> Vec<u8> {
+    let l = &config.client_output_buffer_limit;
+    [
+        ("normal", l.normal),
+        ("slave", l.replica),
+        ("pubsub", l.pubsub),
+    ]
+    .iter()
+    .map(|(name, c)| format!("{name} {} {} {}", c.hard, c.soft, c.soft_seconds))
+    .collect::<Vec<_>>()
+    .join(" ")
+    .into_bytes()
+}
