@@ -177,7 +177,7 @@ impl Shared {
         let command_names = config.command_names.clone();
         let scripts = ScriptState::new();
         scripts.set_memory_limit(config.lua_memory_limit);
-        Shared {
+        let shared = Shared {
             config: RwLock::new(config),
             settings,
             registry: Registry::new(),
@@ -200,7 +200,21 @@ impl Shared {
             slowlog: Default::default(),
             latency: Default::default(),
             pause: Default::default(),
-        }
+        };
+        shared.apply_operator_settings(&shared.config());
+        shared
+    }
+
+    /// Mirrors the SLOWLOG and LATENCY settings of `config`.
+    fn apply_operator_settings(&self, config: &Config) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.slowlog
+            .slower_than_us
+            .store(config.slowlog_log_slower_than, Relaxed);
+        self.slowlog.max_len.store(config.slowlog_max_len, Relaxed);
+        self.latency
+            .threshold_ms
+            .store(config.latency_monitor_threshold, Relaxed);
     }
 
     /// The next CLIENT ID.
@@ -225,6 +239,7 @@ impl Shared {
         };
         let out = f(&mut guard);
         self.settings.apply(&guard);
+        self.apply_operator_settings(&guard);
         self.scripts.set_memory_limit(guard.lua_memory_limit);
         if let Some(ctl) = &self.log_control {
             ctl.set_level(guard.loglevel);
