@@ -150,49 +150,52 @@ fn format_line(s: &Session, args: &Args) -> Bytes {
     Bytes::from(out)
 }
 
-/// Which arguments of `args` hold secrets: every argument of AUTH, the two
-/// after AUTH in HELLO.
+/// Parameters whose CONFIG SET values are secrets (Redis's
+/// `SENSITIVE_CONFIG` parameters).
+const SENSITIVE_PARAMS: &[&str] = &["requirepass", "masterauth", "masteruser"];
+
+/// Which arguments of `args` hold secrets, shown as `(redacted)` by MONITOR
+/// and SLOWLOG: every argument of AUTH, the two after AUTH in HELLO, the
+/// value of a sensitive parameter in CONFIG SET. (Redis skips the redaction
+/// for a few malformed AUTH and HELLO requests; pubsubd always redacts.)
 pub fn redacted_positions(args: &Args) -> Redacted {
     let name = args.arg(0);
+    let mut out = Redacted::default();
     if super::is(name, "auth") {
-        return Redacted::From(1);
-    }
-    if super::is(name, "hello") {
+        out.0.extend(1..args.len());
+    } else if super::is(name, "hello") {
         let mut i = 2;
         while i < args.len() {
             if super::is(&args[i], "auth") && i + 2 < args.len() {
-                return Redacted::Pair(i + 1);
+                out.0.extend([i + 1, i + 2]);
+                i += 3;
+            } else {
+                // SETNAME takes one value.
+                i += if super::is(&args[i], "setname") { 2 } else { 1 };
             }
-            // SETNAME takes one value, AUTH two.
-            i += if super::is(&args[i], "setname") { 2 } else { 1 };
+        }
+    } else if super::is(name, "config") && args.len() > 1 && super::is(&args[1], "set") {
+        for i in (2..args.len()).step_by(2) {
+            if SENSITIVE_PARAMS.iter().any(|p| super::is(&args[i], p)) && i + 1 < args.len() {
+                out.0.push(i + 1);
+            }
         }
     }
-    Redacted::None
+    out
 }
 
-/// The arguments of a command that are shown as `(redacted)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Redacted {
-    /// None.
-    None,
-    /// Every argument from this index on.
-    From(usize),
-    /// This index and the next.
-    Pair(usize),
-}
+/// The positions of a command's arguments that are shown as `(redacted)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Redacted(pub Vec<usize>);
 
 impl Redacted {
     /// Whether argument `i` is redacted.
-    pub fn contains(self, i: usize) -> bool {
-        match self {
-            Redacted::None => false,
-            Redacted::From(from) => i >= from,
-            Redacted::Pair(at) => i == at || i == at + 1,
-        }
+    pub fn contains(&self, i: usize) -> bool {
+        self.0.contains(&i)
     }
 
     /// `arg` (argument `i`), or the text shown in its place.
-    pub fn apply(self, i: usize, arg: &Bytes) -> Bytes {
+    pub fn apply(&self, i: usize, arg: &Bytes) -> Bytes {
         if self.contains(i) {
             Bytes::from_static(REDACTED)
         } else {

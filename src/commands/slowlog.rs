@@ -82,7 +82,7 @@ impl SlowLog {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
             micros,
-            args: entry_args(args, redacted),
+            args: entry_args(args, &redacted),
             // A script's commands are run by Redis's fake Lua client, which
             // has no address and no name.
             addr: if s.in_script {
@@ -104,7 +104,7 @@ impl SlowLog {
 }
 
 /// The arguments an entry keeps (see [`MAX_ARGS`], [`MAX_ARG_BYTES`]).
-fn entry_args(args: &Args, redacted: Redacted) -> Vec<Bytes> {
+fn entry_args(args: &Args, redacted: &Redacted) -> Vec<Bytes> {
     let kept = args.len().min(MAX_ARGS);
     let mut out = Vec::with_capacity(kept);
     for (i, arg) in args.iter().enumerate().take(kept) {
@@ -220,7 +220,7 @@ mod tests {
     fn long_commands_are_cut_as_redis_cuts_them() {
         let mut words: Vec<Bytes> = (0..40).map(|i| Bytes::from(i.to_string())).collect();
         words[1] = Bytes::from(vec![b'x'; 130]);
-        let kept = entry_args(&Args::from(words), Redacted::None);
+        let kept = entry_args(&Args::from(words), &Redacted::default());
         assert_eq!(kept.len(), 32);
         assert_eq!(&kept[31][..], b"... (9 more arguments)");
         assert_eq!(kept[1].len(), 128 + b"... (2 more bytes)".len());
