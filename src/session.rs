@@ -112,6 +112,9 @@ pub struct Session {
     pub postpone: Option<crate::commands::operator::Postpone>,
     /// The postponed WAIT's timeout has passed: it replies now.
     pub wait_done: bool,
+    /// MONITOR lines about this monitor's own commands, sent after the
+    /// reply (`commands::monitor`).
+    pub monitor_echo: Vec<Bytes>,
     out: BytesMut,
 }
 
@@ -150,6 +153,7 @@ impl Session {
             direct: false,
             postpone: None,
             wait_done: false,
+            monitor_echo: Vec::new(),
             out: BytesMut::new(),
         }
     }

@@ -163,6 +163,9 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
     };
     s.release_keyspace();
     s.reply(reply);
+    if !s.monitor_echo.is_empty() {
+        monitor::echo_own(s);
+    }
     s.skip_current = false;
     if std::mem::take(&mut s.release_pushes_after_reply) {
         s.flush();

@@ -69,11 +69,17 @@ impl Monitors {
         self.count.store(list.len(), Ordering::Relaxed);
     }
 
-    /// Queues `line` for every monitor without waiting; a monitor over its
-    /// output limit is disconnected.
-    fn send(&self, shared: &Shared, line: &Bytes) {
+    /// Queues `line` for every monitor but the client `me` without waiting
+    /// (a monitor over its output limit is disconnected); returns whether
+    /// `me` is a monitor.
+    fn send(&self, shared: &Shared, line: &Bytes, me: u64) -> bool {
         let list = self.list.lock().clone();
+        let mut found = false;
         for c in &list {
+            if c.id == me {
+                found = true;
+                continue;
+            }
             let limit = c.limit(shared);
             let (outcome, was_empty) = c.outbox.push_shared_quiet(SharedFrame::Bytes(line), limit);
             match outcome {
@@ -82,6 +88,7 @@ impl Monitors {
                 _ => {}
             }
         }
+        found
     }
 }
 
@@ -100,12 +107,19 @@ pub fn feed(s: &mut Session, args: &Args) {
     if !s.shared.monitors.active() {
         return;
     }
-    if s.shared.monitors.contains(s.client.id) {
-        // A monitor's own reply goes out before the line about its command.
-        s.flush();
-    }
     let line = format_line(s, args);
-    s.shared.monitors.send(&s.shared, &line);
+    if s.shared.monitors.send(&s.shared, &line, s.client.id) {
+        // A monitor is told of its own command after the command's reply.
+        s.monitor_echo.push(line);
+    }
+}
+
+/// Sends a monitor the lines about its own commands, after their replies.
+pub fn echo_own(s: &mut Session) {
+    s.flush();
+    for line in std::mem::take(&mut s.monitor_echo) {
+        s.client.send(&s.shared, line);
+    }
 }
 
 /// The MONITOR line for `args` run by `s` now.
