@@ -435,12 +435,16 @@ pub fn help(_s: &mut Session, _args: &Args) -> Reply {
             "    Protect this connection from eviction.",
             "NO-TOUCH (ON|OFF)",
             "    Do not let this connection's commands touch keys.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Hold all clients' commands, or only writes, for <timeout> milliseconds.",
             "REPLY (ON|OFF|SKIP)",
             "    Turn replies to this connection's commands on or off, or skip the next one.",
             "SETINFO <LIB-NAME|LIB-VER> <value>",
             "    Record the client library's name or version.",
             "SETNAME <name>",
             "    Name this connection.",
+            "UNPAUSE",
+            "    End a CLIENT PAUSE.",
         ],
     )
 }
