@@ -489,3 +489,42 @@ fn role_lastsave_and_wait_answer_as_a_standalone_redis() {
     c.expect_call("CLIENT NO-EVICT on", b"+OK\r\n");
     c.expect_call("CLIENT NO-EVICT maybe", b"-ERR syntax error\r\n");
 }
+
+#[test]
+fn latency_records_slow_fan_outs_of_publish_runs() {
+    if common::is_reference() {
+        // `fan-out` is pubsubd's own event.
+        return;
+    }
+    let srv = TestServer::start();
+    let mut c = Raw::connect(&srv.addr());
+    c.expect_call("CONFIG SET latency-monitor-threshold 1", b"+OK\r\n");
+    let mut subscribers: Vec<Raw> = (0..300)
+        .map(|_| {
+            let mut s = Raw::connect(&srv.addr());
+            s.call("SUBSCRIBE ch");
+            s
+        })
+        .collect();
+    // Pipelined PUBLISHes to one channel are delivered as runs after their
+    // replies; a run to 300 subscribers takes milliseconds.
+    let batch: Vec<u8> = (0..512)
+        .flat_map(|_| common::cmds("PUBLISH ch m"))
+        .collect();
+    let recorded = wait_until(Duration::from_secs(20), || {
+        c.send(&batch);
+        for _ in 0..512 {
+            assert_eq!(c.reply(), b":300\r\n");
+        }
+        show(&c.call("LATENCY LATEST")).contains("$7\r\nfan-out\r\n")
+    });
+    assert!(recorded, "{}", show(&c.call("LATENCY LATEST")));
+    let history = show(&c.call("LATENCY HISTORY fan-out"));
+    assert!(
+        history.starts_with("*") && !history.starts_with("*0"),
+        "{history}"
+    );
+    let doctor = show(&c.call("LATENCY DOCTOR"));
+    assert!(doctor.contains("fan-out"), "{doctor}");
+    subscribers.clear();
+}

@@ -6,7 +6,9 @@
 //!
 //! The events pubsubd records are Redis's `command` (a command that is not
 //! flagged `fast` ran that long) and `fast-command` (one flagged `fast`
-//! did), measured as the command's own run time.
+//! did), measured as the command's own run time, and its own `fan-out`: the
+//! delivery of a run of pipelined PUBLISHes to one channel, which happens
+//! after those commands have replied (`commands/publish.rs`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -43,6 +45,11 @@ pub struct Latency {
 }
 
 impl Latency {
+    /// Whether the monitor is on (one atomic load).
+    pub fn enabled(&self) -> bool {
+        self.threshold_ms.load(Ordering::Relaxed) > 0
+    }
+
     /// Records that `event` took `ms` if the monitor is on and it reached
     /// the threshold. One atomic load when the monitor is off.
     pub fn note(&self, event: &'static str, ms: u64) {
@@ -196,6 +203,10 @@ pub fn doctor(s: &mut Session, _args: &Args) -> Reply {
             "fast-command" => {
                 "- fast-command: a command that should take microseconds took milliseconds; \
                  the host may be overloaded or swapping, or the process was descheduled."
+            }
+            "fan-out" => {
+                "- fan-out: delivering pipelined PUBLISHes took long; a channel or pattern with \
+                 very many subscribers, or many patterns to match, costs every publish."
             }
             _ => continue,
         };
