@@ -528,3 +528,36 @@ fn latency_records_slow_fan_outs_of_publish_runs() {
     assert!(doctor.contains("fan-out"), "{doctor}");
     subscribers.clear();
 }
+
+#[test]
+fn a_monitor_running_a_long_script_gets_its_lines_without_holding_them_all() {
+    if common::is_reference() {
+        // Redis writes these lines into the middle of the script's reply.
+        return;
+    }
+    let srv = TestServer::start();
+    let mut m = Raw::connect(&srv.addr());
+    m.expect_call("MONITOR", b"+OK\r\n");
+    // 5,000 commands make about 150 KB of lines about the monitor's own
+    // script: more than it holds back for the reply (64 KiB).
+    m.send(&cmd(&[
+        b"EVAL",
+        b"for i = 1, 5000 do redis.call('set', 'k', 'v') end return 7",
+        b"0",
+    ]));
+    let mut before = 0;
+    loop {
+        let frame = m.reply();
+        if frame == b":7\r\n" {
+            break;
+        }
+        assert!(frame.starts_with(b"+"), "{}", show(&frame));
+        before += 1;
+    }
+    let mut after = 0;
+    while m.try_reply(Duration::from_millis(300)).is_some() {
+        after += 1;
+    }
+    assert!(before > 0, "every line was held back for the reply");
+    assert_eq!(before + after, 5001);
+}

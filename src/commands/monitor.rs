@@ -27,6 +27,12 @@ use crate::pubsub::{PushOutcome, SharedFrame};
 use crate::session::Session;
 use crate::shared::Shared;
 
+/// Most bytes of lines about a monitor's own commands held back until the
+/// command's reply (a script it runs may run many commands); past this they
+/// are queued at once, ahead of the reply, and count against its output
+/// limit like any other output.
+pub const MONITOR_ECHO_MAX: usize = 64 * 1024;
+
 /// What a redacted argument is shown as.
 const REDACTED: &[u8] = b"(redacted)";
 
@@ -111,6 +117,12 @@ pub fn feed(s: &mut Session, args: &Args) {
     if s.shared.monitors.send(&s.shared, &line, s.client.id) {
         // A monitor is told of its own command after the command's reply.
         s.monitor_echo.push(line);
+        let held: usize = s.monitor_echo.iter().map(Bytes::len).sum();
+        if held > MONITOR_ECHO_MAX {
+            for line in std::mem::take(&mut s.monitor_echo) {
+                s.client.send(&s.shared, line);
+            }
+        }
     }
 }
 
