@@ -64,6 +64,13 @@ pub trait Socket: AsyncWrite + Unpin + Send + Sync + 'static {
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     /// Sets the kernel send buffer's size (`SO_SNDBUF`).
     fn set_send_buffer(&self, bytes: usize) -> io::Result<()>;
+    /// Writes output the socket itself still holds (TLS records encrypted
+    /// but not yet taken by the kernel) without waiting. Returns false when
+    /// some is left (wait for writability, then call again). A plain socket
+    /// holds nothing.
+    fn flush_pending(&self) -> io::Result<bool> {
+        Ok(true)
+    }
 }
 
 /// Implements [`Socket`] for a tokio stream type with the same-named
@@ -224,7 +231,11 @@ impl Conn {
                         .fetch_add(std::mem::take(&mut written), Ordering::Relaxed);
                 }
                 match step {
-                    Ok(Drained::Empty) => {}
+                    Ok(Drained::Empty) => match sock.flush_pending() {
+                        Ok(true) => {}
+                        Ok(false) => self.write_blocked = true,
+                        Err(_) => return End::IoError,
+                    },
                     Ok(Drained::Blocked) => self.write_blocked = true,
                     // More is queued: let the producers add to it (the
                     // next write then carries more), look at the socket,

@@ -272,6 +272,11 @@ pub struct Keyspace {
     pub hits: u64,
     /// Reads that did not (INFO `keyspace_misses`).
     pub misses: u64,
+    /// Whether the periodic sweep removes due keys (`DEBUG
+    /// SET-ACTIVE-EXPIRE`). When off, expired keys stay stored, invisible,
+    /// until something looks them up, which is what tests of lazy expiry
+    /// need.
+    pub active_expire: bool,
 }
 
 impl Keyspace {
@@ -286,6 +291,7 @@ impl Keyspace {
             expired_keys: 0,
             hits: 0,
             misses: 0,
+            active_expire: true,
         }
     }
 
@@ -573,9 +579,13 @@ impl Keyspace {
     }
 
     /// Removes up to [`ACTIVE_EXPIRE_BATCH`] due keys per database (active
-    /// expiry); returns how many were removed.
+    /// expiry, unless [`Keyspace::active_expire`] is off); returns how many
+    /// were removed.
     pub fn expire_due(&mut self, now: u64) -> usize {
         let mut removed = 0;
+        if !self.active_expire {
+            return removed;
+        }
         for db in 0..self.dbs.len() {
             let due: Vec<Bytes> = self.dbs[db]
                 .deadlines
@@ -672,5 +682,16 @@ mod tests {
         assert_eq!(ks.expire_due(14), 5);
         assert_eq!(ks.db(0).len(), 5);
         assert_eq!(ks.used_bytes(), 5 * (2 + 1 + ENTRY_OVERHEAD));
+    }
+
+    #[test]
+    fn active_expiry_can_be_turned_off() {
+        let mut ks = Keyspace::new(1);
+        ks.store(0, &b("k"), b("v"), Some(10));
+        ks.active_expire = false;
+        assert_eq!(ks.expire_due(20), 0);
+        assert_eq!(ks.db(0).len(), 1);
+        assert!(ks.peek(0, b"k", 20).is_none());
+        assert_eq!(ks.db(0).len(), 0);
     }
 }

@@ -158,6 +158,8 @@ pub struct Shared {
     pub config_file: Option<std::path::PathBuf>,
     /// The names commands answer to (`rename-command`; fixed at start-up).
     pub command_names: crate::commands::CommandNames,
+    /// The TLS configuration new handshakes use, and TLS counters.
+    pub tls: crate::tls::TlsRuntime,
     /// Clients in MONITOR mode.
     pub monitors: crate::commands::monitor::Monitors,
     /// SLOWLOG's entries and settings.
@@ -196,6 +198,7 @@ impl Shared {
             log_control,
             config_file: None,
             command_names,
+            tls: crate::tls::TlsRuntime::default(),
             monitors: Default::default(),
             slowlog: Default::default(),
             latency: Default::default(),

@@ -183,7 +183,7 @@ fn section(shared: &Shared, ks: &Keyspace, name: &str, out: &mut String) {
             let (ops, kin, kout) = st.instantaneous();
             let _ = write!(
                 out,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\npubsub_deliveries:{}\r\npublish_pauses:{}\r\npublish_paused_usec:{}\r\npublish_pause_timeouts:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\npubsub_deliveries:{}\r\npublish_pauses:{}\r\npublish_paused_usec:{}\r\npublish_pause_timeouts:{}\r\ntls_handshake_failures:{}\r\ntls_handshake_timeouts:{}\r\n",
                 g(&st.connections_received),
                 g(&st.commands_processed),
                 ops,
@@ -205,6 +205,8 @@ fn section(shared: &Shared, ks: &Keyspace, name: &str, out: &mut String) {
                 g(&st.publish_pauses),
                 g(&st.publish_paused_us),
                 g(&st.publish_pause_timeouts),
+                g(&shared.tls.handshake_failures),
+                g(&shared.tls.handshake_timeouts),
             );
         }
         "replication" => {

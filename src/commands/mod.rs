@@ -25,6 +25,7 @@ mod cluster;
 mod command;
 mod config;
 mod dbsize;
+mod debug;
 mod echo;
 mod expire;
 mod flush;
@@ -415,6 +416,9 @@ fn resolve(s: &Session, args: &Args, queued: bool) -> Result<Resolved, Reply> {
         }
     };
     let cmd = resolved.cmd;
+    if let Some(refusal) = debug::refusal(s, cmd) {
+        return Err(refusal);
+    }
     if !s.authenticated && cmd.flags & flags::NO_AUTH == 0 {
         return Err(Reply::error("NOAUTH Authentication required."));
     }
