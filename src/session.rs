@@ -107,6 +107,14 @@ pub struct Session {
     /// The running command was dispatched on its own (not from EXEC or a
     /// script), so its reply goes straight to the output buffer.
     pub direct: bool,
+    /// Set by a command that must wait before it replies (WAIT): dispatch
+    /// postpones it instead of replying.
+    pub postpone: Option<crate::commands::operator::Postpone>,
+    /// The postponed WAIT's timeout has passed: it replies now.
+    pub wait_done: bool,
+    /// MONITOR lines about this monitor's own commands, sent after the
+    /// reply (`commands::monitor`).
+    pub monitor_echo: Vec<Bytes>,
     out: BytesMut,
 }
 
@@ -143,6 +151,9 @@ impl Session {
             last_channel: Vec::new(),
             spare_payloads: Vec::new(),
             direct: false,
+            postpone: None,
+            wait_done: false,
+            monitor_echo: Vec::new(),
             out: BytesMut::new(),
         }
     }

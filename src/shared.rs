@@ -164,6 +164,14 @@ pub struct Shared {
     pub command_names: crate::commands::CommandNames,
     /// The TLS configuration new handshakes use, and TLS counters.
     pub tls: crate::tls::TlsRuntime,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::commands::monitor::Monitors,
+    /// SLOWLOG's entries and settings.
+    pub slowlog: crate::commands::slowlog::SlowLog,
+    /// LATENCY's events and threshold.
+    pub latency: crate::commands::latency::Latency,
+    /// CLIENT PAUSE.
+    pub pause: crate::commands::operator::ClientPause,
 }
 
 impl Shared {
@@ -175,7 +183,7 @@ impl Shared {
         let command_names = config.command_names.clone();
         let scripts = ScriptState::new();
         scripts.set_memory_limit(config.lua_memory_limit);
-        Shared {
+        let shared = Shared {
             config: RwLock::new(config),
             settings,
             registry: Registry::new(),
@@ -195,7 +203,25 @@ impl Shared {
             config_file: None,
             command_names,
             tls: crate::tls::TlsRuntime::default(),
-        }
+            monitors: Default::default(),
+            slowlog: Default::default(),
+            latency: Default::default(),
+            pause: Default::default(),
+        };
+        shared.apply_operator_settings(&shared.config());
+        shared
+    }
+
+    /// Mirrors the SLOWLOG and LATENCY settings of `config`.
+    fn apply_operator_settings(&self, config: &Config) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.slowlog
+            .slower_than_us
+            .store(config.slowlog_log_slower_than, Relaxed);
+        self.slowlog.max_len.store(config.slowlog_max_len, Relaxed);
+        self.latency
+            .threshold_ms
+            .store(config.latency_monitor_threshold, Relaxed);
     }
 
     /// The next CLIENT ID.
@@ -220,6 +246,7 @@ impl Shared {
         };
         let out = f(&mut guard);
         self.settings.apply(&guard);
+        self.apply_operator_settings(&guard);
         self.scripts.set_memory_limit(guard.lua_memory_limit);
         if let Some(ctl) = &self.log_control {
             ctl.set_level(guard.loglevel);
