@@ -243,7 +243,7 @@ fn maxmemory(s: &Session) -> u64 {
 
 /// `-OOM` if writes are refused for `maxmemory` (measured on the keyspace
 /// the command holds).
-fn oom_refusal(s: &mut Session) -> Option<Reply> {
+pub(super) fn oom_refusal(s: &mut Session) -> Option<Reply> {
     let max = maxmemory(s);
     if max == 0 {
         return None;
@@ -260,6 +260,7 @@ fn oom_refusal(s: &mut Session) -> Option<Reply> {
 fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
     let cmd = resolved.cmd;
     if cmd.flags & flags::DENYOOM != 0
+        && !(s.in_script && s.script_allow_oom)
         && let Some(refusal) = oom_refusal(s)
     {
         return refusal;
