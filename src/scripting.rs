@@ -329,6 +329,9 @@ pub struct ScriptState {
     /// alone.
     libs: parking_lot::Mutex<Option<Engine>>,
     running: AtomicBool,
+    /// How many EVAL scripts are cached, for INFO (which must not wait for
+    /// the engine's lock while a script runs).
+    cached: std::sync::atomic::AtomicUsize,
     /// Whether the running script is a function (FCALL), for the kill
     /// command's checks.
     running_function: AtomicBool,
@@ -356,6 +359,7 @@ impl ScriptState {
             engine: parking_lot::Mutex::new(None),
             libs: parking_lot::Mutex::new(None),
             running: AtomicBool::new(false),
+            cached: std::sync::atomic::AtomicUsize::new(0),
             running_function: AtomicBool::new(false),
             started_ms: AtomicU64::new(0),
             stop: Arc::new(Stop::default()),
@@ -485,6 +489,12 @@ impl ScriptState {
     /// given back.
     pub fn flush(&self) {
         *self.engine.lock() = None;
+        self.cached.store(0, Ordering::Relaxed);
+    }
+
+    /// INFO's `number_of_cached_scripts`.
+    pub fn cached_scripts(&self) -> usize {
+        self.cached.load(Ordering::Relaxed)
     }
 
     /// FUNCTION FLUSH: drops every library and the functions' Lua state.
@@ -531,6 +541,7 @@ impl ScriptState {
                 engine.functions.remove(&old);
             }
         }
+        self.cached.store(engine.functions.len(), Ordering::Relaxed);
         Ok(sha)
     }
 
@@ -941,7 +952,12 @@ redis.error_reply = function(s)
   if not find(s, ' ', 1, true) then return {err = 'ERR ' .. sub(s, 2)} end
   return {err = sub(s, 2)}
 end
-redis.sha1hex = function(s) return host.sha1(s) end
+redis.sha1hex = function(...)
+  if select('#', ...) ~= 1 then error({err = "ERR wrong number of arguments"}, 0) end
+  local s = ...
+  if type(s) ~= 'string' and type(s) ~= 'number' then s = '' end
+  return host.sha1(tostring(s))
+end
 redis.log = function(level, ...) return host.log(level, ...) end
 redis.setresp = function(v)
   if v ~= 2 and v ~= 3 then error("RESP version must be 2 or 3.", 0) end
@@ -1406,18 +1422,19 @@ fn command_args(args: &[Value]) -> Result<Vec<Bytes>, String> {
     }
     let mut words = Vec::with_capacity(args.len());
     for a in args {
-        match a {
-            Value::String(s) => words.push(Bytes::copy_from_slice(&s.as_bytes())),
-            Value::Integer(i) => words.push(Bytes::from(i.to_string())),
-            Value::Number(n) => words.push(Bytes::from(format_lua_number(*n))),
-            _ => {
-                return Err(
-                    "ERR Lua redis lib command arguments must be strings or integers".into(),
-                );
-            }
-        }
+        words.push(command_word(a)?);
     }
     Ok(words)
+}
+
+/// One `redis.call` argument as a command word.
+fn command_word(a: &Value) -> Result<Bytes, String> {
+    match a {
+        Value::String(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Integer(i) => Ok(Bytes::from(i.to_string())),
+        Value::Number(n) => Ok(Bytes::from(format_lua_number(*n))),
+        _ => Err("ERR Lua redis lib command arguments must be strings or integers".into()),
+    }
 }
 
 /// Lua's `%.14g` rendering of a number.

@@ -873,3 +873,43 @@ fn eval_shebang_flags() {
     );
     c.expect_call("CONFIG SET maxmemory 0", b"+OK\r\n");
 }
+
+/// `redis.sha1hex` wants exactly one argument, CLUSTER RESET is refused
+/// from a script before the standalone error (as in Redis), and INFO
+/// memory counts the cached scripts, down to 0 after SCRIPT FLUSH.
+#[test]
+fn sha1hex_arity_cluster_reset_and_cached_script_count() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    expect_eval0(
+        &mut c,
+        "return redis.sha1hex()",
+        &script_err(
+            "ERR wrong number of arguments",
+            "3c7ce947ae74a835cc575b6ee87fb27503cb7ba4",
+        ),
+    );
+    expect_eval0(
+        &mut c,
+        "return redis.sha1hex('Pizza & Mandolino')",
+        b"$40\r\n74822d82031af7493c20eefa13bd07ec4fada82f\r\n",
+    );
+    expect_eval0(
+        &mut c,
+        "return redis.call('cluster', 'reset', 'hard')",
+        &script_err(
+            "ERR This Redis command is not allowed from script",
+            "2f652605b43a0cb0db77a1f3fd70d798a811612a",
+        ),
+    );
+    c.expect_call("SCRIPT FLUSH", b"+OK\r\n");
+    for j in 0..3 {
+        let body = format!("return {j}");
+        c.call_args(&[b"SCRIPT", b"LOAD", body.as_bytes()]);
+    }
+    let info = String::from_utf8_lossy(&c.call("INFO memory")).into_owned();
+    assert!(info.contains("number_of_cached_scripts:3\r\n"), "{info}");
+    c.expect_call("SCRIPT FLUSH ASYNC", b"+OK\r\n");
+    let info = String::from_utf8_lossy(&c.call("INFO memory")).into_owned();
+    assert!(info.contains("number_of_cached_scripts:0\r\n"), "{info}");
+}

@@ -172,6 +172,11 @@ fn section(shared: &Shared, ks: &Keyspace, name: &str, out: &mut String) {
                     .next()
                     .unwrap_or("unknown"),
             );
+            let _ = write!(
+                out,
+                "number_of_cached_scripts:{}\r\n",
+                shared.scripts.cached_scripts()
+            );
         }
         "persistence" => {
             let _ = write!(
