@@ -426,6 +426,16 @@ impl ScriptState {
         }
     }
 
+    /// The `-BUSY` text for the running script: Redis names the kill
+    /// command that applies (SCRIPT KILL, or FUNCTION KILL for a function).
+    pub fn busy_text(&self) -> &'static str {
+        if self.running_function.load(Ordering::Relaxed) {
+            BUSY_FUNCTION
+        } else {
+            BUSY
+        }
+    }
+
     /// Marks that the running script wrote (it can then no longer be killed).
     pub fn note_write(&self) {
         self.wrote.store(true, Ordering::Relaxed);

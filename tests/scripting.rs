@@ -913,3 +913,38 @@ fn sha1hex_arity_cluster_reset_and_cached_script_count() {
     let info = String::from_utf8_lossy(&c.call("INFO memory")).into_owned();
     assert!(info.contains("number_of_cached_scripts:0\r\n"), "{info}");
 }
+
+/// A busy function: other clients' BUSY names FUNCTION KILL, SCRIPT KILL
+/// refuses to stop it and FUNCTION KILL stops it, as in Redis.
+#[test]
+fn busy_function_is_killed_by_function_kill() {
+    let srv = TestServer::start();
+    let mut runner = srv.raw();
+    let mut other = srv.raw();
+    other.expect_call("CONFIG SET busy-reply-threshold 100", b"+OK\r\n");
+    let lib = "#!lua name=spin\nredis.register_function('spin', function() while true do end end)";
+    assert_eq!(
+        show(&function_load(&mut other, &[], lib)),
+        show(b"$4\r\nspin\r\n")
+    );
+    runner.send(&common::cmds("FCALL spin 0"));
+    std::thread::sleep(Duration::from_millis(300));
+    let busy = b"-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.\r\n";
+    other.expect_call("PING", busy);
+    other.expect_call("SCRIPT KILL", busy);
+    other.expect_call("FUNCTION KILL", b"+OK\r\n");
+    // Redis names the line the function was on when killed (2 here);
+    // pubsubd reports line 1 for a killed script (see README).
+    let killed = show(&runner.reply());
+    assert!(
+        killed.starts_with(
+            "-ERR Script killed by user with SCRIPT KILL... script: spin, on @user_function:"
+        ),
+        "{killed}"
+    );
+    other.expect_call("PING", b"+PONG\r\n");
+    other.expect_call(
+        "FUNCTION KILL",
+        b"-NOTBUSY No scripts in execution right now.\r\n",
+    );
+}

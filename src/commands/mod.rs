@@ -172,18 +172,18 @@ fn wait(s: &mut Session, or_busy: bool) -> Outcome {
 /// refusal aborts an open transaction, and EXEC itself ends it with
 /// `-EXECABORT`, giving the reason.
 fn refuse_busy(s: &mut Session, resolved: Resolved) -> Reply {
+    let busy = s.shared.scripts.busy_text();
     if resolved.parent.is_none() && resolved.cmd.name == "exec" {
         s.end_transaction();
         s.client.with_info(|i| i.multi = None);
         return Reply::error(format!(
-            "EXECABORT Transaction discarded because of: {}",
-            crate::scripting::BUSY
+            "EXECABORT Transaction discarded because of: {busy}"
         ));
     }
     if s.multi.is_some() {
         s.multi_error = true;
     }
-    Reply::error(crate::scripting::BUSY)
+    Reply::error(busy)
 }
 
 /// Whether `cmd`, run (or queued) by `s` now, reaches the keyspace: data
