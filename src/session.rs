@@ -76,6 +76,8 @@ pub struct Session {
     pub watch_dirty: Option<Arc<AtomicBool>>,
     /// Running inside a script (`redis.call`): no gating, no queueing.
     pub in_script: bool,
+    /// The running script declared `allow-oom`: its writes pass maxmemory.
+    pub script_allow_oom: bool,
     /// Pushes this client caused for itself are held back until the current
     /// EXEC/EVAL reply has been sent (Redis 7.2 order).
     pub release_pushes_after_reply: bool,
@@ -141,6 +143,7 @@ impl Session {
             watched: Vec::new(),
             watch_dirty: None,
             in_script: false,
+            script_allow_oom: false,
             release_pushes_after_reply: false,
             keyspace_guard: None,
             unwatch_pending: Vec::new(),

@@ -237,13 +237,14 @@ fn postpone(s: &mut Session, why: operator::Postpone) -> Outcome {
 fn refuse_busy(s: &mut Session, resolved: Resolved) -> Reply {
     let stats = &s.shared.stats.commands;
     stats.reject(s.client.id, resolved.cmd, resolved.parent);
+    let busy = s.shared.scripts.busy_text();
     if resolved.parent.is_none() && resolved.cmd.name == "exec" {
-        return exec_abort(s, &Reply::error(crate::scripting::BUSY));
+        return exec_abort(s, &Reply::error(busy));
     }
     if s.multi.is_some() {
         s.multi_error = true;
     }
-    Reply::error(crate::scripting::BUSY)
+    Reply::error(busy)
 }
 
 /// Whether `cmd`, run (or queued) by `s` now, reaches the keyspace: data
@@ -303,7 +304,7 @@ fn maxmemory(s: &Session) -> u64 {
 
 /// `-OOM` if writes are refused for `maxmemory` (measured on the keyspace
 /// the command holds).
-fn oom_refusal(s: &mut Session) -> Option<Reply> {
+pub(super) fn oom_refusal(s: &mut Session) -> Option<Reply> {
     let max = maxmemory(s);
     if max == 0 {
         return None;
@@ -320,6 +321,7 @@ fn oom_refusal(s: &mut Session) -> Option<Reply> {
 fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
     let cmd = resolved.cmd;
     if cmd.flags & flags::DENYOOM != 0
+        && !(s.in_script && s.script_allow_oom)
         && let Some(refusal) = oom_refusal(s)
     {
         let stats = &s.shared.stats.commands;

@@ -315,7 +315,27 @@ static SCRIPT_SUBS: [Command; 5] = [
     ),
 ];
 
-static FUNCTION_SUBS: [Command; 2] = [
+static FUNCTION_SUBS: [Command; 4] = [
+    cmd(
+        "load",
+        -3,
+        NOSCRIPT | WRITE,
+        scripting::function_load,
+        LUA,
+        "7.0.0",
+        "Creates a library.",
+        "[REPLACE] function-code",
+    ),
+    cmd(
+        "kill",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        scripting::function_kill,
+        LUA,
+        "7.0.0",
+        "Terminates a function during execution.",
+        "",
+    ),
     cmd(
         "flush",
         -2,
@@ -1607,6 +1627,26 @@ pub static COMMANDS: &[Command] = &[
         LUA,
         "2.6.0",
         "A container for Lua scripts management commands.",
+    ),
+    cmd(
+        "fcall",
+        -3,
+        NOSCRIPT | STALE | MAY_PUSH | KEYSPACE,
+        scripting::fcall,
+        LUA,
+        "7.0.0",
+        "Invokes a function.",
+        "function numkeys [key [key ...]] [arg [arg ...]]",
+    ),
+    cmd(
+        "fcall_ro",
+        -3,
+        NOSCRIPT | STALE | READONLY | MAY_PUSH,
+        scripting::fcall_ro,
+        LUA,
+        "7.0.0",
+        "Invokes a read-only function.",
+        "function numkeys [key [key ...]] [arg [arg ...]]",
     ),
     container(
         "function",
