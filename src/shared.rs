@@ -160,6 +160,8 @@ pub struct Shared {
     pub command_names: crate::commands::CommandNames,
     /// The TLS configuration new handshakes use, and TLS counters.
     pub tls: crate::tls::TlsRuntime,
+    /// The NATS link in cluster mode (`cluster-nats`); unset otherwise.
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Link>>,
 }
 
 impl Shared {
@@ -191,6 +193,7 @@ impl Shared {
             config_file: None,
             command_names,
             tls: crate::tls::TlsRuntime::default(),
+            cluster: std::sync::OnceLock::new(),
         }
     }
 

@@ -110,6 +110,8 @@ fn defaults_read_back_as_redis() {
         ("appendonly", "no"),
         ("daemonize", "no"),
         ("cluster-enabled", "no"),
+        ("cluster-nats", ""),
+        ("cluster-name", "pubsubd"),
         ("tls-port", "0"),
         ("tls-cert-file", ""),
         ("tls-key-file", ""),
@@ -284,6 +286,8 @@ fn set_name_errors_have_redis_wording() {
         "appendonly",
         "daemonize",
         "cluster-enabled",
+        "cluster-nats",
+        "cluster-name",
         "replica-read-only",
         "slave-read-only",
     ] {
