@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::wire::{Report, Table};
+use super::wire::{Entry, Report, Table};
 use crate::glob::glob_match;
 
 /// Most peers remembered at once; reports from more are ignored (and
@@ -27,10 +27,10 @@ pub const PEER_ENTRIES_MAX: usize = 1_000_000;
 /// One peer's state.
 struct Peer {
     last_seen: Instant,
-    table: Vec<(Table, Bytes, u32)>,
+    table: Vec<Entry>,
     /// A report being assembled: its sequence, the next chunk expected, and
     /// the entries so far.
-    partial: Option<(u64, u32, Vec<(Table, Bytes, u32)>)>,
+    partial: Option<(u64, u32, Vec<Entry>)>,
 }
 
 /// The other nodes' counts.
@@ -51,7 +51,7 @@ impl RemoteView {
         RemoteView::default()
     }
 
-    fn apply(&mut self, table: &[(Table, Bytes, u32)], add: bool) {
+    fn apply(&mut self, table: &[Entry], add: bool) {
         for (t, name, n) in table {
             let key = (*t, name.clone());
             let n = u64::from(*n);

@@ -100,6 +100,9 @@ pub struct Message {
     pub payload: Bytes,
 }
 
+/// One report entry: table, name, subscribers.
+pub type Entry = (Table, Bytes, u32);
+
 /// One chunk of a node's counts.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Report {
