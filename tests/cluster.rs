@@ -226,16 +226,26 @@ fn messages_reach_every_matching_subscriber_on_every_node_exactly_once() {
         p.expect_call(&format!("PUBLISH ev {msg}"), &int(6));
         p.expect_call(&format!("SPUBLISH ev {msg}"), &int(3));
     }
+    // Each publisher's message once; publishers on different nodes have no
+    // order between them, so each subscriber's frames are compared sorted.
+    fn sorted(c: &mut Raw) -> Vec<Vec<u8>> {
+        let mut got: Vec<Vec<u8>> = (0..3).map(|_| c.reply()).collect();
+        got.sort();
+        got
+    }
+    let want = |f: &dyn Fn(&[u8]) -> Vec<u8>| -> Vec<Vec<u8>> {
+        (0..3).map(|i| f(format!("from-{i}").as_bytes())).collect()
+    };
     for (ch, pat, shard) in &mut subs {
-        for i in 0..3 {
-            let msg = format!("from-{i}");
-            ch.expect(&message(false, b"ev", msg.as_bytes()));
-            pat.expect(&push_frame(
-                false,
-                &[b"pmessage", b"e*", b"ev", msg.as_bytes()],
-            ));
-            shard.expect(&push_frame(false, &[b"smessage", b"ev", msg.as_bytes()]));
-        }
+        assert_eq!(sorted(ch), want(&|m| message(false, b"ev", m)));
+        assert_eq!(
+            sorted(pat),
+            want(&|m| push_frame(false, &[b"pmessage", b"e*", b"ev", m]))
+        );
+        assert_eq!(
+            sorted(shard),
+            want(&|m| push_frame(false, &[b"smessage", b"ev", m]))
+        );
     }
     // Exactly once: nothing more arrives anywhere.
     for (ch, pat, shard) in &mut subs {
@@ -635,4 +645,65 @@ fn cluster_directives_are_real_and_bad_urls_stop_start_up() {
     // Other cluster-* directives of Redis are still accepted and ignored.
     let ok = TestServer::start_with_config("cluster-node-timeout 15000\n", &[]);
     ok.raw().expect_call("PING", b"+PONG\r\n");
+}
+
+#[test]
+fn a_node_serves_locally_while_nats_is_unreachable_and_links_once_it_is_up() {
+    // No NATS on this port yet.
+    let port = free_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let node = TestServer::start_with(&["--cluster-nats", &url, "--cluster-name", "late"]);
+    let mut sub = node.raw();
+    sub.call("SUBSCRIBE here");
+    let mut p = node.raw();
+    let t = Instant::now();
+    p.expect_call("PUBLISH here one", &int(1));
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "PUBLISH waited for NATS"
+    );
+    sub.expect(&message(false, b"here", b"one"));
+    let info = info_cluster(&node);
+    assert_ne!(
+        info_field(&info, "cluster_link").as_deref(),
+        Some("connected")
+    );
+    // NATS comes up on that port: the node links by itself.
+    let dir = TempDir::new("nats");
+    let conf = dir.write("nats.conf", &format!("listen: 127.0.0.1:{port}\n"));
+    let child = Command::new(nats_bin())
+        .arg("-c")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nats-server");
+    let nats = Nats {
+        port,
+        child,
+        _dir: dir,
+    };
+    let other = start_node(&[&nats], "late");
+    wait_linked(&[&node, &other]);
+    let mut remote = other.raw();
+    remote.call("SUBSCRIBE here");
+    assert!(wait_until(Duration::from_secs(5), || p
+        .call("PUBSUB NUMSUB here")
+        == b"*2\r\n$4\r\nhere\r\n:2\r\n"));
+    p.expect_call("PUBLISH here two", &int(2));
+    drain_until(&mut sub, &message(false, b"here", b"two"));
+    remote.expect(&message(false, b"here", b"two"));
+}
+
+/// Reads frames from `c` until `frame` arrives (the probes of a wait loop
+/// may come first).
+fn drain_until(c: &mut Raw, frame: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if c.try_reply(Duration::from_millis(200)).as_deref() == Some(frame) {
+            return;
+        }
+    }
+    panic!("{} never arrived", show(frame));
 }
