@@ -668,6 +668,34 @@ fn a_node_serves_locally_while_nats_is_unreachable_and_links_once_it_is_up() {
         info_field(&info, "cluster_link").as_deref(),
         Some("connected")
     );
+    // More than the outbound queue holds: every message reaches the local
+    // subscriber at once, the excess is dropped to NATS and counted.
+    const FLOOD: usize = 80_000;
+    let mut flood_sub = node.raw();
+    flood_sub.call("SUBSCRIBE flood");
+    let mut flooder = node.raw();
+    let mut batch = Vec::new();
+    for i in 0..FLOOD {
+        batch.extend(cmd(&[b"PUBLISH", b"flood", i.to_string().as_bytes()]));
+    }
+    flooder.send(&batch);
+    for _ in 0..FLOOD {
+        assert_eq!(flooder.reply(), int(1));
+    }
+    let mut got = 0;
+    while got < FLOOD && flood_sub.try_reply(Duration::from_secs(5)).is_some() {
+        got += 1;
+    }
+    assert_eq!(got, FLOOD, "local delivery stalled");
+    let dropped: usize = info_field(&info_cluster(&node), "cluster_dropped_out")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // The queue (65,536) and the NATS client's own buffer hold the rest
+    // until NATS is reachable.
+    assert!(
+        dropped > 0 && dropped <= FLOOD - 65_536,
+        "dropped_out {dropped}"
+    );
     // NATS comes up on that port: the node links by itself.
     let dir = TempDir::new("nats");
     let conf = dir.write("nats.conf", &format!("listen: 127.0.0.1:{port}\n"));
