@@ -16,6 +16,8 @@ command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 [ -x /usr/bin/redis-server ] || need+=(redis-server)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)  # the TLS tests make their certificates
+# tests/cluster.rs starts its own NATS servers.
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"

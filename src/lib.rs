@@ -20,6 +20,8 @@
 //!   slow-consumer policy.
 //! - [`keyspace`] (string keys with expiry, WATCH, events), [`notify`]
 //!   (keyspace notifications) and [`scripting`] (Lua): the data side.
+//! - [`cluster`]: cluster mode, several nodes linked through NATS
+//!   (`cluster-nats`); off unless configured.
 //! - [`client`], [`shared`], [`stats`], [`logging`],
 //!   [`auth`], [`glob`], [`splitargs`]: supporting pieces.
 //!
@@ -35,6 +37,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod connection;

@@ -195,6 +195,16 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
         tracing::warn!("{w}");
     }
 
+    if !config.cluster_nats.is_empty() {
+        let link = crate::cluster::Link::start(
+            &shared,
+            config.cluster_nats.clone(),
+            config.cluster_name.clone(),
+        )
+        .await?;
+        let _ = shared.cluster.set(link);
+    }
+
     let mut accept_tasks = Vec::new();
     for l in tcp {
         accept_tasks.push(tokio::spawn(accept_tcp(Arc::clone(&shared), l)));
@@ -216,6 +226,9 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
         c.outbox.wake();
     }
     shared.scripts.kill_for_shutdown();
+    if let Some(link) = shared.cluster.get() {
+        link.say_goodbye().await;
+    }
     tracing::warn!("shutting down: no new connections; flushing queued output");
     for t in &accept_tasks {
         t.abort();

@@ -172,6 +172,8 @@ pub struct Shared {
     pub latency: crate::commands::latency::Latency,
     /// CLIENT PAUSE.
     pub pause: crate::commands::operator::ClientPause,
+    /// The NATS link in cluster mode (`cluster-nats`); unset otherwise.
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Link>>,
 }
 
 impl Shared {
@@ -207,6 +209,7 @@ impl Shared {
             slowlog: Default::default(),
             latency: Default::default(),
             pause: Default::default(),
+            cluster: std::sync::OnceLock::new(),
         };
         shared.apply_operator_settings(&shared.config());
         shared

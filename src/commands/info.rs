@@ -296,7 +296,14 @@ fn section(shared: &Shared, ks: &Keyspace, name: &str, out: &mut String) {
                 );
             }
         }
-        "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+        // `cluster_enabled` stays 0 in cluster mode: clients must not take
+        // pubsubd for a Redis Cluster.
+        "cluster" => {
+            out.push_str("# Cluster\r\ncluster_enabled:0\r\n");
+            if let Some(link) = shared.cluster.get() {
+                link.info(out);
+            }
+        }
         "keyspace" => {
             out.push_str("# Keyspace\r\n");
             let now = crate::keyspace::now_ms();

@@ -14,6 +14,9 @@
 //! order and at the same point relative to this connection's other
 //! commands, and each PUBLISH still gets its own reply with the number of
 //! receivers, computed when the run is delivered.
+//!
+//! In cluster mode (`src/cluster/`) each message is also queued for the
+//! other nodes, and the reply adds the receivers they last reported.
 
 use bytes::Bytes;
 
@@ -81,7 +84,13 @@ pub fn flush_group(s: &mut Session) {
             .note("fan-out", started.elapsed().as_millis() as u64);
     }
     s.count_deliveries((n * g.payloads.len()) as u64);
-    s.reply_ints(n as i64, g.payloads.len());
+    let remote = shared.cluster.get().map_or(0, |link| {
+        for p in &g.payloads {
+            link.offer(g.kind, &g.channel, p);
+        }
+        link.remote_receivers(g.kind, &g.channel)
+    });
+    s.reply_ints((n + remote) as i64, g.payloads.len());
     g.payloads.clear();
     s.spare_payloads = g.payloads;
 }
@@ -90,6 +99,13 @@ pub fn flush_group(s: &mut Session) {
 /// message to a run (the reply then follows when the run is delivered).
 fn publish_to(s: &mut Session, kind: Kind, args: &Args) -> Reply {
     let (channel, payload) = (args.arg(1), args.arg(2));
+    // In cluster mode a message NATS cannot carry whole is refused before
+    // anyone receives it, so every node sees the same messages.
+    if let Some(link) = s.shared.cluster.get()
+        && let Err(e) = link.check_size(channel, payload)
+    {
+        return Reply::error(e);
+    }
     // Only a command dispatched on its own (not in EXEC or a script, whose
     // replies are collected), not skipped by CLIENT REPLY, from a client that
     // is not itself subscribed (its own messages must keep their place
@@ -129,7 +145,11 @@ fn publish_to(s: &mut Session, kind: Kind, args: &Args) -> Reply {
     }
     let n = s.shared.registry.publish(&s.shared, kind, channel, payload);
     s.count_deliveries(n as u64);
-    Reply::Int(n as i64)
+    let remote = s.shared.cluster.get().map_or(0, |link| {
+        link.offer(kind, channel, payload);
+        link.remote_receivers(kind, channel)
+    });
+    Reply::Int((n + remote) as i64)
 }
 
 /// PUBLISH: exact subscribers plus matching patterns.

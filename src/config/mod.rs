@@ -268,6 +268,12 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// The `tls-*` directives (see [`crate::tls`]).
     pub tls: crate::tls::TlsOptions,
+    /// `cluster-nats` (pubsubd's own): NATS server URLs linking this node
+    /// to the others of its cluster; empty (the default) = cluster mode off.
+    pub cluster_nats: Vec<String>,
+    /// `cluster-name` (pubsubd's own): the cluster's NATS subject namespace.
+    /// Default [`crate::cluster::DEFAULT_NAME`].
+    pub cluster_name: String,
 }
 
 impl Default for Config {
@@ -306,6 +312,8 @@ impl Default for Config {
             config_file: None,
             warnings: Vec::new(),
             tls: crate::tls::TlsOptions::default(),
+            cluster_nats: Vec::new(),
+            cluster_name: crate::cluster::DEFAULT_NAME.to_string(),
         }
     }
 }

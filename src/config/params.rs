@@ -371,6 +371,36 @@ pub(super) static PARAMS: &[Param] = &[
         help: "",
     },
     Param {
+        name: "cluster-nats",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| {
+                let text =
+                    std::str::from_utf8(v).map_err(|_| "invalid NATS URL list".to_string())?;
+                c.cluster_nats = crate::cluster::parse_urls(text)?;
+                Ok(())
+            },
+            get: |c| c.cluster_nats.join(",").into_bytes(),
+        },
+        value_name: "URLS",
+        help: "Cluster mode: comma-separated NATS server URLs (nats://host:port), tried in order [default: none, cluster mode off]",
+    },
+    Param {
+        name: "cluster-name",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| {
+                let name = String::from_utf8_lossy(v).into_owned();
+                crate::cluster::check_name(&name)?;
+                c.cluster_name = name;
+                Ok(())
+            },
+            get: |c| c.cluster_name.clone().into_bytes(),
+        },
+        value_name: "NAME",
+        help: "Cluster mode: keeps this cluster apart from others on the same NATS [default: pubsubd]",
+    },
+    Param {
         name: "tls-port",
         mutable: false,
         kind: Kind::One {

@@ -99,6 +99,14 @@ impl PatternIndex {
         true
     }
 
+    /// Every pattern with its number of subscribers.
+    pub fn counts(&self) -> Vec<(Bytes, usize)> {
+        self.buckets
+            .values()
+            .flat_map(|b| b.iter().map(|(p, subs)| (p.clone(), subs.len())))
+            .collect()
+    }
+
     /// Calls `f(pattern, subscribers)` for every pattern matching `channel`.
     pub fn for_each_match<'s>(
         &'s self,

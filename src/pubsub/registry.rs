@@ -19,7 +19,7 @@
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -72,6 +72,9 @@ pub struct Registry {
     /// lock and read without it, so that a publish can skip the lock when
     /// there are none.
     pattern_count: AtomicUsize,
+    /// Bumped by every subscribe and unsubscribe that changed something,
+    /// so cluster mode can tell when its subscriber counts are stale.
+    changes: AtomicU64,
 }
 
 thread_local! {
@@ -312,6 +315,7 @@ impl Registry {
             .insert(client);
         confirm();
         drop(map);
+        self.changed(new);
         new
     }
 
@@ -326,6 +330,7 @@ impl Registry {
         if subs.is_empty() {
             map.remove(channel);
         }
+        self.changed(removed);
         removed
     }
 
@@ -341,6 +346,7 @@ impl Registry {
         // it must find the pattern.
         self.pattern_count.store(idx.len(), Ordering::Release);
         confirm();
+        self.changed(new);
         new
     }
 
@@ -352,6 +358,7 @@ impl Registry {
         };
         let removed = idx.remove(pattern, id);
         self.pattern_count.store(idx.len(), Ordering::Release);
+        self.changed(removed);
         removed
     }
 
@@ -517,6 +524,33 @@ impl Registry {
     /// Number of distinct subscribed patterns.
     pub fn pattern_count(&self) -> usize {
         self.pattern_count.load(Ordering::Acquire)
+    }
+
+    fn changed(&self, did: bool) {
+        if did {
+            self.changes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A number that changes whenever a subscription is added or removed.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Relaxed)
+    }
+
+    /// Every channel of `kind` with its number of subscribers.
+    pub fn counts(&self, kind: Kind) -> Vec<(Bytes, usize)> {
+        self.read(kind)
+            .iter()
+            .map(|(k, subs)| (k.to_bytes(), subs.len()))
+            .collect()
+    }
+
+    /// Every subscribed pattern with its number of subscribers.
+    pub fn pattern_counts(&self) -> Vec<(Bytes, usize)> {
+        match self.patterns.read() {
+            Ok(idx) => idx.counts(),
+            Err(poisoned) => poisoned.into_inner().counts(),
+        }
     }
 }
 

@@ -1,0 +1,630 @@
+//! Cluster mode: several pubsubd nodes acting as one pub/sub space, linked
+//! through NATS (`cluster-nats`, `cluster-name`).
+//!
+//! Each node keeps one NATS connection (the `async-nats` client: it tries
+//! the servers in the order given, reconnects to the next one of the list,
+//! or one the NATS cluster announced, and resubscribes by itself). Every PUBLISH and SPUBLISH is
+//! delivered locally first, then queued for NATS ([`Link::offer`]) without
+//! waiting: one task sends the queue in order, so NATS's per-connection order
+//! keeps each publisher's order on every node. Every node subscribes to all
+//! messages of its cluster (patterns can match any channel), with NATS's
+//! `no_echo`, so a node never gets its own messages back. Received messages
+//! go to the local registry as if published here (see [`wire`] for subjects
+//! and frames).
+//!
+//! Counts: each node reports its channel, shard channel and pattern
+//! subscriber counts ([`view`]) after a change (at most every
+//! [`REPORT_MIN_GAP`], checked every [`REPORT_POLL`]) and at least every
+//! [`HEARTBEAT`]; a peer silent for [`PEER_TTL`] is dropped with its counts,
+//! and a node that shuts down says so at once. PUBLISH returns the local
+//! receivers plus the receivers the others last reported.
+//!
+//! Without `cluster-nats` nothing here runs.
+
+pub mod view;
+pub mod wire;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::{ConnectOptions, Event, ServerAddr, Subject};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use parking_lot::RwLock;
+use tokio::sync::mpsc;
+
+use crate::pubsub::Kind;
+use crate::shared::Shared;
+use view::RemoteView;
+use wire::{Frame, Table};
+
+/// Messages queued for NATS at most. The queue sits between local
+/// publishers and the NATS connection so that a slow or down NATS never
+/// stalls a PUBLISH: when it is full the message still reaches local
+/// subscribers, is not sent to the other nodes, and is counted in INFO
+/// (`cluster_dropped_out`). 65,536 rides out about a second of a busy node
+/// while NATS reconnects. No Redis directive.
+pub const OUTBOUND_QUEUE_MESSAGES: usize = 65_536;
+
+/// Bytes queued for NATS at most (frames as sent); past it messages are
+/// dropped to NATS and counted as with [`OUTBOUND_QUEUE_MESSAGES`]. No
+/// Redis directive.
+pub const OUTBOUND_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Messages the NATS client buffers for each of pubsubd's subscriptions.
+/// The receiving task hands each message to local outboxes without waiting,
+/// so this fills only if that task is starved; nats-server cuts a slow
+/// consumer only when the socket is not read, which the client always does.
+/// A message beyond this is dropped by the client and counted
+/// (`cluster_inbound_dropped`). No Redis directive.
+pub const INBOUND_CAPACITY: usize = 65_536;
+
+/// NATS's default `max_payload`, used for the size check until the server
+/// has told its own.
+pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+
+/// How often the reporting task looks for changed subscriptions and silent
+/// peers.
+pub const REPORT_POLL: Duration = Duration::from_millis(50);
+
+/// Least time between two reports of one node, so a burst of SUBSCRIBEs
+/// costs one report, not one each.
+pub const REPORT_MIN_GAP: Duration = Duration::from_millis(100);
+
+/// A node reports at least this often, changed or not: its heartbeat.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// A peer not heard from for this long is taken as gone and its
+/// subscribers leave the counts (three missed heartbeats).
+pub const PEER_TTL: Duration = Duration::from_secs(3);
+
+/// Largest report chunk, below NATS's `max_payload`, so a node with many
+/// channels sends several moderate messages instead of one huge one.
+pub const REPORT_CHUNK_BYTES: usize = 256 * 1024;
+
+/// How long shutdown waits to tell the others this node is leaving.
+pub const BYE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Longest wait between two attempts to reach a NATS server.
+pub const RECONNECT_DELAY_MAX: Duration = Duration::from_secs(1);
+
+/// Default `cluster-name`.
+pub const DEFAULT_NAME: &str = "pubsubd";
+
+/// Parses `cluster-nats`: comma-separated NATS server URLs (`nats://host:port`;
+/// `tls://`, `ws://`, `wss://` as the NATS client accepts). Empty means
+/// cluster mode is off.
+pub fn parse_urls(value: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if !part.contains("://") {
+            return Err(format!(
+                "invalid NATS URL '{part}': expected nats://host:port"
+            ));
+        }
+        part.parse::<ServerAddr>()
+            .map_err(|e| format!("invalid NATS URL '{part}': {e}"))?;
+        out.push(part.to_string());
+    }
+    Ok(out)
+}
+
+/// Checks `cluster-name`: it becomes one token of NATS subjects, so it must
+/// be 1-64 letters, digits, `-` or `_`.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid cluster-name '{name}': use 1-64 letters, digits, '-' or '_'"
+        ))
+    }
+}
+
+/// Counters behind INFO's `# Cluster` section.
+#[derive(Default)]
+pub struct Counters {
+    /// Messages and bytes (frames) sent to NATS.
+    pub msgs_out: AtomicU64,
+    pub bytes_out: AtomicU64,
+    /// Messages and bytes (frames) received from other nodes.
+    pub msgs_in: AtomicU64,
+    pub bytes_in: AtomicU64,
+    /// Messages delivered locally but not sent to NATS: the outbound queue
+    /// was full, or the client refused them.
+    pub dropped_out: AtomicU64,
+    /// PUBLISHes refused for being larger than NATS's `max_payload`.
+    pub refused_too_large: AtomicU64,
+    /// Times the NATS client reported a slow consumer (messages it
+    /// dropped because [`INBOUND_CAPACITY`] was full).
+    pub inbound_dropped: AtomicU64,
+    /// Malformed frames received and ignored.
+    pub malformed_in: AtomicU64,
+    /// Report chunks sent and received.
+    pub reports_out: AtomicU64,
+    pub reports_in: AtomicU64,
+    /// Connections made to a NATS server (the first and every reconnect).
+    pub connects: AtomicU64,
+    /// Connections lost.
+    pub disconnects: AtomicU64,
+    /// Most messages ever waiting in the client's subscription buffers.
+    pub inbound_buffered_peak: AtomicU64,
+}
+
+/// A node's link to NATS.
+pub struct Link {
+    /// This node's id in reports (the process's run id).
+    pub node_id: String,
+    /// `cluster-name`.
+    pub name: String,
+    /// `cluster-nats`, as configured.
+    pub urls: Vec<String>,
+    client: async_nats::Client,
+    tx: mpsc::Sender<Bytes>,
+    queued_bytes: AtomicUsize,
+    view: RwLock<RemoteView>,
+    /// Counters for INFO.
+    pub counters: Arc<Counters>,
+    /// Set when a (re)connect happened, so the next report goes out at once.
+    report_now: Arc<AtomicBool>,
+    msg_subject: Subject,
+    counts_subject: Subject,
+}
+
+impl Link {
+    /// Connects to NATS (in the background: start-up never waits for it,
+    /// and local service runs whether or not NATS is reachable) and starts
+    /// the sending, receiving and reporting tasks, which end with the
+    /// server's shutdown.
+    pub async fn start(
+        shared: &Arc<Shared>,
+        urls: Vec<String>,
+        name: String,
+    ) -> Result<Arc<Link>, String> {
+        let addrs: Vec<ServerAddr> = urls
+            .iter()
+            .map(|u| {
+                u.parse::<ServerAddr>()
+                    .map_err(|e| format!("invalid NATS URL '{u}': {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        let counters = Arc::new(Counters::default());
+        let report_now = Arc::new(AtomicBool::new(true));
+        let (ev_counters, ev_report) = (Arc::clone(&counters), Arc::clone(&report_now));
+        let node_id = shared.run_id.clone();
+        let client = ConnectOptions::new()
+            .name(format!("pubsubd {name} {node_id}"))
+            .no_echo()
+            .retry_on_initial_connect()
+            // The operator lists the nearest NATS server first.
+            .retain_servers_order()
+            .max_reconnects(None)
+            .subscription_capacity(INBOUND_CAPACITY)
+            .reconnect_delay_callback(|attempts| {
+                (Duration::from_millis(50) * attempts.min(20) as u32).min(RECONNECT_DELAY_MAX)
+            })
+            .event_callback(move |event| {
+                let (c, r) = (Arc::clone(&ev_counters), Arc::clone(&ev_report));
+                async move {
+                    match event {
+                        Event::Connected => {
+                            c.connects.fetch_add(1, Ordering::Relaxed);
+                            r.store(true, Ordering::Relaxed);
+                            tracing::info!("cluster: connected to NATS");
+                        }
+                        Event::Disconnected => {
+                            c.disconnects.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!("cluster: lost the NATS connection; reconnecting");
+                        }
+                        Event::SlowConsumer(_) => {
+                            c.inbound_dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                        other => tracing::info!("cluster: NATS {other}"),
+                    }
+                }
+            })
+            .connect(addrs)
+            .await
+            .map_err(|e| format!("cannot start the NATS client: {e}"))?;
+        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE_MESSAGES);
+        let link = Arc::new(Link {
+            node_id,
+            msg_subject: Subject::from(wire::message_subject(&name)),
+            counts_subject: Subject::from(wire::counts_subject(&name)),
+            name,
+            urls,
+            client,
+            tx,
+            queued_bytes: AtomicUsize::new(0),
+            view: RwLock::new(RemoteView::new()),
+            counters,
+            report_now,
+        });
+        let msgs = link
+            .client
+            .subscribe(link.msg_subject.clone())
+            .await
+            .map_err(|e| format!("cannot subscribe on NATS: {e}"))?;
+        let counts = link
+            .client
+            .subscribe(link.counts_subject.clone())
+            .await
+            .map_err(|e| format!("cannot subscribe on NATS: {e}"))?;
+        tokio::spawn(send_loop(Arc::clone(&link), rx, shared.shutdown.clone()));
+        tokio::spawn(receive_messages(
+            Arc::clone(&link),
+            Arc::clone(shared),
+            msgs,
+        ));
+        tokio::spawn(receive_counts(
+            Arc::clone(&link),
+            counts,
+            shared.shutdown.clone(),
+        ));
+        tokio::spawn(report_loop(Arc::clone(&link), Arc::clone(shared)));
+        tracing::info!(
+            "cluster: node {} of cluster '{}' via NATS {}",
+            link.node_id,
+            link.name,
+            link.urls.join(",")
+        );
+        Ok(link)
+    }
+
+    /// NATS's payload limit in force.
+    pub fn max_payload(&self) -> usize {
+        match self.client.max_payload() {
+            0 => DEFAULT_MAX_PAYLOAD,
+            n => n,
+        }
+    }
+
+    /// Refuses a message that NATS could not carry whole; the error is the
+    /// PUBLISH reply.
+    pub fn check_size(&self, channel: &[u8], payload: &[u8]) -> Result<(), String> {
+        let size = wire::MESSAGE_OVERHEAD + channel.len() + payload.len();
+        let max = self.max_payload();
+        if size <= max {
+            return Ok(());
+        }
+        self.counters
+            .refused_too_large
+            .fetch_add(1, Ordering::Relaxed);
+        Err(format!(
+            "ERR message too large for cluster mode: channel and message take {size} bytes, NATS max_payload is {max}"
+        ))
+    }
+
+    /// Queues a message for the other nodes without waiting; when the
+    /// queue is full it is dropped to NATS and counted.
+    pub fn offer(&self, kind: Kind, channel: &[u8], payload: &[u8]) {
+        let frame = wire::encode_message(kind, channel, payload);
+        let len = frame.len();
+        if self.queued_bytes.load(Ordering::Relaxed) + len > OUTBOUND_QUEUE_BYTES {
+            self.counters.dropped_out.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        if self.tx.try_send(frame).is_err() {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            self.counters.dropped_out.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Receivers of a publish to `channel` on the other nodes, as they last
+    /// reported.
+    pub fn remote_receivers(&self, kind: Kind, channel: &[u8]) -> usize {
+        self.view.read().receivers(Table::of(kind), channel) as usize
+    }
+
+    /// Subscribers of `channel` on the other nodes (patterns not counted).
+    pub fn remote_numsub(&self, kind: Kind, channel: &[u8]) -> usize {
+        self.view.read().count(Table::of(kind), channel) as usize
+    }
+
+    /// Channels (or, with [`Table::Pattern`], patterns) subscribed on other
+    /// nodes.
+    pub fn remote_names(&self, table: Table) -> Vec<Bytes> {
+        self.view.read().names(table).cloned().collect()
+    }
+
+    /// Other nodes heard from within [`PEER_TTL`].
+    pub fn peers(&self) -> usize {
+        self.view.read().peers()
+    }
+
+    /// Messages waiting in the outbound queue.
+    pub fn queued(&self) -> usize {
+        OUTBOUND_QUEUE_MESSAGES - self.tx.capacity()
+    }
+
+    /// The link state for INFO: connected, disconnected or connecting.
+    pub fn state(&self) -> &'static str {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => "connected",
+            async_nats::connection::State::Disconnected => "disconnected",
+            async_nats::connection::State::Pending => "connecting",
+        }
+    }
+
+    /// The NATS server connected to now (`host:port` as it announced
+    /// itself), or empty.
+    pub fn server(&self) -> String {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => {
+                let info = self.client.server_info();
+                format!("{}:{}", info.host, info.port)
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// Messages the NATS client has read but pubsubd has not yet handled.
+    fn inbound_buffered(&self) -> u64 {
+        let read = self.client.statistics().in_messages.load(Ordering::Relaxed);
+        let handled = self.counters.msgs_in.load(Ordering::Relaxed)
+            + self.counters.reports_in.load(Ordering::Relaxed)
+            + self.counters.malformed_in.load(Ordering::Relaxed);
+        read.saturating_sub(handled)
+    }
+
+    /// Tells the other nodes this one is leaving, so its subscribers leave
+    /// their counts at once; waits at most [`BYE_TIMEOUT`].
+    pub async fn say_goodbye(&self) {
+        let bye = wire::encode_bye(&self.node_id);
+        let send = async {
+            let _ = self.client.publish(self.counts_subject.clone(), bye).await;
+            let _ = self.client.flush().await;
+        };
+        let _ = tokio::time::timeout(BYE_TIMEOUT, send).await;
+    }
+
+    /// The lines of INFO's `# Cluster` section after `cluster_enabled`.
+    pub fn info(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let _ = write!(
+            out,
+            "cluster_mode:nats\r\n\
+             cluster_name:{}\r\n\
+             cluster_node_id:{}\r\n\
+             cluster_link:{}\r\n\
+             cluster_nats_urls:{}\r\n\
+             cluster_nats_server:{}\r\n\
+             cluster_nats_max_payload:{}\r\n\
+             cluster_peers:{}\r\n\
+             cluster_msgs_out:{}\r\n\
+             cluster_bytes_out:{}\r\n\
+             cluster_msgs_in:{}\r\n\
+             cluster_bytes_in:{}\r\n\
+             cluster_queued_out:{}\r\n\
+             cluster_dropped_out:{}\r\n\
+             cluster_refused_too_large:{}\r\n\
+             cluster_inbound_buffered:{}\r\n\
+             cluster_inbound_buffered_peak:{}\r\n\
+             cluster_inbound_dropped:{}\r\n\
+             cluster_malformed_in:{}\r\n\
+             cluster_reports_out:{}\r\n\
+             cluster_reports_in:{}\r\n\
+             cluster_reports_discarded:{}\r\n\
+             cluster_connects:{}\r\n\
+             cluster_disconnects:{}\r\n",
+            self.name,
+            self.node_id,
+            self.state(),
+            self.urls.join(","),
+            self.server(),
+            self.max_payload(),
+            self.peers(),
+            get(&c.msgs_out),
+            get(&c.bytes_out),
+            get(&c.msgs_in),
+            get(&c.bytes_in),
+            self.queued(),
+            get(&c.dropped_out),
+            get(&c.refused_too_large),
+            self.inbound_buffered(),
+            get(&c.inbound_buffered_peak),
+            get(&c.inbound_dropped),
+            get(&c.malformed_in),
+            get(&c.reports_out),
+            get(&c.reports_in),
+            self.view.read().discarded,
+            get(&c.connects),
+            get(&c.disconnects),
+        );
+    }
+}
+
+/// Sends the outbound queue to NATS, in order, until shutdown.
+async fn send_loop(
+    link: Arc<Link>,
+    mut rx: mpsc::Receiver<Bytes>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let frame = tokio::select! {
+            f = rx.recv() => f,
+            _ = shutdown.cancelled() => None,
+        };
+        let Some(frame) = frame else {
+            return;
+        };
+        let len = frame.len();
+        let sent = link
+            .client
+            .publish(link.msg_subject.clone(), frame)
+            .await
+            .is_ok();
+        link.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        let c = &link.counters;
+        if sent {
+            c.msgs_out.fetch_add(1, Ordering::Relaxed);
+            c.bytes_out.fetch_add(len as u64, Ordering::Relaxed);
+        } else {
+            c.dropped_out.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Delivers other nodes' messages to local subscribers, in the order NATS
+/// hands them over, until the client closes or the server shuts down.
+async fn receive_messages(link: Arc<Link>, shared: Arc<Shared>, mut sub: async_nats::Subscriber) {
+    loop {
+        let msg = tokio::select! {
+            m = sub.next() => m,
+            _ = shared.shutdown.cancelled() => None,
+        };
+        let Some(msg) = msg else {
+            return;
+        };
+        let buffered = link.inbound_buffered();
+        link.counters
+            .inbound_buffered_peak
+            .fetch_max(buffered, Ordering::Relaxed);
+        let len = msg.payload.len() as u64;
+        match wire::decode(msg.payload) {
+            Some(Frame::Message(m)) => {
+                link.counters.msgs_in.fetch_add(1, Ordering::Relaxed);
+                link.counters.bytes_in.fetch_add(len, Ordering::Relaxed);
+                shared
+                    .registry
+                    .publish(&shared, m.kind, &m.channel, &m.payload);
+            }
+            _ => {
+                link.counters.malformed_in.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Takes other nodes' reports and goodbyes until shutdown.
+async fn receive_counts(
+    link: Arc<Link>,
+    mut sub: async_nats::Subscriber,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let msg = tokio::select! {
+            m = sub.next() => m,
+            _ = shutdown.cancelled() => None,
+        };
+        let Some(msg) = msg else {
+            return;
+        };
+        match wire::decode(msg.payload) {
+            Some(Frame::Report(r)) if r.node != link.node_id => {
+                link.counters.reports_in.fetch_add(1, Ordering::Relaxed);
+                link.view.write().receive(r, Instant::now());
+            }
+            Some(Frame::Bye(node)) => {
+                link.counters.reports_in.fetch_add(1, Ordering::Relaxed);
+                link.view.write().remove(&node);
+            }
+            _ => {
+                link.counters.malformed_in.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// This node's counts as report entries.
+fn snapshot(shared: &Shared) -> Vec<(Table, Bytes, u32)> {
+    let reg = &shared.registry;
+    let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let mut out: Vec<(Table, Bytes, u32)> = Vec::new();
+    for kind in [Kind::Channel, Kind::Shard] {
+        out.extend(
+            reg.counts(kind)
+                .into_iter()
+                .map(|(name, n)| (Table::of(kind), name, clamp(n))),
+        );
+    }
+    out.extend(
+        reg.pattern_counts()
+            .into_iter()
+            .map(|(name, n)| (Table::Pattern, name, clamp(n))),
+    );
+    out
+}
+
+/// Reports this node's counts after a change and on every heartbeat, and
+/// forgets silent peers, until shutdown.
+async fn report_loop(link: Arc<Link>, shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(REPORT_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seq: u64 = 0;
+    let mut reported: Option<u64> = None;
+    let mut last_sent: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shared.shutdown.cancelled() => return,
+        }
+        let now = Instant::now();
+        if let Some(cutoff) = now.checked_sub(PEER_TTL) {
+            link.view.write().expire(cutoff);
+        }
+        if link.client.connection_state() != async_nats::connection::State::Connected {
+            continue;
+        }
+        let changes = shared.registry.changes();
+        let since = last_sent.map(|t| now.duration_since(t));
+        let due = link.report_now.swap(false, Ordering::Relaxed)
+            || since.is_none_or(|s| s >= HEARTBEAT)
+            || (reported != Some(changes) && since.is_none_or(|s| s >= REPORT_MIN_GAP));
+        if !due {
+            continue;
+        }
+        seq += 1;
+        let entries = snapshot(&shared);
+        let max = link.max_payload().min(REPORT_CHUNK_BYTES);
+        for chunk in wire::encode_report(&link.node_id, seq, &entries, max) {
+            if link
+                .client
+                .publish(link.counts_subject.clone(), chunk)
+                .await
+                .is_ok()
+            {
+                link.counters.reports_out.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        reported = Some(changes);
+        last_sent = Some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked() {
+        assert_eq!(parse_urls(""), Ok(vec![]));
+        assert_eq!(
+            parse_urls("nats://127.0.0.1:4222, nats://h2:4223"),
+            Ok(vec![
+                "nats://127.0.0.1:4222".into(),
+                "nats://h2:4223".into()
+            ])
+        );
+        assert!(parse_urls("http://x:1").is_err());
+        assert!(parse_urls("nats://x:notaport").is_err());
+        assert!(parse_urls("127.0.0.1:4222").is_err());
+    }
+
+    #[test]
+    fn names_are_single_subject_tokens() {
+        assert!(check_name("chat-1_a").is_ok());
+        for bad in ["", "a.b", "a b", "*", ">", &"x".repeat(65)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

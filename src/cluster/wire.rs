@@ -1,0 +1,397 @@
+//! What nodes send each other over NATS, byte for byte.
+//!
+//! Subjects (`<cluster-name>` is a single NATS token, see
+//! [`super::check_name`]):
+//! - `pubsubd.<cluster-name>.msg`: every PUBLISH and SPUBLISH, one NATS
+//!   message each, as a [`Message`] frame.
+//! - `pubsubd.<cluster-name>.counts`: each node's subscriber counts, as
+//!   [`Report`] chunks, and a [`Frame::Bye`] when a node shuts down.
+//!
+//! The channel name travels in the payload, not in the subject: NATS subjects
+//! cannot hold an empty token, spaces, CR LF or arbitrary bytes, and a
+//! subject must fit NATS's 4 KB control line, while a Redis channel name is
+//! any bytes of any length. Carrying it in the payload keeps it exact (no
+//! escaping to undo) and keeps every message of a node on one subject, so
+//! NATS's per-connection order holds for everything one node publishes.
+//!
+//! Message frame: `b'M'`, kind (0 = channel, 1 = shard channel), channel
+//! length (u32, big-endian), channel bytes, then the message bytes to the end.
+//!
+//! Report chunk: `b'R'`, node id length (u8) and bytes, report sequence (u64),
+//! chunk index (u32), chunk count (u32), then entries to the end, each:
+//! kind (0 channel, 1 shard channel, 2 pattern), name length (u32), name,
+//! subscriber count (u32).
+//!
+//! Bye: `b'B'`, node id length (u8) and bytes.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::pubsub::Kind;
+
+/// The first token of every subject pubsubd uses.
+pub const SUBJECT_PREFIX: &str = "pubsubd";
+
+/// Bytes a message frame adds to the channel name and payload.
+pub const MESSAGE_OVERHEAD: usize = 6;
+
+/// Bytes a report chunk spends before its entries, at most (255-byte node
+/// id).
+pub const REPORT_HEADER_MAX: usize = 1 + 1 + 255 + 8 + 4 + 4;
+
+/// Bytes one report entry adds to its name.
+pub const ENTRY_OVERHEAD: usize = 9;
+
+/// The subject messages travel on.
+pub fn message_subject(cluster: &str) -> String {
+    format!("{SUBJECT_PREFIX}.{cluster}.msg")
+}
+
+/// The subject counts travel on.
+pub fn counts_subject(cluster: &str) -> String {
+    format!("{SUBJECT_PREFIX}.{cluster}.counts")
+}
+
+/// Which table a report entry belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// SUBSCRIBE channels.
+    Channel,
+    /// SSUBSCRIBE shard channels.
+    Shard,
+    /// PSUBSCRIBE patterns.
+    Pattern,
+}
+
+impl Table {
+    fn byte(self) -> u8 {
+        match self {
+            Table::Channel => 0,
+            Table::Shard => 1,
+            Table::Pattern => 2,
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Table> {
+        match b {
+            0 => Some(Table::Channel),
+            1 => Some(Table::Shard),
+            2 => Some(Table::Pattern),
+            _ => None,
+        }
+    }
+
+    /// The table of a channel kind.
+    pub fn of(kind: Kind) -> Table {
+        match kind {
+            Kind::Channel => Table::Channel,
+            Kind::Shard => Table::Shard,
+        }
+    }
+}
+
+/// A published message as received.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Channel or shard channel.
+    pub kind: Kind,
+    /// The channel name, exact.
+    pub channel: Bytes,
+    /// The message, exact.
+    pub payload: Bytes,
+}
+
+/// One report entry: table, name, subscribers.
+pub type Entry = (Table, Bytes, u32);
+
+/// One chunk of a node's counts.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The reporting node.
+    pub node: String,
+    /// Increases with every report the node sends.
+    pub seq: u64,
+    /// This chunk's place, from 0.
+    pub index: u32,
+    /// How many chunks the report has.
+    pub count: u32,
+    /// `(table, name, subscribers)`.
+    pub entries: Vec<(Table, Bytes, u32)>,
+}
+
+/// Anything received on a pubsubd subject.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A PUBLISH or SPUBLISH from another node.
+    Message(Message),
+    /// Part of another node's counts.
+    Report(Report),
+    /// A node that is shutting down.
+    Bye(String),
+}
+
+/// Encodes a message frame.
+pub fn encode_message(kind: Kind, channel: &[u8], payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(MESSAGE_OVERHEAD + channel.len() + payload.len());
+    out.put_u8(b'M');
+    out.put_u8(match kind {
+        Kind::Channel => 0,
+        Kind::Shard => 1,
+    });
+    out.put_u32(channel.len() as u32);
+    out.put_slice(channel);
+    out.put_slice(payload);
+    out.freeze()
+}
+
+fn put_node(out: &mut BytesMut, node: &str) {
+    let id = &node.as_bytes()[..node.len().min(255)];
+    out.put_u8(id.len() as u8);
+    out.put_slice(id);
+}
+
+/// Encodes a bye frame.
+pub fn encode_bye(node: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(2 + node.len());
+    out.put_u8(b'B');
+    put_node(&mut out, node);
+    out.freeze()
+}
+
+/// Splits `entries` into report chunks of at most `max_bytes` each. An entry
+/// that cannot fit a chunk on its own (a name nearly as long as NATS's
+/// payload limit) is left out: no message to it could cross NATS either.
+pub fn encode_report(
+    node: &str,
+    seq: u64,
+    entries: &[(Table, Bytes, u32)],
+    max_bytes: usize,
+) -> Vec<Bytes> {
+    let budget = max_bytes.saturating_sub(REPORT_HEADER_MAX).max(1);
+    let mut groups: Vec<Vec<&(Table, Bytes, u32)>> = vec![Vec::new()];
+    let mut used = 0;
+    for e in entries {
+        let size = ENTRY_OVERHEAD + e.1.len();
+        if size > budget {
+            continue;
+        }
+        if used + size > budget {
+            groups.push(Vec::new());
+            used = 0;
+        }
+        used += size;
+        if let Some(g) = groups.last_mut() {
+            g.push(e);
+        }
+    }
+    let count = groups.len() as u32;
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let mut out = BytesMut::new();
+            out.put_u8(b'R');
+            put_node(&mut out, node);
+            out.put_u64(seq);
+            out.put_u32(i as u32);
+            out.put_u32(count);
+            for (table, name, n) in g {
+                out.put_u8(table.byte());
+                out.put_u32(name.len() as u32);
+                out.put_slice(name);
+                out.put_u32(*n);
+            }
+            out.freeze()
+        })
+        .collect()
+}
+
+/// A cursor over a received frame; every read is bounds-checked.
+struct Reader {
+    buf: Bytes,
+    at: usize,
+}
+
+impl Reader {
+    fn take(&mut self, n: usize) -> Option<Bytes> {
+        let end = self.at.checked_add(n)?;
+        if end > self.buf.len() {
+            return None;
+        }
+        let out = self.buf.slice(self.at..end);
+        self.at = end;
+        Some(out)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        let b = self.take(4)?;
+        Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b);
+        Some(u64::from_be_bytes(a))
+    }
+
+    fn node(&mut self) -> Option<String> {
+        let n = self.u8()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+
+    fn done(&self) -> bool {
+        self.at == self.buf.len()
+    }
+
+    fn rest(&mut self) -> Bytes {
+        let out = self.buf.slice(self.at..);
+        self.at = self.buf.len();
+        out
+    }
+}
+
+/// Decodes a received frame; None for anything malformed (it is dropped and
+/// counted by the caller).
+pub fn decode(buf: Bytes) -> Option<Frame> {
+    let mut r = Reader { buf, at: 0 };
+    match r.u8()? {
+        b'M' => {
+            let kind = match r.u8()? {
+                0 => Kind::Channel,
+                1 => Kind::Shard,
+                _ => return None,
+            };
+            let len = r.u32()? as usize;
+            let channel = r.take(len)?;
+            let payload = r.rest();
+            Some(Frame::Message(Message {
+                kind,
+                channel,
+                payload,
+            }))
+        }
+        b'R' => {
+            let node = r.node()?;
+            let seq = r.u64()?;
+            let index = r.u32()?;
+            let count = r.u32()?;
+            if index >= count {
+                return None;
+            }
+            let mut entries = Vec::new();
+            while !r.done() {
+                let table = Table::from_byte(r.u8()?)?;
+                let len = r.u32()? as usize;
+                let name = r.take(len)?;
+                let n = r.u32()?;
+                entries.push((table, name, n));
+            }
+            Some(Frame::Report(Report {
+                node,
+                seq,
+                index,
+                count,
+                entries,
+            }))
+        }
+        b'B' => {
+            let node = r.node()?;
+            r.done().then_some(Frame::Bye(node))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_any_bytes() {
+        let long = vec![b'x'; 3000];
+        let names: [&[u8]; 8] = [
+            b"",
+            b"a.b.c",
+            b"*",
+            b">",
+            b"with space",
+            b"cr\r\nlf",
+            b"\x00\xff",
+            &long,
+        ];
+        for name in names {
+            for payload in [&b""[..], b"\x00\r\n\xff", b"hello"] {
+                for kind in [Kind::Channel, Kind::Shard] {
+                    let f = encode_message(kind, name, payload);
+                    assert_eq!(f.len(), MESSAGE_OVERHEAD + name.len() + payload.len());
+                    assert_eq!(
+                        decode(f),
+                        Some(Frame::Message(Message {
+                            kind,
+                            channel: Bytes::copy_from_slice(name),
+                            payload: Bytes::copy_from_slice(payload),
+                        }))
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reports_split_into_chunks_and_round_trip() {
+        let entries: Vec<(Table, Bytes, u32)> = (0..100u32)
+            .map(|i| {
+                let t = [Table::Channel, Table::Shard, Table::Pattern][i as usize % 3];
+                (t, Bytes::from(format!("name-{i}")), i + 1)
+            })
+            .collect();
+        let chunks = encode_report("node1", 7, &entries, REPORT_HEADER_MAX + 200);
+        assert!(chunks.len() > 1);
+        let mut back = Vec::new();
+        for (i, c) in chunks.iter().enumerate() {
+            assert!(c.len() <= REPORT_HEADER_MAX + 200);
+            let Some(Frame::Report(r)) = decode(c.clone()) else {
+                panic!("chunk {i} did not decode");
+            };
+            assert_eq!((r.node.as_str(), r.seq, r.index), ("node1", 7, i as u32));
+            assert_eq!(r.count as usize, chunks.len());
+            back.extend(r.entries);
+        }
+        assert_eq!(back, entries);
+    }
+
+    #[test]
+    fn an_empty_report_is_one_chunk_and_oversized_names_are_left_out() {
+        let chunks = encode_report("n", 1, &[], 1024);
+        assert_eq!(chunks.len(), 1);
+        let huge = (Table::Channel, Bytes::from(vec![b'x'; 2000]), 1);
+        let small = (Table::Pattern, Bytes::from_static(b"p*"), 2);
+        let chunks = encode_report("n", 2, &[huge, small.clone()], 1024);
+        let Some(Frame::Report(r)) = decode(chunks[0].clone()) else {
+            panic!("no report");
+        };
+        assert_eq!(r.entries, vec![small]);
+    }
+
+    #[test]
+    fn malformed_frames_are_refused() {
+        let good = encode_message(Kind::Channel, b"chan", b"x");
+        for cut in 0..6 {
+            assert_eq!(decode(good.slice(..cut)), None, "cut at {cut}");
+        }
+        assert_eq!(decode(Bytes::from_static(b"M\x07\0\0\0\0")), None);
+        assert_eq!(decode(Bytes::from_static(b"Z")), None);
+        let r = encode_report(
+            "n",
+            1,
+            &[(Table::Channel, Bytes::from_static(b"c"), 1)],
+            512,
+        );
+        assert_eq!(decode(r[0].slice(..r[0].len() - 1)), None);
+        assert_eq!(decode(encode_bye("n1")), Some(Frame::Bye("n1".into())));
+    }
+}

@@ -1,0 +1,737 @@
+//! Cluster mode: pubsubd nodes linked through real `nats-server` processes
+//! (Debian's nats-server; test.sh installs it), all on free 127.0.0.1
+//! ports, all stopped at the end of each test.
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The NATS server binary: `NATS_SERVER_BIN`, else `nats-server` from PATH or
+/// Debian's /usr/sbin.
+fn nats_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("NATS_SERVER_BIN") {
+        return PathBuf::from(p);
+    }
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/usr/bin"])
+    {
+        let p = PathBuf::from(dir).join("nats-server");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("nats-server not found: apt-get install nats-server (test.sh does)");
+}
+
+/// One nats-server process, killed when dropped.
+struct Nats {
+    port: u16,
+    child: Child,
+    _dir: TempDir,
+}
+
+impl Nats {
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL, no goodbye to anyone.
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `n` NATS servers; with more than one, they form a cluster with
+/// routes to each other. `extra` is added to each one's config file.
+fn start_nats(n: usize, extra: &str) -> Vec<Nats> {
+    let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+    let mut out = Vec::new();
+    for (i, (port, cport)) in ports.iter().enumerate() {
+        let dir = TempDir::new("nats");
+        let mut conf = format!("listen: 127.0.0.1:{port}\n{extra}\n");
+        if n > 1 {
+            let routes: Vec<String> = ports
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (_, c))| format!("\"nats-route://127.0.0.1:{c}\""))
+                .collect();
+            conf.push_str(&format!(
+                "server_name: n{i}\ncluster {{\n name: test\n listen: 127.0.0.1:{cport}\n routes: [{}]\n}}\n",
+                routes.join(", ")
+            ));
+        }
+        let path = dir.write("nats.conf", &conf);
+        let child = Command::new(nats_bin())
+            .arg("-c")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn nats-server");
+        out.push(Nats {
+            port: *port,
+            child,
+            _dir: dir,
+        });
+    }
+    for s in &out {
+        assert!(
+            wait_until(Duration::from_secs(10), || TcpStream::connect((
+                "127.0.0.1",
+                s.port
+            ))
+            .is_ok()),
+            "nats-server on {} did not start",
+            s.port
+        );
+    }
+    out
+}
+
+/// A pubsubd node whose NATS list starts with `first` and holds all of
+/// `nats`, so it can fail over to the others.
+fn start_node(nats: &[&Nats], name: &str) -> TestServer {
+    let urls: Vec<String> = nats.iter().map(|n| n.url()).collect();
+    let urls = urls.join(",");
+    TestServer::start_with(&["--cluster-nats", &urls, "--cluster-name", name])
+}
+
+fn info_cluster(node: &TestServer) -> Vec<u8> {
+    node.raw().call("INFO cluster")
+}
+
+/// Waits until every node is connected to NATS and has heard from all the
+/// others, then until a message from each node reaches every other one (NATS
+/// routes spread subscription interest a moment after a connect).
+fn wait_linked(nodes: &[&TestServer]) {
+    for n in nodes {
+        let ok = wait_until(Duration::from_secs(15), || {
+            let info = info_cluster(n);
+            info_field(&info, "cluster_link").as_deref() == Some("connected")
+                && info_field(&info, "cluster_peers") == Some((nodes.len() - 1).to_string())
+        });
+        assert!(ok, "node {} not linked: {}", n.port, show(&info_cluster(n)));
+    }
+    for (i, a) in nodes.iter().enumerate() {
+        for (j, b) in nodes.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let chan = format!("probe-{i}-{j}");
+            let mut sub = b.raw();
+            sub.call(&format!("SUBSCRIBE {chan}"));
+            let mut publisher = a.raw();
+            let ok = wait_until(Duration::from_secs(10), || {
+                publisher.call(&format!("PUBLISH {chan} x"));
+                sub.try_reply(Duration::from_millis(100)).is_some()
+            });
+            assert!(ok, "no delivery from node {i} to node {j}");
+        }
+    }
+}
+
+/// Reads from `c` until `expected.len()` bytes arrived (or `within` passed)
+/// and asserts they are exactly `expected`.
+fn expect_bytes(c: &mut Raw, expected: &[u8], within: Duration) {
+    let deadline = Instant::now() + within;
+    let mut got = Vec::new();
+    while got.len() < expected.len() && Instant::now() < deadline {
+        match c.try_reply(Duration::from_millis(200)) {
+            Some(r) => got.extend(r),
+            None => continue,
+        }
+    }
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "got {}",
+        show(&got[..got.len().min(300)])
+    );
+    assert!(got == expected, "bytes differ");
+}
+
+/// Reads and drops whatever `c` receives until it is quiet for 200 ms
+/// (the probes of a wait loop).
+fn drain(c: &mut Raw) {
+    while c.try_reply(Duration::from_millis(200)).is_some() {}
+}
+
+fn int(n: i64) -> Vec<u8> {
+    format!(":{n}\r\n").into_bytes()
+}
+
+#[test]
+fn messages_reach_every_matching_subscriber_on_every_node_exactly_once() {
+    let nats = start_nats(3, "");
+    let nodes: Vec<TestServer> = (0..3)
+        .map(|i| {
+            let mut order: Vec<&Nats> = nats.iter().collect();
+            order.rotate_left(i);
+            start_node(&order, "once")
+        })
+        .collect();
+    let refs: Vec<&TestServer> = nodes.iter().collect();
+    wait_linked(&refs);
+    // On every node: one channel subscriber, one pattern subscriber and one
+    // shard subscriber, each on its own connection.
+    let mut subs = Vec::new();
+    for n in &nodes {
+        let mut ch = n.raw();
+        ch.call("SUBSCRIBE ev");
+        let mut pat = n.raw();
+        pat.call("PSUBSCRIBE e*");
+        let mut shard = n.raw();
+        shard.call("SSUBSCRIBE ev");
+        subs.push((ch, pat, shard));
+    }
+    // Counts converge on every node: 3 channel subscribers, 3 shard
+    // subscribers, 1 distinct pattern.
+    for n in &nodes {
+        let mut c = n.raw();
+        let ok = wait_until(Duration::from_secs(5), || {
+            c.call("PUBSUB NUMSUB ev") == b"*2\r\n$2\r\nev\r\n:3\r\n"
+                && c.call("PUBSUB SHARDNUMSUB ev") == b"*2\r\n$2\r\nev\r\n:3\r\n"
+                && c.call("PUBSUB NUMPAT") == b":1\r\n"
+                && c.call("PUBSUB CHANNELS") == b"*1\r\n$2\r\nev\r\n"
+                && c.call("PUBSUB SHARDCHANNELS e*") == b"*1\r\n$2\r\nev\r\n"
+        });
+        assert!(ok, "counts on node {} did not converge", n.port);
+        // Still a standalone server to clients.
+        c.expect_call(
+            "CLUSTER INFO",
+            b"-ERR This instance has cluster support disabled\r\n",
+        );
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        let mut p = n.raw();
+        let msg = format!("from-{i}");
+        // 3 channel subscribers plus 3 pattern subscribers, cluster-wide.
+        p.expect_call(&format!("PUBLISH ev {msg}"), &int(6));
+        p.expect_call(&format!("SPUBLISH ev {msg}"), &int(3));
+    }
+    // Each publisher's message once; publishers on different nodes have no
+    // order between them, so each subscriber's frames are compared sorted.
+    fn sorted(c: &mut Raw) -> Vec<Vec<u8>> {
+        let mut got: Vec<Vec<u8>> = (0..3).map(|_| c.reply()).collect();
+        got.sort();
+        got
+    }
+    let want = |f: &dyn Fn(&[u8]) -> Vec<u8>| -> Vec<Vec<u8>> {
+        (0..3).map(|i| f(format!("from-{i}").as_bytes())).collect()
+    };
+    for (ch, pat, shard) in &mut subs {
+        assert_eq!(sorted(ch), want(&|m| message(false, b"ev", m)));
+        assert_eq!(
+            sorted(pat),
+            want(&|m| push_frame(false, &[b"pmessage", b"e*", b"ev", m]))
+        );
+        assert_eq!(
+            sorted(shard),
+            want(&|m| push_frame(false, &[b"smessage", b"ev", m]))
+        );
+    }
+    // Exactly once: nothing more arrives anywhere.
+    for (ch, pat, shard) in &mut subs {
+        ch.expect_nothing(Duration::from_millis(300));
+        pat.expect_nothing(Duration::from_millis(50));
+        shard.expect_nothing(Duration::from_millis(50));
+    }
+    for n in &nodes {
+        let info = info_cluster(n);
+        assert_eq!(
+            info_field(&info, "cluster_dropped_out").as_deref(),
+            Some("0")
+        );
+        assert_eq!(info_field(&info, "cluster_enabled").as_deref(), Some("0"));
+    }
+}
+
+#[test]
+fn odd_channel_names_and_payloads_cross_nodes_unchanged() {
+    let nats = start_nats(1, "");
+    let a = start_node(&[&nats[0]], "odd");
+    let b = start_node(&[&nats[0]], "odd");
+    wait_linked(&[&a, &b]);
+    let long = vec![b'L'; 3 * 1024];
+    let names: Vec<&[u8]> = vec![
+        b"",
+        b"a.b.c",
+        b"*",
+        b">",
+        b"a b",
+        b"\r\n",
+        b"\x00",
+        b"\xff",
+        b"pubsubd.odd.msg",
+        &long,
+    ];
+    let mut sub = b.raw();
+    let mut args: Vec<&[u8]> = vec![b"SUBSCRIBE"];
+    args.extend(&names);
+    sub.send(&cmd(&args));
+    for _ in &names {
+        sub.reply();
+    }
+    let mut psub = b.raw();
+    psub.call("PSUBSCRIBE *");
+    let mut p = a.raw();
+    let ok = wait_until(Duration::from_secs(5), || {
+        p.call("PUBSUB NUMPAT") == int(1)
+            && names
+                .iter()
+                .all(|n| p.call_args(&[b"PUBSUB", b"NUMSUB", n]).ends_with(b":1\r\n"))
+    });
+    assert!(ok, "subscriptions not reported");
+    for (i, name) in names.iter().enumerate() {
+        let payload = [b"\x00\r\n\xff".as_slice(), name, format!("#{i}").as_bytes()].concat();
+        // One channel subscriber and one pattern subscriber on the other
+        // node; as in Redis, `*` does not match the empty name.
+        let by_pattern = !name.is_empty();
+        expect_args(
+            &mut p,
+            &[b"PUBLISH", name, &payload],
+            &int(1 + by_pattern as i64),
+        );
+        sub.expect(&message(false, name, &payload));
+        if by_pattern {
+            psub.expect(&push_frame(false, &[b"pmessage", b"*", name, &payload]));
+        }
+    }
+    // The empty message too.
+    expect_args(&mut p, &[b"PUBLISH", b"a.b.c", b""], &int(2));
+    sub.expect(&message(false, b"a.b.c", b""));
+    psub.expect(&push_frame(false, &[b"pmessage", b"*", b"a.b.c", b""]));
+    sub.expect_nothing(Duration::from_millis(200));
+    psub.expect_nothing(Duration::from_millis(50));
+}
+
+#[test]
+fn messages_over_the_nats_payload_limit_are_refused_whole() {
+    let nats = start_nats(1, "max_payload: 4096");
+    let a = start_node(&[&nats[0]], "big");
+    let b = start_node(&[&nats[0]], "big");
+    wait_linked(&[&a, &b]);
+    let mut remote = b.raw();
+    remote.call("SUBSCRIBE big");
+    let mut local = a.raw();
+    local.call("SUBSCRIBE big");
+    let mut p = a.raw();
+    assert!(wait_until(Duration::from_secs(5), || p
+        .call("PUBLISH big x")
+        == int(2)));
+    drain(&mut local);
+    drain(&mut remote);
+    assert_eq!(
+        info_field(&info_cluster(&a), "cluster_nats_max_payload").as_deref(),
+        Some("4096")
+    );
+    // Frame = 6 bytes + channel (3) + payload: 4087 fits exactly, 4088 not.
+    let fits = vec![b'f'; 4087];
+    expect_args(&mut p, &[b"PUBLISH", b"big", &fits], &int(2));
+    local.expect(&message(false, b"big", &fits));
+    remote.expect(&message(false, b"big", &fits));
+    let over = vec![b'o'; 4088];
+    let got = p.call_args(&[b"PUBLISH", b"big", &over]);
+    assert_eq!(
+        show(&got),
+        "-ERR message too large for cluster mode: channel and message take 4097 bytes, NATS max_payload is 4096\r\n"
+    );
+    let got = p.call_args(&[b"SPUBLISH", b"big", &over]);
+    assert!(got.starts_with(b"-ERR message too large"), "{}", show(&got));
+    local.expect_nothing(Duration::from_millis(300));
+    remote.expect_nothing(Duration::from_millis(50));
+    assert_eq!(
+        info_field(&info_cluster(&a), "cluster_refused_too_large").as_deref(),
+        Some("2")
+    );
+    p.expect_call("PING", b"+PONG\r\n");
+}
+
+#[test]
+fn counts_follow_subscribers_and_dead_nodes_leave_them() {
+    let nats = start_nats(1, "");
+    let a = start_node(&[&nats[0]], "counts");
+    let mut b = start_node(&[&nats[0]], "counts");
+    let mut c = start_node(&[&nats[0]], "counts");
+    wait_linked(&[&a, &b, &c]);
+    let mut p = a.raw();
+    p.expect_call("PUBLISH only-remote x", &int(0));
+    let mut sb = b.raw();
+    sb.call("SUBSCRIBE only-remote");
+    let mut pb = b.raw();
+    pb.call("PSUBSCRIBE only-*");
+    let mut sc = c.raw();
+    sc.call("SUBSCRIBE only-remote");
+    // Within a report or two: 2 subscribers + 1 pattern subscriber elsewhere.
+    let t = Instant::now();
+    assert!(wait_until(Duration::from_secs(3), || p
+        .call("PUBLISH only-remote y")
+        == int(3)));
+    eprintln!("counts visible after {:?}", t.elapsed());
+    p.expect_call("PUBSUB NUMPAT", b":1\r\n");
+    // A node killed without a word: its counts expire within PEER_TTL (3 s)
+    // plus a poll.
+    b.child.kill().expect("kill -9 node b");
+    let _ = b.child.wait();
+    let t = Instant::now();
+    assert!(wait_until(Duration::from_secs(6), || p
+        .call("PUBLISH only-remote z")
+        == int(1)));
+    let gone = t.elapsed();
+    eprintln!("dead node's counts gone after {gone:?}");
+    assert!(
+        gone >= Duration::from_secs(1),
+        "expired before any heartbeat was missed"
+    );
+    p.expect_call("PUBSUB NUMPAT", b":0\r\n");
+    // A node shut down cleanly says goodbye: gone at once.
+    c.signal("TERM");
+    assert!(c.wait_exit(Duration::from_secs(5)).is_some());
+    let t = Instant::now();
+    assert!(wait_until(Duration::from_secs(2), || p
+        .call("PUBSUB NUMSUB only-remote")
+        == b"*2\r\n$11\r\nonly-remote\r\n:0\r\n"));
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "no goodbye: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        info_field(&info_cluster(&a), "cluster_peers").as_deref(),
+        Some("0")
+    );
+}
+
+/// The numbered messages `from..to` as `message` frames on `chan`.
+fn numbered(chan: &[u8], range: std::ops::Range<u32>) -> Vec<u8> {
+    range
+        .flat_map(|i| message(false, chan, format!("{i:05}").as_bytes()))
+        .collect()
+}
+
+#[test]
+fn one_publishers_order_is_kept_over_20000_messages() {
+    let nats = start_nats(3, "");
+    let a = start_node(&[&nats[0], &nats[1], &nats[2]], "order");
+    let b = start_node(&[&nats[2], &nats[1], &nats[0]], "order");
+    wait_linked(&[&a, &b]);
+    let mut remote = b.raw();
+    remote.call("SUBSCRIBE seq");
+    let mut p = a.raw();
+    assert!(wait_until(Duration::from_secs(5), || p
+        .call("PUBSUB NUMSUB seq")
+        == b"*2\r\n$3\r\nseq\r\n:1\r\n"));
+    const N: u32 = 20_000;
+    // Pipelined in batches, as a busy publisher sends.
+    let mut replies = 0;
+    for start in (0..N).step_by(500) {
+        let mut batch = Vec::new();
+        for i in start..start + 500 {
+            batch.extend(cmd(&[b"PUBLISH", b"seq", format!("{i:05}").as_bytes()]));
+        }
+        p.send(&batch);
+        for _ in 0..500 {
+            assert_eq!(p.reply(), int(1));
+            replies += 1;
+        }
+    }
+    assert_eq!(replies, N);
+    expect_bytes(
+        &mut remote,
+        &numbered(b"seq", 0..N),
+        Duration::from_secs(30),
+    );
+    remote.expect_nothing(Duration::from_millis(200));
+    let info = info_cluster(&a);
+    assert_eq!(
+        info_field(&info, "cluster_dropped_out").as_deref(),
+        Some("0")
+    );
+    assert!(
+        info_field(&info, "cluster_msgs_out").is_some_and(|v| v.parse::<u32>().unwrap_or(0) >= N)
+    );
+    let info = info_cluster(&b);
+    assert_eq!(
+        info_field(&info, "cluster_inbound_dropped").as_deref(),
+        Some("0")
+    );
+}
+
+/// Reads every `message` frame `c` has within `within` of quiet and returns
+/// the numbers they carry.
+fn drain_numbers(c: &mut Raw, quiet: Duration) -> Vec<u32> {
+    let mut out = Vec::new();
+    while let Some(r) = c.try_reply(quiet) {
+        // *3\r\n$7\r\nmessage\r\n$<n>\r\n<chan>\r\n$5\r\nNNNNN\r\n
+        let text = show(&r);
+        let last = text
+            .trim_end()
+            .rsplit("\r\n")
+            .next()
+            .unwrap_or("")
+            .to_string();
+        out.push(
+            last.parse()
+                .unwrap_or_else(|_| panic!("not a number frame: {text:?}")),
+        );
+    }
+    out
+}
+
+#[test]
+fn a_nats_server_killed_mid_stream_loses_a_bounded_window_and_duplicates_nothing() {
+    let mut nats = start_nats(3, "");
+    // Node a talks to n0 first; node b to n1. n0 is killed.
+    let a = start_node(&[&nats[0], &nats[1], &nats[2]], "failover");
+    let b = start_node(&[&nats[1], &nats[2]], "failover");
+    wait_linked(&[&a, &b]);
+    let mut remote = b.raw();
+    remote.call("SUBSCRIBE stream");
+    let mut local = a.raw();
+    local.call("SUBSCRIBE stream");
+    let mut p = a.raw();
+    assert!(wait_until(Duration::from_secs(5), || p
+        .call("PUBSUB NUMSUB stream")
+        == b"*2\r\n$6\r\nstream\r\n:2\r\n"));
+    let mut sent = 0u32;
+    fn publish_some(p: &mut Raw, sent: &mut u32, n: u32) {
+        for _ in 0..n {
+            p.send(&cmd(&[
+                b"PUBLISH",
+                b"stream",
+                format!("{sent:05}").as_bytes(),
+            ]));
+            let r = p.reply();
+            assert!(r.starts_with(b":"), "{}", show(&r));
+            *sent += 1;
+        }
+    }
+    publish_some(&mut p, &mut sent, 1000);
+    // Everything before the kill has crossed.
+    expect_bytes(
+        &mut remote,
+        &numbered(b"stream", 0..1000),
+        Duration::from_secs(10),
+    );
+    nats[0].kill9();
+    // Keep publishing through the outage at a steady pace.
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(3) {
+        publish_some(&mut p, &mut sent, 100);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(wait_until(Duration::from_secs(10), || info_field(
+        &info_cluster(&a),
+        "cluster_link"
+    )
+    .as_deref()
+        == Some("connected")));
+    let resumed_from = sent;
+    publish_some(&mut p, &mut sent, 1000);
+    let total = sent;
+    // Local delivery never stopped: everything, in order.
+    expect_bytes(
+        &mut local,
+        &numbered(b"stream", 0..total),
+        Duration::from_secs(20),
+    );
+    // Remote: strictly increasing (no duplicate, no reordering), every
+    // message before the kill and after the reconnect.
+    let got = drain_numbers(&mut remote, Duration::from_millis(1000));
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "order or duplicates broken"
+    );
+    assert!(
+        got.first().is_none_or(|&f| f >= 1000),
+        "a message crossed twice"
+    );
+    assert!(
+        (resumed_from..total).all(|i| got.binary_search(&i).is_ok()),
+        "traffic did not resume"
+    );
+    let lost = (total - 1000) as usize - got.len();
+    eprintln!(
+        "kill -9 of a NATS server: {lost} of {} messages sent during the outage did not cross",
+        resumed_from - 1000
+    );
+    let info = info_cluster(&a);
+    let dropped: usize = info_field(&info, "cluster_dropped_out")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        lost <= (resumed_from - 1000) as usize,
+        "lost more than the outage"
+    );
+    assert!(info_field(&info, "cluster_disconnects").is_some_and(|v| v != "0"));
+    eprintln!("dropped to NATS (counted): {dropped}");
+}
+
+#[test]
+fn cluster_directives_are_real_and_bad_urls_stop_start_up() {
+    // Off by default: nothing of NATS, INFO as Redis's.
+    let plain = TestServer::start();
+    let mut c = plain.raw();
+    c.expect_call(
+        "CONFIG GET cluster-nats",
+        b"*2\r\n$12\r\ncluster-nats\r\n$0\r\n\r\n",
+    );
+    c.expect_call(
+        "CONFIG GET cluster-name",
+        b"*2\r\n$12\r\ncluster-name\r\n$7\r\npubsubd\r\n",
+    );
+    let info = c.call("INFO cluster");
+    assert_eq!(show(&info), "$30\r\n# Cluster\r\ncluster_enabled:0\r\n\r\n");
+    // Shown as configured.
+    let nats = start_nats(1, "");
+    let node = start_node(&[&nats[0]], "shown");
+    let mut c = node.raw();
+    let url = nats[0].url();
+    c.expect_call(
+        "CONFIG GET cluster-nats",
+        &[
+            b"*2\r\n$12\r\ncluster-nats\r\n".to_vec(),
+            bulk(url.as_bytes()),
+        ]
+        .concat(),
+    );
+    c.expect_call(
+        "CONFIG GET cluster-name",
+        b"*2\r\n$12\r\ncluster-name\r\n$5\r\nshown\r\n",
+    );
+    // A bad URL in a config file stops start-up naming file and line.
+    let dir = TempDir::new("conf");
+    let conf = dir.write(
+        "bad.conf",
+        "port 0\ncluster-nats nats://127.0.0.1:4222,http://x:1\n",
+    );
+    let out = run_server_to_exit(&[conf.to_str().unwrap_or("")], Duration::from_secs(5));
+    assert!(!out.status.success());
+    let err = show(&out.stderr);
+    assert!(
+        err.contains("bad.conf") && err.contains(":2") && err.contains("http://x:1"),
+        "{err}"
+    );
+    // And on the command line; a bad cluster-name too.
+    let out = run_server_to_exit(
+        &["--cluster-nats", "nats://h:notaport"],
+        Duration::from_secs(5),
+    );
+    assert!(!out.status.success(), "{}", show(&out.stderr));
+    let out = run_server_to_exit(&["--cluster-name", "a.b"], Duration::from_secs(5));
+    assert!(!out.status.success());
+    assert!(
+        show(&out.stderr).contains("cluster-name"),
+        "{}",
+        show(&out.stderr)
+    );
+    // Other cluster-* directives of Redis are still accepted and ignored.
+    let ok = TestServer::start_with_config("cluster-node-timeout 15000\n", &[]);
+    ok.raw().expect_call("PING", b"+PONG\r\n");
+}
+
+#[test]
+fn a_node_serves_locally_while_nats_is_unreachable_and_links_once_it_is_up() {
+    // No NATS on this port yet.
+    let port = free_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let node = TestServer::start_with(&["--cluster-nats", &url, "--cluster-name", "late"]);
+    let mut sub = node.raw();
+    sub.call("SUBSCRIBE here");
+    let mut p = node.raw();
+    let t = Instant::now();
+    p.expect_call("PUBLISH here one", &int(1));
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "PUBLISH waited for NATS"
+    );
+    sub.expect(&message(false, b"here", b"one"));
+    let info = info_cluster(&node);
+    assert_ne!(
+        info_field(&info, "cluster_link").as_deref(),
+        Some("connected")
+    );
+    // More than the outbound queue holds: every message reaches the local
+    // subscriber at once, the excess is dropped to NATS and counted.
+    const FLOOD: usize = 80_000;
+    let mut flood_sub = node.raw();
+    flood_sub.call("SUBSCRIBE flood");
+    let mut flooder = node.raw();
+    let mut batch = Vec::new();
+    for i in 0..FLOOD {
+        batch.extend(cmd(&[b"PUBLISH", b"flood", i.to_string().as_bytes()]));
+    }
+    flooder.send(&batch);
+    for _ in 0..FLOOD {
+        assert_eq!(flooder.reply(), int(1));
+    }
+    let mut got = 0;
+    while got < FLOOD && flood_sub.try_reply(Duration::from_secs(5)).is_some() {
+        got += 1;
+    }
+    assert_eq!(got, FLOOD, "local delivery stalled");
+    let dropped: usize = info_field(&info_cluster(&node), "cluster_dropped_out")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // The queue (65,536) and the NATS client's own buffer hold the rest
+    // until NATS is reachable.
+    assert!(
+        dropped > 0 && dropped <= FLOOD - 65_536,
+        "dropped_out {dropped}"
+    );
+    // NATS comes up on that port: the node links by itself.
+    let dir = TempDir::new("nats");
+    let conf = dir.write("nats.conf", &format!("listen: 127.0.0.1:{port}\n"));
+    let child = Command::new(nats_bin())
+        .arg("-c")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nats-server");
+    let nats = Nats {
+        port,
+        child,
+        _dir: dir,
+    };
+    let other = start_node(&[&nats], "late");
+    wait_linked(&[&node, &other]);
+    let mut remote = other.raw();
+    remote.call("SUBSCRIBE here");
+    assert!(wait_until(Duration::from_secs(5), || p
+        .call("PUBSUB NUMSUB here")
+        == b"*2\r\n$4\r\nhere\r\n:2\r\n"));
+    p.expect_call("PUBLISH here two", &int(2));
+    drain_until(&mut sub, &message(false, b"here", b"two"));
+    remote.expect(&message(false, b"here", b"two"));
+}
+
+/// Reads frames from `c` until `frame` arrives (the probes of a wait loop
+/// may come first).
+fn drain_until(c: &mut Raw, frame: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if c.try_reply(Duration::from_millis(200)).as_deref() == Some(frame) {
+            return;
+        }
+    }
+    panic!("{} never arrived", show(frame));
+}
