@@ -544,3 +544,73 @@ fn framing_matches_redis_7_0() {
     assert_eq!(exchange(reference.port, b"PING\r\n").0, b"+PONG\r\n");
     assert_eq!(exchange(ours.port, b"PING\r\n").0, b"+PONG\r\n");
 }
+
+/// The index just past the RESP2 element starting at `at` in `b`.
+fn element_end(b: &[u8], at: usize) -> usize {
+    let Some(line) = b
+        .get(at..)
+        .and_then(|r| r.windows(2).position(|w| w == b"\r\n"))
+    else {
+        return b.len();
+    };
+    let next = at + line + 2;
+    let n: i64 = std::str::from_utf8(&b[at + 1..at + line])
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    match b[at] {
+        b'$' if n >= 0 => (next + n as usize + 2).min(b.len()),
+        b'*' => (0..n.max(0)).fold(next, |i, _| element_end(b, i)),
+        _ => next,
+    }
+}
+
+/// A one-command COMMAND INFO reply (`*1`, `*10`, nine fields, the
+/// subcommands) without its subcommands.
+fn without_subcommands(reply: &[u8]) -> &[u8] {
+    if !reply.starts_with(b"*1\r\n*10\r\n") {
+        return reply;
+    }
+    let end = (0..9).fold(9, |i, _| element_end(reply, i));
+    &reply[..end]
+}
+
+/// Redis 7.2 subcommands pubsubd has (see README), which 7.0.15 lacks.
+const NEWER_THAN_REFERENCE: &[&str] = &["client|no-touch", "client|setinfo"];
+
+/// COMMAND INFO of every command and subcommand pubsubd lists is Redis
+/// 7.0.15's, byte for byte (arity, flags, key range, ACL categories, tips,
+/// key specs); a container's own entry is compared when it has no
+/// subcommands beyond Redis's, through its subcommands otherwise.
+#[test]
+fn command_info_matches_redis_7_0() {
+    let reference = Reference::start();
+    let ours = TestServer::start();
+    let list = exchange(ours.port, &common::cmds("COMMAND LIST")).0;
+    let text = String::from_utf8_lossy(&list).into_owned();
+    let names: Vec<&str> = text
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && !l.starts_with('*') && !l.starts_with('$'))
+        .collect();
+    assert!(names.len() > 100, "COMMAND LIST: {text}");
+    let mut differ = Vec::new();
+    for name in names {
+        if NEWER_THAN_REFERENCE.contains(&name) {
+            continue;
+        }
+        let ask = common::cmd(&[b"COMMAND", b"INFO", name.as_bytes()]);
+        let mine = exchange(ours.port, &ask).0;
+        let theirs = exchange(reference.port, &ask).0;
+        // A container lists its subcommands last, and pubsubd has fewer of
+        // them than Redis: those are compared one by one.
+        let (mine, theirs) = (without_subcommands(&mine), without_subcommands(&theirs));
+        if mine != theirs {
+            differ.push(format!(
+                "{name}:\n  redis:   {}\n  pubsubd: {}",
+                escape(theirs),
+                escape(mine)
+            ));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}

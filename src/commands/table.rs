@@ -52,10 +52,12 @@ pub mod flags {
     /// (internal).
     pub const KEYSPACE: u32 = 1 << 19;
 
-    /// Redis's names for the reported flags.
+    /// Redis's names for the reported flags, in the order Redis 7.0 reports
+    /// them (it hides `may_replicate`).
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
         (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
         (ADMIN, "admin"),
         (PUBSUB, "pubsub"),
         (NOSCRIPT, "noscript"),
@@ -65,10 +67,8 @@ pub mod flags {
         (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
-        (ALLOW_BUSY, "allow_busy"),
-        (MAY_REPLICATE, "may_replicate"),
         (NO_MULTI, "no_multi"),
-        (DENYOOM, "denyoom"),
+        (ALLOW_BUSY, "allow_busy"),
     ];
 }
 
@@ -319,7 +319,7 @@ static FUNCTION_SUBS: [Command; 4] = [
     cmd(
         "load",
         -3,
-        NOSCRIPT | WRITE,
+        NOSCRIPT | WRITE | DENYOOM,
         scripting::function_load,
         LUA,
         "7.0.0",
@@ -781,7 +781,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "echo",
         2,
-        FAST,
+        LOADING | STALE | FAST,
         echo::echo,
         CONN,
         "1.0.0",
@@ -1001,7 +1001,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "spublish",
         3,
-        PUBSUB | LOADING | FAST | MAY_REPLICATE | MAY_PUSH,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE | MAY_PUSH,
         publish::spublish,
         PS,
         "7.0.0",
@@ -1631,7 +1631,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "fcall",
         -3,
-        NOSCRIPT | STALE | MAY_PUSH | KEYSPACE,
+        NOSCRIPT | STALE | SKIP_MONITOR | MAY_PUSH | KEYSPACE,
         scripting::fcall,
         LUA,
         "7.0.0",
@@ -1641,7 +1641,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "fcall_ro",
         -3,
-        NOSCRIPT | STALE | READONLY | MAY_PUSH,
+        NOSCRIPT | STALE | SKIP_MONITOR | READONLY | MAY_PUSH,
         scripting::fcall_ro,
         LUA,
         "7.0.0",
