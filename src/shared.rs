@@ -158,6 +158,8 @@ pub struct Shared {
     pub config_file: Option<std::path::PathBuf>,
     /// The names commands answer to (`rename-command`; fixed at start-up).
     pub command_names: crate::commands::CommandNames,
+    /// ACL users and the ACL log.
+    pub acl: crate::acl::Acl,
 }
 
 impl Shared {
@@ -169,6 +171,7 @@ impl Shared {
         let command_names = config.command_names.clone();
         let scripts = ScriptState::new();
         scripts.set_memory_limit(config.lua_memory_limit);
+        let acl = crate::acl::Acl::new(&config);
         Shared {
             config: RwLock::new(config),
             settings,
@@ -188,6 +191,7 @@ impl Shared {
             log_control,
             config_file: None,
             command_names,
+            acl,
         }
     }
 
@@ -211,8 +215,11 @@ impl Shared {
             Ok(c) => c,
             Err(p) => p.into_inner(),
         };
+        let requirepass = guard.requirepass.clone();
         let out = f(&mut guard);
         self.settings.apply(&guard);
+        self.acl
+            .apply_config(&guard, guard.requirepass != requirepass);
         self.scripts.set_memory_limit(guard.lua_memory_limit);
         if let Some(ctl) = &self.log_control {
             ctl.set_level(guard.loglevel);

@@ -120,7 +120,7 @@ impl CommandNames {
 }
 
 /// ACL categories implied by a command's group and flags.
-fn categories(cmd: &Command) -> Vec<Reply> {
+pub(super) fn categories(cmd: &Command) -> Vec<Reply> {
     let mut cats = Vec::new();
     let mut add = |c: &str| cats.push(Reply::Status(Bytes::from(c.to_string())));
     if cmd.flags & flags::WRITE != 0 {

@@ -19,6 +19,7 @@
 
 pub mod table;
 
+mod acl;
 mod auth;
 mod client;
 mod cluster;
@@ -114,6 +115,7 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
     if args.is_empty() {
         return Outcome::Done;
     }
+    s.refresh_user();
     // A PUBLISH run is delivered before anything else this client does.
     if s.publish_group.is_some() && !publish::continues_group(s, args) {
         publish::flush_group(s);
@@ -327,6 +329,16 @@ pub fn run_from_script(s: &mut Session, args: &Args, read_only: bool) -> Reply {
     if cmd.flags & flags::NOSCRIPT != 0 {
         return Reply::error("ERR This Redis command is not allowed from script");
     }
+    if let Err(e) = acl::check(
+        s,
+        cmd,
+        resolved.parent,
+        args,
+        crate::acl::Context::Lua,
+        false,
+    ) {
+        return e;
+    }
     if cmd.flags & flags::WRITE != 0 {
         if read_only {
             return Reply::error("ERR Write commands are not allowed from read-only scripts.");
@@ -370,6 +382,12 @@ fn resolve(s: &Session, args: &Args, queued: bool) -> Result<Resolved, Reply> {
     if !s.authenticated && cmd.flags & flags::NO_AUTH == 0 {
         return Err(Reply::error("NOAUTH Authentication required."));
     }
+    let context = if queued || s.multi.is_some() {
+        crate::acl::Context::Multi
+    } else {
+        crate::acl::Context::Toplevel
+    };
+    acl::check(s, resolved.cmd, resolved.parent, args, context, queued)?;
     // As in Redis, a queued command was checked against the subscribed
     // context when it was queued: one that EXEC runs after a SUBSCRIBE in
     // the same transaction still runs.
@@ -380,6 +398,11 @@ fn resolve(s: &Session, args: &Args, queued: bool) -> Result<Resolved, Reply> {
         )));
     }
     Ok(resolved)
+}
+
+/// A command's ACL categories (`@pubsub`...), as COMMAND INFO gives them.
+pub fn acl_categories(cmd: &'static Command, _parent: Option<&'static Command>) -> Vec<Reply> {
+    command::categories(cmd)
 }
 
 /// Text of a client-supplied argument as Redis echoes it in errors: cut at
