@@ -102,11 +102,6 @@ impl AclLog {
             }
             None => self.entries.push_front(entry),
         }
-        self.trim(max_len);
-    }
-
-    /// Drops the oldest entries beyond `max_len`.
-    pub fn trim(&mut self, max_len: usize) {
         self.entries.truncate(max_len);
     }
 

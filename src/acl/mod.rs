@@ -167,9 +167,10 @@ impl Acl {
     pub fn apply_config(&self, config: &Config, requirepass_changed: bool) {
         self.pubsub_default_all
             .store(config.acl_pubsub_default_all, Ordering::Relaxed);
+        // As in Redis, a smaller `acllog-max-len` trims the log at its next
+        // entry.
         self.log_max_len
             .store(config.acllog_max_len, Ordering::Relaxed);
-        lock(&self.log).trim(config.acllog_max_len);
         if requirepass_changed {
             let mut users = write(&self.users);
             let mut u = users
