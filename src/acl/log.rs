@@ -137,3 +137,36 @@ impl Entry {
         self.context.as_str()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(object: &'static str, time_ms: u64) -> Entry {
+        Entry {
+            count: 1,
+            reason: Reason::Channel,
+            context: Context::Toplevel,
+            object: Bytes::from_static(object.as_bytes()),
+            username: Bytes::from_static(b"u"),
+            time_ms,
+            client_info: String::new(),
+        }
+    }
+
+    #[test]
+    fn groups_repeats_and_stays_bounded() {
+        let mut log = AclLog::default();
+        log.add(entry("a", 0), 3);
+        log.add(entry("a", 1000), 3);
+        assert_eq!(log.len(), 1);
+        assert_eq!(log.take(1)[0].count, 2);
+        // Outside the grouping window: a new entry.
+        log.add(entry("a", 1000 + GROUPING_WINDOW_MS + 1), 3);
+        log.add(entry("b", 0), 3);
+        log.add(entry("c", 0), 3);
+        assert_eq!(log.len(), 3);
+        let objects: Vec<Bytes> = log.take(10).into_iter().map(|e| e.object).collect();
+        assert_eq!(objects, ["c", "b", "a"]);
+    }
+}

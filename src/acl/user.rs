@@ -793,3 +793,125 @@ pub fn merge_selector_args(args: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, usize> {
         None => Ok(out),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(rules: &str) -> User {
+        let mut u = User::new(Bytes::from_static(b"u"), false);
+        for r in rules.split(' ') {
+            u.apply(r.as_bytes(), false).expect(r);
+        }
+        u
+    }
+
+    fn id(name: &str) -> usize {
+        catalog().lookup(name.as_bytes()).expect(name)
+    }
+
+    fn check(u: &User, name: &str, args: &[&str]) -> Result<(), Denial> {
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::from(a.to_string())).collect();
+        let top = name.split('|').next().unwrap_or(name);
+        let keys = crate::acl::access::keys(top, &args);
+        let channels = crate::acl::access::channels(top, &args);
+        u.check(
+            id(name),
+            false,
+            name.contains('|'),
+            &Access {
+                args: &args,
+                keys: &keys,
+                channels: &channels,
+            },
+        )
+    }
+
+    #[test]
+    fn channels_match_as_globs_and_patterns_literally() {
+        let u = user("on nopass -@all +@pubsub &app1:*");
+        assert_eq!(check(&u, "publish", &["publish", "app1:x", "m"]), Ok(()));
+        assert_eq!(
+            check(&u, "publish", &["publish", "app2:x", "m"]),
+            Err(Denial::Channel(1))
+        );
+        assert_eq!(
+            check(&u, "subscribe", &["subscribe", "app1:a", "b"]),
+            Err(Denial::Channel(2))
+        );
+        assert_eq!(check(&u, "psubscribe", &["psubscribe", "app1:*"]), Ok(()));
+        assert_eq!(
+            check(&u, "psubscribe", &["psubscribe", "app1:a*"]),
+            Err(Denial::Channel(1))
+        );
+        assert_eq!(check(&u, "get", &["get", "k"]), Err(Denial::Command));
+    }
+
+    #[test]
+    fn removing_commands_keeps_future_commands_in_the_description() {
+        let u = user("+@all -get ~* &*");
+        assert_eq!(u.root().describe_commands(), "+@all -get");
+        assert!(!u.unrestricted());
+        let u = user("+@all ~* &*");
+        assert!(u.unrestricted());
+        let u = user("-@all +client -client|kill +select|0");
+        assert_eq!(
+            check(&u, "client|list", &["client", "list"]),
+            Ok(()),
+            "{}",
+            u.root().describe_commands()
+        );
+        assert_eq!(
+            check(&u, "client|kill", &["client", "kill", "x"]),
+            Err(Denial::Command)
+        );
+        assert_eq!(check(&u, "select", &["select", "0"]), Ok(()));
+        assert_eq!(check(&u, "select", &["select", "1"]), Err(Denial::Command));
+        assert!(u.root().describe_commands().contains(" +select|0"));
+    }
+
+    #[test]
+    fn key_patterns_grant_read_and_write_separately() {
+        let u = user("+@all %R~r* %W~w* ~rw*");
+        assert_eq!(check(&u, "get", &["get", "r1"]), Ok(()));
+        assert_eq!(check(&u, "set", &["set", "r1", "v"]), Err(Denial::Key(1)));
+        assert_eq!(check(&u, "set", &["set", "w1", "v"]), Ok(()));
+        assert_eq!(check(&u, "get", &["get", "w1"]), Err(Denial::Key(1)));
+        assert_eq!(
+            check(&u, "mset", &["mset", "w1", "v", "x", "v"]),
+            Err(Denial::Key(3))
+        );
+        assert_eq!(check(&u, "incr", &["incr", "rw1"]), Ok(()));
+        assert_eq!(u.root().fields()[1].1, "%R~r* %W~w* ~rw*");
+    }
+
+    #[test]
+    fn passwords_are_hashed_and_removable() {
+        let mut u = user("on >a >b");
+        assert!(u.password_ok(b"a") && u.password_ok(b"b") && !u.password_ok(b"c"));
+        assert_eq!(u.apply(b"<c", false), Err(RuleError::NoSuchPassword));
+        u.apply(b"<a", false).expect("remove");
+        assert!(!u.password_ok(b"a"));
+        let hash = hex(&hash_password(b"b"));
+        assert_eq!(u.password_hashes(), std::slice::from_ref(&hash));
+        u.apply(format!("!{hash}").as_bytes(), false)
+            .expect("remove by hash");
+        assert!(!u.password_ok(b"b"));
+        assert_eq!(u.apply(b"#ABC", false), Err(RuleError::BadHash));
+        u.apply(b"off", false).expect("off");
+        u.apply(b"nopass", false).expect("nopass");
+        assert!(!u.password_ok(b"x"), "a disabled user cannot log in");
+    }
+
+    #[test]
+    fn selectors_merge_across_words() {
+        let words: Vec<Vec<u8>> = ["on", "(~x", "+get)", "(+set)"]
+            .iter()
+            .map(|w| w.as_bytes().to_vec())
+            .collect();
+        let merged = merge_selector_args(&words).expect("balanced");
+        assert_eq!(merged[1], b"(~x +get)");
+        assert_eq!(merged.len(), 3);
+        assert_eq!(merge_selector_args(&words[..2]), Err(1));
+    }
+}
