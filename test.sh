@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need
-# (redis-cli from Debian's redis-tools, iproute2 for the protected-mode
+# (redis-cli from Debian's redis-tools, redis-server for the differential
+# test, iproute2 for the protected-mode
 # test's network namespaces, the Node packages in tests/node and the Python
 # packages in tests/python), checks formatting and lints, then runs the Rust
 # tests, units of Redis's own test suite, the Node client tests and the
@@ -10,7 +11,11 @@ cd "$(dirname "$0")"
 
 need=()
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+# tests/differential.rs compares pubsubd with Debian's redis-server, which it
+# starts itself on a free port (never a system service on 6379).
+[ -x /usr/bin/redis-server ] || need+=(redis-server)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)  # the TLS tests make their certificates
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"

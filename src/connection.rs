@@ -34,7 +34,7 @@ use crate::commands;
 use crate::keyspace::KeyspaceGuard;
 use crate::logging::RateLimiter;
 use crate::protocol::request::Limits;
-use crate::protocol::{Args, Parsed, Reply, RequestParser};
+use crate::protocol::{Args, Parsed, RequestParser};
 use crate::pubsub::outbox::{Drained, WriteBatch};
 use crate::pubsub::{flow, wakeups};
 use crate::session::{REPLY_FLUSH_BYTES, Session};
@@ -63,6 +63,13 @@ pub trait Socket: AsyncWrite + Unpin + Send + Sync + 'static {
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     /// Sets the kernel send buffer's size (`SO_SNDBUF`).
     fn set_send_buffer(&self, bytes: usize) -> io::Result<()>;
+    /// Writes output the socket itself still holds (TLS records encrypted
+    /// but not yet taken by the kernel) without waiting. Returns false when
+    /// some is left (wait for writability, then call again). A plain socket
+    /// holds nothing.
+    fn flush_pending(&self) -> io::Result<bool> {
+        Ok(true)
+    }
 }
 
 /// Implements [`Socket`] for a tokio stream type with the same-named
@@ -212,7 +219,11 @@ impl Conn {
                         .fetch_add(std::mem::take(&mut written), Ordering::Relaxed);
                 }
                 match step {
-                    Ok(Drained::Empty) => {}
+                    Ok(Drained::Empty) => match sock.flush_pending() {
+                        Ok(true) => {}
+                        Ok(false) => self.write_blocked = true,
+                        Err(_) => return End::IoError,
+                    },
                     Ok(Drained::Blocked) => self.write_blocked = true,
                     // More is queued: let the producers add to it (the
                     // next write then carries more), look at the socket,
@@ -247,6 +258,9 @@ impl Conn {
                 Ok(Event::Readable) => {
                     if !self.read(sock) {
                         return End::IoError;
+                    }
+                    if self.reading && self.over_query_limit() {
+                        continue;
                     }
                     self.run_buffered();
                     if !self.sndbuf_limited && client.is_pubsub() {
@@ -337,6 +351,10 @@ impl Conn {
         // Receivers of this batch's publishes are woken once, at its end.
         let _wakes = wakeups::Batch::begin();
         let tally = flow::Batch::begin();
+        // As in Redis, the query buffer keeps the batch's requests until they
+        // have all run, so CLIENT LIST shows them in `qbuf=`.
+        let batch_len = self.buf.len();
+        self.session.client.with_info(|i| i.qbuf = batch_len);
         if self.run_requests() {
             self.stop_reading();
             return;
@@ -353,24 +371,38 @@ impl Conn {
             self.parser.release_idle_memory();
             s.release_idle_memory();
         }
-        let shared = Arc::clone(&s.shared);
-        let client = Arc::clone(&s.client);
-        client.with_info(|i| {
+        s.client.with_info(|i| {
             i.qbuf = self.buf.len();
             i.qbuf_cap = self.buf.capacity();
         });
-        let query_limit = shared.settings.query_buffer_limit.load(Ordering::Relaxed);
-        if self.buf.len() as u64 > query_limit {
-            Stats::incr(&shared.stats.query_limit_disconnections);
-            tracing::warn!(
-                "closing client id={} addr={} that reached the max query buffer length ({} bytes)",
-                client.id,
-                client.peer.addr,
-                self.buf.len()
-            );
-            client.close(CloseReason::QueryBufferLimit);
-            self.stop_reading();
+    }
+
+    /// Applies `client-query-buffer-limit` right after a read, before the
+    /// requests run, as Redis does: to the bytes Redis would hold in its
+    /// query buffer (what was read and not yet taken apart, framing bytes
+    /// included), and also to the complete arguments of the request still
+    /// arriving, which Redis keeps apart and pubsubd keeps in the buffer.
+    /// Closes the connection without a reply and returns true if either is
+    /// over the limit.
+    fn over_query_limit(&mut self) -> bool {
+        let shared = Arc::clone(&self.session.shared);
+        let client = Arc::clone(&self.session.client);
+        let limit = shared.settings.query_buffer_limit.load(Ordering::Relaxed);
+        let taken = self.parser.consumed().min(self.buf.len());
+        let held = self.buf.len() - taken;
+        if held as u64 <= limit && taken as u64 <= limit {
+            return false;
         }
+        Stats::incr(&shared.stats.query_limit_disconnections);
+        tracing::warn!(
+            "closing client id={} addr={} that reached the max query buffer length ({} bytes)",
+            client.id,
+            client.peer.addr,
+            self.buf.len()
+        );
+        client.close(CloseReason::QueryBufferLimit);
+        self.stop_reading();
+        true
     }
 
     /// Parses and runs requests until the buffer holds no complete one or a
@@ -411,16 +443,18 @@ impl Conn {
                         s.flush();
                     }
                 }
-                Ok(Some(Parsed::Empty)) => {}
+                // An empty request still ends the turn of a CLIENT REPLY
+                // SKIP (Redis resets the client after it).
+                Ok(Some(Parsed::Empty)) => s.skip_next = false,
                 Ok(None) => return false,
                 Err(e) => {
-                    s.reply(Reply::error(e.reply_text()));
+                    s.reply_raw_error(&e.reply_text());
                     if let Some(suppressed) = PROTOCOL_WARNINGS.allow() {
                         tracing::warn!(
                             "protocol error from client id={} addr={}: {} ({} similar warnings suppressed)",
                             s.client.id,
                             s.client.peer.addr,
-                            e.0,
+                            String::from_utf8_lossy(&e.0),
                             suppressed
                         );
                     }

@@ -204,6 +204,62 @@ pub struct Entry {
     pub value: Bytes,
     /// Unix time in milliseconds when the key expires, if it does.
     pub expires_at: Option<u64>,
+    /// How the command that wrote the value leaves it, which decides the
+    /// encoding OBJECT ENCODING reports.
+    pub form: Form,
+    /// Unix time in ms of the last command that read or wrote the key
+    /// (OBJECT IDLETIME).
+    pub accessed_ms: u64,
+}
+
+/// How a value was written, which decides the encoding Redis would give it
+/// (OBJECT ENCODING and REFCOUNT report it as Redis does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// Stored whole from an argument or a counter (SET, MSET, INCR, ...):
+    /// `int` when it is a canonical 64-bit integer, else `embstr` up to
+    /// [`EMBSTR_MAX`] bytes, else `raw`.
+    Encoded,
+    /// A new string not reencoded (INCRBYFLOAT): `embstr` up to
+    /// [`EMBSTR_MAX`] bytes, else `raw`.
+    Plain,
+    /// Changed in place (APPEND, SETRANGE, SETBIT): always `raw`.
+    Raw,
+}
+
+/// Longest string Redis keeps in one allocation with its object header
+/// (`embstr`); longer ones are `raw`.
+pub const EMBSTR_MAX: usize = 44;
+/// Integers Redis stores once and shares (0 up to this, exclusive): OBJECT
+/// REFCOUNT reports them as shared.
+pub const SHARED_INTEGERS: i64 = 10_000;
+
+impl Entry {
+    /// The value as a canonical 64-bit integer (what Redis encodes `int`).
+    fn as_int(&self) -> Option<i64> {
+        let n = crate::protocol::request::parse_int(&self.value)?;
+        // parse_int rejects signs, spaces and leading zeros, so the value is
+        // in the one form that prints back the same.
+        Some(n)
+    }
+
+    /// OBJECT ENCODING: `int`, `embstr` or `raw`.
+    pub fn encoding(&self) -> &'static str {
+        match self.form {
+            Form::Encoded if self.as_int().is_some() => "int",
+            Form::Encoded | Form::Plain if self.value.len() <= EMBSTR_MAX => "embstr",
+            _ => "raw",
+        }
+    }
+
+    /// OBJECT REFCOUNT: Redis's shared integers report `INT_MAX`, every
+    /// other value one reference.
+    pub fn refcount(&self) -> i64 {
+        match (self.form, self.as_int()) {
+            (Form::Encoded, Some(n)) if (0..SHARED_INTEGERS).contains(&n) => i64::from(i32::MAX),
+            _ => 1,
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch.
@@ -252,6 +308,11 @@ impl Db {
         self.entries
             .get(&(key_hash(key), Bytes::copy_from_slice(key)))
     }
+
+    fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.entries
+            .get_mut(&(key_hash(key), Bytes::copy_from_slice(key)))
+    }
 }
 
 /// Every database, the WATCH registry, and accounting.
@@ -272,6 +333,11 @@ pub struct Keyspace {
     pub hits: u64,
     /// Reads that did not (INFO `keyspace_misses`).
     pub misses: u64,
+    /// Whether the periodic sweep removes due keys (`DEBUG
+    /// SET-ACTIVE-EXPIRE`). When off, expired keys stay stored, invisible,
+    /// until something looks them up, which is what tests of lazy expiry
+    /// need.
+    pub active_expire: bool,
 }
 
 impl Keyspace {
@@ -286,6 +352,7 @@ impl Keyspace {
             expired_keys: 0,
             hits: 0,
             misses: 0,
+            active_expire: true,
         }
     }
 
@@ -412,9 +479,34 @@ impl Keyspace {
         found
     }
 
+    /// [`Keyspace::lookup`] without touching the key's access time (TTL
+    /// and its kin, as Redis's `LOOKUP_NOTOUCH`).
+    pub fn lookup_untouched(&mut self, db: usize, key: &[u8], now: u64) -> Option<Entry> {
+        let found = self.inspect(db, key, now);
+        if found.is_some() {
+            self.hits += 1;
+        } else {
+            self.misses += 1;
+        }
+        found
+    }
+
     /// Like [`Keyspace::lookup`] but without counting (for writes and
     /// existence checks).
+    /// Either one sets the key's access time to `now`, as Redis's lookups do.
     pub fn peek(&mut self, db: usize, key: &[u8], now: u64) -> Option<Entry> {
+        let e = self.db_mut(db).get_mut(key)?;
+        if e.expires_at.is_some_and(|at| at <= now) {
+            self.expire_now(db, &Bytes::copy_from_slice(key));
+            return None;
+        }
+        e.accessed_ms = now;
+        Some(e.clone())
+    }
+
+    /// The live entry for `key` at `now` without touching its access time
+    /// (OBJECT, which inspects a key without using it).
+    pub fn inspect(&mut self, db: usize, key: &[u8], now: u64) -> Option<Entry> {
         let e = self.db(db).get(key)?.clone();
         if e.expires_at.is_some_and(|at| at <= now) {
             self.expire_now(db, &Bytes::copy_from_slice(key));
@@ -435,6 +527,18 @@ impl Keyspace {
     /// the key did not exist, and touching watchers. The caller notifies the
     /// command's own event.
     pub fn store(&mut self, db: usize, key: &Bytes, value: Bytes, expires_at: Option<u64>) {
+        self.store_as(db, key, value, expires_at, Form::Encoded);
+    }
+
+    /// [`Keyspace::store`] for a value written in `form` (see [`Form`]).
+    pub fn store_as(
+        &mut self,
+        db: usize,
+        key: &Bytes,
+        value: Bytes,
+        expires_at: Option<u64>,
+        form: Form,
+    ) {
         let old = self.remove_entry(db, key);
         if old.is_none() {
             self.notify(class::NEW, "new", db, key);
@@ -451,9 +555,20 @@ impl Keyspace {
             Entry {
                 value: v,
                 expires_at,
+                form,
+                accessed_ms: now_ms(),
             },
         );
         self.touch(db, key);
+    }
+
+    /// Records that `key`'s value was unshared for a change in place that
+    /// left its bytes as they were (SETBIT of a bit to its own value): it is
+    /// `raw` now, and nothing else changes (no event, no watcher touched).
+    pub fn mark_raw(&mut self, db: usize, key: &[u8]) {
+        if let Some(e) = self.db_mut(db).get_mut(key) {
+            e.form = Form::Raw;
+        }
     }
 
     /// Changes the expiry of an existing key; returns false if it does not
@@ -573,9 +688,13 @@ impl Keyspace {
     }
 
     /// Removes up to [`ACTIVE_EXPIRE_BATCH`] due keys per database (active
-    /// expiry); returns how many were removed.
+    /// expiry, unless [`Keyspace::active_expire`] is off); returns how many
+    /// were removed.
     pub fn expire_due(&mut self, now: u64) -> usize {
         let mut removed = 0;
+        if !self.active_expire {
+            return removed;
+        }
         for db in 0..self.dbs.len() {
             let due: Vec<Bytes> = self.dbs[db]
                 .deadlines
@@ -672,5 +791,16 @@ mod tests {
         assert_eq!(ks.expire_due(14), 5);
         assert_eq!(ks.db(0).len(), 5);
         assert_eq!(ks.used_bytes(), 5 * (2 + 1 + ENTRY_OVERHEAD));
+    }
+
+    #[test]
+    fn active_expiry_can_be_turned_off() {
+        let mut ks = Keyspace::new(1);
+        ks.store(0, &b("k"), b("v"), Some(10));
+        ks.active_expire = false;
+        assert_eq!(ks.expire_due(20), 0);
+        assert_eq!(ks.db(0).len(), 1);
+        assert!(ks.peek(0, b"k", 20).is_none());
+        assert_eq!(ks.db(0).len(), 0);
     }
 }

@@ -51,6 +51,7 @@ pub mod session;
 pub mod shared;
 pub mod splitargs;
 pub mod stats;
+pub mod tls;
 
 /// The Redis version pubsubd reports (INFO `redis_version`, HELLO
 /// `version`): the Redis release whose behaviour it follows.

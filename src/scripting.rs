@@ -179,6 +179,9 @@ pub struct ScriptState {
     threshold_ms: AtomicU64,
     /// `lua-memory-limit` in bytes, applied at each compile and run.
     memory_limit: AtomicU64,
+    /// Scripts in the cache (INFO `number_of_cached_scripts`), kept apart
+    /// from the engine so INFO run by a script reads it too.
+    cached: AtomicU64,
     done: Notify,
     epoch: Instant,
 }
@@ -200,6 +203,7 @@ impl ScriptState {
             wrote: AtomicBool::new(false),
             threshold_ms: AtomicU64::new(5000),
             memory_limit: AtomicU64::new(LUA_MEMORY_LIMIT_DEFAULT),
+            cached: AtomicU64::new(0),
             done: Notify::new(),
             epoch: Instant::now(),
         }
@@ -297,6 +301,12 @@ impl ScriptState {
     /// given back.
     pub fn flush(&self) {
         *self.engine.lock() = None;
+        self.cached.store(0, Ordering::Relaxed);
+    }
+
+    /// Scripts in the cache (INFO `number_of_cached_scripts`).
+    pub fn cached_count(&self) -> u64 {
+        self.cached.load(Ordering::Relaxed)
     }
 
     /// SCRIPT LOAD / first EVAL: compiles `body` and caches it; returns its
@@ -337,6 +347,8 @@ impl ScriptState {
                 engine.functions.remove(&old);
             }
         }
+        self.cached
+            .store(engine.functions.len() as u64, Ordering::Relaxed);
         Ok(sha)
     }
 
@@ -1012,7 +1024,7 @@ fn lua_to_reply(v: &Value, resp3: bool, depth: usize) -> Reply {
 /// level's stack frame small.
 fn table_to_reply(t: &Table, resp3: bool, depth: usize) -> Reply {
     if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-        return Reply::Error(String::from_utf8_lossy(&e.as_bytes()).into_owned());
+        return Reply::error_bytes(e.as_bytes().to_vec());
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
         return Reply::Status(Bytes::copy_from_slice(&s.as_bytes()));
@@ -1136,7 +1148,7 @@ mod tests {
         let reply = state.run(&sha, &keys, &argv, 5000, &mut call);
         let _ = killer.join();
         assert!(
-            matches!(&reply, Reply::Error(e) if e.starts_with(KILLED)),
+            matches!(&reply, Reply::Error(e) if e.starts_with(KILLED.as_bytes())),
             "{reply:?}"
         );
         assert!(leftovers(&state).is_empty(), "{:?}", leftovers(&state));

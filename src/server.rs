@@ -112,6 +112,22 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
             }
         }
     }
+    let mut tls = Vec::new();
+    if config.tls.port != 0 {
+        shared.tls.reload(&config.tls)?;
+        for entry in &config.bind {
+            let (addrs, optional) = bind_addrs(entry, config.tls.port);
+            for addr in addrs {
+                match bind_tcp(addr, config.tcp_backlog) {
+                    Ok(l) => tls.push(l),
+                    Err(e) if optional => {
+                        tracing::warn!("skipping optional bind address {addr}: {e}");
+                    }
+                    Err(e) => return Err(format!("could not listen on {addr} (tls-port): {e}")),
+                }
+            }
+        }
+    }
     let mut cleanup = Cleanup {
         pidfile: None,
         unixsocket: None,
@@ -131,7 +147,7 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
         }
         None => None,
     };
-    if tcp.is_empty() && unix.is_none() {
+    if tcp.is_empty() && tls.is_empty() && unix.is_none() {
         return Err("no listener configured: set a port or a unixsocket".into());
     }
     if let Some(p) = &config.pidfile {
@@ -146,6 +162,11 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
                 .tcp_port
                 .store(u64::from(a.port()), Ordering::Relaxed);
             listening.push(a.to_string());
+        }
+    }
+    for l in &tls {
+        if let Ok(a) = l.local_addr() {
+            listening.push(format!("tls:{a}"));
         }
     }
     if let Some(p) = &config.unixsocket {
@@ -178,6 +199,9 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
     let mut accept_tasks = Vec::new();
     for l in tcp {
         accept_tasks.push(tokio::spawn(accept_tcp(Arc::clone(&shared), l)));
+    }
+    for l in tls {
+        accept_tasks.push(tokio::spawn(accept_tls(Arc::clone(&shared), l)));
     }
     if let Some(l) = unix {
         let path = config.unixsocket.clone().unwrap_or_default();
@@ -316,6 +340,54 @@ async fn accept_tcp(shared: Arc<Shared>, listener: TcpListener) {
         }
         configure_tcp(&shared, &stream);
         start(&shared, Client::new(id, peer), stream);
+    }
+}
+
+/// Accepts connections on the TLS port until shutdown. The handshake runs
+/// in the connection's own task (bounded in time and in how many run at
+/// once, see [`crate::tls`]); a client refused by `maxclients` or protected
+/// mode gets its error over TLS, as in Redis.
+async fn accept_tls(shared: Arc<Shared>, listener: TcpListener) {
+    let mut delay = Duration::from_millis(5);
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(x) => {
+                delay = Duration::from_millis(5);
+                x
+            }
+            Err(e) => {
+                tracing::warn!("accept failed on the TLS port: {e}");
+                backoff(&mut delay).await;
+                continue;
+            }
+        };
+        let id = shared.next_client_id();
+        let local_addr = stream.local_addr().unwrap_or(remote);
+        let peer = Peer::tcp(remote, local_addr, i64::from(stream.as_raw_fd()));
+        configure_tcp(&shared, &stream);
+        let refused = refusal(&shared, peer.local);
+        let task_shared = Arc::clone(&shared);
+        let Some(text) = refused else {
+            // Registered now, so `maxclients` counts clients mid-handshake.
+            let client = Arc::new(Client::new(id, peer));
+            shared.clients.insert(client.id, Arc::clone(&client));
+            shared.tasks.spawn(async move {
+                match task_shared.tls.handshake(stream, &remote.to_string()).await {
+                    Some(sock) => serve(task_shared, client, sock).await,
+                    None => {
+                        task_shared.clients.remove(&client.id);
+                        client.outbox.close();
+                    }
+                }
+            });
+            continue;
+        };
+        shared.tasks.spawn(async move {
+            if let Some(mut sock) = task_shared.tls.handshake(stream, &remote.to_string()).await {
+                let _ = sock.write_all(text.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            }
+        });
     }
 }
 

@@ -258,13 +258,50 @@ impl Session {
         if self.publish_group.is_some() && !matches!(reply, Reply::Sent) {
             flush_group(self);
         }
-        if reply.is_error() {
+        if let Reply::Error(text) = &reply {
             crate::stats::Stats::incr(&self.shared.stats.error_replies);
+            self.shared.stats.count_error(text);
         }
         if self.reply_off || self.skip_current {
             return;
         }
         reply.encode(self.protocol, &mut self.out);
+    }
+
+    /// Writes EXEC's replies as EXEC chose them under CLIENT REPLY: the
+    /// array header for `header` replies (if it was allowed), then `items`,
+    /// which may be fewer than announced, as with Redis.
+    pub fn reply_exec(&mut self, header: Option<usize>, items: &[Reply]) {
+        if self.publish_group.is_some() {
+            flush_group(self);
+        }
+        if let Some(n) = header {
+            self.out.extend_from_slice(format!("*{n}\r\n").as_bytes());
+        }
+        for item in items {
+            item.encode(self.protocol, &mut self.out);
+        }
+    }
+
+    /// Sends a protocol error, whose text is bytes as the client sent them
+    /// (it may quote the offending byte), unless CLIENT REPLY suppresses it:
+    /// a pending SKIP applies, since the broken request is the next one.
+    /// CR and LF become spaces, as in every error reply.
+    pub fn reply_raw_error(&mut self, text: &[u8]) {
+        if self.publish_group.is_some() {
+            flush_group(self);
+        }
+        crate::stats::Stats::incr(&self.shared.stats.error_replies);
+        if self.reply_off || self.skip_current || self.skip_next {
+            return;
+        }
+        self.out.reserve(text.len() + 3);
+        self.out.extend_from_slice(b"-");
+        self.out.extend(
+            text.iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
+        self.out.extend_from_slice(b"\r\n");
     }
 
     /// Sends a pub/sub push (subscribe confirmations): never suppressed by

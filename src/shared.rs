@@ -40,6 +40,8 @@ pub struct Settings {
     pub notify_flags: AtomicU32,
     /// `busy-reply-threshold`, milliseconds.
     pub busy_threshold_ms: AtomicU64,
+    /// `latency-tracking`.
+    pub latency_tracking: AtomicBool,
     /// `requirepass`; None = no password.
     requirepass: RwLock<Option<Vec<u8>>>,
 }
@@ -78,6 +80,8 @@ impl Settings {
             .store(config.notify_keyspace_events, Ordering::Relaxed);
         self.busy_threshold_ms
             .store(config.busy_reply_threshold, Ordering::Relaxed);
+        self.latency_tracking
+            .store(config.latency_tracking, Ordering::Relaxed);
         match self.requirepass.write() {
             Ok(mut pw) => *pw = config.requirepass.clone(),
             Err(p) => *p.into_inner() = config.requirepass.clone(),
@@ -160,6 +164,8 @@ pub struct Shared {
     pub command_names: crate::commands::CommandNames,
     /// ACL users and the ACL log.
     pub acl: crate::acl::Acl,
+    /// The TLS configuration new handshakes use, and TLS counters.
+    pub tls: crate::tls::TlsRuntime,
 }
 
 impl Shared {
@@ -192,6 +198,7 @@ impl Shared {
             config_file: None,
             command_names,
             acl,
+            tls: crate::tls::TlsRuntime::default(),
         }
     }
 

@@ -1,8 +1,11 @@
 //! Counters behind INFO, and the instantaneous ops/sec sampler.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+use crate::commands::table::{COMMANDS, Command};
 
 /// Number of samples averaged for `instantaneous_*` fields (as Redis).
 const SAMPLES: usize = 16;
@@ -35,6 +38,11 @@ pub struct Stats {
     /// Pauses that ended at their bound, not because the receivers drained
     /// (INFO `publish_pause_timeouts`).
     pub publish_pause_timeouts: AtomicU64,
+    /// Per-command calls, time, rejections, failures and latencies (INFO
+    /// `commandstats`, `latencystats`).
+    pub commands: CommandStats,
+    /// Error replies by their first word (INFO `errorstats`).
+    errors: Mutex<BTreeMap<String, u64>>,
     sampler: Mutex<Sampler>,
 }
 
@@ -79,6 +87,40 @@ impl Stats {
         if let Ok(mut s) = self.sampler.lock() {
             *s = Sampler::default();
         }
+        if let Ok(mut e) = self.errors.lock() {
+            e.clear();
+        }
+        self.commands.reset();
+    }
+
+    /// Counts one error reply under its prefix (the text up to the first
+    /// space, as Redis's `errorstat_*`; "ERR" when there is none in the first
+    /// [`ERROR_PREFIX_MAX`] bytes). At most [`ERRORSTATS_LIMIT`] prefixes are
+    /// kept; errors with a new prefix beyond that count only in
+    /// `total_error_replies`.
+    pub fn count_error(&self, text: &[u8]) {
+        let head = &text[..text.len().min(ERROR_PREFIX_MAX)];
+        let prefix = match head.iter().position(|&b| b == b' ') {
+            Some(end) if end > 0 => String::from_utf8_lossy(&head[..end]).into_owned(),
+            _ => "ERR".to_string(),
+        };
+        let Ok(mut errors) = self.errors.lock() else {
+            return;
+        };
+        if let Some(n) = errors.get_mut(&prefix) {
+            *n += 1;
+        } else if errors.len() < ERRORSTATS_LIMIT {
+            errors.insert(prefix, 1);
+        }
+    }
+
+    /// The error prefixes and their counts, in byte order (as Redis lists
+    /// them).
+    pub fn error_counts(&self) -> Vec<(String, u64)> {
+        self.errors
+            .lock()
+            .map(|e| e.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
     }
 
     /// Takes one sample of the rates (called by the sweep ~10 times a second).
@@ -115,5 +157,342 @@ impl Stats {
             avg(&s.input) / 1024.0,
             avg(&s.output) / 1024.0,
         )
+    }
+}
+
+/// Bytes of an error reply searched for the space ending its prefix
+/// (Redis searches 32 bytes, the leading `-` included).
+pub const ERROR_PREFIX_MAX: usize = 31;
+
+/// Most distinct error prefixes INFO `errorstats` keeps, so clients cannot
+/// grow the table without bound with made-up error codes (from scripts'
+/// `redis.error_reply`). Not configurable.
+pub const ERRORSTATS_LIMIT: usize = 128;
+
+/// Shards of the per-command counters: a connection updates the shard its
+/// client id picks, so workers running the same command (PUBLISH at
+/// millions a second) mostly touch different cache lines. INFO sums them.
+pub const COMMAND_STAT_SHARDS: usize = 4;
+
+/// Sub-buckets per power of two in a latency histogram: a recorded
+/// latency is known to within a quarter of its power of two.
+const LATENCY_SUB_BUCKETS: u64 = 4;
+
+/// Powers of two of nanoseconds a latency histogram covers: 2^30 ns is
+/// just over Redis's 1 s histogram maximum; longer calls count in the last
+/// bucket.
+const LATENCY_OCTAVES: u64 = 31;
+
+/// Buckets of one latency histogram: values below [`LATENCY_SUB_BUCKETS`]
+/// ns get one each, every further power of two [`LATENCY_SUB_BUCKETS`]. The
+/// memory of the per-command statistics is this many counters (plus four)
+/// per command and subcommand per shard.
+pub const LATENCY_BUCKETS: usize = (LATENCY_SUB_BUCKETS * (LATENCY_OCTAVES - 1)) as usize;
+
+/// The latency percentiles INFO `latencystats` reports by default (Redis's
+/// default `latency-tracking-info-percentiles`).
+pub const LATENCY_PERCENTILES: &[f64] = &[50.0, 99.0, 99.9];
+
+/// The histogram bucket of a latency of `ns` nanoseconds.
+fn latency_bucket(ns: u64) -> usize {
+    let top = (LATENCY_OCTAVES - 1) as u32;
+    let octave = (63 - (ns | 1).leading_zeros()).min(top);
+    let idx = if octave < 2 {
+        ns
+    } else if octave == top && ns >> top > 1 {
+        // Past the last power of two: the last bucket.
+        LATENCY_BUCKETS as u64 - 1
+    } else {
+        LATENCY_SUB_BUCKETS * u64::from(octave - 1) + ((ns >> (octave - 2)) - LATENCY_SUB_BUCKETS)
+    };
+    (idx as usize).min(LATENCY_BUCKETS - 1)
+}
+
+/// The highest latency (ns) that falls in bucket `idx`, which INFO reports
+/// for a percentile landing there (as HdrHistogram reports the highest
+/// equivalent value).
+fn bucket_high(idx: usize) -> u64 {
+    let idx = idx as u64;
+    if idx < LATENCY_SUB_BUCKETS {
+        return idx;
+    }
+    let octave = idx / LATENCY_SUB_BUCKETS + 1;
+    let sub = idx % LATENCY_SUB_BUCKETS;
+    let width = 1u64 << (octave - 2);
+    ((LATENCY_SUB_BUCKETS + sub) << (octave - 2)) + width - 1
+}
+
+/// One command's counters in one shard.
+struct Counters {
+    calls: AtomicU64,
+    usec: AtomicU64,
+    rejected: AtomicU64,
+    failed: AtomicU64,
+    latency: Box<[AtomicU64]>,
+}
+
+impl Counters {
+    fn new() -> Self {
+        Counters {
+            calls: AtomicU64::new(0),
+            usec: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            latency: (0..LATENCY_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+/// One command's statistics, summed over the shards.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CommandStat {
+    /// Redis's full name: `get`, `client|list`.
+    pub name: String,
+    /// Times it ran.
+    pub calls: u64,
+    /// Microseconds it ran, in total.
+    pub usec: u64,
+    /// Times it was refused before running (arity, authentication, OOM...).
+    pub rejected_calls: u64,
+    /// Times it ran and replied with an error.
+    pub failed_calls: u64,
+    /// The latency histogram's counts, by bucket.
+    latency: Vec<u64>,
+}
+
+impl CommandStat {
+    /// The latency (µs) at `percentile` (0-100), or None when nothing was
+    /// recorded.
+    pub fn latency_usec(&self, percentile: f64) -> Option<f64> {
+        let total: u64 = self.latency.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let wanted = ((percentile / 100.0) * total as f64).round().max(1.0) as u64;
+        let mut seen = 0;
+        for (idx, n) in self.latency.iter().enumerate() {
+            seen += n;
+            if seen >= wanted {
+                return Some(bucket_high(idx) as f64 / 1000.0);
+            }
+        }
+        Some(bucket_high(LATENCY_BUCKETS - 1) as f64 / 1000.0)
+    }
+}
+
+/// The statistics slot of every command and subcommand: the table's
+/// commands first, then each container's subcommands.
+pub struct CommandStats {
+    /// Slot of each top-level command's first subcommand.
+    sub_base: Vec<usize>,
+    /// `[shard][slot]`.
+    shards: Vec<Vec<Counters>>,
+}
+
+impl Default for CommandStats {
+    fn default() -> Self {
+        let mut sub_base = Vec::with_capacity(COMMANDS.len());
+        let mut next = COMMANDS.len();
+        for c in COMMANDS {
+            sub_base.push(next);
+            next += c.subcommands.len();
+        }
+        let shards = (0..COMMAND_STAT_SHARDS)
+            .map(|_| (0..next).map(|_| Counters::new()).collect())
+            .collect();
+        CommandStats { sub_base, shards }
+    }
+}
+
+/// Position of `item` in `slice`, by address.
+fn position(slice: &'static [Command], item: &'static Command) -> Option<usize> {
+    let size = std::mem::size_of::<Command>();
+    let offset = (std::ptr::from_ref(item) as usize).checked_sub(slice.as_ptr() as usize)?;
+    (offset % size == 0 && offset / size < slice.len()).then_some(offset / size)
+}
+
+/// The slot of the table entry `cmd` (subcommand of `parent`, if given).
+fn slot(
+    sub_base: &[usize],
+    cmd: &'static Command,
+    parent: Option<&'static Command>,
+) -> Option<usize> {
+    match parent {
+        None => position(COMMANDS, cmd),
+        Some(p) => {
+            let base = sub_base.get(position(COMMANDS, p)?)?;
+            Some(base + position(p.subcommands, cmd)?)
+        }
+    }
+}
+
+impl CommandStats {
+    fn counters(
+        &self,
+        shard: u64,
+        cmd: &'static Command,
+        parent: Option<&'static Command>,
+    ) -> Option<&Counters> {
+        let shard = self.shards.get(shard as usize % COMMAND_STAT_SHARDS)?;
+        shard.get(slot(&self.sub_base, cmd, parent)?)
+    }
+
+    /// Counts one run of `cmd` that took `ns` nanoseconds and replied with
+    /// an error if `failed`, in its latency histogram too if `latency`
+    /// (`latency-tracking`); `shard` is any number stable per connection
+    /// (its client id).
+    pub fn record(
+        &self,
+        shard: u64,
+        cmd: &'static Command,
+        parent: Option<&'static Command>,
+        ns: u64,
+        failed: bool,
+        latency: bool,
+    ) {
+        let Some(c) = self.counters(shard, cmd, parent) else {
+            return;
+        };
+        c.calls.fetch_add(1, Ordering::Relaxed);
+        c.usec.fetch_add(ns / 1000, Ordering::Relaxed);
+        if latency && let Some(b) = c.latency.get(latency_bucket(ns)) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+        if failed {
+            c.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one refusal of `cmd` before it ran.
+    pub fn reject(&self, shard: u64, cmd: &'static Command, parent: Option<&'static Command>) {
+        if let Some(c) = self.counters(shard, cmd, parent) {
+            c.rejected.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Zeroes every counter (CONFIG RESETSTAT).
+    fn reset(&self) {
+        for shard in &self.shards {
+            for c in shard {
+                for a in [&c.calls, &c.usec, &c.rejected, &c.failed] {
+                    a.store(0, Ordering::Relaxed);
+                }
+                for b in c.latency.iter() {
+                    b.store(0, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// The summed statistics of `cmd`.
+    fn sum(&self, cmd: &'static Command, parent: Option<&'static Command>) -> CommandStat {
+        let mut out = CommandStat {
+            name: match parent {
+                Some(p) => format!("{}|{}", p.name, cmd.name),
+                None => cmd.name.to_string(),
+            },
+            latency: vec![0; LATENCY_BUCKETS],
+            ..CommandStat::default()
+        };
+        for shard in 0..COMMAND_STAT_SHARDS as u64 {
+            let Some(c) = self.counters(shard, cmd, parent) else {
+                continue;
+            };
+            out.calls += c.calls.load(Ordering::Relaxed);
+            out.usec += c.usec.load(Ordering::Relaxed);
+            out.rejected_calls += c.rejected.load(Ordering::Relaxed);
+            out.failed_calls += c.failed.load(Ordering::Relaxed);
+            for (sum, b) in out.latency.iter_mut().zip(c.latency.iter()) {
+                *sum += b.load(Ordering::Relaxed);
+            }
+        }
+        out
+    }
+
+    /// Every command and subcommand that ran, was refused or failed since
+    /// the start or the last CONFIG RESETSTAT, in table order (a container
+    /// before its subcommands).
+    pub fn used(&self) -> Vec<CommandStat> {
+        let mut out = Vec::new();
+        for c in COMMANDS {
+            let mut add = |cmd: &'static Command, parent: Option<&'static Command>| {
+                let st = self.sum(cmd, parent);
+                if st.calls > 0 || st.rejected_calls > 0 || st.failed_calls > 0 {
+                    out.push(st);
+                }
+            };
+            add(c, None);
+            for sub in c.subcommands {
+                add(sub, Some(c));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_cover_their_values_in_order() {
+        let mut last = 0;
+        for ns in [
+            0u64,
+            1,
+            3,
+            4,
+            7,
+            8,
+            9,
+            15,
+            16,
+            1000,
+            1023,
+            1024,
+            999_999,
+            1 << 29,
+        ] {
+            let b = latency_bucket(ns);
+            assert!(b >= last, "{ns}");
+            assert!(bucket_high(b) >= ns, "{ns} above its bucket's top");
+            if b > 0 {
+                assert!(bucket_high(b - 1) < ns, "{ns} belongs lower");
+            }
+            last = b;
+        }
+        assert_eq!(latency_bucket(u64::MAX), LATENCY_BUCKETS - 1);
+        assert_eq!(latency_bucket(1 << 31), LATENCY_BUCKETS - 1);
+    }
+
+    #[test]
+    fn every_command_and_subcommand_has_its_own_slot() {
+        let stats = CommandStats::default();
+        let mut seen = std::collections::HashSet::new();
+        for c in COMMANDS {
+            assert!(seen.insert(slot(&stats.sub_base, c, None)));
+            for sub in c.subcommands {
+                let s = slot(&stats.sub_base, sub, Some(c));
+                assert!(s.is_some() && seen.insert(s), "{}|{}", c.name, sub.name);
+            }
+        }
+    }
+
+    #[test]
+    fn percentiles_come_from_the_recorded_latencies() {
+        let stats = CommandStats::default();
+        let get = &COMMANDS[0];
+        for i in 0..100u64 {
+            let ns = if i < 99 { 1000 } else { 1_000_000 };
+            stats.record(i, get, None, ns, i == 0, true);
+        }
+        let st = stats.used().into_iter().next().unwrap_or_default();
+        assert_eq!((st.calls, st.failed_calls), (100, 1));
+        let p50 = st.latency_usec(50.0).unwrap_or(0.0);
+        assert!((1.0..1.2).contains(&p50), "{p50}");
+        let p999 = st.latency_usec(99.9).unwrap_or(0.0);
+        assert!((1000.0..1200.0).contains(&p999), "{p999}");
+        stats.reset();
+        assert!(stats.used().is_empty());
     }
 }

@@ -382,6 +382,11 @@ fn rules_changed_after_queueing_fail_at_exec() {
         "EXEC",
         b"*2\r\n-NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: no permission to execute the command or subcommand\r\n-NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: no permission to access one of the channels used as arguments\r\n",
     );
+    // Each refusal is logged once.
+    let log = String::from_utf8_lossy(&admin.call("ACL LOG")).into_owned();
+    assert!(log.starts_with("*2\r\n"), "{log}");
+    assert_eq!(log.matches("count\r\n:1\r\n").count(), 2, "{log}");
+    assert!(log.contains("$7\r\ncontext\r\n$5\r\nmulti\r\n"), "{log}");
     // Scripts are checked too.
     let got = c.call_args(&[b"EVAL", b"return redis.pcall('set','k','1')", b"0"]);
     assert_eq!(

@@ -390,11 +390,36 @@ fn config_set_port_and_bind_are_immutable() {
         &set_failed("port", "can't set immutable config"),
     );
     c.expect_call(
-        "CONFIG SET bind 127.0.0.1",
+        "CONFIG SET bind 0.0.0.0",
         &set_failed("bind", "can't set immutable config"),
     );
     c.expect_call("CONFIG GET port", &pair("port", &srv.port.to_string()));
     srv.raw().expect_call("PING", b"+PONG\r\n");
+}
+
+#[test]
+fn config_set_of_every_parameter_to_its_own_value_succeeds() {
+    // Redis's "CONFIG sanity": CONFIG SET of each parameter CONFIG GET *
+    // lists, to the value it lists, succeeds and changes nothing; for an
+    // immutable parameter too (its value is not changing).
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let before = pairs(&c.call("CONFIG GET *"));
+    assert!(before.iter().any(|(k, _)| k == "port"), "{before:?}");
+    for (name, value) in &before {
+        let reply = c.call_args(&[b"CONFIG", b"SET", name.as_bytes(), value.as_bytes()]);
+        assert_eq!(
+            common::show(&reply),
+            "+OK\r\n",
+            "CONFIG SET {name} {value:?}"
+        );
+    }
+    assert_eq!(pairs(&c.call("CONFIG GET *")), before);
+    // Another value for an immutable parameter is still refused.
+    c.expect_call(
+        &format!("CONFIG SET port {}", srv.port.wrapping_add(1)),
+        &set_failed("port", "can't set immutable config"),
+    );
 }
 
 // ---------------------------------------------------------------- settings take effect

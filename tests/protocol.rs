@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::bulk;
+use common::{bulk, show};
 
 use common::{Raw, TestServer, cmd};
 use std::io::{Read, Write};
@@ -400,6 +400,107 @@ fn multibulk_framing_errors_close_the_connection() {
 }
 
 #[test]
+fn header_lines_end_at_the_first_cr_as_in_redis() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    // Redis ends a header line at its first CR and skips the byte after it
+    // unread: these frames are commands.
+    c.send(b"*2\rX$4\r\0ECHO\r\n$2\r\rhi\r\n");
+    c.expect(b"$2\r\nhi\r\n");
+    // A header's type byte is looked at only once its line is complete.
+    c.send(b"*1\r\nfoo");
+    c.expect_nothing(Duration::from_millis(200));
+    c.send(b"\r\n");
+    assert_eq!(
+        c.expect_closed(CLOSE_WAIT),
+        b"-ERR Protocol error: expected '$', got 'f'\r\n"
+    );
+    // A NUL before the CR hides the line, as from Redis's strchr: no reply.
+    let mut c = srv.raw();
+    c.send(b"*1\0\r\n$4\r\nPING\r\n");
+    c.expect_nothing(Duration::from_millis(300));
+}
+
+#[test]
+fn offending_byte_is_quoted_raw_in_the_error() {
+    let srv = TestServer::start();
+    // The byte goes back as it came, not UTF-8 encoded; CR becomes a space.
+    assert_closes_with(
+        &srv,
+        "byte 0xff",
+        b"*1\r\n\xff\r\n",
+        b"-ERR Protocol error: expected '$', got '\xff'\r\n",
+    );
+    assert_closes_with(
+        &srv,
+        "byte 0x80 after a command",
+        b"*1\r\n$4\r\nPING\r\n*1\r\n\x80abc\r\n",
+        b"+PONG\r\n-ERR Protocol error: expected '$', got '\x80'\r\n",
+    );
+    assert_closes_with(
+        &srv,
+        "empty header line",
+        b"*1\r\n\r\n",
+        b"-ERR Protocol error: expected '$', got ' '\r\n",
+    );
+}
+
+/// Sends `input` on a fresh connection, half-closes it and returns every
+/// byte the server writes before closing.
+fn replies_until_close(srv: &TestServer, input: &[u8]) -> Vec<u8> {
+    let mut c = srv.raw();
+    c.send(input);
+    c.stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("shutdown");
+    c.expect_closed(CLOSE_WAIT)
+}
+
+#[test]
+fn error_replies_quote_arguments_as_sent() {
+    // Redis echoes the bytes of an unknown command and its arguments as
+    // they came (up to a NUL), never re-encoded. Compared as bytes: a lossy
+    // comparison would hide the re-encoding.
+    let srv = TestServer::start();
+    let mut input = cmd(&[b"F\xffO", b"a\x80b", b"c\0d"]);
+    input.extend(cmd(&[b"CLIENT", b"x\xe9y"]));
+    let got = replies_until_close(&srv, &input);
+    let expected: &[u8] =
+        b"-ERR unknown command 'F\xffO', with args beginning with: 'a\x80b' 'c' \r\n\
+        -ERR unknown subcommand 'x\xe9y'. Try CLIENT HELP.\r\n";
+    assert!(got == expected, "got {got:?}");
+}
+
+#[test]
+fn client_reply_skip_meets_empty_and_broken_requests_as_in_redis() {
+    let srv = TestServer::start();
+    // An empty request uses up the SKIP (Redis resets the client after it).
+    assert_eq!(
+        show(&replies_until_close(
+            &srv,
+            b"CLIENT REPLY SKIP\r\n*-1\r\nPING\r\n"
+        )),
+        show(b"+PONG\r\n")
+    );
+    // A broken request is the skipped one: its protocol error is not sent.
+    assert_eq!(
+        show(&replies_until_close(
+            &srv,
+            b"CLIENT REPLY SKIP\r\n*1\r\nfoo\r\n"
+        )),
+        ""
+    );
+    // RESET clears a pending SKIP but not the one applying to itself.
+    assert_eq!(
+        show(&replies_until_close(
+            &srv,
+            b"CLIENT REPLY SKIP\r\nRESET\r\nPING\r\n"
+        )),
+        show(b"+PONG\r\n")
+    );
+}
+
+#[test]
 fn multibulk_count_over_one_million_closes() {
     // Redis 7.0 accepts any count up to INT_MAX; pubsubd caps a request at
     // 1048576 arguments (the pre-6.0 Redis limit) so a hostile header cannot
@@ -494,6 +595,21 @@ fn query_buffer_over_limit_closes_silently() {
         String::from_utf8_lossy(&got)
     );
     // The server and other clients are unaffected.
+    srv.raw().expect_call("PING", b"+PONG\r\n");
+}
+
+#[test]
+fn query_buffer_limit_counts_the_argument_with_its_crlf() {
+    // Redis holds an arriving argument in its query buffer with the CRLF
+    // after it (its header already taken out) and checks the limit after
+    // every read: with 1 MB, 1,048,574 bytes fit and 1,048,575 do not.
+    let srv = TestServer::start_with(&["--client-query-buffer-limit", "1mb"]);
+    let mut c = srv.raw();
+    let fits = vec![b'f'; 1_048_574];
+    assert_eq!(c.call_args(&[b"ECHO", &fits]), bulk(&fits));
+    let mut c = srv.raw();
+    let _ = c.stream.write_all(&cmd(&[b"ECHO", &[b'o'; 1_048_575]]));
+    assert_eq!(show(&c.expect_closed(CLOSE_WAIT)), "");
     srv.raw().expect_call("PING", b"+PONG\r\n");
 }
 

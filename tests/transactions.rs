@@ -590,3 +590,90 @@ fn commands_queued_with_subscribe_still_run() {
         b"-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n",
     );
 }
+
+#[test]
+fn a_refused_exec_is_an_execabort() {
+    // Redis refuses EXEC before running it with EXECABORT and the reason,
+    // ending the transaction: wrong arity, the RESP2 subscribed context, OOM.
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.send(b"EXEC x\r\nMULTI\r\nEXEC x\r\nEXEC\r\n");
+    expect_stream(
+        &mut c,
+        b"-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n\
+          +OK\r\n\
+          -EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n\
+          -ERR EXEC without MULTI\r\n",
+    );
+    c.send(b"SUBSCRIBE a\r\nEXEC\r\nPING\r\n");
+    expect_stream(
+        &mut c,
+        b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n\
+          -EXECABORT Transaction discarded because of: Can't execute 'exec': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n\
+          *2\r\n$4\r\npong\r\n$0\r\n\r\n",
+    );
+    let mut c = srv.raw();
+    let mut admin = srv.raw();
+    c.send(b"MULTI\r\nSET k v\r\nGET k\r\n");
+    expect_stream(&mut c, b"+OK\r\n+QUEUED\r\n+QUEUED\r\n");
+    admin.expect_call("CONFIG SET maxmemory 1", b"+OK\r\n");
+    c.send(b"EXEC\r\n");
+    expect_stream(
+        &mut c,
+        b"-EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.\r\n",
+    );
+    admin.expect_call("CONFIG SET maxmemory 0", b"+OK\r\n");
+    c.expect_call("EXEC", b"-ERR EXEC without MULTI\r\n");
+    c.expect_call("EXISTS k", b":0\r\n");
+}
+
+/// Sends `input` on a fresh connection, half-closes it and returns every
+/// byte the server writes before it closes (the replies here may announce
+/// more array members than follow, so they are not read frame by frame).
+fn replies_until_close(srv: &TestServer, input: &[u8]) -> String {
+    let mut c = srv.raw();
+    c.send(input);
+    c.stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("shutdown");
+    show(&c.expect_closed(Duration::from_secs(5)))
+}
+
+#[test]
+fn client_reply_applies_to_each_reply_of_exec() {
+    // The array header obeys CLIENT REPLY as EXEC starts, each reply as its
+    // command ends; subscribe confirmations (pushes) always go out.
+    let srv = TestServer::start();
+    assert_eq!(
+        replies_until_close(
+            &srv,
+            b"CLIENT REPLY OFF\r\nMULTI\r\nSUBSCRIBE a b\r\nPING\r\nEXEC\r\nPING\r\n"
+        ),
+        show(
+            b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n"
+        )
+    );
+    assert_eq!(
+        replies_until_close(
+            &srv,
+            b"MULTI\r\nCLIENT REPLY OFF\r\nSUBSCRIBE a\r\nEXEC\r\nCLIENT REPLY ON\r\nPING\r\n"
+        ),
+        show(b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n")
+    );
+    assert_eq!(
+        replies_until_close(
+            &srv,
+            b"MULTI\r\nPING\r\nCLIENT REPLY OFF\r\nPING\r\nCLIENT REPLY ON\r\nPING\r\nEXEC\r\nPING\r\n"
+        ),
+        show(b"+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*5\r\n+PONG\r\n+OK\r\n+PONG\r\n+PONG\r\n")
+    );
+    // SKIP inside EXEC skips the command after EXEC; it has no reply of its
+    // own, so the array holds one reply fewer than it announces.
+    assert_eq!(
+        replies_until_close(
+            &srv,
+            b"MULTI\r\nCLIENT REPLY SKIP\r\nPING\r\nEXEC\r\nPING\r\n"
+        ),
+        show(b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+PONG\r\n")
+    );
+}

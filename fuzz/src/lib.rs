@@ -60,7 +60,7 @@ impl<'a> Choices<'a> {
 #[derive(Debug, PartialEq, Eq)]
 struct Framing {
     requests: Vec<Option<Vec<Vec<u8>>>>,
-    end: Result<Vec<u8>, String>,
+    end: Result<Vec<u8>, Vec<u8>>,
 }
 
 /// Feeds `input` to a fresh [`RequestParser`] in pieces of the given sizes
@@ -111,12 +111,12 @@ fn reference_int(s: &[u8]) -> Option<i64> {
     (v.to_string().as_bytes() == s).then_some(v)
 }
 
-/// Index of the first CRLF in `b` at or after `from`.
-fn reference_crlf(b: &[u8], from: usize) -> Option<usize> {
-    b.get(from..)?
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .map(|i| from + i)
+/// Index of the CR ending the header line at `from`, as Redis's
+/// `strchr(p, '\r')` finds it: the first CR, if no NUL comes before it and
+/// a byte follows it (that byte is skipped unread).
+fn reference_line(b: &[u8], from: usize) -> Option<usize> {
+    let i = from + b.get(from..)?.iter().position(|&c| c == b'\r' || c == 0)?;
+    (b[i] == b'\r' && i + 1 < b.len()).then_some(i)
 }
 
 /// A direct, whole-buffer reading of the framing rules in
@@ -126,34 +126,38 @@ fn reference_crlf(b: &[u8], from: usize) -> Option<usize> {
 fn reference_framing(input: &[u8], limits: &Limits) -> Framing {
     let mut requests = Vec::new();
     let mut pos = 0;
-    let fail = |requests, text: &str| Framing {
+    let fail = |requests, text: &[u8]| Framing {
         requests,
-        end: Err(text.to_string()),
+        end: Err(text.to_vec()),
     };
     while pos < input.len() {
         let rest = &input[pos..];
         if rest[0] != b'*' {
-            let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+            // `strchr(p, '\n')`: a NUL before the LF hides it.
+            let Some(nl) = rest.iter().position(|&b| b == b'\n' || b == 0) else {
                 break;
             };
+            if rest[nl] == 0 {
+                break;
+            }
             let line = rest[..nl].strip_suffix(b"\r").unwrap_or(&rest[..nl]);
             match split_args(line) {
-                None => return fail(requests, "unbalanced quotes in request"),
+                None => return fail(requests, b"unbalanced quotes in request"),
                 Some(words) if words.is_empty() => requests.push(None),
                 Some(words) => requests.push(Some(words)),
             }
             pos += nl + 1;
             continue;
         }
-        let Some(eol) = reference_crlf(rest, 1) else {
+        let Some(eol) = reference_line(rest, 0) else {
             break;
         };
         let count = match reference_int(&rest[1..eol]) {
             Some(n) if n <= 1024 * 1024 => n,
-            _ => return fail(requests, "invalid multibulk length"),
+            _ => return fail(requests, b"invalid multibulk length"),
         };
         if count > UNAUTH_MAX_MULTIBULK_LEN && !limits.authenticated {
-            return fail(requests, "unauthenticated multibulk length");
+            return fail(requests, b"unauthenticated multibulk length");
         }
         if count <= 0 {
             requests.push(None);
@@ -164,24 +168,22 @@ fn reference_framing(input: &[u8], limits: &Limits) -> Framing {
         let mut args = Vec::new();
         let mut complete = true;
         for _ in 0..count {
-            let Some(&marker) = rest.get(at) else {
+            // The type byte is looked at once the whole line is in.
+            let Some(eol) = reference_line(rest, at) else {
                 complete = false;
                 break;
             };
-            if marker != b'$' {
-                let text = format!("expected '$', got '{}'", char::from(marker));
+            if rest[at] != b'$' {
+                let mut text = b"expected '$', got '".to_vec();
+                text.extend([rest[at], b'\'']);
                 return fail(requests, &text);
             }
-            let Some(eol) = reference_crlf(rest, at + 1) else {
-                complete = false;
-                break;
-            };
             let len = match reference_int(&rest[at + 1..eol]) {
                 Some(n) if n >= 0 && n as u64 <= limits.max_bulk_len => n as usize,
-                _ => return fail(requests, "invalid bulk length"),
+                _ => return fail(requests, b"invalid bulk length"),
             };
             if len as i64 > UNAUTH_MAX_BULK_LEN && !limits.authenticated {
-                return fail(requests, "unauthenticated bulk length");
+                return fail(requests, b"unauthenticated bulk length");
             }
             // The two bytes after the argument are skipped unread, as Redis does.
             if rest.len() < eol + 2 + len + 2 {

@@ -119,8 +119,21 @@ impl CommandNames {
     }
 }
 
+/// A command's ACL categories: Redis's own list for the commands Redis 7.0
+/// has, otherwise the ones its group and flags imply.
+pub(super) fn categories(cmd: &Command, parent: Option<&str>) -> Vec<Reply> {
+    if let Some(m) = meta(cmd, parent) {
+        return m
+            .categories
+            .iter()
+            .map(|c| Reply::Status(Bytes::from_static(c.as_bytes())))
+            .collect();
+    }
+    implied_categories(cmd)
+}
+
 /// ACL categories implied by a command's group and flags.
-pub(super) fn categories(cmd: &Command) -> Vec<Reply> {
+fn implied_categories(cmd: &Command) -> Vec<Reply> {
     let mut cats = Vec::new();
     let mut add = |c: &str| cats.push(Reply::Status(Bytes::from(c.to_string())));
     if cmd.flags & flags::WRITE != 0 {
@@ -147,13 +160,79 @@ pub(super) fn categories(cmd: &Command) -> Vec<Reply> {
     cats
 }
 
-/// The reported flag names of `cmd`.
-fn flag_names(cmd: &Command) -> Vec<Reply> {
+/// The reported flag names of `cmd`: its table flags, then the ones Redis
+/// derives from its key specs (`movablekeys`...).
+fn flag_names(cmd: &Command, meta: Option<&Meta>) -> Vec<Reply> {
+    let extra = meta.map_or(&[][..], |m| m.extra_flags);
     flags::NAMES
         .iter()
         .filter(|(bit, _)| cmd.flags & bit != 0)
-        .map(|(_, name)| Reply::Status(Bytes::from_static(name.as_bytes())))
+        .map(|(_, name)| *name)
+        .chain(extra.iter().copied())
+        .map(|name| Reply::Status(Bytes::from_static(name.as_bytes())))
         .collect()
+}
+
+/// A key spec's reply: notes (if any), flags, begin_search, find_keys.
+fn key_spec_reply(k: &KeySpec) -> Reply {
+    let int = |name: &'static str, v: i64| (Reply::bulk_static(name), Reply::Int(v));
+    let mut fields = Vec::new();
+    if !k.notes.is_empty() {
+        fields.push((Reply::bulk_static("notes"), Reply::bulk_static(k.notes)));
+    }
+    fields.push((
+        Reply::bulk_static("flags"),
+        Reply::Set(
+            k.flags
+                .iter()
+                .map(|f| Reply::Status(Bytes::from_static(f.as_bytes())))
+                .collect(),
+        ),
+    ));
+    fields.push((
+        Reply::bulk_static("begin_search"),
+        Reply::Map(vec![
+            (Reply::bulk_static("type"), Reply::bulk_static("index")),
+            (
+                Reply::bulk_static("spec"),
+                Reply::Map(vec![int("index", k.begin_index)]),
+            ),
+        ]),
+    ));
+    let (kind, spec) = match k.find {
+        FindKeys::Range {
+            lastkey,
+            keystep,
+            limit,
+        } => (
+            "range",
+            vec![
+                int("lastkey", lastkey),
+                int("keystep", keystep),
+                int("limit", limit),
+            ],
+        ),
+        FindKeys::Keynum {
+            keynumidx,
+            firstkey,
+            keystep,
+        } => (
+            "keynum",
+            vec![
+                int("keynumidx", keynumidx),
+                int("firstkey", firstkey),
+                int("keystep", keystep),
+            ],
+        ),
+    };
+    fields.push((
+        Reply::bulk_static("find_keys"),
+        Reply::Map(vec![
+            (Reply::bulk_static("type"), Reply::bulk_static(kind)),
+            (Reply::bulk_static("spec"), Reply::Map(spec)),
+        ]),
+    ));
+    Reply::Map(fields)
 }
 
 /// One COMMAND INFO entry: name, arity, flags, first key, last key, step,
@@ -163,22 +242,39 @@ fn describe(cmd: &Command, parent: Option<&str>) -> Reply {
         Some(p) => format!("{p}|{}", cmd.name),
         None => cmd.name.to_string(),
     };
+    let m = meta(cmd, parent);
+    let (first, last, step) = m.map_or((0, 0, 0), |m| m.keys);
     Reply::Array(vec![
         Reply::Bulk(Bytes::from(name.clone())),
         Reply::Int(i64::from(cmd.arity)),
-        Reply::Set(flag_names(cmd)),
-        Reply::Int(0),
-        Reply::Int(0),
-        Reply::Int(0),
-        Reply::Set(categories(cmd)),
-        Reply::Set(vec![]),
-        Reply::Array(vec![]),
-        Reply::Array(
-            cmd.subcommands
+        Reply::Set(flag_names(cmd, m)),
+        Reply::Int(first),
+        Reply::Int(last),
+        Reply::Int(step),
+        Reply::Set(categories(cmd, parent)),
+        // Sets as in Redis's RESP3 reply, except a non-empty subcommand list.
+        Reply::Set(
+            tips(cmd, parent)
                 .iter()
-                .map(|sub| describe(sub, Some(&name)))
+                .map(|t| Reply::bulk_static(t))
                 .collect(),
         ),
+        Reply::Set(
+            m.map_or(&[][..], |m| m.specs)
+                .iter()
+                .map(key_spec_reply)
+                .collect(),
+        ),
+        if cmd.subcommands.is_empty() {
+            Reply::Set(vec![])
+        } else {
+            Reply::Array(
+                cmd.subcommands
+                    .iter()
+                    .map(|sub| describe(sub, Some(&name)))
+                    .collect(),
+            )
+        },
     ])
 }
 
@@ -336,38 +432,170 @@ pub fn docs_all(s: &mut Session, args: &Args) -> Reply {
     Reply::Map(out)
 }
 
-/// COMMAND LIST [FILTERBY PATTERN glob | ACLCAT cat | MODULE name].
+/// Every available command and its subcommands by full name
+/// (`client|list`), with the entry and its container.
+fn full_names(names: &CommandNames) -> Vec<(String, &'static Command, Option<&'static str>)> {
+    let mut out = Vec::new();
+    for c in names.commands() {
+        out.push((c.name.to_string(), c, None));
+        for sub in c.subcommands {
+            out.push((format!("{}|{}", c.name, sub.name), sub, Some(c.name)));
+        }
+    }
+    out
+}
+
+/// A COMMAND LIST filter: full name, entry, container name.
+type Filter = dyn Fn(&str, &Command, Option<&str>) -> bool;
+
+/// COMMAND LIST [FILTERBY PATTERN glob | ACLCAT cat | MODULE name]: the
+/// names of the commands and their subcommands, as Redis lists them.
 pub fn list(s: &mut Session, args: &Args) -> Reply {
-    let available = &s.shared.command_names;
-    let names = available.commands().map(|c| c.name);
-    match args.len() {
-        2 => Reply::bulks(names.map(|n| Bytes::from_static(n.as_bytes()))),
+    let all = full_names(&s.shared.command_names);
+    let keep: Box<Filter> = match args.len() {
+        2 => Box::new(|_, _, _| true),
         5 if is(&args[2], "filterby") => {
-            let value = &args[4][..];
+            let value = args[4].clone();
             if is(&args[3], "pattern") {
-                Reply::bulks(
-                    names
-                        .filter(|n| crate::glob::glob_match(value, n.as_bytes(), true))
-                        .map(|n| Bytes::from_static(n.as_bytes())),
-                )
+                Box::new(move |n, _, _| crate::glob::glob_match(&value, n.as_bytes(), true))
             } else if is(&args[3], "aclcat") {
-                let cat = format!("@{}", String::from_utf8_lossy(value).to_lowercase());
-                Reply::bulks(
-                    available
-                        .commands()
-                        .filter(|c| {
-                            categories(c).contains(&Reply::Status(Bytes::from(cat.clone())))
-                        })
-                        .map(|c| Bytes::from_static(c.name.as_bytes())),
-                )
+                let cat = format!("@{}", String::from_utf8_lossy(&value).to_lowercase());
+                let cat = Reply::Status(Bytes::from(cat));
+                Box::new(move |_, c, p| categories(c, p).contains(&cat))
             } else if is(&args[3], "module") {
-                Reply::Array(vec![])
+                Box::new(|_, _, _| false)
             } else {
-                super::syntax_error()
+                return super::syntax_error();
             }
         }
-        _ => super::syntax_error(),
+        _ => return super::syntax_error(),
+    };
+    Reply::bulks(
+        all.into_iter()
+            .filter(|(n, c, p)| keep(n, c, *p))
+            .map(|(n, _, _)| Bytes::from(n)),
+    )
+}
+
+/// The positions of the keys among `words` (a command and its arguments)
+/// by `m`'s key specs, with each key's flags; Err when the arguments do
+/// not fit the specs (a key count past the end, or not a number).
+fn key_positions(m: &Meta, words: &[Bytes]) -> Result<Vec<(usize, &'static [&'static str])>, ()> {
+    let argc = words.len() as i64;
+    let mut out = Vec::new();
+    for k in m.specs {
+        let begin = k.begin_index;
+        if begin >= argc {
+            continue;
+        }
+        let (first, last, step) = match k.find {
+            FindKeys::Range {
+                lastkey, keystep, ..
+            } => {
+                let last = if lastkey >= 0 {
+                    begin + lastkey
+                } else {
+                    argc + lastkey
+                };
+                (begin, last, keystep)
+            }
+            FindKeys::Keynum {
+                keynumidx,
+                firstkey,
+                keystep,
+            } => {
+                let count = usize::try_from(begin + keynumidx)
+                    .ok()
+                    .and_then(|i| words.get(i))
+                    .and_then(|w| crate::protocol::request::parse_int(w))
+                    .filter(|n| *n >= 0)
+                    .ok_or(())?;
+                let first = begin + firstkey;
+                let last = count
+                    .checked_sub(1)
+                    .and_then(|n| n.checked_mul(keystep))
+                    .map_or(first - 1, |span| first.saturating_add(span));
+                (first, last, keystep)
+            }
+        };
+        if last >= argc {
+            return Err(());
+        }
+        let mut pos = first;
+        while pos <= last {
+            out.push((pos as usize, k.flags));
+            pos += step.max(1);
+        }
     }
+    Ok(out)
+}
+
+/// The key flags of SET, which depend on its arguments as in Redis: with
+/// GET it reads the old value too.
+fn set_key_flags(words: &[Bytes]) -> &'static [&'static str] {
+    if words.iter().skip(3).any(|w| is(w, "get")) {
+        &["RW", "access", "update"]
+    } else {
+        &["OW", "update"]
+    }
+}
+
+/// COMMAND GETKEYS / GETKEYSANDFLAGS: the keys the command in `args[2..]`
+/// would act on, found with its key specs, with Redis's errors.
+fn keys_of(s: &Session, args: &Args, with_flags: bool) -> Reply {
+    let words = &args[2..];
+    let names = &s.shared.command_names;
+    let found = names.lookup(&words[0]).and_then(|c| {
+        if c.subcommands.is_empty() || words.len() < 2 {
+            Some((c, None))
+        } else {
+            c.subcommand(&words[1]).map(|sub| (sub, Some(c.name)))
+        }
+    });
+    let Some((cmd, parent)) = found else {
+        return Reply::error("ERR Invalid command specified");
+    };
+    let Some(m) = meta(cmd, parent).filter(|m| !m.specs.is_empty()) else {
+        return Reply::error("ERR The command has no key arguments");
+    };
+    if !super::table::arity_ok(cmd.arity, words.len()) {
+        return Reply::error("ERR Invalid number of arguments specified for command");
+    }
+    let keys = match key_positions(m, words) {
+        Ok(keys) if !keys.is_empty() => keys,
+        _ if m.extra_flags.contains(&"no_mandatory_keys") => return Reply::Array(vec![]),
+        _ => return Reply::error("ERR Invalid arguments specified for command"),
+    };
+    Reply::Array(
+        keys.into_iter()
+            .filter_map(|(pos, flags)| {
+                let key = Reply::Bulk(words.get(pos)?.clone());
+                if !with_flags {
+                    return Some(key);
+                }
+                let flags = if m.name == "set" {
+                    set_key_flags(words)
+                } else {
+                    flags
+                };
+                let flags = flags
+                    .iter()
+                    .map(|f| Reply::Status(Bytes::from_static(f.as_bytes())))
+                    .collect();
+                Some(Reply::Array(vec![key, Reply::Set(flags)]))
+            })
+            .collect(),
+    )
+}
+
+/// COMMAND GETKEYS command [arg ...].
+pub fn getkeys(s: &mut Session, args: &Args) -> Reply {
+    keys_of(s, args, false)
+}
+
+/// COMMAND GETKEYSANDFLAGS command [arg ...].
+pub fn getkeys_and_flags(s: &mut Session, args: &Args) -> Reply {
+    keys_of(s, args, true)
 }
 
 /// The subcommand list.
@@ -383,8 +611,1214 @@ pub fn help(_s: &mut Session, _args: &Args) -> Reply {
             "    Return documentation for the commands named, or all.",
             "INFO [<command-name> ...]",
             "    Return details about the commands named, or all.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
             "LIST [FILTERBY (MODULE <name>|ACLCAT <category>|PATTERN <pattern>)]",
             "    Return the names of the commands, optionally filtered.",
         ],
     )
+}
+
+/// Where a key spec's keys are found, after its first argument.
+#[derive(Clone, Copy)]
+enum FindKeys {
+    /// Keys from the first to `lastkey` (relative to the first; negative:
+    /// from the end), every `keystep`; `limit` is Redis's divisor of the
+    /// remaining arguments (0 = none).
+    Range {
+        lastkey: i64,
+        keystep: i64,
+        limit: i64,
+    },
+    /// The key count is the argument at `keynumidx` (relative to the begin
+    /// index), the keys start at `firstkey` from there, every `keystep`.
+    Keynum {
+        keynumidx: i64,
+        firstkey: i64,
+        keystep: i64,
+    },
+}
+
+/// One key specification, as Redis 7 COMMAND INFO describes it.
+struct KeySpec {
+    /// Redis's note on the flags, or "".
+    notes: &'static str,
+    /// Redis's key flags (`RO`, `RW`, `OW`, `RM`, `access`...).
+    flags: &'static [&'static str],
+    /// Index of the argument the search begins at.
+    begin_index: i64,
+    find: FindKeys,
+}
+
+/// What COMMAND INFO reports of a command besides the table's own fields:
+/// Redis 7.0's ACL categories, legacy key range, derived flags and key
+/// specs. Data taken from Redis 7.0.15's COMMAND INFO.
+struct Meta {
+    /// Full name (`client|list`).
+    name: &'static str,
+    categories: &'static [&'static str],
+    /// First key, last key, step (the legacy triple).
+    keys: (i64, i64, i64),
+    /// Flags Redis reports that the table does not keep (`movablekeys`...).
+    extra_flags: &'static [&'static str],
+    specs: &'static [KeySpec],
+}
+
+/// The [`Meta`] of `cmd` (a subcommand of `parent`, if given).
+fn meta(cmd: &Command, parent: Option<&str>) -> Option<&'static Meta> {
+    META.iter().find(|m| match parent {
+        None => m.name == cmd.name,
+        Some(p) => m
+            .name
+            .split_once('|')
+            .is_some_and(|(a, b)| a == p && b == cmd.name),
+    })
+}
+
+/// Every command's [`Meta`], in table order.
+static META: &[Meta] = &[
+    Meta {
+        name: "ping",
+        categories: &["@fast", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "echo",
+        categories: &["@fast", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "quit",
+        categories: &["@fast", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "reset",
+        categories: &["@fast", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "auth",
+        categories: &["@fast", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "hello",
+        categories: &["@fast", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "select",
+        categories: &["@fast", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "time",
+        categories: &["@fast"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "dbsize",
+        categories: &["@keyspace", "@read", "@fast"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "flushdb",
+        categories: &["@keyspace", "@write", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "flushall",
+        categories: &["@keyspace", "@write", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "info",
+        categories: &["@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "shutdown",
+        categories: &["@admin", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "cluster",
+        categories: &["@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "readonly",
+        categories: &["@fast", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "readwrite",
+        categories: &["@fast", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "subscribe",
+        categories: &["@pubsub", "@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "unsubscribe",
+        categories: &["@pubsub", "@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "psubscribe",
+        categories: &["@pubsub", "@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "punsubscribe",
+        categories: &["@pubsub", "@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "ssubscribe",
+        categories: &["@pubsub", "@slow"],
+        keys: (1, -1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["not_key"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: -1,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "sunsubscribe",
+        categories: &["@pubsub", "@slow"],
+        keys: (1, -1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["not_key"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: -1,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "publish",
+        categories: &["@pubsub", "@fast"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "spublish",
+        categories: &["@pubsub", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["not_key"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "get",
+        categories: &["@read", "@string", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RO", "access"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "set",
+        categories: &["@write", "@string", "@slow"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "RW and ACCESS due to the optional `GET` argument",
+            flags: &["RW", "access", "update", "variable_flags"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "setex",
+        categories: &["@write", "@string", "@slow"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["OW", "update"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "psetex",
+        categories: &["@write", "@string", "@slow"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["OW", "update"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "setnx",
+        categories: &["@write", "@string", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["OW", "insert"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "getdel",
+        categories: &["@write", "@string", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RW", "access", "delete"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "mget",
+        categories: &["@read", "@string", "@fast"],
+        keys: (1, -1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RO", "access"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: -1,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "mset",
+        categories: &["@write", "@string", "@slow"],
+        keys: (1, -1, 2),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["OW", "update"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: -1,
+                keystep: 2,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "incr",
+        categories: &["@write", "@string", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RW", "access", "update"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "incrby",
+        categories: &["@write", "@string", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RW", "access", "update"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "decr",
+        categories: &["@write", "@string", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RW", "access", "update"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "decrby",
+        categories: &["@write", "@string", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RW", "access", "update"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "append",
+        categories: &["@write", "@string", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RW", "insert"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "strlen",
+        categories: &["@read", "@string", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RO"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "del",
+        categories: &["@keyspace", "@write", "@slow"],
+        keys: (1, -1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RM", "delete"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: -1,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "unlink",
+        categories: &["@keyspace", "@write", "@fast"],
+        keys: (1, -1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RM", "delete"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: -1,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "exists",
+        categories: &["@keyspace", "@read", "@fast"],
+        keys: (1, -1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RO"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: -1,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "type",
+        categories: &["@keyspace", "@read", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RO"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "keys",
+        categories: &["@keyspace", "@read", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "scan",
+        categories: &["@keyspace", "@read", "@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "randomkey",
+        categories: &["@keyspace", "@read", "@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "rename",
+        categories: &["@keyspace", "@write", "@slow"],
+        keys: (1, 2, 1),
+        extra_flags: &[],
+        specs: &[
+            KeySpec {
+                notes: "",
+                flags: &["RW", "access", "delete"],
+                begin_index: 1,
+                find: FindKeys::Range {
+                    lastkey: 0,
+                    keystep: 1,
+                    limit: 0,
+                },
+            },
+            KeySpec {
+                notes: "",
+                flags: &["OW", "update"],
+                begin_index: 2,
+                find: FindKeys::Range {
+                    lastkey: 0,
+                    keystep: 1,
+                    limit: 0,
+                },
+            },
+        ],
+    },
+    Meta {
+        name: "swapdb",
+        categories: &["@keyspace", "@write", "@fast", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "expire",
+        categories: &["@keyspace", "@write", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RW", "update"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "pexpire",
+        categories: &["@keyspace", "@write", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RW", "update"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "expireat",
+        categories: &["@keyspace", "@write", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RW", "update"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "pexpireat",
+        categories: &["@keyspace", "@write", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RW", "update"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "ttl",
+        categories: &["@keyspace", "@read", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RO", "access"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "pttl",
+        categories: &["@keyspace", "@read", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RO", "access"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "persist",
+        categories: &["@keyspace", "@write", "@fast"],
+        keys: (1, 1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RW", "update"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "multi",
+        categories: &["@fast", "@transaction"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "exec",
+        categories: &["@slow", "@transaction"],
+        keys: (0, 0, 0),
+        extra_flags: &["skip_slowlog"],
+        specs: &[],
+    },
+    Meta {
+        name: "discard",
+        categories: &["@fast", "@transaction"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "watch",
+        categories: &["@fast", "@transaction"],
+        keys: (1, -1, 1),
+        extra_flags: &[],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RO"],
+            begin_index: 1,
+            find: FindKeys::Range {
+                lastkey: -1,
+                keystep: 1,
+                limit: 0,
+            },
+        }],
+    },
+    Meta {
+        name: "unwatch",
+        categories: &["@fast", "@transaction"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "eval",
+        categories: &["@slow", "@scripting"],
+        keys: (0, 0, 0),
+        extra_flags: &["skip_monitor", "no_mandatory_keys", "movablekeys"],
+        specs: &[KeySpec {
+            notes: "We cannot tell how the keys will be used so we assume the worst, RW and UPDATE",
+            flags: &["RW", "access", "update"],
+            begin_index: 2,
+            find: FindKeys::Keynum {
+                keynumidx: 0,
+                firstkey: 1,
+                keystep: 1,
+            },
+        }],
+    },
+    Meta {
+        name: "evalsha",
+        categories: &["@slow", "@scripting"],
+        keys: (0, 0, 0),
+        extra_flags: &["skip_monitor", "no_mandatory_keys", "movablekeys"],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RW", "access", "update"],
+            begin_index: 2,
+            find: FindKeys::Keynum {
+                keynumidx: 0,
+                firstkey: 1,
+                keystep: 1,
+            },
+        }],
+    },
+    Meta {
+        name: "eval_ro",
+        categories: &["@slow", "@scripting"],
+        keys: (0, 0, 0),
+        extra_flags: &["skip_monitor", "no_mandatory_keys", "movablekeys"],
+        specs: &[KeySpec {
+            notes: "We cannot tell how the keys will be used so we assume the worst, RO and ACCESS",
+            flags: &["RO", "access"],
+            begin_index: 2,
+            find: FindKeys::Keynum {
+                keynumidx: 0,
+                firstkey: 1,
+                keystep: 1,
+            },
+        }],
+    },
+    Meta {
+        name: "evalsha_ro",
+        categories: &["@slow", "@scripting"],
+        keys: (0, 0, 0),
+        extra_flags: &["skip_monitor", "no_mandatory_keys", "movablekeys"],
+        specs: &[KeySpec {
+            notes: "",
+            flags: &["RO", "access"],
+            begin_index: 2,
+            find: FindKeys::Keynum {
+                keynumidx: 0,
+                firstkey: 1,
+                keystep: 1,
+            },
+        }],
+    },
+    Meta {
+        name: "script",
+        categories: &["@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "script|load",
+        categories: &["@slow", "@scripting"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "script|exists",
+        categories: &["@slow", "@scripting"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "script|flush",
+        categories: &["@slow", "@scripting"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "script|kill",
+        categories: &["@slow", "@scripting"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "script|help",
+        categories: &["@slow", "@scripting"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "function",
+        categories: &["@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "function|flush",
+        categories: &["@write", "@slow", "@scripting"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "function|help",
+        categories: &["@slow", "@scripting"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "client",
+        categories: &["@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "client|id",
+        categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "client|setname",
+        categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "client|getname",
+        categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "client|reply",
+        categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "client|info",
+        categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "client|list",
+        categories: &["@admin", "@slow", "@dangerous", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "client|kill",
+        categories: &["@admin", "@slow", "@dangerous", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "client|no-evict",
+        categories: &["@admin", "@slow", "@dangerous", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "client|help",
+        categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "config",
+        categories: &["@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "config|get",
+        categories: &["@admin", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "config|set",
+        categories: &["@admin", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "config|resetstat",
+        categories: &["@admin", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "config|help",
+        categories: &["@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "command",
+        categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "command|count",
+        categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "command|info",
+        categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "command|docs",
+        categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "command|list",
+        categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "command|help",
+        categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "command|getkeys",
+        categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "command|getkeysandflags",
+        categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "pubsub",
+        categories: &["@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "pubsub|channels",
+        categories: &["@pubsub", "@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "pubsub|numsub",
+        categories: &["@pubsub", "@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "pubsub|numpat",
+        categories: &["@pubsub", "@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "pubsub|shardchannels",
+        categories: &["@pubsub", "@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "pubsub|shardnumsub",
+        categories: &["@pubsub", "@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "pubsub|help",
+        categories: &["@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+];
+
+/// Redis 7.0's command tips (for cluster clients: where to send a command
+/// and how to merge the replies), by full name; commands not listed have
+/// none.
+static TIPS: &[(&str, &[&str])] = &[
+    (
+        "ping",
+        &["request_policy:all_shards", "response_policy:all_succeeded"],
+    ),
+    ("time", &["nondeterministic_output"]),
+    (
+        "dbsize",
+        &["request_policy:all_shards", "response_policy:agg_sum"],
+    ),
+    (
+        "flushdb",
+        &["request_policy:all_shards", "response_policy:all_succeeded"],
+    ),
+    (
+        "flushall",
+        &["request_policy:all_shards", "response_policy:all_succeeded"],
+    ),
+    (
+        "info",
+        &[
+            "nondeterministic_output",
+            "request_policy:all_shards",
+            "response_policy:special",
+        ],
+    ),
+    ("mget", &["request_policy:multi_shard"]),
+    (
+        "mset",
+        &[
+            "request_policy:multi_shard",
+            "response_policy:all_succeeded",
+        ],
+    ),
+    (
+        "del",
+        &["request_policy:multi_shard", "response_policy:agg_sum"],
+    ),
+    (
+        "unlink",
+        &["request_policy:multi_shard", "response_policy:agg_sum"],
+    ),
+    (
+        "exists",
+        &["request_policy:multi_shard", "response_policy:agg_sum"],
+    ),
+    (
+        "keys",
+        &["request_policy:all_shards", "nondeterministic_output_order"],
+    ),
+    (
+        "scan",
+        &["nondeterministic_output", "request_policy:special"],
+    ),
+    (
+        "randomkey",
+        &["request_policy:all_shards", "nondeterministic_output"],
+    ),
+    ("ttl", &["nondeterministic_output"]),
+    ("pttl", &["nondeterministic_output"]),
+    (
+        "script|load",
+        &["request_policy:all_nodes", "response_policy:all_succeeded"],
+    ),
+    (
+        "script|exists",
+        &[
+            "request_policy:all_shards",
+            "response_policy:agg_logical_and",
+        ],
+    ),
+    (
+        "script|flush",
+        &["request_policy:all_nodes", "response_policy:all_succeeded"],
+    ),
+    (
+        "script|kill",
+        &["request_policy:all_shards", "response_policy:one_succeeded"],
+    ),
+    (
+        "function|flush",
+        &["request_policy:all_shards", "response_policy:all_succeeded"],
+    ),
+    ("client|info", &["nondeterministic_output"]),
+    ("client|list", &["nondeterministic_output"]),
+    (
+        "config|set",
+        &["request_policy:all_nodes", "response_policy:all_succeeded"],
+    ),
+    ("command", &["nondeterministic_output_order"]),
+    ("command|info", &["nondeterministic_output_order"]),
+    ("command|docs", &["nondeterministic_output_order"]),
+    ("command|list", &["nondeterministic_output_order"]),
+];
+
+/// The tips of `cmd` (a subcommand of `parent`, if given).
+fn tips(cmd: &Command, parent: Option<&str>) -> &'static [&'static str] {
+    TIPS.iter()
+        .find(|(name, _)| match parent {
+            None => *name == cmd.name,
+            Some(p) => name
+                .split_once('|')
+                .is_some_and(|(a, b)| a == p && b == cmd.name),
+        })
+        .map_or(&[], |(_, t)| t)
 }

@@ -31,7 +31,31 @@ pub fn set(s: &mut Session, args: &Args) -> Reply {
         .chunks(2)
         .map(|p| (&p[0][..], &p[1][..]))
         .collect();
-    match s.shared.update_config(|c| c.set(&pairs)) {
+    // As in Redis, changing any TLS setting while TLS is on rebuilds the
+    // TLS configuration (re-reading the certificate and key files) for new
+    // connections; if that fails, nothing changes.
+    let tls_name = pairs
+        .iter()
+        .map(|(name, _)| *name)
+        .find(|name| name.len() > 4 && name[..4].eq_ignore_ascii_case(b"tls-"));
+    let shared = std::sync::Arc::clone(&s.shared);
+    let result = shared.update_config(|c| {
+        let before = c.clone();
+        c.set(&pairs)?;
+        if let Some(name) = tls_name
+            && shared.tls.enabled()
+            && let Err(e) = shared.tls.reload(&c.tls)
+        {
+            tracing::warn!("CONFIG SET: TLS configuration not changed: {e}");
+            *c = before;
+            return Err(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - Unable to update TLS configuration. Check server logs.",
+                String::from_utf8_lossy(name)
+            ));
+        }
+        Ok(())
+    });
+    match result {
         Ok(()) => Reply::ok(),
         Err(e) => Reply::error(e),
     }

@@ -1,4 +1,5 @@
-//! Expiry commands: EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, TTL, PTTL, PERSIST.
+//! Expiry commands: EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, TTL, PTTL,
+//! EXPIRETIME, PEXPIRETIME, PERSIST.
 
 use bytes::Bytes;
 
@@ -109,17 +110,21 @@ pub fn pexpireat(s: &mut Session, args: &Args) -> Reply {
     expire_generic(s, args, 1, true, "pexpireat")
 }
 
-/// Remaining time to live in `unit_ms` units: -2 missing, -1 no expiry.
-fn ttl_generic(s: &mut Session, args: &[Bytes], unit_ms: u64) -> Reply {
+/// Time to live in `unit_ms` units, rounded to the nearest: remaining
+/// (`absolute` false) or the Unix time it ends (`absolute` true); -2 when
+/// the key is missing, -1 when it has no expiry.
+fn ttl_generic(s: &mut Session, args: &[Bytes], unit_ms: u64, absolute: bool) -> Reply {
     let db = s.db;
     let now = now_ms();
-    s.keyspace(|ks| match ks.lookup(db, &args[1], now) {
+    // As in Redis, asking for a TTL does not count as using the key.
+    s.keyspace(|ks| match ks.lookup_untouched(db, &args[1], now) {
         None => Reply::Int(-2),
         Some(e) => match e.expires_at {
             None => Reply::Int(-1),
             Some(at) => {
-                let left = at.saturating_sub(now);
-                Reply::Int(((left + unit_ms / 2) / unit_ms) as i64)
+                let ms = if absolute { at } else { at.saturating_sub(now) };
+                let rounded = ms.saturating_add(unit_ms / 2) / unit_ms;
+                Reply::Int(i64::try_from(rounded).unwrap_or(i64::MAX))
             }
         },
     })
@@ -127,12 +132,22 @@ fn ttl_generic(s: &mut Session, args: &[Bytes], unit_ms: u64) -> Reply {
 
 /// TTL key
 pub fn ttl(s: &mut Session, args: &Args) -> Reply {
-    ttl_generic(s, args, 1000)
+    ttl_generic(s, args, 1000, false)
 }
 
 /// PTTL key
 pub fn pttl(s: &mut Session, args: &Args) -> Reply {
-    ttl_generic(s, args, 1)
+    ttl_generic(s, args, 1, false)
+}
+
+/// EXPIRETIME key: the Unix time in seconds at which the key expires.
+pub fn expiretime(s: &mut Session, args: &Args) -> Reply {
+    ttl_generic(s, args, 1000, true)
+}
+
+/// PEXPIRETIME key: the Unix time in milliseconds at which the key expires.
+pub fn pexpiretime(s: &mut Session, args: &Args) -> Reply {
+    ttl_generic(s, args, 1, true)
 }
 
 /// PERSIST key: 1 if a TTL was removed.

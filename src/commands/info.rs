@@ -23,12 +23,29 @@ const SECTIONS: &[&str] = &[
     "stats",
     "replication",
     "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
 ];
 
-/// The sections plain `INFO` (and `INFO default`) shows.
-const DEFAULT: &[&str] = SECTIONS;
+/// The sections plain `INFO` (and `INFO default`) shows: Redis's defaults,
+/// every section but the per-command ones.
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
 
 /// The INFO text for the requested sections.
 pub fn info(s: &mut Session, args: &Args) -> Reply {
@@ -39,7 +56,9 @@ pub fn info(s: &mut Session, args: &Args) -> Reply {
     for a in &args[1..] {
         let a = String::from_utf8_lossy(a).to_ascii_lowercase();
         match a.as_str() {
-            "all" | "everything" | "default" => wanted.extend(SECTIONS),
+            "all" | "everything" => wanted.extend(SECTIONS),
+            "default" => wanted.extend(DEFAULT),
+            "module_list" => wanted.push("modules"),
             name => {
                 if let Some(sec) = SECTIONS.iter().find(|s| **s == name) {
                     wanted.push(sec);
@@ -100,6 +119,13 @@ fn human(n: u64) -> String {
     }
 }
 
+/// `text` with the characters that would break INFO's `field:value` lines
+/// (`#`, `:`, CR, LF) replaced by `_`, as Redis writes names taken from
+/// clients.
+fn safe(text: &str) -> String {
+    text.replace(['#', ':', '\r', '\n'], "_")
+}
+
 /// Appends one section.
 fn section(shared: &Shared, ks: &Keyspace, name: &str, out: &mut String) {
     let st = &shared.stats;
@@ -156,7 +182,7 @@ fn section(shared: &Shared, ks: &Keyspace, name: &str, out: &mut String) {
             let maxmemory = shared.config().maxmemory;
             let _ = write!(
                 out,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_clients_normal:{}\r\nmem_allocator:jemalloc-{}\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_clients_normal:{}\r\nnumber_of_cached_scripts:{}\r\nmem_allocator:jemalloc-{}\r\n",
                 human(used),
                 human(rss),
                 human(maxmemory),
@@ -165,6 +191,7 @@ fn section(shared: &Shared, ks: &Keyspace, name: &str, out: &mut String) {
                     .iter()
                     .map(|c| c.outbox.pending())
                     .sum::<usize>(),
+                shared.scripts.cached_count(),
                 // The release, as Redis shows it (jemalloc-5.3.0).
                 tikv_jemalloc_ctl::version::read()
                     .unwrap_or("unknown")
@@ -183,7 +210,7 @@ fn section(shared: &Shared, ks: &Keyspace, name: &str, out: &mut String) {
             let (ops, kin, kout) = st.instantaneous();
             let _ = write!(
                 out,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\npubsub_deliveries:{}\r\npublish_pauses:{}\r\npublish_paused_usec:{}\r\npublish_pause_timeouts:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\npubsub_deliveries:{}\r\npublish_pauses:{}\r\npublish_paused_usec:{}\r\npublish_pause_timeouts:{}\r\ntls_handshake_failures:{}\r\ntls_handshake_timeouts:{}\r\n",
                 g(&st.connections_received),
                 g(&st.commands_processed),
                 ops,
@@ -205,6 +232,8 @@ fn section(shared: &Shared, ks: &Keyspace, name: &str, out: &mut String) {
                 g(&st.publish_pauses),
                 g(&st.publish_paused_us),
                 g(&st.publish_pause_timeouts),
+                g(&shared.tls.handshake_failures),
+                g(&shared.tls.handshake_timeouts),
             );
         }
         "replication" => {
@@ -220,6 +249,52 @@ fn section(shared: &Shared, ks: &Keyspace, name: &str, out: &mut String) {
                 out,
                 "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n",
             );
+        }
+        "modules" => out.push_str("# Modules\r\n"),
+        "commandstats" => {
+            out.push_str("# Commandstats\r\n");
+            for c in st.commands.used() {
+                let per_call = if c.calls == 0 {
+                    0.0
+                } else {
+                    c.usec as f64 / c.calls as f64
+                };
+                let _ = write!(
+                    out,
+                    "cmdstat_{}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
+                    c.name, c.calls, c.usec, c.rejected_calls, c.failed_calls
+                );
+            }
+        }
+        "errorstats" => {
+            out.push_str("# Errorstats\r\n");
+            for (prefix, count) in st.error_counts() {
+                let _ = write!(out, "errorstat_{}:count={count}\r\n", safe(&prefix));
+            }
+        }
+        "latencystats" => {
+            out.push_str("# Latencystats\r\n");
+            let cfg = shared.config();
+            if !cfg.latency_tracking {
+                return;
+            }
+            for c in st.commands.used() {
+                // Only commands with a recorded latency have a histogram.
+                if c.latency_usec(0.0).is_none() {
+                    continue;
+                }
+                let fields: Vec<String> = cfg
+                    .latency_tracking_info_percentiles
+                    .iter()
+                    .filter_map(|&p| Some(format!("p{p}={:.3}", c.latency_usec(p)?)))
+                    .collect();
+                let _ = write!(
+                    out,
+                    "latency_percentiles_usec_{}:{}\r\n",
+                    c.name,
+                    fields.join(",")
+                );
+            }
         }
         "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
         "keyspace" => {

@@ -1,5 +1,5 @@
-//! Generic key commands: DEL, UNLINK, EXISTS, TYPE, KEYS, SCAN, RANDOMKEY,
-//! RENAME, SWAPDB.
+//! Generic key commands: DEL, UNLINK, EXISTS, TOUCH, TYPE, KEYS, SCAN,
+//! RANDOMKEY, RENAME, RENAMENX, COPY, MOVE, SWAPDB.
 
 use bytes::Bytes;
 
@@ -32,7 +32,7 @@ pub fn exists(s: &mut Session, args: &Args) -> Reply {
         Reply::Int(
             args[1..]
                 .iter()
-                .filter(|k| ks.peek(db, k, now).is_some())
+                .filter(|k| ks.inspect(db, k, now).is_some())
                 .count() as i64,
         )
     })
@@ -43,7 +43,8 @@ pub fn type_of(s: &mut Session, args: &Args) -> Reply {
     let db = s.db;
     let now = now_ms();
     s.keyspace(|ks| {
-        let found = ks.peek(db, &args[1], now).is_some();
+        // Neither TYPE nor EXISTS counts as using the key (OBJECT IDLETIME).
+        let found = ks.inspect(db, &args[1], now).is_some();
         Reply::status(if found { "string" } else { "none" })
     })
 }
@@ -114,22 +115,147 @@ pub fn randomkey(s: &mut Session, _args: &Args) -> Reply {
 
 /// RENAME key newkey (the TTL moves with the value).
 pub fn rename(s: &mut Session, args: &Args) -> Reply {
+    rename_generic(s, args, false)
+}
+
+/// RENAMENX key newkey: 1 if renamed, 0 if `newkey` exists.
+pub fn renamenx(s: &mut Session, args: &Args) -> Reply {
+    rename_generic(s, args, true)
+}
+
+/// RENAME / RENAMENX. As in Redis, a missing source is an error even when
+/// both names are the same, and renaming a key to itself changes nothing.
+fn rename_generic(s: &mut Session, args: &Args, nx: bool) -> Reply {
     let db = s.db;
     let now = now_ms();
     let (from, to) = (&args[1], &args[2]);
+    let done = move |renamed: bool| {
+        if !nx {
+            Reply::ok()
+        } else {
+            Reply::Int(i64::from(renamed))
+        }
+    };
     s.keyspace(|ks| {
         let Some(e) = ks.peek(db, from, now) else {
             return Reply::error("ERR no such key");
         };
         if from == to {
-            return Reply::ok();
+            return done(false);
+        }
+        if nx && ks.peek(db, to, now).is_some() {
+            return done(false);
         }
         ks.delete(db, from, now);
         ks.delete(db, to, now);
-        ks.store(db, to, e.value, e.expires_at);
+        ks.store_as(db, to, e.value, e.expires_at, e.form);
         ks.notify(class::GENERIC, "rename_from", db, from);
         ks.notify(class::GENERIC, "rename_to", db, to);
-        Reply::ok()
+        done(true)
+    })
+}
+
+/// A database number argument (COPY's DB, MOVE's db) as Redis reads it: an
+/// integer, within a C `int`, naming one of the databases.
+fn db_index(arg: &[u8], databases: usize) -> Result<usize, Reply> {
+    let n = parse_i64(arg)?;
+    let n = i32::try_from(n).map_err(|_| {
+        Reply::error("ERR value is out of range, value must between -2147483648 and 2147483647")
+    })?;
+    usize::try_from(n)
+        .ok()
+        .filter(|&n| n < databases)
+        .ok_or_else(|| Reply::error("ERR DB index is out of range"))
+}
+
+/// Redis's error when a COPY or MOVE would land on its own source.
+const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+
+/// COPY source destination [DB destination-db] [REPLACE]: 1 if copied, 0 if
+/// the source is missing or the destination exists (without REPLACE). The
+/// TTL is copied with the value.
+pub fn copy(s: &mut Session, args: &Args) -> Reply {
+    let src_db = s.db;
+    let databases = s.shared.databases;
+    let mut dst_db = src_db;
+    let mut replace = false;
+    let mut i = 3;
+    while i < args.len() {
+        if is(&args[i], "replace") {
+            replace = true;
+        } else if is(&args[i], "db") && i + 1 < args.len() {
+            match db_index(&args[i + 1], databases) {
+                Ok(n) => dst_db = n,
+                Err(e) => return e,
+            }
+            i += 1;
+        } else {
+            return syntax_error();
+        }
+        i += 1;
+    }
+    let (from, to) = (&args[1], &args[2]);
+    if src_db == dst_db && from == to {
+        return Reply::error(SAME_OBJECT);
+    }
+    let now = now_ms();
+    s.keyspace(|ks| {
+        let Some(e) = ks.lookup(src_db, from, now) else {
+            return Reply::Int(0);
+        };
+        if ks.peek(dst_db, to, now).is_some() {
+            if !replace {
+                return Reply::Int(0);
+            }
+            ks.delete(dst_db, to, now);
+        }
+        ks.store_as(dst_db, to, e.value, e.expires_at, e.form);
+        ks.notify(class::GENERIC, "copy_to", dst_db, to);
+        Reply::Int(1)
+    })
+}
+
+/// MOVE key db: 1 if the key moved (with its TTL), 0 if it is missing here
+/// or already exists there.
+pub fn move_key(s: &mut Session, args: &Args) -> Reply {
+    let src_db = s.db;
+    let dst_db = match db_index(&args[2], s.shared.databases) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    if src_db == dst_db {
+        return Reply::error(SAME_OBJECT);
+    }
+    let key = &args[1];
+    let now = now_ms();
+    s.keyspace(|ks| {
+        let Some(e) = ks.peek(src_db, key, now) else {
+            return Reply::Int(0);
+        };
+        if ks.peek(dst_db, key, now).is_some() {
+            return Reply::Int(0);
+        }
+        ks.store_as(dst_db, key, e.value, e.expires_at, e.form);
+        ks.delete(src_db, key, now);
+        ks.notify(class::GENERIC, "move_from", src_db, key);
+        ks.notify(class::GENERIC, "move_to", dst_db, key);
+        Reply::Int(1)
+    })
+}
+
+/// TOUCH key [key ...]: how many of the keys exist (repeats count). Each key
+/// is looked up as a read would (expiring a due key, counting a hit or a
+/// miss).
+pub fn touch(s: &mut Session, args: &Args) -> Reply {
+    let db = s.db;
+    let now = now_ms();
+    s.keyspace(|ks| {
+        Reply::Int(
+            args[1..]
+                .iter()
+                .filter(|k| ks.lookup(db, k, now).is_some())
+                .count() as i64,
+        )
     })
 }
 

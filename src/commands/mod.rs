@@ -21,18 +21,22 @@ pub mod table;
 
 mod acl;
 mod auth;
+mod bits;
 mod client;
 mod cluster;
 mod command;
 mod config;
 mod dbsize;
+mod debug;
 mod echo;
 mod expire;
+mod float80;
 mod flush;
 mod hello;
 pub mod info;
 mod keys;
 mod multi;
+mod object;
 mod ping;
 pub mod publish;
 mod pubsub;
@@ -44,6 +48,8 @@ mod shutdown;
 mod strings;
 mod subscribe;
 mod time;
+
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
@@ -121,8 +127,10 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
         publish::flush_group(s);
     }
     s.skip_current = std::mem::take(&mut s.skip_next);
-    let reply = match resolve(s, args, false) {
+    let reply = match resolve(s, args, false, true) {
+        Err(reply) if names_exec(s, args) => exec_abort(s, &reply),
         Err(reply) => {
+            count_rejection(s, args);
             if s.multi.is_some() {
                 s.multi_error = true;
             }
@@ -170,17 +178,48 @@ fn wait(s: &mut Session, or_busy: bool) -> Outcome {
     Outcome::Wait { or_busy }
 }
 
+/// Whether the request's command is EXEC (under the name clients use).
+fn names_exec(s: &Session, args: &Args) -> bool {
+    s.shared
+        .command_names
+        .lookup(args.arg(0))
+        .is_some_and(|c| c.name == "exec")
+}
+
+/// As Redis's `execCommandAbort`: EXEC refused before it runs (wrong arity,
+/// NOAUTH, the RESP2 subscribed context, OOM) ends the transaction, if any,
+/// forgets the WATCHed keys, and gives the reason after `EXECABORT`. The
+/// reason keeps its error code, except the generic `ERR`, which Redis's
+/// refusal texts do not carry.
+pub(crate) fn exec_abort(s: &mut Session, refusal: &Reply) -> Reply {
+    s.end_transaction();
+    s.client.with_info(|i| i.multi = None);
+    let reason: &[u8] = match refusal {
+        Reply::Error(e) => e.strip_prefix(b"ERR ").unwrap_or(e),
+        _ => b"",
+    };
+    let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
+    text.extend_from_slice(reason);
+    Reply::error_bytes(text)
+}
+
+/// `-OOM` if EXEC would run a queued command that `maxmemory` refuses now
+/// (Redis treats EXEC as `denyoom` when any queued command is).
+pub(crate) fn exec_oom_refusal(s: &mut Session, queued: &[Args]) -> Option<Reply> {
+    let denyoom = queued
+        .iter()
+        .any(|args| resolve(s, args, true, false).is_ok_and(|r| r.cmd.flags & flags::DENYOOM != 0));
+    if denyoom { oom_refusal(s) } else { None }
+}
+
 /// The reply to a command refused because a script is busy. As in Redis, the
 /// refusal aborts an open transaction, and EXEC itself ends it with
 /// `-EXECABORT`, giving the reason.
 fn refuse_busy(s: &mut Session, resolved: Resolved) -> Reply {
+    let stats = &s.shared.stats.commands;
+    stats.reject(s.client.id, resolved.cmd, resolved.parent);
     if resolved.parent.is_none() && resolved.cmd.name == "exec" {
-        s.end_transaction();
-        s.client.with_info(|i| i.multi = None);
-        return Reply::error(format!(
-            "EXECABORT Transaction discarded because of: {}",
-            crate::scripting::BUSY
-        ));
+        return exec_abort(s, &Reply::error(crate::scripting::BUSY));
     }
     if s.multi.is_some() {
         s.multi_error = true;
@@ -264,6 +303,8 @@ fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
     if cmd.flags & flags::DENYOOM != 0
         && let Some(refusal) = oom_refusal(s)
     {
+        let stats = &s.shared.stats.commands;
+        stats.reject(s.client.id, cmd, resolved.parent);
         return refusal;
     }
     if cmd.flags & flags::MAY_PUSH != 0 && !s.in_script && s.client.is_pubsub() {
@@ -277,16 +318,52 @@ fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
         s.client.touch();
         s.client.set_last_command(cmd);
     }
-    match cmd.handler {
+    let started = std::time::Instant::now();
+    let reply = match cmd.handler {
         Some(h) => h(s, args),
         None => unknown_subcommand(args.arg(0), args.get_arg(1)),
+    };
+    let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let stats = &s.shared.stats;
+    let latency = s.shared.settings.latency_tracking.load(Ordering::Relaxed);
+    let failed = reply.is_error();
+    let id = s.client.id;
+    stats
+        .commands
+        .record(id, cmd, resolved.parent, ns, failed, latency);
+    if let Reply::Error(text) = &reply
+        && !s.direct
+    {
+        // An error EXEC or a script collects is an error reply too, as in
+        // Redis (the caller's own reply is counted when it is sent).
+        crate::stats::Stats::incr(&stats.error_replies);
+        stats.count_error(text);
+    }
+    reply
+}
+
+/// Counts a request refused before it ran (arity, authentication,
+/// subscribed context) in its command's `rejected_calls`, as Redis does
+/// when the name (and subcommand) resolve to a command.
+fn count_rejection(s: &Session, args: &Args) {
+    let Some(cmd) = s.shared.command_names.lookup(args.arg(0)) else {
+        return;
+    };
+    let stats = &s.shared.stats.commands;
+    match args.get_arg(1).filter(|_| !cmd.subcommands.is_empty()) {
+        None => stats.reject(s.client.id, cmd, None),
+        Some(name) => match cmd.subcommand(name) {
+            Some(sub) => stats.reject(s.client.id, sub, Some(cmd)),
+            None if cmd.flags & flags::ANY_SUBCOMMAND != 0 => stats.reject(s.client.id, cmd, None),
+            None => {}
+        },
     }
 }
 
 /// Runs a command inside EXEC: resolved again (the table is static, so it
 /// resolves as it did when queued) and executed.
 pub fn run_queued(s: &mut Session, args: &Args) -> Reply {
-    match resolve(s, args, true) {
+    match resolve(s, args, true, true) {
         Ok(resolved) => run_nested(s, resolved, args),
         Err(reply) => reply,
     }
@@ -350,8 +427,9 @@ pub fn run_from_script(s: &mut Session, args: &Args, read_only: bool) -> Reply {
 
 /// Finds the command (or subcommand) for `args` and checks every
 /// precondition; returns it with its full name (`client|list`), or the error
-/// reply the client gets instead.
-fn resolve(s: &Session, args: &Args, queued: bool) -> Result<Resolved, Reply> {
+/// reply the client gets instead. `acl`: check (and log) the user's
+/// permissions too; false only for a look at a command that is not run now.
+fn resolve(s: &Session, args: &Args, queued: bool, acl: bool) -> Result<Resolved, Reply> {
     let name = args.arg(0);
     let Some(cmd) = s.shared.command_names.lookup(name) else {
         return Err(unknown_command(name, &args[1..]));
@@ -379,6 +457,9 @@ fn resolve(s: &Session, args: &Args, queued: bool) -> Result<Resolved, Reply> {
         }
     };
     let cmd = resolved.cmd;
+    if let Some(refusal) = debug::refusal(s, cmd) {
+        return Err(refusal);
+    }
     if !s.authenticated && cmd.flags & flags::NO_AUTH == 0 {
         return Err(Reply::error("NOAUTH Authentication required."));
     }
@@ -387,7 +468,9 @@ fn resolve(s: &Session, args: &Args, queued: bool) -> Result<Resolved, Reply> {
     } else {
         crate::acl::Context::Toplevel
     };
-    acl::check(s, resolved.cmd, resolved.parent, args, context, queued)?;
+    if acl {
+        acl::check(s, resolved.cmd, resolved.parent, args, context, queued)?;
+    }
     // As in Redis, a queued command was checked against the subscribed
     // context when it was queued: one that EXEC runs after a SUBSCRIBE in
     // the same transaction still runs.
@@ -401,36 +484,38 @@ fn resolve(s: &Session, args: &Args, queued: bool) -> Result<Resolved, Reply> {
 }
 
 /// A command's ACL categories (`@pubsub`...), as COMMAND INFO gives them.
-pub fn acl_categories(cmd: &'static Command, _parent: Option<&'static Command>) -> Vec<Reply> {
-    command::categories(cmd)
+pub fn acl_categories(cmd: &'static Command, parent: Option<&'static Command>) -> Vec<Reply> {
+    command::categories(cmd, parent.map(|p| p.name))
 }
 
-/// Text of a client-supplied argument as Redis echoes it in errors: cut at
-/// the first NUL (C string) and at `max` bytes.
-fn echo_arg(arg: &[u8], max: usize) -> String {
+/// A client-supplied argument as Redis echoes it in errors: its bytes as
+/// sent, cut at the first NUL (C string) and at `max` bytes.
+fn echo_arg(arg: &[u8], max: usize) -> &[u8] {
     let end = arg
         .iter()
         .position(|&b| b == 0)
         .unwrap_or(arg.len())
         .min(max);
-    String::from_utf8_lossy(&arg[..end]).into_owned()
+    &arg[..end]
 }
 
 /// `-ERR unknown command 'name', with args beginning with: 'a' 'b' `.
 pub fn unknown_command(name: &[u8], rest: &[Bytes]) -> Reply {
-    let mut listed = String::new();
+    let mut listed = Vec::new();
     for arg in rest {
         if listed.len() >= ERR_ECHO_MAX {
             break;
         }
         let room = ERR_ECHO_MAX - listed.len();
-        listed.push_str(&format!("'{}' ", echo_arg(arg, room)));
+        listed.push(b'\'');
+        listed.extend_from_slice(echo_arg(arg, room));
+        listed.extend_from_slice(b"' ");
     }
-    Reply::error(format!(
-        "ERR unknown command '{}', with args beginning with: {}",
-        echo_arg(name, ERR_ECHO_MAX),
-        listed
-    ))
+    let mut text = b"ERR unknown command '".to_vec();
+    text.extend_from_slice(echo_arg(name, ERR_ECHO_MAX));
+    text.extend_from_slice(b"', with args beginning with: ");
+    text.extend_from_slice(&listed);
+    Reply::error_bytes(text)
 }
 
 /// `-ERR wrong number of arguments for 'name' command`.
@@ -442,12 +527,13 @@ pub fn wrong_arity(fullname: &str) -> Reply {
 
 /// `-ERR unknown subcommand 'x'. Try CONTAINER HELP.`
 pub fn unknown_subcommand(container: &[u8], sub: Option<&[u8]>) -> Reply {
-    let sub = sub.map(|s| echo_arg(s, ERR_ECHO_MAX)).unwrap_or_default();
-    Reply::error(format!(
-        "ERR unknown subcommand '{}'. Try {} HELP.",
-        sub,
-        String::from_utf8_lossy(container).to_uppercase()
-    ))
+    let mut text = b"ERR unknown subcommand '".to_vec();
+    text.extend_from_slice(sub.map(|s| echo_arg(s, ERR_ECHO_MAX)).unwrap_or_default());
+    text.extend_from_slice(b"'. Try ");
+    // Redis upper-cases the C string byte by byte (ASCII only).
+    text.extend(echo_arg(container, usize::MAX).to_ascii_uppercase());
+    text.extend_from_slice(b" HELP.");
+    Reply::error_bytes(text)
 }
 
 /// `-ERR syntax error`.

@@ -56,6 +56,9 @@ pub fn exec(s: &mut Session, _args: &Args) -> Reply {
         return Reply::error("ERR EXEC without MULTI");
     };
     s.client.with_info(|i| i.multi = None);
+    if let Some(refusal) = super::exec_oom_refusal(s, &queued) {
+        return super::exec_abort(s, &refusal);
+    }
     if s.multi_error {
         s.end_transaction();
         return Reply::error("EXECABORT Transaction discarded because of previous errors.");
@@ -73,12 +76,21 @@ pub fn exec(s: &mut Session, _args: &Args) -> Reply {
     }
     s.client.defer_pushes();
     s.release_pushes_after_reply = true;
+    // As in Redis, the array header is written if CLIENT REPLY allows it as
+    // EXEC begins, and each command's reply if it allows it as that command
+    // ends (a queued CLIENT REPLY OFF silences the rest); subscribe
+    // confirmations are pushes, which CLIENT REPLY never silences.
+    let header = (!s.reply_off && !s.skip_current).then_some(queued.len());
     let mut replies = Vec::with_capacity(queued.len());
     for args in &queued {
-        replies.push(super::run_queued(s, args));
+        let reply = super::run_queued(s, args);
+        if matches!(reply, Reply::Frames(_)) || !s.reply_off && !s.skip_current {
+            replies.push(reply);
+        }
     }
     s.end_transaction();
-    Reply::Array(replies)
+    s.reply_exec(header, &replies);
+    Reply::Sent
 }
 
 /// WATCH key [key ...]

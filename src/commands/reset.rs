@@ -11,6 +11,8 @@ pub fn reset(s: &mut Session, _args: &Args) -> Reply {
     s.end_transaction();
     s.set_protocol(Protocol::Resp2);
     s.db = 0;
+    // A SKIP already applying to RESET itself stays: Redis clears only
+    // OFF and a SKIP still pending.
     s.reply_off = false;
     s.skip_next = false;
     s.skip_current = false;

@@ -149,21 +149,6 @@ impl Config {
                 self.warn_ignored(&name, origin);
                 Ok(())
             }
-            None if name == "tls-port" => {
-                // No TLS yet: ignoring a TLS port would leave clients that expect
-                // encryption with no listener, or worse, a plain-text one.
-                let [port] = args else {
-                    return Err(Failure::Message(MSG_WRONG_ARG_COUNT.to_string()));
-                };
-                let port: u16 = int_arg(port, 0, 65535)?;
-                if port != 0 {
-                    return Err(Failure::Message(
-                        "pubsubd does not support TLS yet; tls-port must be 0".to_string(),
-                    ));
-                }
-                self.warn_ignored(&name, origin);
-                Ok(())
-            }
             None if name == "user" => {
                 // Checked now, so a bad rule stops start-up with its line;
                 // applied at start-up by `acl::Acl::load_at_startup`.

@@ -237,6 +237,12 @@ pub struct Config {
     /// `unixsocketperm`: mode bits for the socket (octal in the file); `None`
     /// leaves the umask's choice.
     pub unixsocketperm: Option<u32>,
+    /// `latency-tracking`: keep per-command latency histograms for INFO
+    /// `latencystats`. Default yes.
+    pub latency_tracking: bool,
+    /// `latency-tracking-info-percentiles`: the percentiles INFO
+    /// `latencystats` reports, each 0-100. Default 50 99 99.9.
+    pub latency_tracking_info_percentiles: Vec<f64>,
     /// `maxmemory`: refuse writes once the keyspace uses more than this many
     /// bytes; 0 = no limit. Default 0.
     pub maxmemory: u64,
@@ -252,12 +258,17 @@ pub struct Config {
     /// the Lua state may hold. Default
     /// [`crate::scripting::LUA_MEMORY_LIMIT_DEFAULT`].
     pub lua_memory_limit: u64,
+    /// `enable-debug-command`: who may run DEBUG. Default no (nobody), as in
+    /// Redis.
+    pub enable_debug_command: ProtectedAction,
     /// The config file given on the command line, made absolute (INFO
     /// `config_file`).
     pub config_file: Option<PathBuf>,
     /// One line per Redis directive that was accepted but has no effect here,
     /// for the server to log once logging is up.
     pub warnings: Vec<String>,
+    /// The `tls-*` directives (see [`crate::tls`]).
+    pub tls: crate::tls::TlsOptions,
 }
 
 impl Default for Config {
@@ -286,14 +297,67 @@ impl Default for Config {
             pidfile: None,
             unixsocket: None,
             unixsocketperm: None,
+            latency_tracking: true,
+            latency_tracking_info_percentiles: crate::stats::LATENCY_PERCENTILES.to_vec(),
             maxmemory: 0,
             notify_keyspace_events: 0,
             busy_reply_threshold: 5000,
             command_names: CommandNames::default(),
             lua_memory_limit: crate::scripting::LUA_MEMORY_LIMIT_DEFAULT,
+            enable_debug_command: ProtectedAction::No,
             config_file: None,
             warnings: Vec::new(),
+            tls: crate::tls::TlsOptions::default(),
         }
+    }
+}
+
+/// Who may run a protected command (`enable-debug-command`), as Redis's
+/// `no`, `yes` or `local` say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtectedAction {
+    /// Nobody (Redis's default).
+    No,
+    /// Every client.
+    Yes,
+    /// Clients on a Unix socket or connected from 127.0.0.1 or ::1.
+    Local,
+}
+
+impl ProtectedAction {
+    /// Every value, in the order Redis lists them.
+    const ALL: [ProtectedAction; 3] = [
+        ProtectedAction::No,
+        ProtectedAction::Yes,
+        ProtectedAction::Local,
+    ];
+
+    /// Returns the value's redis.conf name, which is also its CONFIG GET value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ProtectedAction::No => "no",
+            ProtectedAction::Yes => "yes",
+            ProtectedAction::Local => "local",
+        }
+    }
+
+    /// Returns whether a client may run the command; `local` tells whether
+    /// it is on a Unix socket or connected from 127.0.0.1 or ::1.
+    pub fn allows(&self, local: bool) -> bool {
+        match self {
+            ProtectedAction::No => false,
+            ProtectedAction::Yes => true,
+            ProtectedAction::Local => local,
+        }
+    }
+
+    /// Returns the value named by `arg` (ASCII case-insensitive), or Redis's
+    /// error text listing the accepted names.
+    fn parse(arg: &[u8]) -> Result<ProtectedAction, String> {
+        ProtectedAction::ALL
+            .into_iter()
+            .find(|a| arg.eq_ignore_ascii_case(a.as_str().as_bytes()))
+            .ok_or_else(|| "argument(s) must be one of the following: no, yes, local".to_string())
     }
 }
 

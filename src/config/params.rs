@@ -289,6 +289,16 @@ pub(super) static PARAMS: &[Param] = &[
         help: "Most memory the Lua scripting engine may use [default: 128mb]",
     },
     Param {
+        name: "enable-debug-command",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| ProtectedAction::parse(v).map(|a| c.enable_debug_command = a),
+            get: |c| c.enable_debug_command.as_str().as_bytes().to_vec(),
+        },
+        value_name: "no|yes|local",
+        help: "Who may run DEBUG: nobody, everyone, or local clients [default: no]",
+    },
+    Param {
         name: "replica-read-only",
         mutable: false,
         kind: Kind::Constant("yes"),
@@ -329,6 +339,197 @@ pub(super) static PARAMS: &[Param] = &[
         kind: Kind::Constant("no"),
         value_name: "",
         help: "",
+    },
+    Param {
+        name: "tls-port",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| int_arg(v, 0, 65535).map(|n| c.tls.port = n),
+            get: |c| c.tls.port.to_string().into_bytes(),
+        },
+        value_name: "PORT",
+        help: "TLS port to listen on (same bind addresses); 0 disables TLS [default: 0]",
+    },
+    Param {
+        name: "tls-cert-file",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| {
+                c.tls.cert_file = String::from_utf8_lossy(v).into_owned();
+                Ok(())
+            },
+            get: |c| c.tls.cert_file.clone().into_bytes(),
+        },
+        value_name: "FILE",
+        help: "Server certificate chain (PEM); CONFIG SET reloads it",
+    },
+    Param {
+        name: "tls-key-file",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| {
+                c.tls.key_file = String::from_utf8_lossy(v).into_owned();
+                Ok(())
+            },
+            get: |c| c.tls.key_file.clone().into_bytes(),
+        },
+        value_name: "FILE",
+        help: "Server private key (PEM, unencrypted)",
+    },
+    Param {
+        name: "tls-key-file-pass",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| {
+                c.tls.key_file_pass = String::from_utf8_lossy(v).into_owned();
+                Ok(())
+            },
+            get: |c| c.tls.key_file_pass.clone().into_bytes(),
+        },
+        value_name: "PASS",
+        help: "Refused when set: decrypt the key file instead",
+    },
+    Param {
+        name: "tls-ca-cert-file",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| {
+                c.tls.ca_cert_file = String::from_utf8_lossy(v).into_owned();
+                Ok(())
+            },
+            get: |c| c.tls.ca_cert_file.clone().into_bytes(),
+        },
+        value_name: "FILE",
+        help: "CA certificates that client certificates must chain to",
+    },
+    Param {
+        name: "tls-ca-cert-dir",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| {
+                c.tls.ca_cert_dir = String::from_utf8_lossy(v).into_owned();
+                Ok(())
+            },
+            get: |c| c.tls.ca_cert_dir.clone().into_bytes(),
+        },
+        value_name: "DIR",
+        help: "Directory of CA certificate files",
+    },
+    Param {
+        name: "tls-auth-clients",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| crate::tls::AuthClients::parse(v).map(|a| c.tls.auth_clients = a),
+            get: |c| c.tls.auth_clients.as_str().as_bytes().to_vec(),
+        },
+        value_name: "yes|no|optional",
+        help: "Require client certificates [default: yes]",
+    },
+    Param {
+        name: "tls-protocols",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| {
+                c.tls.protocols = String::from_utf8_lossy(v).into_owned();
+                Ok(())
+            },
+            get: |c| c.tls.protocols.clone().into_bytes(),
+        },
+        value_name: "LIST",
+        help: "TLSv1.2 and/or TLSv1.3 [default: both]",
+    },
+    Param {
+        name: "tls-ciphers",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| {
+                c.tls.ciphers = String::from_utf8_lossy(v).into_owned();
+                Ok(())
+            },
+            get: |c| c.tls.ciphers.clone().into_bytes(),
+        },
+        value_name: "LIST",
+        help: "TLS 1.2 cipher suites, OpenSSL names joined by ':'",
+    },
+    Param {
+        name: "tls-ciphersuites",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| {
+                c.tls.ciphersuites = String::from_utf8_lossy(v).into_owned();
+                Ok(())
+            },
+            get: |c| c.tls.ciphersuites.clone().into_bytes(),
+        },
+        value_name: "LIST",
+        help: "TLS 1.3 cipher suites, OpenSSL names joined by ':'",
+    },
+    Param {
+        name: "tls-prefer-server-ciphers",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| bool_arg(v).map(|b| c.tls.prefer_server_ciphers = b),
+            get: |c| yes_no(c.tls.prefer_server_ciphers),
+        },
+        value_name: "yes|no",
+        help: "Choose the cipher suite in the server's order [default: no]",
+    },
+    Param {
+        name: "tls-session-caching",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| bool_arg(v).map(|b| c.tls.session_caching = b),
+            get: |c| yes_no(c.tls.session_caching),
+        },
+        value_name: "yes|no",
+        help: "Let clients resume TLS sessions [default: yes]",
+    },
+    Param {
+        name: "tls-session-cache-size",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| int_arg(v, 0, INT_MAX).map(|n| c.tls.session_cache_size = n),
+            get: |c| c.tls.session_cache_size.to_string().into_bytes(),
+        },
+        value_name: "N",
+        help: "Most TLS sessions kept for resumption [default: 20480]",
+    },
+    Param {
+        name: "tls-session-cache-timeout",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| int_arg(v, 0, INT_MAX).map(|n| c.tls.session_cache_timeout = n),
+            get: |c| c.tls.session_cache_timeout.to_string().into_bytes(),
+        },
+        value_name: "N",
+        help: "Seconds a TLS session may be resumed [default: 300]",
+    },
+    Param {
+        name: "latency-tracking",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| bool_arg(v).map(|b| c.latency_tracking = b),
+            get: |c| yes_no(c.latency_tracking),
+        },
+        value_name: "yes|no",
+        help: "Keep per-command latency histograms for INFO latencystats [default: yes]",
+    },
+    Param {
+        name: "latency-tracking-info-percentiles",
+        mutable: true,
+        kind: Kind::Many {
+            set: set_latency_percentiles,
+            get: |c| {
+                let words: Vec<String> = c
+                    .latency_tracking_info_percentiles
+                    .iter()
+                    .map(f64::to_string)
+                    .collect();
+                words.join(" ").into_bytes()
+            },
+        },
+        value_name: "P...",
+        help: "Percentiles INFO latencystats reports [default: 50 99 99.9]",
     },
     Param {
         name: "aclfile",
@@ -387,6 +588,42 @@ pub(super) static PARAMS: &[Param] = &[
         help: "Entries ACL LOG keeps [default: 128]",
     },
 ];
+
+/// Most percentiles `latency-tracking-info-percentiles` may list, so INFO
+/// lines stay bounded (Redis sets no limit; nobody needs more).
+pub const LATENCY_PERCENTILES_MAX: usize = 32;
+
+/// Parses `latency-tracking-info-percentiles`: numbers from 0 to 100, as
+/// Redis checks them; one empty argument means none.
+fn set_latency_percentiles(config: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
+    let args = match args {
+        [only] if only.is_empty() => &[],
+        _ => args,
+    };
+    if args.len() > LATENCY_PERCENTILES_MAX {
+        return Err(format!(
+            "latency-tracking-info-percentiles takes at most {LATENCY_PERCENTILES_MAX} values"
+        ));
+    }
+    let mut out = Vec::with_capacity(args.len());
+    for a in args {
+        let p = std::str::from_utf8(a)
+            .ok()
+            .filter(|t| !t.is_empty() && !t.starts_with(char::is_whitespace))
+            .and_then(|t| t.parse::<f64>().ok())
+            .filter(|p| p.is_finite())
+            .ok_or("Invalid latency-tracking-info-percentiles parameters")?;
+        if !(0.0..=100.0).contains(&p) {
+            return Err(
+                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                    .to_string(),
+            );
+        }
+        out.push(p);
+    }
+    config.latency_tracking_info_percentiles = out;
+    Ok(())
+}
 
 /// Redis 7 directives that are accepted with a warning and otherwise ignored
 /// (besides the constants in [`PARAMS`], which are treated the same way).
@@ -459,11 +696,12 @@ pub(super) static IGNORED_PREFIXES: &[&str] = &[
     "auto-aof-rewrite-",
     "cluster-",
     "crash-",
-    // enable-protected-configs, enable-debug-command and
-    // enable-module-command: "no" (Redis's default) is what pubsubd already
-    // enforces, and a permissive value unlocks nothing, since pubsubd has
-    // no DEBUG or MODULE command and none of its parameters is a protected
-    // config (Redis protects only `dir` and `dbfilename`).
+    // enable-protected-configs and enable-module-command: "no" (Redis's
+    // default) is what pubsubd already enforces, and a permissive value
+    // unlocks nothing, since pubsubd has no MODULE command and none of its
+    // parameters is a protected config (Redis protects only `dir` and
+    // `dbfilename`). enable-debug-command is a parameter of its own (see
+    // PARAMS), found before these prefixes are.
     "enable-",
     "hash-max-",
     "latency-",
@@ -484,8 +722,10 @@ pub(super) static IGNORED_PREFIXES: &[&str] = &[
     "slowlog-",
     "stream-node-",
     "syslog-",
-    // TLS settings have no effect while `tls-port` must be 0 (see
-    // `apply_directive`), so no TLS client authentication is skipped.
+    // The TLS directives pubsubd implements are in PARAMS. The rest of the
+    // family configure outgoing connections (tls-replication, tls-cluster,
+    // tls-client-*) or DH parameters (tls-dh-params-file: rustls offers
+    // only ECDHE key exchange, which needs none); none admits a client.
     "tls-",
     "zset-max-",
 ];

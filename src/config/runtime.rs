@@ -50,7 +50,7 @@ impl Config {
                     String::from_utf8_lossy(name)
                 ));
             };
-            if !param.mutable {
+            if !param.mutable && !self.holds(param, value) {
                 return Err(set_failed(name, MSG_IMMUTABLE));
             }
             if chosen.iter().any(|(p, _, _)| p.name == param.name) {
@@ -59,6 +59,8 @@ impl Config {
             chosen.push((param, name, value));
         }
         let mut next = self.clone();
+        // An immutable parameter set to the value it has is a no-op.
+        chosen.retain(|(param, _, _)| param.mutable);
         for (param, name, value) in chosen {
             let result = match &param.kind {
                 Kind::One { set, .. } => set(&mut next, value),
@@ -69,6 +71,24 @@ impl Config {
         }
         *self = next;
         Ok(())
+    }
+}
+
+impl Config {
+    /// Whether `value` is the value `param` has now, as CONFIG SET would
+    /// read it: so that setting every parameter CONFIG GET lists to its own
+    /// value succeeds (Redis's "CONFIG sanity"), immutable ones included.
+    fn holds(&self, param: &Param, value: &[u8]) -> bool {
+        let current = param.read(self);
+        let mut probe = self.clone();
+        let parsed = match &param.kind {
+            Kind::One { set, .. } => set(&mut probe, value),
+            Kind::Many { set, .. } => set(&mut probe, &split_on_spaces(value)),
+            Kind::Constant(c) => {
+                return value.eq_ignore_ascii_case(c.as_bytes());
+            }
+        };
+        parsed.is_ok() && param.read(&probe) == current
     }
 }
 

@@ -104,12 +104,29 @@ fn defaults_read_back_as_redis() {
         ("busy-reply-threshold", "5000"),
         ("lua-time-limit", "5000"),
         ("lua-memory-limit", "134217728"),
+        ("enable-debug-command", "no"),
         ("replica-read-only", "yes"),
         ("slave-read-only", "yes"),
         ("save", ""),
         ("appendonly", "no"),
         ("daemonize", "no"),
         ("cluster-enabled", "no"),
+        ("tls-port", "0"),
+        ("tls-cert-file", ""),
+        ("tls-key-file", ""),
+        ("tls-key-file-pass", ""),
+        ("tls-ca-cert-file", ""),
+        ("tls-ca-cert-dir", ""),
+        ("tls-auth-clients", "yes"),
+        ("tls-protocols", ""),
+        ("tls-ciphers", ""),
+        ("tls-ciphersuites", ""),
+        ("tls-prefer-server-ciphers", "no"),
+        ("tls-session-caching", "yes"),
+        ("tls-session-cache-size", "20480"),
+        ("tls-session-cache-timeout", "300"),
+        ("latency-tracking", "yes"),
+        ("latency-tracking-info-percentiles", "50 99 99.9"),
         ("aclfile", ""),
         ("acl-pubsub-default", "resetchannels"),
         ("acllog-max-len", "128"),
@@ -130,7 +147,7 @@ fn get_matches_like_redis() {
     assert_eq!(names(&[b"PORT"]), ["PORT"]);
     assert_eq!(names(&[b"port", b"PORT"]), ["port"]);
     assert_eq!(names(&[b"po*", b"PORT"]), ["port"]);
-    assert_eq!(names(&[b"port", b"*ort"]), ["port"]);
+    assert_eq!(names(&[b"port", b"*ort"]), ["port", "tls-port"]);
     // Globs are case-insensitive and list every match.
     assert_eq!(
         names(&[b"*READ-only*"]),
@@ -275,6 +292,7 @@ fn set_name_errors_have_redis_wording() {
         "cluster-enabled",
         "replica-read-only",
         "slave-read-only",
+        "enable-debug-command",
     ] {
         assert_eq!(
             set1(&mut c, name, "1"),
@@ -652,6 +670,12 @@ fn file_errors_name_file_line_and_directive() {
             MSG_OBUF_ARG_COUNT.into(),
         ),
         (
+            b"enable-debug-command maybe",
+            1,
+            Some("enable-debug-command"),
+            "argument(s) must be one of the following: no, yes, local".into(),
+        ),
+        (
             b"loglevel x",
             1,
             Some("loglevel"),
@@ -659,10 +683,10 @@ fn file_errors_name_file_line_and_directive() {
                 .into(),
         ),
         (
-            b"tls-port 6380",
+            b"tls-auth-clients maybe",
             1,
-            Some("tls-port"),
-            "pubsubd does not support TLS yet; tls-port must be 0".into(),
+            Some("tls-auth-clients"),
+            "argument(s) must be one of the following: no, yes, optional".into(),
         ),
         (b"tls-port x", 1, Some("tls-port"), MSG_NOT_INTEGER.into()),
         (b"timeout 5\n  # comment\n\tport 1 2", 3, Some("port"), MSG_WRONG_ARG_COUNT.into()),
@@ -727,7 +751,7 @@ fn ignored_directives_warn_once_each() {
           maxmemory 1gb\nmaxmemory-policy allkeys-lru\nslave-serve-stale-data yes\n\
           replica-read-only yes\nlazyfree-lazy-eviction no\nhz 10\n\
           list-max-ziplist-entries 512\nhash-max-listpack-value 64\n\
-          cluster-enabled yes\ntls-port 0\ntls-cert-file x.crt\nsyslog-enabled no\n\
+          cluster-enabled yes\ntls-replication no\ntls-cluster no\nsyslog-enabled no\n\
           acl-pubsub-default resetchannels\naclfile \"\"\nnotify-keyspace-events \"\"\n",
     );
     let c = config.unwrap();

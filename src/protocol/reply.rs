@@ -35,7 +35,8 @@ pub enum Reply {
     /// `+text`.
     Status(Bytes),
     /// `-text`; the text includes the error code (`ERR ...`, `NOAUTH ...`).
-    Error(String),
+    /// Bytes, not text: an error quotes client arguments as they were sent.
+    Error(Bytes),
     /// `:n`.
     Int(i64),
     /// `$len bytes`.
@@ -81,6 +82,11 @@ impl Reply {
 
     /// An error reply; `text` starts with the error code.
     pub fn error(text: impl Into<String>) -> Reply {
+        Reply::Error(Bytes::from(text.into()))
+    }
+
+    /// An error reply whose text may hold any bytes (client arguments).
+    pub fn error_bytes(text: impl Into<Bytes>) -> Reply {
         Reply::Error(text.into())
     }
 
@@ -109,10 +115,19 @@ impl Reply {
         match (self, proto) {
             (Reply::Sent, _) => {}
             (Reply::Frames(bytes), _) => out.put_slice(bytes),
-            // An array holding pre-encoded frames is written member by
-            // member so that they stay verbatim.
+            // Written here, not by the codec, whose error frames must be
+            // UTF-8: the same `-text` line in RESP2 and RESP3.
+            (Reply::Error(e), _) => {
+                out.put_u8(b'-');
+                out.put_slice(&sanitize_error(e));
+                out.put_slice(b"\r\n");
+            }
+            // An array holding pre-encoded frames or errors is written
+            // member by member so that they stay verbatim.
             (Reply::Array(items), Protocol::Resp2)
-                if items.iter().any(|i| matches!(i, Reply::Frames(_))) =>
+                if items
+                    .iter()
+                    .any(|i| matches!(i, Reply::Frames(_) | Reply::Error(_))) =>
             {
                 encode_all(b'*', items, proto, out)
             }
@@ -162,7 +177,7 @@ impl Reply {
     fn to_resp2(&self) -> F2 {
         match self {
             Reply::Status(s) => F2::SimpleString(s.clone()),
-            Reply::Error(e) => F2::Error(sanitize_error(e).into()),
+            Reply::Error(e) => F2::Error(String::from_utf8_lossy(&sanitize_error(e)).into()),
             Reply::Int(i) => F2::Integer(*i),
             Reply::Bulk(b) | Reply::Verbatim(b) => F2::BulkString(b.clone()),
             Reply::Nil | Reply::NilArray | Reply::Sent | Reply::Frames(_) => F2::Null,
@@ -188,7 +203,7 @@ impl Reply {
                 attributes: None,
             },
             Reply::Error(e) => F3::SimpleError {
-                data: sanitize_error(e).into(),
+                data: String::from_utf8_lossy(&sanitize_error(e)).into(),
                 attributes: None,
             },
             Reply::Int(i) => F3::Number {
@@ -256,8 +271,10 @@ fn encode_all(kind: u8, items: &[Reply], proto: Protocol, out: &mut BytesMut) {
 
 /// Error texts travel on one line: Redis replaces CR and LF with spaces so a
 /// client-supplied argument echoed in an error cannot break the framing.
-fn sanitize_error(text: &str) -> String {
-    text.replace(['\r', '\n'], " ")
+fn sanitize_error(text: &[u8]) -> Vec<u8> {
+    text.iter()
+        .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+        .collect()
 }
 
 /// Formats a double the way Redis's RESP2 bulk form does (`%.17g`-like, with

@@ -12,6 +12,14 @@
 //!   [`UNAUTH_MAX_BULK_LEN`] before authentication;
 //! * an inline line or a header line over [`MAX_INLINE_LEN`].
 //!
+//! Lines are found as Redis finds them: a header line (`*<n>`, `$<len>`)
+//! ends at its first CR, whatever byte follows it (that byte is skipped); an
+//! inline line ends at its first LF. Redis searches with `strchr`, so a NUL
+//! byte before the terminator hides it: such a line never completes and only
+//! ends in the too-big error. In a complete frame where a skipped byte is
+//! not LF, it is rewritten to LF, so the codec, which wants CRLF, reads the
+//! frame as Redis did.
+//!
 //! The walk keeps its place between reads, so a large pipelined frame that
 //! arrives in many small reads is scanned once, not once per read.
 
@@ -53,15 +61,33 @@ pub enum Parsed {
 }
 
 /// A framing error: the client gets `-ERR Protocol error: <text>` and the
-/// connection is closed after that reply.
+/// connection is closed after that reply. The text is bytes: it may carry
+/// the offending byte as the client sent it, as Redis's does.
 #[derive(Debug, PartialEq, Eq)]
-pub struct ParseError(pub String);
+pub struct ParseError(pub Vec<u8>);
 
 impl ParseError {
-    /// The full error reply text (without the leading `-`).
-    pub fn reply_text(&self) -> String {
-        format!("ERR Protocol error: {}", self.0)
+    fn new(text: &str) -> ParseError {
+        ParseError(text.as_bytes().to_vec())
     }
+
+    /// The full error reply text (without the leading `-`).
+    pub fn reply_text(&self) -> Vec<u8> {
+        let mut text = b"ERR Protocol error: ".to_vec();
+        text.extend_from_slice(&self.0);
+        text
+    }
+}
+
+/// Where a line ends, as Redis's `strchr` search sees it.
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    /// The terminator's index; a byte follows a header line's CR.
+    At(usize),
+    /// A header line's CR is the last byte buffered: wait for one more.
+    Pending,
+    /// No terminator before the end of the buffer or a NUL byte.
+    Missing,
 }
 
 /// Where the incremental multibulk walk stopped.
@@ -73,6 +99,8 @@ struct Progress {
     done: usize,
     /// Offset of the next argument's `$` header.
     offset: usize,
+    /// A header line seen so far ends in CR and a byte other than LF.
+    odd_ends: bool,
 }
 
 /// Incremental request parser; one per connection.
@@ -82,6 +110,10 @@ pub struct RequestParser {
     /// Bytes the frame in progress still needs, when known (lets the reader
     /// size one allocation for a large argument instead of growing by doubling).
     wanted: usize,
+    /// Bytes at the front of the buffer that Redis would already have taken
+    /// out of its query buffer: the frame's header, its complete arguments
+    /// and the current argument's header line (see [`RequestParser::consumed`]).
+    consumed: usize,
     /// A range vector handed back with [`RequestParser::recycle`], reused
     /// for the next request (at most [`SPARE_ARGS_MAX`] slots kept).
     spare: Vec<Range<usize>>,
@@ -99,6 +131,14 @@ impl RequestParser {
     /// How many more bytes the frame in progress needs, if known.
     pub fn wanted(&self) -> usize {
         self.wanted
+    }
+
+    /// How much of the buffered, incomplete frame Redis would no longer
+    /// count in its query buffer: it moves each complete argument, and each
+    /// complete header line, out of it as they arrive. The rest of the
+    /// buffer is what `client-query-buffer-limit` applies to, as in Redis.
+    pub fn consumed(&self) -> usize {
+        self.consumed
     }
 
     /// Takes back a request's arguments once the command ran, so the next
@@ -125,6 +165,7 @@ impl RequestParser {
         limits: &Limits,
     ) -> Result<Option<Parsed>, ParseError> {
         self.wanted = 0;
+        self.consumed = 0;
         if buf.is_empty() {
             return Ok(None);
         }
@@ -134,18 +175,20 @@ impl RequestParser {
         let mut p = match self.progress {
             Some(p) => p,
             None => {
-                let Some(eol) = find_crlf(buf, 1) else {
-                    if buf.len() > MAX_INLINE_LEN {
-                        return Err(ParseError("too big mbulk count string".into()));
+                let eol = match header_line(buf, 0) {
+                    Line::At(eol) => eol,
+                    Line::Pending => return Ok(None),
+                    Line::Missing if buf.len() > MAX_INLINE_LEN => {
+                        return Err(ParseError::new("too big mbulk count string"));
                     }
-                    return Ok(None);
+                    Line::Missing => return Ok(None),
                 };
                 let n = match parse_int(&buf[1..eol]) {
                     Some(n) if n <= MAX_MULTIBULK_LEN => n,
-                    _ => return Err(ParseError("invalid multibulk length".into())),
+                    _ => return Err(ParseError::new("invalid multibulk length")),
                 };
                 if n > UNAUTH_MAX_MULTIBULK_LEN && !limits.authenticated {
-                    return Err(ParseError("unauthenticated multibulk length".into()));
+                    return Err(ParseError::new("unauthenticated multibulk length"));
                 }
                 if n <= 0 {
                     buf.advance(eol + 2);
@@ -155,36 +198,44 @@ impl RequestParser {
                     count: n as usize,
                     done: 0,
                     offset: eol + 2,
+                    odd_ends: buf[eol + 1] != b'\n',
                 }
             }
         };
         while p.done < p.count {
+            self.consumed = p.offset;
             if p.offset >= buf.len() {
                 self.progress = Some(p);
                 return Ok(None);
             }
-            if buf[p.offset] != b'$' {
-                return Err(ParseError(format!(
-                    "expected '$', got '{}'",
-                    char::from(buf[p.offset])
-                )));
-            }
-            let Some(eol) = find_crlf(buf, p.offset + 1) else {
-                if buf.len() - p.offset > MAX_INLINE_LEN {
-                    return Err(ParseError("too big bulk count string".into()));
+            let eol = match header_line(buf, p.offset) {
+                Line::At(eol) => eol,
+                Line::Missing if buf.len() - p.offset > MAX_INLINE_LEN => {
+                    return Err(ParseError::new("too big bulk count string"));
                 }
-                self.progress = Some(p);
-                return Ok(None);
+                Line::Pending | Line::Missing => {
+                    self.progress = Some(p);
+                    return Ok(None);
+                }
             };
+            // Redis looks at the type byte only once the whole line is in.
+            if buf[p.offset] != b'$' {
+                let mut text = b"expected '$', got '".to_vec();
+                text.push(buf[p.offset]);
+                text.push(b'\'');
+                return Err(ParseError(text));
+            }
             let len = match parse_int(&buf[p.offset + 1..eol]) {
                 Some(n) if n >= 0 && (n as u64) <= limits.max_bulk_len => n,
-                _ => return Err(ParseError("invalid bulk length".into())),
+                _ => return Err(ParseError::new("invalid bulk length")),
             };
             if len > UNAUTH_MAX_BULK_LEN && !limits.authenticated {
-                return Err(ParseError("unauthenticated bulk length".into()));
+                return Err(ParseError::new("unauthenticated bulk length"));
             }
+            p.odd_ends |= buf[eol + 1] != b'\n';
             let end = eol + 2 + len as usize + 2;
             if buf.len() < end {
+                self.consumed = eol + 2;
                 self.wanted = end - buf.len();
                 self.progress = Some(p);
                 return Ok(None);
@@ -193,9 +244,39 @@ impl RequestParser {
             p.done += 1;
         }
         self.progress = None;
+        self.consumed = 0;
         let frame_len = p.offset;
+        if p.odd_ends {
+            end_headers_with_lf(&mut buf[..frame_len], p.count)?;
+        }
         decode_frame(buf, frame_len, std::mem::take(&mut self.spare))
     }
+}
+
+/// Rewrites the byte after each header line's CR to LF in a complete frame
+/// the walk accepted, so the codec (which wants CRLF) reads it as Redis did:
+/// Redis skips that byte unread. Only frames with such a byte come here.
+fn end_headers_with_lf(frame: &mut [u8], count: usize) -> Result<(), ParseError> {
+    let broken = || ParseError::new("invalid bulk length");
+    // `at` is where a header line starts: the `*<n>` one, then each `$<len>`.
+    let mut at = 0;
+    for i in 0..=count {
+        let line = frame.get(at..).ok_or_else(broken)?;
+        let cr = at + line.iter().position(|&b| b == b'\r').ok_or_else(broken)?;
+        *frame.get_mut(cr + 1).ok_or_else(broken)? = b'\n';
+        let body = if i == 0 {
+            0
+        } else {
+            let len = frame
+                .get(at + 1..cr)
+                .and_then(parse_int)
+                .ok_or_else(broken)?;
+            // The argument, then the two bytes after it.
+            usize::try_from(len).map_err(|_| broken())? + 2
+        };
+        at = cr + 2 + body;
+    }
+    Ok(())
 }
 
 /// Hands a frame whose limits were checked to the codec and keeps the
@@ -213,10 +294,10 @@ fn decode_frame(
             ranges.reserve(items.len());
             for item in &items {
                 let &RangeFrame::BulkString((start, end)) = item else {
-                    return Err(ParseError("invalid bulk length".into()));
+                    return Err(ParseError::new("invalid bulk length"));
                 };
                 if start > end || end > frame.len() {
-                    return Err(ParseError("invalid bulk length".into()));
+                    return Err(ParseError::new("invalid bulk length"));
                 }
                 ranges.push(start..end);
             }
@@ -227,18 +308,22 @@ fn decode_frame(
         }
         // The walk above saw a complete, well-formed frame; the codec
         // disagreeing is a frame it reads differently.
-        _ => Err(ParseError("invalid bulk length".into())),
+        _ => Err(ParseError::new("invalid bulk length")),
     }
 }
 
 /// Parses one inline command line (`PING`, `SET "a b" c`), splitting it with
 /// Redis's quoting rules.
 fn parse_inline(buf: &mut BytesMut) -> Result<Option<Parsed>, ParseError> {
-    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+    let Some(nl) = buf
+        .iter()
+        .position(|&b| b == b'\n' || b == 0)
+        .filter(|&i| buf[i] == b'\n')
+    else {
         // A line of the maximum length may have its CR buffered before its LF.
         let cr_pending = buf.len() == MAX_INLINE_LEN + 1 && buf.last() == Some(&b'\r');
         if buf.len() > MAX_INLINE_LEN && !cr_pending {
-            return Err(ParseError("too big inline request".into()));
+            return Err(ParseError::new("too big inline request"));
         }
         return Ok(None);
     };
@@ -248,7 +333,7 @@ fn parse_inline(buf: &mut BytesMut) -> Result<Option<Parsed>, ParseError> {
         text = &text[..text.len() - 1];
     }
     match crate::splitargs::split_args(text) {
-        None => Err(ParseError("unbalanced quotes in request".into())),
+        None => Err(ParseError::new("unbalanced quotes in request")),
         Some(words) if words.is_empty() => Ok(Some(Parsed::Empty)),
         Some(words) => Ok(Some(Parsed::Command(Args::from(
             words.into_iter().map(Bytes::from).collect::<Vec<_>>(),
@@ -256,23 +341,19 @@ fn parse_inline(buf: &mut BytesMut) -> Result<Option<Parsed>, ParseError> {
     }
 }
 
-/// Index of the `\r` of the first CRLF at or after `from`.
-fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
-    let hay = buf.get(from..)?;
-    let mut i = 0;
-    while i + 1 < hay.len() {
-        match hay[i + 1..].iter().position(|&b| b == b'\n') {
-            Some(j) => {
-                let nl = i + 1 + j;
-                if hay[nl - 1] == b'\r' {
-                    return Some(from + nl - 1);
-                }
-                i = nl;
+/// Finds the end of the header line starting at `from`: its first CR, as
+/// long as no NUL comes before it (Redis's `strchr`) and a byte follows it.
+fn header_line(buf: &[u8], from: usize) -> Line {
+    match buf[from..].iter().position(|&b| b == b'\r' || b == 0) {
+        Some(i) if buf[from + i] == b'\r' => {
+            if from + i + 1 < buf.len() {
+                Line::At(from + i)
+            } else {
+                Line::Pending
             }
-            None => return None,
         }
+        _ => Line::Missing,
     }
-    None
 }
 
 /// Parses a decimal integer the way Redis's `string2ll` does: optional `-`,
@@ -366,7 +447,9 @@ mod tests {
 
     #[test]
     fn errors_use_redis_wording() {
-        let e = |input: &[u8], l: Limits| parse_all(input, l).unwrap_err().0;
+        let e = |input: &[u8], l: Limits| {
+            String::from_utf8(parse_all(input, l).unwrap_err().0).unwrap()
+        };
         assert_eq!(e(b"*abc\r\n", OPEN), "invalid multibulk length");
         assert_eq!(e(b"*1048577\r\n", OPEN), "invalid multibulk length");
         assert_eq!(e(b"*1\r\n+foo\r\n", OPEN), "expected '$', got '+'");
@@ -459,12 +542,52 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
         }
-        let e = |input: &[u8]| parse_all(input, OPEN).unwrap_err().0;
+        let e = |input: &[u8]| String::from_utf8(parse_all(input, OPEN).unwrap_err().0).unwrap();
         assert_eq!(e(b"*1\r\n$03\r\nabc\r\n"), "invalid bulk length");
         // Redis skips the two bytes after a bulk without looking at them.
         assert_eq!(
             parse_all(b"*1\r\n$3\r\nabcXY", OPEN).unwrap(),
             vec![cmd(&["abc"])]
+        );
+    }
+
+    #[test]
+    fn header_lines_end_at_the_first_cr() {
+        // Redis skips the byte after a header's CR without looking at it.
+        assert_eq!(
+            parse_all(b"*2\rX$4\r\0ECHO\r\n$2\r\rhi\r\n", OPEN).unwrap(),
+            vec![cmd(&["ECHO", "hi"])]
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n$4\rxPING\r\n", OPEN).unwrap(),
+            vec![cmd(&["PING"])]
+        );
+        // A CR with nothing after it yet: wait for the byte it skips.
+        assert_eq!(parse_all(b"*1\r", OPEN).unwrap(), vec![]);
+        assert_eq!(parse_all(b"*1\r\n$4\r", OPEN).unwrap(), vec![]);
+        // The type byte is checked once the line is complete, not before.
+        assert_eq!(parse_all(b"*1\r\nfoo", OPEN).unwrap(), vec![]);
+        // A NUL before the CR hides the line (Redis's strchr stops there)
+        // until the line is too long.
+        assert_eq!(parse_all(b"*1\0\r\n$4\r\nPING\r\n", OPEN).unwrap(), vec![]);
+        assert_eq!(parse_all(b"*1\r\n$4\0\r\nPING\r\n", OPEN).unwrap(), vec![]);
+        assert_eq!(parse_all(b"PI\0NG\r\n", OPEN).unwrap(), vec![]);
+        let mut long = b"*1\0".to_vec();
+        long.resize(MAX_INLINE_LEN + 1, b'\r');
+        assert_eq!(
+            parse_all(&long, OPEN).unwrap_err().0,
+            b"too big mbulk count string"
+        );
+    }
+
+    #[test]
+    fn offending_bytes_are_quoted_raw() {
+        let e = |input: &[u8]| parse_all(input, OPEN).unwrap_err().0;
+        assert_eq!(e(b"*1\r\n\xff\r\n"), b"expected '$', got '\xff'");
+        assert_eq!(e(b"*1\r\n\r\n"), b"expected '$', got '\r'");
+        assert_eq!(
+            ParseError(b"got '\xe9'".to_vec()).reply_text(),
+            b"ERR Protocol error: got '\xe9'"
         );
     }
 

@@ -105,7 +105,9 @@ failed=()
 for unit in $UNITS; do
   port=$(free_port)
   log=$cache/$(echo "$unit" | tr / _).log
-  "$bin" --port "$port" >"$log.server" 2>&1 &
+  # As in the suite's own server config (tests/assets/default.conf): its
+  # tests use DEBUG.
+  "$bin" --port "$port" --enable-debug-command yes >"$log.server" 2>&1 &
   server_pid=$!
   # Up to 10 s for the server to listen.
   for _ in $(seq 100); do
