@@ -565,3 +565,37 @@ fn binary_passwords_work() {
     assert_eq!(d.call_args(&[b"AUTH", b"bin", b"p\x00w d"]), OK);
     assert_eq!(d.call_args(&[b"AUTH", b"bin", b"p"]), WRONGPASS);
 }
+
+/// Every command with key arguments checks them, as Redis's key specs say.
+#[test]
+fn key_patterns_cover_every_command_with_keys() {
+    let srv = TestServer::start();
+    srv.raw()
+        .expect_call("ACL SETUSER k on nopass ~app:* %R~pub:* &* +@all", OK);
+    let mut c = login(&srv, "k", "x");
+    c.expect_call("SET app:1 v", OK);
+    for refused in [
+        "GETEX secret",
+        "GETSET secret v",
+        "COPY secret app:2",
+        "COPY app:1 secret",
+        "SETRANGE secret 0 x",
+        "MSETNX app:3 v secret v",
+        "TOUCH secret",
+        "RENAME app:1 secret",
+        "SET pub:1 v",
+        "EVAL return 1 1 secret",
+        "BITOP AND app:5 app:1 secret",
+        "BITOP AND secret app:1",
+        "LCS app:1 secret",
+        "OBJECT ENCODING secret",
+        "INCRBYFLOAT secret 1",
+        "SETBIT secret 0 1",
+        "GETRANGE secret 0 1",
+    ] {
+        c.expect_call(refused, NOPERM_KEY);
+    }
+    c.expect_call("GET pub:1", b"$-1\r\n");
+    c.expect_call("MSETNX app:3 v app:4 v", b":1\r\n");
+    c.expect_call("KEYS nomatch*", b"*0\r\n");
+}

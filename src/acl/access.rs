@@ -18,8 +18,12 @@ const READ_WRITE1: &[(usize, bool, bool)] = &[(1, true, true)];
 /// them neither read nor write access: any matching pattern allows them).
 const META1: &[(usize, bool, bool)] = &[(1, false, false)];
 
-/// The keys command `name` (a top-level name) names in `args`.
-pub fn keys(name: &str, args: &[Bytes]) -> Keys {
+/// The keys command `name` (a top-level name) names in `args`, for the
+/// commands the key-spec table does not describe. A command flagged as
+/// reading or writing data that is not listed here is taken to name one key,
+/// its first argument (`data_flags`: reads, writes), so no data command goes
+/// unchecked.
+pub fn keys(name: &str, args: &[Bytes], data_flags: (bool, bool)) -> Keys {
     let all_from = |first: usize, step: usize, read: bool, write: bool| -> Keys {
         Cow::Owned(
             (first..args.len())
@@ -37,13 +41,26 @@ pub fn keys(name: &str, args: &[Bytes]) -> Keys {
         }
         "setex" | "psetex" | "setnx" | "append" | "expire" | "pexpire" | "expireat"
         | "pexpireat" | "persist" => Cow::Borrowed(WRITE1),
-        "getdel" | "incr" | "incrby" | "decr" | "decrby" => Cow::Borrowed(READ_WRITE1),
-        "strlen" | "type" | "ttl" | "pttl" => Cow::Borrowed(META1),
+        "getdel" | "incr" | "incrby" | "decr" | "decrby" | "getex" | "getset" | "incrbyfloat"
+        | "move" => Cow::Borrowed(READ_WRITE1),
+        "getrange" | "substr" | "getbit" | "bitcount" | "bitpos" => Cow::Borrowed(READ1),
+        "setrange" | "setbit" => Cow::Borrowed(WRITE1),
+        "strlen" | "type" | "ttl" | "pttl" | "expiretime" | "pexpiretime" => Cow::Borrowed(META1),
+        // OBJECT ENCODING key, MEMORY USAGE key: metadata of the key after
+        // the subcommand.
+        "object" | "memory" if args.len() > 2 => Cow::Owned(vec![(2, false, false)]),
         "mget" => all_from(1, 1, true, false),
-        "exists" | "watch" => all_from(1, 1, false, false),
+        "lcs" => Cow::Owned(vec![(1, true, false), (2, true, false)]),
+        "exists" | "watch" | "touch" => all_from(1, 1, false, false),
         "del" | "unlink" => all_from(1, 1, false, true),
-        "mset" => all_from(1, 2, false, true),
+        "mset" | "msetnx" => all_from(1, 2, false, true),
         "rename" | "renamenx" => Cow::Owned(vec![(1, true, true), (2, false, true)]),
+        "copy" => Cow::Owned(vec![(1, true, false), (2, false, true)]),
+        "bitop" => {
+            let mut keys = vec![(2, false, true)];
+            keys.extend((3..args.len()).map(|p| (p, true, false)));
+            Cow::Owned(keys)
+        }
         "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => {
             let n = args
                 .get(2)
@@ -54,7 +71,10 @@ pub fn keys(name: &str, args: &[Bytes]) -> Keys {
             let ro = name.ends_with("_ro");
             Cow::Owned((3..end).map(|p| (p, true, !ro)).collect())
         }
-        _ => Cow::Borrowed(&[]),
+        _ => match data_flags {
+            (false, false) => Cow::Borrowed(&[]),
+            (read, write) => Cow::Owned(vec![(1, read, write)]),
+        },
     }
 }
 

@@ -45,6 +45,8 @@ pub struct Entry {
     pub categories: u32,
     /// Dense numbers of its subcommands (empty for a plain command).
     pub subs: std::ops::Range<usize>,
+    /// May have key arguments: the key check runs only for these.
+    pub has_keys: bool,
 }
 
 /// Every command and subcommand, numbered: top-level commands first in
@@ -91,6 +93,7 @@ pub fn catalog() -> &'static Catalog {
                 fullname: cmd.name.to_string(),
                 categories: category_bits(cmd, None),
                 subs,
+                has_keys: crate::commands::may_have_keys(cmd, None),
             });
         }
         for cmd in COMMANDS {
@@ -101,6 +104,7 @@ pub fn catalog() -> &'static Catalog {
                     fullname: format!("{}|{}", cmd.name, sub.name),
                     categories: category_bits(sub, Some(cmd)),
                     subs: 0..0,
+                    has_keys: crate::commands::may_have_keys(sub, Some(cmd)),
                 });
             }
         }

@@ -813,7 +813,7 @@ mod tests {
     fn check(u: &User, name: &str, args: &[&str]) -> Result<(), Denial> {
         let args: Vec<Bytes> = args.iter().map(|a| Bytes::from(a.to_string())).collect();
         let top = name.split('|').next().unwrap_or(name);
-        let keys = crate::acl::access::keys(top, &args);
+        let keys = crate::acl::access::keys(top, &args, (false, false));
         let channels = crate::acl::access::channels(top, &args);
         u.check(
             id(name),

@@ -79,11 +79,23 @@ fn check_user(
     parent: Option<&'static Command>,
     args: &[Bytes],
 ) -> Result<(), Denial> {
-    let Some(id) = catalog().id_of(cmd, parent) else {
+    let cat = catalog();
+    let Some(id) = cat.id_of(cmd, parent) else {
         return Err(Denial::Command);
     };
     let top = parent.unwrap_or(cmd).name;
-    let keys = access::keys(top, args);
+    // Keys as Redis's key specs find them; for a command not described by
+    // them, pubsubd's own table. Commands without keys (PUBLISH) skip this.
+    let keys = if cat.entries.get(id).is_some_and(|e| e.has_keys) {
+        let data = (
+            cmd.flags & flags::READONLY != 0,
+            cmd.flags & flags::WRITE != 0,
+        );
+        super::command::acl_keys(cmd, parent.map(|p| p.name), args)
+            .map_or_else(|| access::keys(top, args, data), std::borrow::Cow::Owned)
+    } else {
+        std::borrow::Cow::Borrowed(&[][..])
+    };
     let channels = access::channels(top, args);
     user.check(
         id,

@@ -540,6 +540,45 @@ fn set_key_flags(words: &[Bytes]) -> &'static [&'static str] {
     }
 }
 
+/// Whether `cmd` (a subcommand of `parent`) may have key arguments: Redis's
+/// key specs give it some, or there is no description of it here. The ACL
+/// check looks for keys only in those commands.
+pub(super) fn may_have_keys(cmd: &Command, parent: Option<&str>) -> bool {
+    meta(cmd, parent).is_none_or(|m| !m.specs.is_empty())
+}
+
+/// The keys request `words` (from the command name) names, with the access
+/// its key specs give each, as the ACL check reads them: (position, reads
+/// the value (`access`), writes it (`insert`, `delete`, `update`)). None
+/// when the command is not described here.
+pub(super) fn acl_keys(
+    cmd: &Command,
+    parent: Option<&str>,
+    words: &[Bytes],
+) -> Option<Vec<(usize, bool, bool)>> {
+    let m = meta(cmd, parent)?;
+    let keys = key_positions(m, words).unwrap_or_default();
+    Some(
+        keys.into_iter()
+            // Sharded channels are `not_key` specs: channels, not keys.
+            .filter(|(_, flags)| !flags.contains(&"not_key"))
+            .map(|(pos, flags)| {
+                let flags = if m.name == "set" {
+                    set_key_flags(words)
+                } else {
+                    flags
+                };
+                let has = |f: &str| flags.iter().any(|x| x.eq_ignore_ascii_case(f));
+                (
+                    pos,
+                    has("access"),
+                    has("insert") || has("delete") || has("update"),
+                )
+            })
+            .collect(),
+    )
+}
+
 /// COMMAND GETKEYS / GETKEYSANDFLAGS: the keys the command in `args[2..]`
 /// would act on, found with its key specs, with Redis's errors.
 fn keys_of(s: &Session, args: &Args, with_flags: bool) -> Reply {

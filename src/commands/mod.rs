@@ -483,6 +483,11 @@ fn resolve(s: &Session, args: &Args, queued: bool, acl: bool) -> Result<Resolved
     Ok(resolved)
 }
 
+/// Whether a command may have key arguments (see `command::may_have_keys`).
+pub fn may_have_keys(cmd: &'static Command, parent: Option<&'static Command>) -> bool {
+    command::may_have_keys(cmd, parent.map(|p| p.name))
+}
+
 /// A command's ACL categories (`@pubsub`...), as COMMAND INFO gives them.
 pub fn acl_categories(cmd: &'static Command, parent: Option<&'static Command>) -> Vec<Reply> {
     command::categories(cmd, parent.map(|p| p.name))
