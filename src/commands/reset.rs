@@ -15,7 +15,6 @@ pub fn reset(s: &mut Session, _args: &Args) -> Reply {
     // OFF and a SKIP still pending.
     s.reply_off = false;
     s.skip_next = false;
-    s.skip_current = false;
     // Back to the default user, logged in only if it needs no password.
     let default = s.shared.acl.default_user();
     let open = default.nopass() && default.enabled();
