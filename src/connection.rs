@@ -31,6 +31,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::client::{Client, CloseReason};
 use crate::commands;
+use crate::commands::operator::Postpone;
 use crate::keyspace::KeyspaceGuard;
 use crate::logging::RateLimiter;
 use crate::protocol::request::Limits;
@@ -98,6 +99,14 @@ macro_rules! socket_impl {
 socket_impl!(tokio::net::TcpStream);
 socket_impl!(tokio::net::UnixStream);
 
+/// Sleeps until `end`; forever for None (a WAIT with timeout 0).
+async fn sleep_until(end: Option<std::time::Instant>) {
+    match end {
+        Some(end) => tokio::time::sleep_until(end.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Warnings for protocol errors are rate-limited server-wide.
 static PROTOCOL_WARNINGS: std::sync::LazyLock<RateLimiter> =
     std::sync::LazyLock::new(RateLimiter::default);
@@ -124,6 +133,9 @@ struct Stalled {
     /// Stop waiting when a script turns busy (the request is one a busy
     /// script refuses).
     or_busy: bool,
+    /// Not waiting for the keyspace but for a CLIENT PAUSE to end or a
+    /// WAIT's timeout.
+    postponed: Option<Postpone>,
 }
 
 /// How the connection ended.
@@ -240,6 +252,23 @@ impl Conn {
                     timed_out = pause.wait() => Ok(Event::Unpause(timed_out)),
                     e = self.next_event(sock, false) => e,
                 }
+            } else if let Some(why) = self.stalled.as_ref().and_then(|st| st.postponed) {
+                // Rare: held by CLIENT PAUSE or in a WAIT, still writing
+                // this client's output (a fresh wait each turn loses
+                // nothing: the pause is checked again, the deadline is
+                // kept). Requests are still read, into the query buffer
+                // and its limit, so a client that hangs up is seen.
+                let read = self.reading && client.outbox.pending() <= REPLY_BACKPRESSURE_BYTES;
+                match why {
+                    Postpone::Pause => tokio::select! {
+                        _ = Box::pin(shared.pause.changed()) => Ok(Event::Resume(None)),
+                        e = self.next_event(sock, read) => e,
+                    },
+                    Postpone::Until(end) => tokio::select! {
+                        _ = Box::pin(sleep_until(end)) => Ok(Event::Resume(None)),
+                        e = self.next_event(sock, read) => e,
+                    },
+                }
             } else if let Some(stall) = &self.stalled {
                 // Rare: waiting for the keyspace, while still writing this
                 // client's output. (A fresh wait each turn loses nothing: it
@@ -274,6 +303,11 @@ impl Conn {
                 Ok(Event::Resume(guard)) => {
                     if let Some(g) = guard {
                         self.session.adopt_keyspace(g);
+                    }
+                    if let Some(Postpone::Until(_)) =
+                        self.stalled.as_ref().and_then(|st| st.postponed)
+                    {
+                        self.session.wait_done = true;
                     }
                     self.run_buffered();
                 }
@@ -411,10 +445,24 @@ impl Conn {
     fn run_requests(&mut self) -> bool {
         let s = &mut self.session;
         if let Some(mut stall) = self.stalled.take() {
-            if let commands::Outcome::Wait { or_busy } = commands::dispatch(s, &stall.args) {
-                stall.or_busy = or_busy;
-                self.stalled = Some(stall);
-                return false;
+            match commands::dispatch(s, &stall.args) {
+                commands::Outcome::Wait { or_busy } => {
+                    stall.or_busy = or_busy;
+                    stall.postponed = None;
+                    self.stalled = Some(stall);
+                    return false;
+                }
+                commands::Outcome::Postponed(why) => {
+                    stall.or_busy = false;
+                    // A WAIT tried again before its deadline keeps it.
+                    stall.postponed = Some(match (stall.postponed, why) {
+                        (Some(old @ Postpone::Until(_)), Postpone::Until(_)) => old,
+                        _ => why,
+                    });
+                    self.stalled = Some(stall);
+                    return false;
+                }
+                commands::Outcome::Done => {}
             }
             if s.closing {
                 return true;
@@ -428,11 +476,21 @@ impl Conn {
             };
             match self.parser.parse(&mut self.buf, &limits) {
                 Ok(Some(Parsed::Command(args))) => {
-                    if let commands::Outcome::Wait { or_busy } = commands::dispatch(s, &args) {
-                        // Another client holds the keyspace: send what is
-                        // answered so far and wait for it.
+                    let stall = match commands::dispatch(s, &args) {
+                        commands::Outcome::Done => None,
+                        commands::Outcome::Wait { or_busy } => Some((or_busy, None)),
+                        commands::Outcome::Postponed(why) => Some((false, Some(why))),
+                    };
+                    if let Some((or_busy, postponed)) = stall {
+                        // Another client holds the keyspace (or a pause or
+                        // WAIT holds the command): send what is answered so
+                        // far and wait.
                         s.flush();
-                        self.stalled = Some(Box::new(Stalled { args, or_busy }));
+                        self.stalled = Some(Box::new(Stalled {
+                            args,
+                            or_busy,
+                            postponed,
+                        }));
                         return false;
                     }
                     self.parser.recycle(args);
@@ -486,6 +544,7 @@ impl Conn {
         s.flush();
         s.drop_subscriptions();
         s.end_transaction();
+        s.shared.monitors.remove(s.client.id);
         s.shared.clients.remove(&s.client.id);
         s.client.outbox.close();
     }

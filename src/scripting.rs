@@ -102,6 +102,157 @@ const STACK_LIMIT: &str = "ERR reached lua stack limit";
 /// The first byte of Lua's binary-chunk signature (ESC).
 const BINARY_CHUNK_MARK: u8 = 0x1b;
 
+/// How long FUNCTION LOAD may run a library's body (registering its
+/// functions) before it is stopped: Redis's fixed `LOAD_TIMEOUT_MS`. The
+/// body runs with the keyspace held, so it must not loop forever.
+pub const FUNCTION_LOAD_TIMEOUT_MS: u64 = 500;
+
+/// At most this many function libraries: each FUNCTION LOAD of a new name
+/// adds one, and its code and names live outside the Lua heap that
+/// `lua-memory-limit` caps. Redis has no such limit (no directive).
+pub const FUNCTION_LIBRARIES_MAX: usize = 1000;
+
+/// At most this many functions over all libraries, for the same reason as
+/// [`FUNCTION_LIBRARIES_MAX`] (no Redis directive).
+pub const FUNCTIONS_MAX: usize = 10_000;
+
+/// Redis's `-BUSY` for other clients while a function runs too long.
+pub const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+/// Script flags, from an EVAL script's `#!lua flags=...` shebang or the
+/// `flags` given to `redis.register_function` (Redis's names and meaning).
+pub mod script_flags {
+    /// The script never writes: it runs read-only (and despite maxmemory).
+    pub const NO_WRITES: u8 = 1;
+    /// The script may write over maxmemory.
+    pub const ALLOW_OOM: u8 = 2;
+    /// Accepted for Redis scripts (pubsubd is never a stale replica).
+    pub const ALLOW_STALE: u8 = 4;
+    /// Accepted for Redis scripts (pubsubd has no cluster mode).
+    pub const NO_CLUSTER: u8 = 8;
+    /// Accepted for Redis scripts (pubsubd has no cluster mode).
+    pub const ALLOW_CROSS_SLOT: u8 = 16;
+    /// An EVAL script without a shebang: Redis 6 rules (a write over
+    /// maxmemory is refused per command, not for the whole script).
+    pub const EVAL_COMPAT: u8 = 32;
+    /// Each flag's name.
+    pub const NAMES: [(&str, u8); 5] = [
+        ("no-writes", NO_WRITES),
+        ("allow-oom", ALLOW_OOM),
+        ("allow-stale", ALLOW_STALE),
+        ("no-cluster", NO_CLUSTER),
+        ("allow-cross-slot-keys", ALLOW_CROSS_SLOT),
+    ];
+}
+
+/// An EVAL body's flags and the length of its shebang line (0 without
+/// one: then [`script_flags::EVAL_COMPAT`]), or Redis's error text.
+pub fn shebang_flags(body: &[u8]) -> Result<(u8, usize), String> {
+    if !body.starts_with(b"#!") {
+        return Ok((script_flags::EVAL_COMPAT, 0));
+    }
+    let Some(end) = body.iter().position(|&b| b == b'\n') else {
+        return Err("ERR Invalid script shebang".into());
+    };
+    let parts = match crate::splitargs::split_args(&body[..end]) {
+        Some(p) if !p.is_empty() => p,
+        _ => return Err("ERR Invalid engine in script shebang".into()),
+    };
+    if parts[0] != b"#!lua" {
+        return Err(format!(
+            "ERR Unexpected engine in script shebang: {}",
+            String::from_utf8_lossy(&parts[0])
+        ));
+    }
+    let mut flags = 0;
+    for part in &parts[1..] {
+        let Some(list) = part.strip_prefix(b"flags=") else {
+            return Err(format!(
+                "ERR Unknown lua shebang option: {}",
+                String::from_utf8_lossy(part)
+            ));
+        };
+        if list.is_empty() {
+            continue;
+        }
+        for name in list.split(|&b| b == b',') {
+            match script_flags::NAMES
+                .iter()
+                .find(|(n, _)| n.as_bytes() == name)
+            {
+                Some((_, f)) => flags |= f,
+                None => {
+                    return Err(format!(
+                        "ERR Unexpected flag in script shebang: {}",
+                        String::from_utf8_lossy(name)
+                    ));
+                }
+            }
+        }
+    }
+    Ok((flags, end))
+}
+
+/// A FUNCTION LOAD payload's library name and the length of its
+/// `#!lua name=<lib>` line, or Redis's error text.
+fn library_metadata(code: &[u8]) -> Result<(String, usize), String> {
+    if !code.starts_with(b"#!") {
+        return Err("ERR Missing library metadata".into());
+    }
+    let Some(end) = code.iter().position(|&b| b == b'\n') else {
+        return Err("ERR Invalid library metadata".into());
+    };
+    let parts = match crate::splitargs::split_args(&code[..end]) {
+        Some(p) if !p.is_empty() => p,
+        _ => return Err("ERR Invalid library metadata".into()),
+    };
+    let mut name = None;
+    for part in &parts[1..] {
+        if part.len() >= 5 && part[..5].eq_ignore_ascii_case(b"name=") {
+            if name.is_some() {
+                return Err(
+                    "ERR Invalid metadata value, name argument was given multiple times".into(),
+                );
+            }
+            name = Some(part[5..].to_vec());
+            continue;
+        }
+        return Err(format!(
+            "ERR Invalid metadata value given: {}",
+            String::from_utf8_lossy(part)
+        ));
+    }
+    let Some(name) = name else {
+        return Err("ERR Library name was not given".into());
+    };
+    if name.is_empty() || !name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
+    }
+    let engine = &parts[0][2..];
+    if !engine.eq_ignore_ascii_case(b"lua") {
+        return Err(format!(
+            "ERR Engine '{}' not found",
+            String::from_utf8_lossy(engine)
+        ));
+    }
+    Ok((String::from_utf8_lossy(&name).into_owned(), end))
+}
+
+/// What stops Lua code at its next hook: SCRIPT/FUNCTION KILL (or
+/// shutdown), or a FUNCTION LOAD running past its deadline.
+#[derive(Default)]
+struct Stop {
+    kill: AtomicBool,
+    load_deadline: parking_lot::Mutex<Option<Instant>>,
+}
+
+/// A compiled script or registered function and its flags.
+struct Compiled {
+    f: mlua::Function,
+    flags: u8,
+}
+
 /// The SHA1 of `body` as 40 lowercase hex digits.
 pub fn sha1_hex(body: &[u8]) -> String {
     sha1_smol::Sha1::from(body).digest().to_string()
@@ -119,8 +270,10 @@ struct Engine {
     host: Table,
     /// Every read-only proxy, emptied after each run.
     proxies: Vec<Table>,
-    /// sha → compiled function.
-    functions: HashMap<String, mlua::Function>,
+    /// sha (or, in the functions' state, function name) → compiled code.
+    functions: HashMap<String, Compiled>,
+    /// Library name → its functions' names (the functions' state only).
+    libraries: HashMap<String, Vec<String>>,
     /// sha → body, in least-recently-used order (front = oldest).
     bodies: VecDeque<(String, Bytes)>,
 }
@@ -171,9 +324,16 @@ impl Engine {
 /// Scripting state shared by all clients.
 pub struct ScriptState {
     engine: parking_lot::Mutex<Option<Engine>>,
+    /// The function libraries' own Lua state (FUNCTION LOAD / FCALL), apart
+    /// from the EVAL one as in Redis, so SCRIPT FLUSH leaves the libraries
+    /// alone.
+    libs: parking_lot::Mutex<Option<Engine>>,
     running: AtomicBool,
+    /// Whether the running script is a function (FCALL), for the kill
+    /// command's checks.
+    running_function: AtomicBool,
     started_ms: AtomicU64,
-    kill: Arc<AtomicBool>,
+    stop: Arc<Stop>,
     wrote: AtomicBool,
     /// `busy-reply-threshold` in ms for the script now running.
     threshold_ms: AtomicU64,
@@ -197,9 +357,11 @@ impl ScriptState {
     pub fn new() -> ScriptState {
         ScriptState {
             engine: parking_lot::Mutex::new(None),
+            libs: parking_lot::Mutex::new(None),
             running: AtomicBool::new(false),
+            running_function: AtomicBool::new(false),
             started_ms: AtomicU64::new(0),
-            kill: Arc::new(AtomicBool::new(false)),
+            stop: Arc::new(Stop::default()),
             wrote: AtomicBool::new(false),
             threshold_ms: AtomicU64::new(5000),
             memory_limit: AtomicU64::new(LUA_MEMORY_LIMIT_DEFAULT),
@@ -264,13 +426,25 @@ impl ScriptState {
         }
     }
 
+    /// The `-BUSY` text for the running script: Redis names the kill
+    /// command that applies (SCRIPT KILL, or FUNCTION KILL for a function).
+    pub fn busy_text(&self) -> &'static str {
+        if self.running_function.load(Ordering::Relaxed) {
+            BUSY_FUNCTION
+        } else {
+            BUSY
+        }
+    }
+
     /// Marks that the running script wrote (it can then no longer be killed).
     pub fn note_write(&self) {
         self.wrote.store(true, Ordering::Relaxed);
     }
 
-    /// SCRIPT KILL: Ok if a kill was requested, else the error reply.
-    pub fn request_kill(&self) -> Result<(), Reply> {
+    /// SCRIPT KILL (`is_eval`) or FUNCTION KILL: Ok if a kill was
+    /// requested, else the error reply. Each kills only its own kind of
+    /// script, as in Redis.
+    pub fn request_kill(&self, is_eval: bool) -> Result<(), Reply> {
         if !self.is_running() {
             return Err(Reply::error("NOTBUSY No scripts in execution right now."));
         }
@@ -279,13 +453,20 @@ impl ScriptState {
                 "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
             ));
         }
-        self.kill.store(true, Ordering::Relaxed);
+        let function = self.running_function.load(Ordering::Relaxed);
+        if is_eval && function {
+            return Err(Reply::error(BUSY_FUNCTION));
+        }
+        if !is_eval && !function {
+            return Err(Reply::error(BUSY));
+        }
+        self.stop.kill.store(true, Ordering::Relaxed);
         Ok(())
     }
 
     /// Stops any running script at its next hook (shutdown).
     pub fn kill_for_shutdown(&self) {
-        self.kill.store(true, Ordering::Relaxed);
+        self.stop.kill.store(true, Ordering::Relaxed);
     }
 
     /// SCRIPT EXISTS for one sha.
@@ -294,6 +475,23 @@ impl ScriptState {
             .lock()
             .as_ref()
             .is_some_and(|e| e.functions.contains_key(sha))
+    }
+
+    /// The flags of cached script `sha` (see [`script_flags`]).
+    pub fn script_flags(&self, sha: &str) -> Option<u8> {
+        self.engine
+            .lock()
+            .as_ref()
+            .and_then(|e| e.functions.get(sha).map(|c| c.flags))
+    }
+
+    /// The flags of function `name`, None if there is no such function.
+    pub fn function_flags(&self, name: &[u8]) -> Option<u8> {
+        let name = std::str::from_utf8(name).ok()?;
+        self.libs
+            .lock()
+            .as_ref()
+            .and_then(|e| e.functions.get(name).map(|c| c.flags))
     }
 
     /// SCRIPT FLUSH: drops the compiled scripts and, as Redis does, the Lua
@@ -309,12 +507,17 @@ impl ScriptState {
         self.cached.load(Ordering::Relaxed)
     }
 
+    /// FUNCTION FLUSH: drops every library and the functions' Lua state.
+    pub fn function_flush(&self) {
+        *self.libs.lock() = None;
+    }
+
     /// SCRIPT LOAD / first EVAL: compiles `body` and caches it; returns its
-    /// sha, or the compile error reply.
+    /// sha, or the error reply (a bad shebang, a compile error).
     pub fn load(&self, body: &[u8]) -> Result<String, Reply> {
         let sha = sha1_hex(body);
         let mut guard = self.engine.lock();
-        let engine = match engine(&mut guard, &self.kill) {
+        let engine = match engine(&mut guard, &self.stop) {
             Ok(e) => e,
             Err(e) => return Err(Reply::error(format!("ERR {e}"))),
         };
@@ -322,9 +525,10 @@ impl ScriptState {
             touch_lru(&mut engine.bodies, &sha);
             return Ok(sha);
         }
+        let (flags, shebang_len) = shebang_flags(body).map_err(Reply::error)?;
         let compiled = {
             let _cap = self.memory_cap(&engine.lua);
-            compile(&engine.lua, body)
+            compile(&engine.lua, &body[shebang_len..], "@user_script")
         };
         let f = match compiled {
             Ok(f) => f,
@@ -338,7 +542,7 @@ impl ScriptState {
                 )));
             }
         };
-        engine.functions.insert(sha.clone(), f);
+        engine.functions.insert(sha.clone(), Compiled { f, flags });
         engine
             .bodies
             .push_back((sha.clone(), Bytes::copy_from_slice(body)));
@@ -350,6 +554,141 @@ impl ScriptState {
         self.cached
             .store(engine.functions.len() as u64, Ordering::Relaxed);
         Ok(sha)
+    }
+
+    /// FUNCTION LOAD [REPLACE]: runs the library `code` (after its
+    /// `#!lua name=<lib>` line) so that it registers its functions with
+    /// `redis.register_function`, for at most [`FUNCTION_LOAD_TIMEOUT_MS`];
+    /// returns the library's name, or Redis's error reply.
+    pub fn function_load(&self, code: &[u8], replace: bool) -> Result<String, Reply> {
+        let (name, shebang_len) = library_metadata(code).map_err(Reply::error)?;
+        let mut guard = self.libs.lock();
+        let engine = match engine(&mut guard, &self.stop) {
+            Ok(e) => e,
+            Err(e) => return Err(Reply::error(format!("ERR {e}"))),
+        };
+        let exists = engine.libraries.contains_key(&name);
+        if exists && !replace {
+            return Err(Reply::error(format!("ERR Library '{name}' already exists")));
+        }
+        if !exists && engine.libraries.len() >= FUNCTION_LIBRARIES_MAX {
+            return Err(Reply::error(format!(
+                "ERR too many function libraries (at most {FUNCTION_LIBRARIES_MAX})"
+            )));
+        }
+        let registered = {
+            let _cap = self.memory_cap(&engine.lua);
+            let outcome = self.register_library(engine, &code[shebang_len..]);
+            let killed = self.stop.kill.swap(false, Ordering::Relaxed);
+            *self.stop.load_deadline.lock() = None;
+            if killed {
+                let _ = install_hook(&engine.lua, Arc::clone(&self.stop));
+                // Only the load deadline stops a body (no kill command
+                // reaches a load): whatever the error became on its way out,
+                // it is Redis's timeout.
+                Err(Reply::error(
+                    "ERR Error registering functions: ERR FUNCTION LOAD timeout",
+                ))
+            } else {
+                outcome
+            }
+        };
+        let _ = engine.host.raw_set("registry", Value::Nil);
+        let registered = match registered {
+            Ok(r) => {
+                engine.after_run(false);
+                r
+            }
+            Err(e) => {
+                engine.after_run(true);
+                return Err(e);
+            }
+        };
+        if registered.is_empty() {
+            return Err(Reply::error("ERR No functions registered"));
+        }
+        let old = engine.libraries.get(&name);
+        for (f, _, _) in &registered {
+            if engine.functions.contains_key(f) && !old.is_some_and(|o| o.contains(f)) {
+                return Err(Reply::error(format!("ERR Function {f} already exists")));
+            }
+        }
+        if engine.functions.len() + registered.len() > FUNCTIONS_MAX + old.map_or(0, Vec::len) {
+            return Err(Reply::error(format!(
+                "ERR too many functions (at most {FUNCTIONS_MAX})"
+            )));
+        }
+        if let Some(old) = engine.libraries.remove(&name) {
+            for f in old {
+                engine.functions.remove(&f);
+            }
+        }
+        let mut names = Vec::with_capacity(registered.len());
+        for (f, callback, flags) in registered {
+            engine
+                .functions
+                .insert(f.clone(), Compiled { f: callback, flags });
+            names.push(f);
+        }
+        engine.libraries.insert(name.clone(), names);
+        Ok(name)
+    }
+
+    /// Compiles and runs a library body with `host.registry` set, under the
+    /// load deadline; returns what it registered (name, callback, flags).
+    #[allow(clippy::type_complexity)]
+    fn register_library(
+        &self,
+        engine: &Engine,
+        body: &[u8],
+    ) -> Result<Vec<(String, mlua::Function, u8)>, Reply> {
+        let lua = &engine.lua;
+        let f = compile(lua, body, "@user_function").map_err(|e| {
+            Reply::error(format!(
+                "ERR Error compiling function: {}",
+                lua_error_text(&e)
+            ))
+        })?;
+        let failed =
+            |text: String| Reply::error(format!("ERR Error registering functions: {text}"));
+        let registry = lua.create_table().map_err(|e| failed(lua_error_text(&e)))?;
+        engine
+            .host
+            .raw_set("registry", &registry)
+            .map_err(|e| failed(lua_error_text(&e)))?;
+        let run: mlua::Function = engine
+            .host
+            .raw_get("run")
+            .map_err(|e| failed(lua_error_text(&e)))?;
+        self.stop.kill.store(false, Ordering::Relaxed);
+        *self.stop.load_deadline.lock() =
+            Some(Instant::now() + std::time::Duration::from_millis(FUNCTION_LOAD_TIMEOUT_MS));
+        // As Redis's handler does, an error that is no error table gets
+        // `ERR ` in front.
+        match run.call::<(bool, Value, Value, Value)>(f) {
+            Err(e) => return Err(failed(format!("ERR {}", lua_error_text(&e)))),
+            Ok((false, kind, message, _)) if matches!(&kind, Value::String(k) if k == "reply") => {
+                return Err(failed(value_text(&message)));
+            }
+            Ok((false, _, message, _)) => {
+                return Err(failed(format!("ERR {}", value_text(&message))));
+            }
+            Ok(_) => {}
+        }
+        let mut out = Vec::new();
+        for entry in registry.sequence_values::<Table>() {
+            let entry = entry.map_err(|e| failed(lua_error_text(&e)))?;
+            let name: mlua::LuaString = entry.raw_get(1).map_err(|e| failed(lua_error_text(&e)))?;
+            let callback: mlua::Function =
+                entry.raw_get(2).map_err(|e| failed(lua_error_text(&e)))?;
+            let flags: u8 = entry.raw_get(3).map_err(|e| failed(lua_error_text(&e)))?;
+            out.push((
+                String::from_utf8_lossy(&name.as_bytes()).into_owned(),
+                callback,
+                flags,
+            ));
+        }
+        Ok(out)
     }
 
     /// Runs the cached script `sha` with `keys` and `argv`. `call` executes a
@@ -365,43 +704,106 @@ impl ScriptState {
         call: &mut dyn FnMut(Vec<Bytes>) -> Reply,
     ) -> Reply {
         let mut guard = self.engine.lock();
-        let engine = match engine(&mut guard, &self.kill) {
+        let engine = match engine(&mut guard, &self.stop) {
             Ok(e) => e,
             Err(e) => return Reply::error(format!("ERR {e}")),
         };
-        let Some(function) = engine.functions.get(sha).cloned() else {
+        let Some(function) = engine.functions.get(sha).map(|c| c.f.clone()) else {
             return Reply::error("NOSCRIPT No matching script. Please use EVAL.");
         };
         touch_lru(&mut engine.bodies, sha);
+        self.run_in(
+            engine,
+            &function,
+            sha,
+            false,
+            keys,
+            argv,
+            threshold_ms,
+            call,
+        )
+    }
+
+    /// FCALL: runs function `name` (the caller checked it exists) with
+    /// `keys` and `argv` as its two arguments; otherwise as [`Self::run`].
+    pub fn fcall(
+        &self,
+        name: &[u8],
+        keys: &[Bytes],
+        argv: &[Bytes],
+        threshold_ms: u64,
+        call: &mut dyn FnMut(Vec<Bytes>) -> Reply,
+    ) -> Reply {
+        let mut guard = self.libs.lock();
+        let engine = match engine(&mut guard, &self.stop) {
+            Ok(e) => e,
+            Err(e) => return Reply::error(format!("ERR {e}")),
+        };
+        let name = String::from_utf8_lossy(name);
+        let Some(function) = engine.functions.get(name.as_ref()).map(|c| c.f.clone()) else {
+            return Reply::error("ERR Function not found");
+        };
+        self.run_in(
+            engine,
+            &function,
+            &name,
+            true,
+            keys,
+            argv,
+            threshold_ms,
+            call,
+        )
+    }
+
+    /// Runs `function` of `engine` as the running script; `label` names it
+    /// in errors (the sha, or the function's name).
+    #[allow(clippy::too_many_arguments)]
+    fn run_in(
+        &self,
+        engine: &Engine,
+        function: &mlua::Function,
+        label: &str,
+        is_function: bool,
+        keys: &[Bytes],
+        argv: &[Bytes],
+        threshold_ms: u64,
+        call: &mut dyn FnMut(Vec<Bytes>) -> Reply,
+    ) -> Reply {
         self.threshold_ms.store(threshold_ms, Ordering::Relaxed);
         self.started_ms.store(self.now_ms(), Ordering::Relaxed);
-        self.kill.store(false, Ordering::Relaxed);
+        self.stop.kill.store(false, Ordering::Relaxed);
         self.wrote.store(false, Ordering::Relaxed);
+        self.running_function.store(is_function, Ordering::Relaxed);
         self.running.store(true, Ordering::Release);
         self.done.notify_waiters();
         let limit = self.memory_limit.load(Ordering::Relaxed);
-        let result = execute(engine, &function, keys, argv, limit, call);
+        let result = execute(engine, function, is_function, keys, argv, limit, call);
         self.running.store(false, Ordering::Release);
         self.done.notify_waiters();
-        let killed = self.kill.swap(false, Ordering::Relaxed);
+        let killed = self.stop.kill.swap(false, Ordering::Relaxed);
         if killed {
             // The kill switched the hook to every line; back to the count.
             // Should that fail, the line hook stays: slower, still correct.
-            let _ = install_hook(&engine.lua, Arc::clone(&self.kill));
+            let _ = install_hook(&engine.lua, Arc::clone(&self.stop));
         }
         engine.after_run(killed || matches!(result, Err(ScriptError::Fatal(_))));
+        let source = if is_function {
+            "user_function"
+        } else {
+            "user_script"
+        };
         match result {
             Ok(reply) => reply,
-            Err(_) if killed => Reply::error(format!("{KILLED} script: {sha}, on @user_script:1.")),
-            Err(ScriptError::Lua(text)) => Reply::error(format_runtime_error(&text, sha)),
-            Err(ScriptError::Reply(text)) => {
-                Reply::error(format!("{text} script: {sha}, on @user_script:1."))
+            Err(_) if killed => Reply::error(format!("{KILLED} script: {label}, on @{source}:1.")),
+            Err(ScriptError::Lua(text)) => Reply::error(format_runtime_error(&text, label, source)),
+            Err(ScriptError::Reply(text, line)) => {
+                Reply::error(format!("{text} script: {label}, on @{source}:{line}."))
             }
             Err(ScriptError::Fatal(text)) => {
                 // Redis's `"Error running script %s, %.100s"` for an error
                 // that is no Lua runtime error (out of memory).
                 let text: String = text.chars().take(100).collect();
-                Reply::error(format!("ERR Error running script {sha}, {text}"))
+                Reply::error(format!("ERR Error running script {label}, {text}"))
             }
         }
     }
@@ -446,7 +848,7 @@ fn touch_lru(bodies: &mut VecDeque<(String, Bytes)>, sha: &str) {
 /// text all the same (one space put in front only steers Lua away from its
 /// binary loader; such a body is no valid source either way), so the lexer
 /// refuses it with Redis's exact error.
-fn compile(lua: &Lua, body: &[u8]) -> mlua::Result<mlua::Function> {
+fn compile(lua: &Lua, body: &[u8], name: &str) -> mlua::Result<mlua::Function> {
     let chunk = if body.first() == Some(&BINARY_CHUNK_MARK) {
         let mut text = Vec::with_capacity(body.len() + 1);
         text.push(b' ');
@@ -456,7 +858,7 @@ fn compile(lua: &Lua, body: &[u8]) -> mlua::Result<mlua::Function> {
         lua.load(body)
     };
     chunk
-        .set_name("@user_script")
+        .set_name(name)
         .set_mode(ChunkMode::Text)
         .into_function()
 }
@@ -471,15 +873,25 @@ fn lua_error_text(e: &mlua::Error) -> String {
     }
 }
 
+/// A Lua value as error text.
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// Redis's text for a script that failed with a Lua runtime error:
 /// `ERR user_script:1: <message> script: <sha>, on @user_script:1.`
-fn format_runtime_error(text: &str, sha: &str) -> String {
+/// (`source` is `user_script`, or `user_function` for a function).
+fn format_runtime_error(text: &str, label: &str, source: &str) -> String {
     let line = text
-        .strip_prefix("user_script:")
+        .strip_prefix(source)
+        .and_then(|rest| rest.strip_prefix(':'))
         .and_then(|rest| rest.split(':').next())
         .and_then(|n| n.parse::<u32>().ok())
         .unwrap_or(1);
-    format!("ERR {text} script: {sha}, on @user_script:{line}.")
+    format!("ERR {text} script: {label}, on @{source}:{line}.")
 }
 
 /// How a script failed.
@@ -487,20 +899,18 @@ enum ScriptError {
     /// A Lua runtime error (its message).
     Lua(String),
     /// An error reply raised by `redis.call` or returned as `{err=...}`
-    /// from the top level.
-    Reply(String),
+    /// from the top level, and the script line that raised it (1 when it
+    /// was returned).
+    Reply(String, u32),
     /// An error that is no runtime error, so no Lua handler saw it: Lua
     /// ran out of memory.
     Fatal(String),
 }
 
 /// Creates the engine on first use.
-fn engine<'a>(
-    slot: &'a mut Option<Engine>,
-    kill: &Arc<AtomicBool>,
-) -> mlua::Result<&'a mut Engine> {
+fn engine<'a>(slot: &'a mut Option<Engine>, stop: &Arc<Stop>) -> mlua::Result<&'a mut Engine> {
     if slot.is_none() {
-        *slot = Some(new_engine(kill)?);
+        *slot = Some(new_engine(stop)?);
     }
     match slot.as_mut() {
         Some(e) => Ok(e),
@@ -525,7 +935,9 @@ local next, pairs, rawget, rawset = next, pairs, rawget, rawset
 local setmetatable, getmetatable = setmetatable, getmetatable
 local loadstring, load, xpcall = loadstring, load, xpcall
 local collectgarbage = collectgarbage
-local byte, find, sub = string.byte, string.find, string.sub
+local byte, find, sub, lower = string.byte, string.find, string.sub, string.lower
+local match = string.match
+local select = select
 local READONLY = "Attempt to modify a readonly table"
 
 local host = {}
@@ -551,11 +963,93 @@ redis.error_reply = function(s)
   if not find(s, ' ', 1, true) then return {err = 'ERR ' .. sub(s, 2)} end
   return {err = sub(s, 2)}
 end
-redis.sha1hex = function(s) return host.sha1(s) end
+redis.sha1hex = function(...)
+  if select('#', ...) ~= 1 then error({err = "ERR wrong number of arguments"}, 0) end
+  local s = ...
+  if type(s) ~= 'string' and type(s) ~= 'number' then s = '' end
+  return host.sha1(tostring(s))
+end
 redis.log = function(level, ...) return host.log(level, ...) end
 redis.setresp = function(v)
   if v ~= 2 and v ~= 3 then error("RESP version must be 2 or 3.", 0) end
   host.resp = v
+end
+-- FUNCTION LOAD sets host.registry while a library's body runs; each
+-- registration is checked with Redis's texts and added to it as
+-- {name, callback, flags}.
+local FLAGS = {
+  ['no-writes'] = 1, ['allow-oom'] = 2, ['allow-stale'] = 4,
+  ['no-cluster'] = 8, ['allow-cross-slot-keys'] = 16,
+}
+local function register_flags(t)
+  local bits = 0
+  for _, name in next, t do
+    local bit = type(name) == 'string' and FLAGS[name]
+    if not bit then error("unknown flag given", 0) end
+    if bits % (2 * bit) < bit then bits = bits + bit end
+  end
+  return bits
+end
+redis.register_function = function(...)
+  local reg = host.registry
+  if reg == nil then
+    error("redis.register_function can only be called on FUNCTION LOAD command", 0)
+  end
+  local n = select('#', ...)
+  local name, callback, flags = nil, nil, 0
+  if n == 1 then
+    local t = ...
+    if type(t) ~= 'table' then
+      error("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).", 0)
+    end
+    for k, v in next, t do
+      if type(k) ~= 'string' then
+        error("named argument key given to redis.register_function is not a string", 0)
+      end
+      local key = lower(k)
+      if key == 'function_name' then
+        if type(v) ~= 'string' then
+          error("function_name argument given to redis.register_function must be a string", 0)
+        end
+        name = v
+      elseif key == 'description' then
+        if type(v) ~= 'string' then
+          error("description argument given to redis.register_function must be a string", 0)
+        end
+      elseif key == 'callback' then
+        if type(v) ~= 'function' then
+          error("callback argument given to redis.register_function must be a function", 0)
+        end
+        callback = v
+      elseif key == 'flags' then
+        if type(v) ~= 'table' then
+          error("flags argument to redis.register_function must be a table representing function flags", 0)
+        end
+        flags = register_flags(v)
+      else
+        error("unknown argument given to redis.register_function", 0)
+      end
+    end
+    if name == nil then error("redis.register_function must get a function name argument", 0) end
+    if callback == nil then error("redis.register_function must get a callback argument", 0) end
+  elseif n == 2 then
+    name, callback = ...
+    if type(name) ~= 'string' then
+      error("first argument to redis.register_function must be a string", 0)
+    end
+    if type(callback) ~= 'function' then
+      error("second argument to redis.register_function must be a function", 0)
+    end
+  else
+    error("wrong number of arguments to redis.register_function", 0)
+  end
+  if not find(name, '^[%w_]+$') then
+    error("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long", 0)
+  end
+  for i = 1, #reg do
+    if reg[i][1] == name then error("Function already exists in the library", 0) end
+  end
+  reg[#reg + 1] = {name, callback, flags}
 end
 redis.set_repl = function() end
 redis.replicate_commands = function() return true end
@@ -572,25 +1066,44 @@ redis.REPL_REPLICA = 2
 redis.REPL_ALL = 3
 
 -- Runs one script. A runtime error reaches on_error, which keeps it and
--- returns a marker; an error that bypasses handlers (out of memory) comes
--- back as itself. Results: true, value | false, kind, message.
-local caught
+-- the line of the script's code that raised it (the first frame, going up
+-- from the error, that belongs to the script: what Redis's error handler
+-- reports), and returns a marker; an error that bypasses handlers (out of
+-- memory) comes back as itself. Results: true, value | false, kind,
+-- message, line. (In `pcall(error, '', n)`, level 1 is pcall, 2 on_error,
+-- 3 the function that raised.)
+local caught, caught_line
 local marker = {}
 local function on_error(e)
   caught = e
+  caught_line = nil
+  for level = 3, 8 do
+    local _, where = pcall(error, '', level)
+    local line = type(where) == 'string' and
+      (match(where, '^user_script:(%d+):') or match(where, '^user_function:(%d+):'))
+    if line then
+      caught_line = line
+      break
+    end
+  end
   return marker
 end
-host.run = function(f)
+host.run = function(f, keys, argv)
   host.resp = 2
   caught = nil
-  local ok, v = xpcall(f, on_error)
+  local ok, v
+  if keys then
+    ok, v = xpcall(function() return f(keys, argv) end, on_error)
+  else
+    ok, v = xpcall(f, on_error)
+  end
   if ok then return true, v end
   if v ~= marker then return false, 'fatal', tostring(v) end
   v, caught = caught, nil
   if type(v) == 'table' and type(rawget(v, 'err')) == 'string' then
-    return false, 'reply', rawget(v, 'err')
+    return false, 'reply', rawget(v, 'err'), caught_line
   end
-  return false, 'lua', tostring(v)
+  return false, 'lua', tostring(v), caught_line
 end
 
 -- Read-only proxies: `real` maps each to the table it shows, `shown` to
@@ -730,7 +1243,7 @@ return host, H, proxies
 "#;
 
 /// A Lua state with Redis's sandbox; `kill` is the SCRIPT KILL flag.
-fn new_engine(kill: &Arc<AtomicBool>) -> mlua::Result<Engine> {
+fn new_engine(stop: &Arc<Stop>) -> mlua::Result<Engine> {
     let lua = Lua::new_with(
         StdLib::TABLE | StdLib::STRING | StdLib::MATH,
         LuaOptions::default(),
@@ -760,12 +1273,12 @@ fn new_engine(kill: &Arc<AtomicBool>) -> mlua::Result<Engine> {
             Ok(())
         })?,
     )?;
-    let flag = Arc::clone(kill);
+    let flag = Arc::clone(stop);
     host.raw_set(
         "killed",
-        lua.create_function(move |_, ()| Ok(flag.load(Ordering::Relaxed)))?,
+        lua.create_function(move |_, ()| Ok(flag.kill.load(Ordering::Relaxed)))?,
     )?;
-    install_hook(&lua, Arc::clone(kill))?;
+    install_hook(&lua, Arc::clone(stop))?;
     let proxies = proxies
         .sequence_values::<Table>()
         .collect::<mlua::Result<Vec<_>>>()?;
@@ -775,6 +1288,7 @@ fn new_engine(kill: &Arc<AtomicBool>) -> mlua::Result<Engine> {
         host,
         proxies,
         functions: HashMap::new(),
+        libraries: HashMap::new(),
         bodies: VecDeque::new(),
     })
 }
@@ -782,10 +1296,10 @@ fn new_engine(kill: &Arc<AtomicBool>) -> mlua::Result<Engine> {
 /// Installs the kill hook: every [`HOOK_INSTRUCTIONS`] instructions, on
 /// every Lua thread (coroutines inherit it, which a per-thread hook would
 /// not give them).
-fn install_hook(lua: &Lua, kill: Arc<AtomicBool>) -> mlua::Result<()> {
+fn install_hook(lua: &Lua, stop: Arc<Stop>) -> mlua::Result<()> {
     lua.set_global_hook(
         HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS),
-        move |lua, debug| on_hook(lua, debug, &kill),
+        move |lua, debug| on_hook(lua, debug, &stop),
     )
 }
 
@@ -794,19 +1308,28 @@ fn install_hook(lua: &Lua, kill: Arc<AtomicBool>) -> mlua::Result<()> {
 /// does, so a script that catches the error (`pcall`, a coroutine resume, a
 /// `load` reader) meets it again at its next line outside the catching call,
 /// until the script has ended.
-fn on_hook(lua: &Lua, debug: &Debug, kill: &Arc<AtomicBool>) -> mlua::Result<VmState> {
-    if !kill.load(Ordering::Relaxed) {
-        return Ok(VmState::Continue);
+fn on_hook(lua: &Lua, debug: &Debug, stop: &Arc<Stop>) -> mlua::Result<VmState> {
+    let loading = *stop.load_deadline.lock();
+    if !stop.kill.load(Ordering::Relaxed) {
+        // A library body past its deadline is stopped as a kill is.
+        match loading {
+            Some(deadline) if Instant::now() >= deadline => {
+                stop.kill.store(true, Ordering::Relaxed);
+            }
+            _ => return Ok(VmState::Continue),
+        }
     }
     if debug.event() == DebugEvent::Count {
-        let kill = Arc::clone(kill);
+        let stop = Arc::clone(stop);
         lua.set_global_hook(HookTriggers::EVERY_LINE, move |lua, debug| {
-            on_hook(lua, debug, &kill)
+            on_hook(lua, debug, &stop)
         })?;
     }
-    Err(mlua::Error::RuntimeError(
-        "Script killed by user with SCRIPT KILL...".into(),
-    ))
+    Err(mlua::Error::RuntimeError(if loading.is_some() {
+        "FUNCTION LOAD timeout".into()
+    } else {
+        "Script killed by user with SCRIPT KILL...".into()
+    }))
 }
 
 /// Removes a run's KEYS, ARGV and host function when dropped, so that no
@@ -837,6 +1360,7 @@ fn engine_error(e: mlua::Error) -> ScriptError {
 fn execute(
     engine: &Engine,
     function: &mlua::Function,
+    is_function: bool,
     keys: &[Bytes],
     argv: &[Bytes],
     limit: u64,
@@ -855,14 +1379,16 @@ fn execute(
         }
         Ok(t)
     };
-    engine
-        .globals
-        .raw_set("KEYS", to_table(keys).map_err(engine_error)?)
-        .map_err(engine_error)?;
-    engine
-        .globals
-        .raw_set("ARGV", to_table(argv).map_err(engine_error)?)
-        .map_err(engine_error)?;
+    let keys = to_table(keys).map_err(engine_error)?;
+    let argv = to_table(argv).map_err(engine_error)?;
+    // A function gets them as its two arguments, a script as globals.
+    let args = if is_function {
+        (Value::Table(keys), Value::Table(argv))
+    } else {
+        engine.globals.raw_set("KEYS", keys).map_err(engine_error)?;
+        engine.globals.raw_set("ARGV", argv).map_err(engine_error)?;
+        (Value::Nil, Value::Nil)
+    };
     let outcome = lua.scope(|scope| {
         let f = scope.create_function_mut(|lua, args: mlua::Variadic<Value>| {
             let resp3 = matches!(args.first(), Some(Value::Integer(3)));
@@ -879,19 +1405,20 @@ fn execute(
         host.raw_set("f", f)?;
         let run: mlua::Function = host.raw_get("run")?;
         let _cap = MemoryCap::hold(lua, limit);
-        run.call::<(bool, Value, Value)>(function.clone())
+        run.call::<(bool, Value, Value, Value)>((function.clone(), args.0, args.1))
     });
     let resp3 = matches!(host.raw_get::<Value>("resp"), Ok(Value::Integer(3)));
     match outcome {
         Err(e) => Err(engine_error(e)),
-        Ok((true, v, _)) => Ok(lua_to_reply(&v, resp3, 0)),
-        Ok((false, kind, message)) => {
-            let text = match message {
-                Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
-                other => format!("{other:?}"),
+        Ok((true, v, _, _)) => Ok(lua_to_reply(&v, resp3, 0)),
+        Ok((false, kind, message, line)) => {
+            let text = value_text(&message);
+            let line = match line {
+                Value::String(s) => s.to_str().ok().and_then(|l| l.parse().ok()),
+                _ => None,
             };
             Err(match kind {
-                Value::String(k) if k == "reply" => ScriptError::Reply(text),
+                Value::String(k) if k == "reply" => ScriptError::Reply(text, line.unwrap_or(1)),
                 Value::String(k) if k == "fatal" => ScriptError::Fatal(text),
                 _ => ScriptError::Lua(text),
             })
@@ -906,18 +1433,19 @@ fn command_args(args: &[Value]) -> Result<Vec<Bytes>, String> {
     }
     let mut words = Vec::with_capacity(args.len());
     for a in args {
-        match a {
-            Value::String(s) => words.push(Bytes::copy_from_slice(&s.as_bytes())),
-            Value::Integer(i) => words.push(Bytes::from(i.to_string())),
-            Value::Number(n) => words.push(Bytes::from(format_lua_number(*n))),
-            _ => {
-                return Err(
-                    "ERR Lua redis lib command arguments must be strings or integers".into(),
-                );
-            }
-        }
+        words.push(command_word(a)?);
     }
     Ok(words)
+}
+
+/// One `redis.call` argument as a command word.
+fn command_word(a: &Value) -> Result<Bytes, String> {
+    match a {
+        Value::String(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Integer(i) => Ok(Bytes::from(i.to_string())),
+        Value::Number(n) => Ok(Bytes::from(format_lua_number(*n))),
+        _ => Err("ERR Lua redis lib command arguments must be strings or integers".into()),
+    }
 }
 
 /// Lua's `%.14g` rendering of a number.
@@ -1138,7 +1666,7 @@ mod tests {
             let state = Arc::clone(&state);
             std::thread::spawn(move || {
                 for _ in 0..2000 {
-                    if state.request_kill().is_ok() {
+                    if state.request_kill(true).is_ok() {
                         break;
                     }
                     std::thread::sleep(std::time::Duration::from_millis(5));

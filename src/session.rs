@@ -80,6 +80,8 @@ pub struct Session {
     pub watch_dirty: Option<Arc<AtomicBool>>,
     /// Running inside a script (`redis.call`): no gating, no queueing.
     pub in_script: bool,
+    /// The running script declared `allow-oom`: its writes pass maxmemory.
+    pub script_allow_oom: bool,
     /// Pushes this client caused for itself are held back until the current
     /// EXEC/EVAL reply has been sent (Redis 7.2 order).
     pub release_pushes_after_reply: bool,
@@ -111,6 +113,14 @@ pub struct Session {
     /// The running command was dispatched on its own (not from EXEC or a
     /// script), so its reply goes straight to the output buffer.
     pub direct: bool,
+    /// Set by a command that must wait before it replies (WAIT): dispatch
+    /// postpones it instead of replying.
+    pub postpone: Option<crate::commands::operator::Postpone>,
+    /// The postponed WAIT's timeout has passed: it replies now.
+    pub wait_done: bool,
+    /// MONITOR lines about this monitor's own commands, sent after the
+    /// reply (`commands::monitor`).
+    pub monitor_echo: Vec<Bytes>,
     out: BytesMut,
 }
 
@@ -141,6 +151,7 @@ impl Session {
             watched: Vec::new(),
             watch_dirty: None,
             in_script: false,
+            script_allow_oom: false,
             release_pushes_after_reply: false,
             keyspace_guard: None,
             unwatch_pending: Vec::new(),
@@ -151,6 +162,9 @@ impl Session {
             last_channel: Vec::new(),
             spare_payloads: Vec::new(),
             direct: false,
+            postpone: None,
+            wait_done: false,
+            monitor_echo: Vec::new(),
             out: BytesMut::new(),
         }
     }

@@ -166,6 +166,14 @@ pub struct Shared {
     pub acl: crate::acl::Acl,
     /// The TLS configuration new handshakes use, and TLS counters.
     pub tls: crate::tls::TlsRuntime,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::commands::monitor::Monitors,
+    /// SLOWLOG's entries and settings.
+    pub slowlog: crate::commands::slowlog::SlowLog,
+    /// LATENCY's events and threshold.
+    pub latency: crate::commands::latency::Latency,
+    /// CLIENT PAUSE.
+    pub pause: crate::commands::operator::ClientPause,
 }
 
 impl Shared {
@@ -178,7 +186,7 @@ impl Shared {
         let scripts = ScriptState::new();
         scripts.set_memory_limit(config.lua_memory_limit);
         let acl = crate::acl::Acl::new(&config);
-        Shared {
+        let shared = Shared {
             config: RwLock::new(config),
             settings,
             registry: Registry::new(),
@@ -199,7 +207,25 @@ impl Shared {
             command_names,
             acl,
             tls: crate::tls::TlsRuntime::default(),
-        }
+            monitors: Default::default(),
+            slowlog: Default::default(),
+            latency: Default::default(),
+            pause: Default::default(),
+        };
+        shared.apply_operator_settings(&shared.config());
+        shared
+    }
+
+    /// Mirrors the SLOWLOG and LATENCY settings of `config`.
+    fn apply_operator_settings(&self, config: &Config) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.slowlog
+            .slower_than_us
+            .store(config.slowlog_log_slower_than, Relaxed);
+        self.slowlog.max_len.store(config.slowlog_max_len, Relaxed);
+        self.latency
+            .threshold_ms
+            .store(config.latency_monitor_threshold, Relaxed);
     }
 
     /// The next CLIENT ID.
@@ -227,6 +253,7 @@ impl Shared {
         self.settings.apply(&guard);
         self.acl
             .apply_config(&guard, guard.requirepass != requirepass);
+        self.apply_operator_settings(&guard);
         self.scripts.set_memory_limit(guard.lua_memory_limit);
         if let Some(ctl) = &self.log_control {
             ctl.set_level(guard.loglevel);

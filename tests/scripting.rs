@@ -687,3 +687,264 @@ fn function_flush_answers_as_redis() {
     c.expect_call("FUNCTION FLUSH", b"+QUEUED\r\n");
     c.expect_call("EXEC", b"*1\r\n+OK\r\n");
 }
+
+/// `FUNCTION LOAD code` as one request.
+fn function_load(c: &mut Raw, extra: &[&str], code: &str) -> Vec<u8> {
+    let mut v: Vec<&[u8]> = vec![b"FUNCTION", b"LOAD"];
+    v.extend(extra.iter().map(|e| e.as_bytes()));
+    v.push(code.as_bytes());
+    c.call_args(&v)
+}
+
+/// FUNCTION LOAD registers functions (positional and named forms, flags)
+/// that FCALL and FCALL_RO run with their keys and arguments; REPLACE,
+/// name clashes, bad metadata and bad registrations get Redis's errors;
+/// FUNCTION FLUSH drops the libraries and SCRIPT FLUSH leaves them.
+#[test]
+fn function_load_and_fcall() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let lib = "#!lua name=mylib\n\
+        redis.register_function('echo2', function(keys, args) return {keys[1], args[1], #keys, #args} end)\n\
+        redis.register_function{function_name='getx', callback=function(keys) return redis.call('GET', keys[1]) end, flags={'no-writes'}}\n\
+        redis.register_function('setx', function(keys, args) return redis.call('SET', keys[1], args[1]) end)";
+    assert_eq!(
+        show(&function_load(&mut c, &[], lib)),
+        show(b"$5\r\nmylib\r\n")
+    );
+    c.expect_call(
+        "FCALL echo2 1 k a b",
+        b"*4\r\n$1\r\nk\r\n$1\r\na\r\n:1\r\n:2\r\n",
+    );
+    c.expect_call("FCALL setx 1 x 5", b"+OK\r\n");
+    c.expect_call("FCALL_RO getx 1 x", b"$1\r\n5\r\n");
+    c.expect_call(
+        "FCALL_RO setx 1 x 6",
+        b"-ERR Can not execute a script with write flag using *_ro command.\r\n",
+    );
+    c.expect_call("FCALL nosuch 0", b"-ERR Function not found\r\n");
+    c.expect_call("FCALL echo2 x", b"-ERR Bad number of keys provided\r\n");
+    c.expect_call(
+        "FCALL echo2 3 a",
+        b"-ERR Number of keys can't be greater than number of args\r\n",
+    );
+    assert_eq!(
+        show(&function_load(&mut c, &[], lib)),
+        show(b"-ERR Library 'mylib' already exists\r\n")
+    );
+    assert_eq!(
+        show(&function_load(&mut c, &["REPLACE"], lib)),
+        show(b"$5\r\nmylib\r\n")
+    );
+    let clash = "#!lua name=other\nredis.register_function('setx', function() return 1 end)";
+    assert_eq!(
+        show(&function_load(&mut c, &[], clash)),
+        show(b"-ERR Function setx already exists\r\n")
+    );
+    for (code, err) in [
+        ("return 1", "Missing library metadata"),
+        ("#!lua name=a", "Invalid library metadata"),
+        ("#!lua\nreturn 1", "Library name was not given"),
+        (
+            "#!lua name=a foo=b\nreturn 1",
+            "Invalid metadata value given: foo=b",
+        ),
+        ("#!js name=a\nreturn 1", "Engine 'js' not found"),
+        (
+            "#!lua name=a-b\nreturn 1",
+            "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long",
+        ),
+        ("#!lua name=a\nreturn 1", "No functions registered"),
+        (
+            "#!lua name=a\nredis.register_function('f')",
+            "Error registering functions: ERR calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).",
+        ),
+        (
+            "#!lua name=a\nredis.register_function()",
+            "Error registering functions: ERR wrong number of arguments to redis.register_function",
+        ),
+        (
+            "#!lua name=a\nredis.register_function{function_name='f', callback=function() end, flags={'bad'}}",
+            "Error registering functions: ERR unknown flag given",
+        ),
+        (
+            "#!lua name=a\nredis.register_function('f', function() end)\nredis.register_function('f', function() end)",
+            "Error registering functions: ERR Function already exists in the library",
+        ),
+        (
+            "#!lua name=a\nlocal x = nil + 1",
+            "Error registering functions: ERR user_function:2: attempt to perform arithmetic on a nil value",
+        ),
+        (
+            "#!lua name=a\nreturn +",
+            "Error compiling function: user_function:2: unexpected symbol near '+'",
+        ),
+    ] {
+        assert_eq!(
+            show(&function_load(&mut c, &[], code)),
+            show(format!("-ERR {err}\r\n").as_bytes()),
+            "{code:?}"
+        );
+    }
+    c.expect_call(
+        "FUNCTION LOAD REPLACE",
+        b"-ERR Missing library metadata\r\n",
+    );
+    c.expect_call(
+        "FUNCTION LOAD now code",
+        b"-ERR Unknown option given: now\r\n",
+    );
+    c.expect_call("SCRIPT FLUSH", b"+OK\r\n");
+    c.expect_call("FCALL_RO getx 1 x", b"$1\r\n5\r\n");
+    c.expect_call("FUNCTION FLUSH", b"+OK\r\n");
+    c.expect_call("FCALL_RO getx 1 x", b"-ERR Function not found\r\n");
+}
+
+/// A library body that never returns is stopped after Redis's load
+/// timeout instead of holding the server forever.
+#[test]
+fn function_load_times_out() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let got = function_load(&mut c, &[], "#!lua name=spin\nwhile true do end");
+    assert_eq!(
+        show(&got),
+        show(b"-ERR Error registering functions: ERR FUNCTION LOAD timeout\r\n")
+    );
+    c.expect_call("PING", b"+PONG\r\n");
+}
+
+/// An EVAL shebang declares flags: bad engines, options and flags get
+/// Redis's errors; `no-writes` makes the script read-only; a script that
+/// may write is refused by EVAL_RO, and over maxmemory unless `allow-oom`.
+#[test]
+fn eval_shebang_flags() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    expect_eval0(&mut c, "#!lua\nreturn 1", b":1\r\n");
+    expect_eval0(
+        &mut c,
+        "#!not-lua\nreturn 1",
+        b"-ERR Unexpected engine in script shebang: #!not-lua\r\n",
+    );
+    expect_eval0(
+        &mut c,
+        "#!lua badger=data\nreturn 1",
+        b"-ERR Unknown lua shebang option: badger=data\r\n",
+    );
+    expect_eval0(
+        &mut c,
+        "#!lua flags=allow-oom,what?\nreturn 1",
+        b"-ERR Unexpected flag in script shebang: what?\r\n",
+    );
+    expect_eval0(&mut c, "#!lua", b"-ERR Invalid script shebang\r\n");
+    expect_eval(
+        &mut c,
+        "#!lua flags=no-writes\nredis.call('set', KEYS[1], 1)",
+        &[b"x"],
+        &[],
+        b"-ERR Write commands are not allowed from read-only scripts. script: b38f66ecb75283ab1340c4f197f5cc294705eb27, on @user_script:2.\r\n",
+    );
+    c.send(&eval_request("EVAL_RO", "#!lua\nreturn 1", &[], &[]));
+    assert_eq!(
+        show(&c.reply()),
+        show(b"-ERR Can not execute a script with write flag using *_ro command.\r\n")
+    );
+    c.expect_call("SET x 123", b"+OK\r\n");
+    c.expect_call("CONFIG SET maxmemory 1", b"+OK\r\n");
+    expect_eval0(
+        &mut c,
+        "#!lua flags=\nreturn 1",
+        b"-OOM command not allowed when used memory > 'maxmemory'.\r\n",
+    );
+    expect_eval(
+        &mut c,
+        "#!lua flags=allow-oom\nreturn redis.call('set', KEYS[1], 1)",
+        &[b"x"],
+        &[],
+        b"+OK\r\n",
+    );
+    expect_eval(
+        &mut c,
+        "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])",
+        &[b"x"],
+        &[],
+        b"$1\r\n1\r\n",
+    );
+    c.expect_call("CONFIG SET maxmemory 0", b"+OK\r\n");
+}
+
+/// `redis.sha1hex` wants exactly one argument, CLUSTER RESET is refused
+/// from a script before the standalone error (as in Redis), and INFO
+/// memory counts the cached scripts, down to 0 after SCRIPT FLUSH.
+#[test]
+fn sha1hex_arity_cluster_reset_and_cached_script_count() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    expect_eval0(
+        &mut c,
+        "return redis.sha1hex()",
+        &script_err(
+            "ERR wrong number of arguments",
+            "3c7ce947ae74a835cc575b6ee87fb27503cb7ba4",
+        ),
+    );
+    expect_eval0(
+        &mut c,
+        "return redis.sha1hex('Pizza & Mandolino')",
+        b"$40\r\n74822d82031af7493c20eefa13bd07ec4fada82f\r\n",
+    );
+    expect_eval0(
+        &mut c,
+        "return redis.call('cluster', 'reset', 'hard')",
+        &script_err(
+            "ERR This Redis command is not allowed from script",
+            "2f652605b43a0cb0db77a1f3fd70d798a811612a",
+        ),
+    );
+    c.expect_call("SCRIPT FLUSH", b"+OK\r\n");
+    for j in 0..3 {
+        let body = format!("return {j}");
+        c.call_args(&[b"SCRIPT", b"LOAD", body.as_bytes()]);
+    }
+    let info = String::from_utf8_lossy(&c.call("INFO memory")).into_owned();
+    assert!(info.contains("number_of_cached_scripts:3\r\n"), "{info}");
+    c.expect_call("SCRIPT FLUSH ASYNC", b"+OK\r\n");
+    let info = String::from_utf8_lossy(&c.call("INFO memory")).into_owned();
+    assert!(info.contains("number_of_cached_scripts:0\r\n"), "{info}");
+}
+
+/// A busy function: other clients' BUSY names FUNCTION KILL, SCRIPT KILL
+/// refuses to stop it and FUNCTION KILL stops it, as in Redis.
+#[test]
+fn busy_function_is_killed_by_function_kill() {
+    let srv = TestServer::start();
+    let mut runner = srv.raw();
+    let mut other = srv.raw();
+    other.expect_call("CONFIG SET busy-reply-threshold 100", b"+OK\r\n");
+    let lib = "#!lua name=spin\nredis.register_function('spin', function() while true do end end)";
+    assert_eq!(
+        show(&function_load(&mut other, &[], lib)),
+        show(b"$4\r\nspin\r\n")
+    );
+    runner.send(&common::cmds("FCALL spin 0"));
+    std::thread::sleep(Duration::from_millis(300));
+    let busy = b"-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.\r\n";
+    other.expect_call("PING", busy);
+    other.expect_call("SCRIPT KILL", busy);
+    other.expect_call("FUNCTION KILL", b"+OK\r\n");
+    // Redis names the line the function was on when killed (2 here);
+    // pubsubd reports line 1 for a killed script (see README).
+    let killed = show(&runner.reply());
+    assert!(
+        killed.starts_with(
+            "-ERR Script killed by user with SCRIPT KILL... script: spin, on @user_function:"
+        ),
+        "{killed}"
+    );
+    other.expect_call("PING", b"+PONG\r\n");
+    other.expect_call(
+        "FUNCTION KILL",
+        b"-NOTBUSY No scripts in execution right now.\r\n",
+    );
+}

@@ -130,7 +130,7 @@ fn log_denial(
         object,
         username: user.clone(),
         time_ms: crate::acl::now_ms(),
-        client_info: super::client::describe(&s.client),
+        client_info: super::client::describe(&s.client, s.shared.monitors.contains(s.client.id)),
     });
 }
 
@@ -147,7 +147,7 @@ pub fn log_auth_failure(s: &Session, command: &[u8], user: &[u8]) {
         object: Bytes::copy_from_slice(command),
         username: Bytes::copy_from_slice(user),
         time_ms: crate::acl::now_ms(),
-        client_info: super::client::describe(&s.client),
+        client_info: super::client::describe(&s.client, s.shared.monitors.contains(s.client.id)),
     });
 }
 

@@ -106,11 +106,14 @@ pub fn reply(s: &mut Session, args: &Args) -> Reply {
 }
 
 /// One CLIENT LIST line for `c` (without the trailing newline), in Redis
-/// 7.2's field order.
-pub fn describe(c: &Client) -> String {
+/// 7.2's field order; `monitoring`: it is in MONITOR mode.
+pub fn describe(c: &Client, monitoring: bool) -> String {
     let info = c.info();
     let (sub, psub, ssub) = c.subscription_counts();
     let mut flags = String::new();
+    if monitoring {
+        flags.push('O');
+    }
     if sub + psub + ssub > 0 {
         flags.push('P');
     }
@@ -198,7 +201,7 @@ pub fn describe(c: &Client) -> String {
 
 /// This connection's CLIENT LIST line.
 pub fn info(s: &mut Session, _args: &Args) -> Reply {
-    let mut line = describe(&s.client);
+    let mut line = describe(&s.client, s.shared.monitors.contains(s.client.id));
     line.push('\n');
     Reply::Verbatim(Bytes::from(line))
 }
@@ -288,7 +291,7 @@ pub fn list(s: &mut Session, args: &Args) -> Reply {
         if kind.is_some_and(|t| !type_matches(&c, t)) {
             continue;
         }
-        text.push_str(&describe(&c));
+        text.push_str(&describe(&c, s.shared.monitors.contains(c.id)));
         text.push('\n');
     }
     Reply::Verbatim(Bytes::from(text))
@@ -437,12 +440,16 @@ pub fn help(_s: &mut Session, _args: &Args) -> Reply {
             "    Protect this connection from eviction.",
             "NO-TOUCH (ON|OFF)",
             "    Do not let this connection's commands touch keys.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Hold all clients' commands, or only writes, for <timeout> milliseconds.",
             "REPLY (ON|OFF|SKIP)",
             "    Turn replies to this connection's commands on or off, or skip the next one.",
             "SETINFO <LIB-NAME|LIB-VER> <value>",
             "    Record the client library's name or version.",
             "SETNAME <name>",
             "    Name this connection.",
+            "UNPAUSE",
+            "    End a CLIENT PAUSE.",
         ],
     )
 }

@@ -35,8 +35,11 @@ mod flush;
 mod hello;
 pub mod info;
 mod keys;
+pub mod latency;
+pub mod monitor;
 mod multi;
 mod object;
+pub mod operator;
 mod ping;
 pub mod publish;
 mod pubsub;
@@ -45,6 +48,7 @@ mod reset;
 mod scripting;
 mod select;
 mod shutdown;
+pub mod slowlog;
 mod strings;
 mod subscribe;
 mod time;
@@ -97,6 +101,9 @@ pub enum Outcome {
         /// The command is one a busy script refuses.
         or_busy: bool,
     },
+    /// Not run yet: CLIENT PAUSE holds it, or WAIT waits out its timeout.
+    /// Wait as the reason says, then dispatch the same request again.
+    Postponed(operator::Postpone),
 }
 
 /// Bytes of bookkeeping counted per queued argument on top of its length,
@@ -146,6 +153,8 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
                     return wait(s, true);
                 }
                 refuse_busy(s, resolved)
+            } else if s.shared.pause.holds(cmd, s.multi.as_deref(), s) {
+                return postpone(s, operator::Postpone::Pause);
             } else if needs_keyspace(s, cmd, queueing) && !s.try_take_keyspace() {
                 return wait(s, may_wait);
             } else if queueing {
@@ -155,12 +164,18 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
                 s.direct = true;
                 let reply = run(s, resolved, args);
                 s.direct = false;
+                if let Some(why) = s.postpone.take() {
+                    return postpone(s, why);
+                }
                 reply
             }
         }
     };
     s.release_keyspace();
     s.reply(reply);
+    if !s.monitor_echo.is_empty() {
+        monitor::echo_own(s);
+    }
     s.skip_current = false;
     if std::mem::take(&mut s.release_pushes_after_reply) {
         s.flush();
@@ -212,19 +227,26 @@ pub(crate) fn exec_oom_refusal(s: &mut Session, queued: &[Args]) -> Option<Reply
     if denyoom { oom_refusal(s) } else { None }
 }
 
+/// Leaves the request for later (see [`Outcome::Postponed`]), as [`wait`].
+fn postpone(s: &mut Session, why: operator::Postpone) -> Outcome {
+    let _ = wait(s, false);
+    Outcome::Postponed(why)
+}
+
 /// The reply to a command refused because a script is busy. As in Redis, the
 /// refusal aborts an open transaction, and EXEC itself ends it with
 /// `-EXECABORT`, giving the reason.
 fn refuse_busy(s: &mut Session, resolved: Resolved) -> Reply {
     let stats = &s.shared.stats.commands;
     stats.reject(s.client.id, resolved.cmd, resolved.parent);
+    let busy = s.shared.scripts.busy_text();
     if resolved.parent.is_none() && resolved.cmd.name == "exec" {
-        return exec_abort(s, &Reply::error(crate::scripting::BUSY));
+        return exec_abort(s, &Reply::error(busy));
     }
     if s.multi.is_some() {
         s.multi_error = true;
     }
-    Reply::error(crate::scripting::BUSY)
+    Reply::error(busy)
 }
 
 /// Whether `cmd`, run (or queued) by `s` now, reaches the keyspace: data
@@ -284,7 +306,7 @@ fn maxmemory(s: &Session) -> u64 {
 
 /// `-OOM` if writes are refused for `maxmemory` (measured on the keyspace
 /// the command holds).
-fn oom_refusal(s: &mut Session) -> Option<Reply> {
+pub(super) fn oom_refusal(s: &mut Session) -> Option<Reply> {
     let max = maxmemory(s);
     if max == 0 {
         return None;
@@ -301,6 +323,7 @@ fn oom_refusal(s: &mut Session) -> Option<Reply> {
 fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
     let cmd = resolved.cmd;
     if cmd.flags & flags::DENYOOM != 0
+        && !(s.in_script && s.script_allow_oom)
         && let Some(refusal) = oom_refusal(s)
     {
         let stats = &s.shared.stats.commands;
@@ -318,20 +341,39 @@ fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
         s.client.touch();
         s.client.set_last_command(cmd);
     }
+    if cmd.flags & flags::SKIP_MONITOR != 0 {
+        // Scripts' commands are shown after the script's own line.
+        monitor::feed(s, args);
+    }
     let started = std::time::Instant::now();
     let reply = match cmd.handler {
         Some(h) => h(s, args),
         None => unknown_subcommand(args.arg(0), args.get_arg(1)),
     };
-    let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    if s.postpone.is_none() {
+        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        record_stats(s, cmd, resolved.parent, ns, &reply);
+        after_run(s, cmd, args, ns / 1000);
+    }
+    reply
+}
+
+/// Counts a command that ran for `ns` in INFO's commandstats,
+/// latencystats and errorstats.
+fn record_stats(
+    s: &Session,
+    cmd: &'static Command,
+    parent: Option<&'static Command>,
+    ns: u64,
+    reply: &Reply,
+) {
     let stats = &s.shared.stats;
     let latency = s.shared.settings.latency_tracking.load(Ordering::Relaxed);
     let failed = reply.is_error();
-    let id = s.client.id;
     stats
         .commands
-        .record(id, cmd, resolved.parent, ns, failed, latency);
-    if let Reply::Error(text) = &reply
+        .record(s.client.id, cmd, parent, ns, failed, latency);
+    if let Reply::Error(text) = reply
         && !s.direct
     {
         // An error EXEC or a script collects is an error reply too, as in
@@ -339,7 +381,6 @@ fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
         crate::stats::Stats::incr(&stats.error_replies);
         stats.count_error(text);
     }
-    reply
 }
 
 /// Counts a request refused before it ran (arity, authentication,
@@ -357,6 +398,23 @@ fn count_rejection(s: &Session, args: &Args) {
             None if cmd.flags & flags::ANY_SUBCOMMAND != 0 => stats.reject(s.client.id, cmd, None),
             None => {}
         },
+    }
+}
+
+/// What the operator's tools record about a command that ran for `micros`:
+/// latency events, the slow log, the MONITOR feed.
+fn after_run(s: &mut Session, cmd: &Command, args: &Args, micros: u64) {
+    let event = if cmd.flags & flags::FAST != 0 {
+        "fast-command"
+    } else {
+        "command"
+    };
+    s.shared.latency.note(event, micros / 1000);
+    if cmd.flags & flags::SKIP_SLOWLOG == 0 && s.shared.slowlog.wants(micros) {
+        s.shared.slowlog.push(s, args, micros);
+    }
+    if cmd.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0 {
+        monitor::feed(s, args);
     }
 }
 

@@ -71,7 +71,15 @@ pub fn flush_group(s: &mut Session) {
     };
     let shared = std::sync::Arc::clone(&s.shared);
     let registry = &shared.registry;
+    // A run is delivered outside any command's timing: LATENCY sees it as
+    // its own event.
+    let started = shared.latency.enabled().then(std::time::Instant::now);
     let n = registry.publish_run(&shared, g.kind, &g.channel, &g.payloads);
+    if let Some(started) = started {
+        shared
+            .latency
+            .note("fan-out", started.elapsed().as_millis() as u64);
+    }
     s.count_deliveries((n * g.payloads.len()) as u64);
     s.reply_ints(n as i64, g.payloads.len());
     g.payloads.clear();

@@ -9,6 +9,7 @@ use crate::session::Session;
 pub fn reset(s: &mut Session, _args: &Args) -> Reply {
     s.drop_subscriptions();
     s.end_transaction();
+    s.shared.monitors.remove(s.client.id);
     s.set_protocol(Protocol::Resp2);
     s.db = 0;
     // A SKIP already applying to RESET itself stays: Redis clears only

@@ -1,6 +1,6 @@
 //! Scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT LOAD |
-//! EXISTS | FLUSH | KILL | HELP, FUNCTION FLUSH | HELP. The engine is in
-//! `src/scripting.rs`.
+//! EXISTS | FLUSH | KILL | HELP, FCALL, FCALL_RO, FUNCTION LOAD | KILL |
+//! FLUSH | HELP. The engine is in `src/scripting.rs`.
 //!
 //! Every command here that reaches the engine (all but KILL and HELP) is
 //! flagged so that dispatch holds the keyspace for it, and none can be
@@ -14,7 +14,16 @@ use bytes::Bytes;
 
 use super::{help_reply, is, parse_i64};
 use crate::protocol::{Args, Reply};
+use crate::scripting::script_flags;
 use crate::session::Session;
+
+/// Which code a run executes.
+enum Target<'a> {
+    /// A cached EVAL script, by sha.
+    Script(&'a str),
+    /// A function, by name.
+    Function(&'a [u8]),
+}
 
 /// Splits `numkeys key... arg...` (args[2..]) into keys and arguments.
 fn keys_and_args(args: &[Bytes]) -> Result<(Vec<Bytes>, Vec<Bytes>), Reply> {
@@ -31,29 +40,56 @@ fn keys_and_args(args: &[Bytes]) -> Result<(Vec<Bytes>, Vec<Bytes>), Reply> {
     Ok((args[3..3 + n].to_vec(), args[3 + n..].to_vec()))
 }
 
-/// Runs cached script `sha` for the session, atomically: dispatch holds
-/// the keyspace for the whole EVAL (or the EXEC around it), and every
-/// `redis.call` runs under that same guard.
-fn run(s: &mut Session, sha: &str, args: &[Bytes], read_only: bool) -> Reply {
+/// Runs a cached script or a function (with its `flags`) for the
+/// session, atomically: dispatch holds the keyspace for the whole EVAL (or
+/// the EXEC around it), and every `redis.call` runs under that same guard.
+/// `ro` is the command's (`*_RO`); a script that declared flags runs by
+/// Redis's rules for them.
+fn run(s: &mut Session, target: Target, flags: u8, args: &[Bytes], ro: bool) -> Reply {
     let (keys, argv) = match keys_and_args(args) {
         Ok(x) => x,
         Err(e) => return e,
     };
+    let compat = flags & script_flags::EVAL_COMPAT != 0;
+    let no_writes = flags & script_flags::NO_WRITES != 0;
+    if !compat && !no_writes {
+        if ro {
+            return Reply::error(
+                "ERR Can not execute a script with write flag using *_ro command.",
+            );
+        }
+        // Over maxmemory a script that may write is refused before it runs,
+        // unless it declared allow-oom (Redis then treats the call as a
+        // denyoom command).
+        if flags & script_flags::ALLOW_OOM == 0
+            && let Some(refusal) = super::oom_refusal(s)
+        {
+            return refusal;
+        }
+    }
+    let read_only = ro || (!compat && no_writes);
     let nested = std::mem::replace(&mut s.in_script, true);
+    let saved_oom = std::mem::replace(
+        &mut s.script_allow_oom,
+        !compat && flags & script_flags::ALLOW_OOM != 0,
+    );
     let saved_db = s.db;
     s.client.defer_pushes();
     s.release_pushes_after_reply = true;
     let threshold = s.shared.settings.busy_threshold_ms.load(Ordering::Relaxed);
     let shared = std::sync::Arc::clone(&s.shared);
     let reply = tokio::task::block_in_place(|| {
-        shared
-            .scripts
-            .run(sha, &keys, &argv, threshold, &mut |words| {
-                super::run_from_script(s, &Args::from(words), read_only)
-            })
+        let mut call = |words: Vec<Bytes>| super::run_from_script(s, &Args::from(words), read_only);
+        match target {
+            Target::Script(sha) => shared.scripts.run(sha, &keys, &argv, threshold, &mut call),
+            Target::Function(name) => shared
+                .scripts
+                .fcall(name, &keys, &argv, threshold, &mut call),
+        }
     });
     s.db = saved_db;
     s.in_script = nested;
+    s.script_allow_oom = saved_oom;
     reply
 }
 
@@ -66,7 +102,12 @@ fn eval_generic(s: &mut Session, args: &[Bytes], read_only: bool) -> Reply {
         Ok(sha) => sha,
         Err(e) => return e,
     };
-    run(s, &sha, args, read_only)
+    let flags = s
+        .shared
+        .scripts
+        .script_flags(&sha)
+        .unwrap_or(script_flags::EVAL_COMPAT);
+    run(s, Target::Script(&sha), flags, args, read_only)
 }
 
 /// EVALSHA / EVALSHA_RO sha numkeys key... arg...
@@ -75,10 +116,66 @@ fn evalsha_generic(s: &mut Session, args: &[Bytes], read_only: bool) -> Reply {
         return e;
     }
     let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
-    if !s.shared.scripts.exists(&sha) {
+    let Some(flags) = s.shared.scripts.script_flags(&sha) else {
         return Reply::error("NOSCRIPT No matching script. Please use EVAL.");
+    };
+    run(s, Target::Script(&sha), flags, args, read_only)
+}
+
+/// FCALL / FCALL_RO function numkeys key... arg...
+fn fcall_generic(s: &mut Session, args: &[Bytes], read_only: bool) -> Reply {
+    let Some(flags) = s.shared.scripts.function_flags(&args[1]) else {
+        return Reply::error("ERR Function not found");
+    };
+    if parse_i64(&args[2]).is_err() {
+        return Reply::error("ERR Bad number of keys provided");
     }
-    run(s, &sha, args, read_only)
+    if let Err(e) = keys_and_args(args) {
+        return e;
+    }
+    run(s, Target::Function(&args[1]), flags, args, read_only)
+}
+
+/// FCALL function numkeys key... arg...
+pub fn fcall(s: &mut Session, args: &Args) -> Reply {
+    fcall_generic(s, args, false)
+}
+
+/// FCALL_RO function numkeys key... arg...
+pub fn fcall_ro(s: &mut Session, args: &Args) -> Reply {
+    fcall_generic(s, args, true)
+}
+
+/// FUNCTION LOAD [REPLACE] code: the library's name.
+pub fn function_load(s: &mut Session, args: &Args) -> Reply {
+    let mut replace = false;
+    let mut at = 2;
+    while at < args.len() - 1 {
+        if is(&args[at], "replace") {
+            replace = true;
+        } else {
+            return Reply::error(format!(
+                "ERR Unknown option given: {}",
+                String::from_utf8_lossy(&args[at])
+            ));
+        }
+        at += 1;
+    }
+    if at >= args.len() {
+        return Reply::error("ERR Function code is missing");
+    }
+    match s.shared.scripts.function_load(&args[at], replace) {
+        Ok(name) => Reply::Bulk(Bytes::from(name)),
+        Err(e) => e,
+    }
+}
+
+/// FUNCTION KILL: stops the running function if it has not written.
+pub fn function_kill(s: &mut Session, _args: &Args) -> Reply {
+    match s.shared.scripts.request_kill(false) {
+        Ok(()) => Reply::ok(),
+        Err(e) => e,
+    }
 }
 
 /// EVAL script numkeys key... arg...
@@ -141,11 +238,8 @@ fn flush_option_error() -> Reply {
     Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
 }
 
-/// FUNCTION FLUSH [ASYNC|SYNC]: pubsubd keeps no function libraries (there
-/// is no FUNCTION LOAD), so there is nothing to delete; it answers as Redis
-/// does for clients and tools that clear functions along with the keyspace
-/// (Redis's own test harness does before every test file).
-pub fn function_flush(_s: &mut Session, args: &Args) -> Reply {
+/// FUNCTION FLUSH [ASYNC|SYNC]: deletes every library.
+pub fn function_flush(s: &mut Session, args: &Args) -> Reply {
     if args.len() > 3 {
         return Reply::error(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
@@ -156,7 +250,10 @@ pub fn function_flush(_s: &mut Session, args: &Args) -> Reply {
         Some(a) if !is(a, "async") && !is(a, "sync") => {
             Reply::error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
         }
-        _ => Reply::ok(),
+        _ => {
+            s.shared.scripts.function_flush();
+            Reply::ok()
+        }
     }
 }
 
@@ -165,15 +262,19 @@ pub fn function_help(_s: &mut Session, _args: &Args) -> Reply {
     help_reply(
         "FUNCTION",
         &[
+            "LOAD [REPLACE] <FUNCTION CODE>",
+            "    Create a new library with the given library name and code.",
             "FLUSH [ASYNC|SYNC]",
-            "    Delete all the libraries (pubsubd keeps none).",
+            "    Delete all the libraries.",
+            "KILL",
+            "    Kill a function that is currently executing.",
         ],
     )
 }
 
 /// SCRIPT KILL: stops the running script if it has not written.
 pub fn kill(s: &mut Session, _args: &Args) -> Reply {
-    match s.shared.scripts.request_kill() {
+    match s.shared.scripts.request_kill(true) {
         Ok(()) => Reply::ok(),
         Err(e) => e,
     }

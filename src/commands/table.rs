@@ -36,6 +36,10 @@ pub mod flags {
     pub const NO_MULTI: u32 = 1 << 11;
     /// Refused while over `maxmemory`.
     pub const DENYOOM: u32 = 1 << 12;
+    /// Not shown to MONITOR after it runs (scripts show themselves first).
+    pub const SKIP_MONITOR: u32 = 1 << 13;
+    /// Never logged in the slow log.
+    pub const SKIP_SLOWLOG: u32 = 1 << 14;
     /// Allowed in RESP2 subscribed mode (internal).
     pub const SUBSCRIBED_OK: u32 = 1 << 16;
     /// May push to the calling client itself: earlier replies are flushed
@@ -57,6 +61,8 @@ pub mod flags {
         (NOSCRIPT, "noscript"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (ALLOW_BUSY, "allow_busy"),
@@ -170,6 +176,7 @@ use super::{
     ping, publish, pubsub, quit, reset, scripting, select, shutdown, strings, subscribe, time,
 };
 use super::{bits, object};
+use super::{latency, monitor, operator, slowlog};
 
 const CONN: &str = "connection";
 const SERVER: &str = "server";
@@ -309,7 +316,27 @@ static SCRIPT_SUBS: [Command; 5] = [
     ),
 ];
 
-static FUNCTION_SUBS: [Command; 2] = [
+static FUNCTION_SUBS: [Command; 4] = [
+    cmd(
+        "load",
+        -3,
+        NOSCRIPT | WRITE,
+        scripting::function_load,
+        LUA,
+        "7.0.0",
+        "Creates a library.",
+        "[REPLACE] function-code",
+    ),
+    cmd(
+        "kill",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        scripting::function_kill,
+        LUA,
+        "7.0.0",
+        "Terminates a function during execution.",
+        "",
+    ),
     cmd(
         "flush",
         -2,
@@ -332,7 +359,103 @@ static FUNCTION_SUBS: [Command; 2] = [
     ),
 ];
 
-static CLIENT_SUBS: [Command; 11] = [
+static SLOWLOG_SUBS: [Command; 4] = [
+    cmd(
+        "get",
+        -2,
+        ADMIN | LOADING | STALE,
+        slowlog::get,
+        SERVER,
+        "2.2.12",
+        "Returns the slow log's entries.",
+        "[count]",
+    ),
+    cmd(
+        "len",
+        2,
+        ADMIN | LOADING | STALE,
+        slowlog::len,
+        SERVER,
+        "2.2.12",
+        "Returns the number of entries in the slow log.",
+        "",
+    ),
+    cmd(
+        "reset",
+        2,
+        ADMIN | LOADING | STALE,
+        slowlog::reset,
+        SERVER,
+        "2.2.12",
+        "Clears all entries from the slow log.",
+        "",
+    ),
+    cmd(
+        "help",
+        2,
+        LOADING | STALE,
+        slowlog::help,
+        SERVER,
+        "6.2.0",
+        "Show helpful text about the different subcommands.",
+        "",
+    ),
+];
+
+static LATENCY_SUBS: [Command; 5] = [
+    cmd(
+        "doctor",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        latency::doctor,
+        SERVER,
+        "2.8.13",
+        "Returns a human-readable latency analysis report.",
+        "",
+    ),
+    cmd(
+        "history",
+        3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        latency::history,
+        SERVER,
+        "2.8.13",
+        "Returns timestamp-latency samples for an event.",
+        "event",
+    ),
+    cmd(
+        "latest",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        latency::latest,
+        SERVER,
+        "2.8.13",
+        "Returns the latest latency samples for all events.",
+        "",
+    ),
+    cmd(
+        "reset",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        latency::reset,
+        SERVER,
+        "2.8.13",
+        "Resets the latency data for one or more events.",
+        "[event [event ...]]",
+    ),
+    cmd(
+        "help",
+        2,
+        LOADING | STALE,
+        latency::help,
+        SERVER,
+        "2.8.13",
+        "Returns helpful text about the different subcommands.",
+        "",
+    ),
+];
+
+static CLIENT_SUBS: [Command; 13] = [
     cmd(
         "id",
         2,
@@ -422,6 +545,26 @@ static CLIENT_SUBS: [Command; 11] = [
         "7.0.0",
         "Sets the client eviction mode of the connection.",
         "ON|OFF",
+    ),
+    cmd(
+        "pause",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        operator::client_pause,
+        CONN,
+        "3.0.0",
+        "Suspends commands processing.",
+        "timeout [WRITE|ALL]",
+    ),
+    cmd(
+        "unpause",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        operator::client_unpause,
+        CONN,
+        "6.2.0",
+        "Resumes processing commands from paused clients.",
+        "",
     ),
     cmd(
         "no-touch",
@@ -1512,7 +1655,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "exec",
         1,
-        NOSCRIPT | LOADING | STALE | KEYSPACE,
+        NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG | KEYSPACE,
         multi::exec,
         TX,
         "1.2.0",
@@ -1552,7 +1695,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "eval",
         -3,
-        NOSCRIPT | STALE | MAY_PUSH | KEYSPACE,
+        NOSCRIPT | STALE | SKIP_MONITOR | MAY_PUSH | KEYSPACE,
         scripting::eval,
         LUA,
         "2.6.0",
@@ -1562,7 +1705,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "evalsha",
         -3,
-        NOSCRIPT | STALE | MAY_PUSH | KEYSPACE,
+        NOSCRIPT | STALE | SKIP_MONITOR | MAY_PUSH | KEYSPACE,
         scripting::evalsha,
         LUA,
         "2.6.0",
@@ -1572,7 +1715,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "eval_ro",
         -3,
-        NOSCRIPT | STALE | READONLY | MAY_PUSH,
+        NOSCRIPT | STALE | SKIP_MONITOR | READONLY | MAY_PUSH,
         scripting::eval_ro,
         LUA,
         "7.0.0",
@@ -1582,7 +1725,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(
         "evalsha_ro",
         -3,
-        NOSCRIPT | STALE | READONLY | MAY_PUSH,
+        NOSCRIPT | STALE | SKIP_MONITOR | READONLY | MAY_PUSH,
         scripting::evalsha_ro,
         LUA,
         "7.0.0",
@@ -1618,6 +1761,26 @@ pub static COMMANDS: &[Command] = &[
         LUA,
         "2.6.0",
         "A container for Lua scripts management commands.",
+    ),
+    cmd(
+        "fcall",
+        -3,
+        NOSCRIPT | STALE | MAY_PUSH | KEYSPACE,
+        scripting::fcall,
+        LUA,
+        "7.0.0",
+        "Invokes a function.",
+        "function numkeys [key [key ...]] [arg [arg ...]]",
+    ),
+    cmd(
+        "fcall_ro",
+        -3,
+        NOSCRIPT | STALE | READONLY | MAY_PUSH,
+        scripting::fcall_ro,
+        LUA,
+        "7.0.0",
+        "Invokes a read-only function.",
+        "function numkeys [key [key ...]] [arg [arg ...]]",
     ),
     container(
         "function",
@@ -1658,6 +1821,66 @@ pub static COMMANDS: &[Command] = &[
         SERVER,
         "2.8.13",
         "Returns detailed information about all commands.",
+    ),
+    container(
+        "slowlog",
+        -2,
+        0,
+        None,
+        &SLOWLOG_SUBS,
+        SERVER,
+        "2.2.12",
+        "A container for slow log commands.",
+    ),
+    container(
+        "latency",
+        -2,
+        0,
+        None,
+        &LATENCY_SUBS,
+        SERVER,
+        "2.8.13",
+        "A container for latency diagnostics commands.",
+    ),
+    cmd(
+        "monitor",
+        1,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        monitor::monitor,
+        SERVER,
+        "1.0.0",
+        "Listens for all requests received by the server in real-time.",
+        "",
+    ),
+    cmd(
+        "role",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST,
+        operator::role,
+        SERVER,
+        "2.8.12",
+        "Returns the replication role.",
+        "",
+    ),
+    cmd(
+        "lastsave",
+        1,
+        LOADING | STALE | FAST,
+        operator::lastsave,
+        SERVER,
+        "1.0.0",
+        "Returns the Unix timestamp of the last successful save to disk.",
+        "",
+    ),
+    cmd(
+        "wait",
+        3,
+        NOSCRIPT,
+        operator::wait,
+        GEN,
+        "3.0.0",
+        "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
+        "numreplicas timeout",
     ),
     container(
         "pubsub",

@@ -249,6 +249,14 @@ pub struct Config {
     /// `notify-keyspace-events`: enabled keyspace event classes, as
     /// `crate::keyspace::class` bits. Default none.
     pub notify_keyspace_events: u32,
+    /// `slowlog-log-slower-than`: microseconds a command runs before SLOWLOG
+    /// logs it; -1 = never. Default 10000.
+    pub slowlog_log_slower_than: i64,
+    /// `slowlog-max-len`: most entries SLOWLOG keeps. Default 128.
+    pub slowlog_max_len: u64,
+    /// `latency-monitor-threshold`: milliseconds an event takes before
+    /// LATENCY records it; 0 = off. Default 0.
+    pub latency_monitor_threshold: u64,
     /// `busy-reply-threshold` (alias `lua-time-limit`): milliseconds a script
     /// may run before other clients get `-BUSY`. Default 5000.
     pub busy_reply_threshold: u64,
@@ -301,6 +309,9 @@ impl Default for Config {
             latency_tracking_info_percentiles: crate::stats::LATENCY_PERCENTILES.to_vec(),
             maxmemory: 0,
             notify_keyspace_events: 0,
+            slowlog_log_slower_than: crate::commands::slowlog::DEFAULT_SLOWER_THAN_US,
+            slowlog_max_len: crate::commands::slowlog::DEFAULT_MAX_LEN,
+            latency_monitor_threshold: 0,
             busy_reply_threshold: 5000,
             command_names: CommandNames::default(),
             lua_memory_limit: crate::scripting::LUA_MEMORY_LIMIT_DEFAULT,

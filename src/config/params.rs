@@ -262,6 +262,36 @@ pub(super) static PARAMS: &[Param] = &[
         help: "Keyspace event classes to publish, e.g. KEA [default: \"\"]",
     },
     Param {
+        name: "slowlog-log-slower-than",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| int_arg(v, -1, i64::MAX).map(|n| c.slowlog_log_slower_than = n),
+            get: |c| c.slowlog_log_slower_than.to_string().into_bytes(),
+        },
+        value_name: "MICROSECONDS",
+        help: "SLOWLOG logs commands that run at least this long; -1 = never [default: 10000]",
+    },
+    Param {
+        name: "slowlog-max-len",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| int_arg(v, 0, i64::MAX).map(|n| c.slowlog_max_len = n),
+            get: |c| c.slowlog_max_len.to_string().into_bytes(),
+        },
+        value_name: "N",
+        help: "Most entries SLOWLOG keeps [default: 128]",
+    },
+    Param {
+        name: "latency-monitor-threshold",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| int_arg(v, 0, i64::MAX).map(|n| c.latency_monitor_threshold = n),
+            get: |c| c.latency_monitor_threshold.to_string().into_bytes(),
+        },
+        value_name: "MILLISECONDS",
+        help: "LATENCY records events that take at least this long; 0 = off [default: 0]",
+    },
+    Param {
         name: "busy-reply-threshold",
         mutable: true,
         kind: BUSY_REPLY_THRESHOLD,
@@ -719,7 +749,6 @@ pub(super) static IGNORED_PREFIXES: &[&str] = &[
     "set-max-",
     "shutdown-",
     "slave-",
-    "slowlog-",
     "stream-node-",
     "syslog-",
     // The TLS directives pubsubd implements are in PARAMS. The rest of the
