@@ -152,6 +152,8 @@ pub struct ClientInfo {
     pub qbuf: usize,
     /// Capacity of the query buffer (`qbuf-free=` is capacity - qbuf).
     pub qbuf_cap: usize,
+    /// The ACL user, when not `default` (`user=`).
+    pub user: Option<Bytes>,
 }
 
 /// A connected client.

@@ -35,6 +35,7 @@
 //! limits is disconnected, logged and counted — never silently skipped.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod acl;
 pub mod auth;
 pub mod client;
 pub mod cluster;

@@ -93,6 +93,7 @@ fn bind_addrs(entry: &str, port: u16) -> (Vec<SocketAddr>, bool) {
 /// Runs the server until shutdown. Returns an error for start-up failures
 /// (bind, pidfile, unix socket).
 pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
+    shared.acl.load_at_startup(&config)?;
     let mut tcp = Vec::new();
     if config.port != 0 {
         for entry in &config.bind {
@@ -295,7 +296,7 @@ fn refusal(shared: &Shared, local: bool) -> Option<&'static str> {
         return Some(MAX_CLIENTS);
     }
     if shared.settings.protected_mode.load(Ordering::Relaxed)
-        && !shared.settings.password_required()
+        && !shared.acl.auth_required()
         && !local
     {
         return Some(DENIED);

@@ -46,6 +46,10 @@ pub struct Session {
     pub protocol: Protocol,
     /// False while a password is required and not yet given.
     pub authenticated: bool,
+    /// The ACL user, as of `acl_epoch` (see `crate::acl`).
+    pub user: Arc<crate::acl::User>,
+    /// The ACL epoch `user` was read at.
+    acl_epoch: u64,
     /// SELECTed database.
     pub db: usize,
     /// Subscribed channels (the reverse index of the registry).
@@ -123,12 +127,16 @@ pub struct Session {
 impl Session {
     /// A fresh session: RESP2, db 0, authenticated unless a password is set.
     pub fn new(shared: Arc<Shared>, client: Arc<Client>) -> Session {
-        let authenticated = !shared.settings.password_required();
+        let acl_epoch = shared.acl.epoch();
+        let user = shared.acl.default_user();
+        let authenticated = !shared.acl.auth_required();
         Session {
             shared,
             client,
             protocol: Protocol::Resp2,
             authenticated,
+            user,
+            acl_epoch,
             db: 0,
             channels: NameSet::default(),
             patterns: NameSet::default(),
@@ -413,6 +421,33 @@ impl Session {
             self.shared.registry.punsubscribe(&p, id);
         }
         self.sync_counts();
+    }
+
+    /// Logs the connection in as `user` (AUTH, HELLO AUTH, RESET).
+    pub fn set_user(&mut self, user: Arc<crate::acl::User>, authenticated: bool) {
+        let name = (user.name.as_ref() != crate::acl::DEFAULT_USER).then(|| user.name.clone());
+        self.client.with_info(|i| i.user = name);
+        self.user = user;
+        self.authenticated = authenticated;
+        self.client.note_authenticated(authenticated);
+    }
+
+    /// Fetches the user again if any ACL changed since it was read (one
+    /// atomic load when nothing did). A user deleted meanwhile closes the
+    /// connection, as ACL DELUSER does in Redis.
+    pub fn refresh_user(&mut self) {
+        let epoch = self.shared.acl.epoch();
+        if epoch == self.acl_epoch {
+            return;
+        }
+        self.acl_epoch = epoch;
+        match self.shared.acl.get(&self.user.name) {
+            Some(u) => self.user = u,
+            None => {
+                self.closing = true;
+                self.user = Arc::new(crate::acl::User::new(self.user.name.clone(), false));
+            }
+        }
     }
 
     /// Switches protocol for replies and for pushes to this client.

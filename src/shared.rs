@@ -162,6 +162,8 @@ pub struct Shared {
     pub config_file: Option<std::path::PathBuf>,
     /// The names commands answer to (`rename-command`; fixed at start-up).
     pub command_names: crate::commands::CommandNames,
+    /// ACL users and the ACL log.
+    pub acl: crate::acl::Acl,
     /// The TLS configuration new handshakes use, and TLS counters.
     pub tls: crate::tls::TlsRuntime,
     /// Clients in MONITOR mode.
@@ -185,6 +187,7 @@ impl Shared {
         let command_names = config.command_names.clone();
         let scripts = ScriptState::new();
         scripts.set_memory_limit(config.lua_memory_limit);
+        let acl = crate::acl::Acl::new(&config);
         let shared = Shared {
             config: RwLock::new(config),
             settings,
@@ -204,6 +207,7 @@ impl Shared {
             log_control,
             config_file: None,
             command_names,
+            acl,
             tls: crate::tls::TlsRuntime::default(),
             monitors: Default::default(),
             slowlog: Default::default(),
@@ -247,8 +251,11 @@ impl Shared {
             Ok(c) => c,
             Err(p) => p.into_inner(),
         };
+        let requirepass = guard.requirepass.clone();
         let out = f(&mut guard);
         self.settings.apply(&guard);
+        self.acl
+            .apply_config(&guard, guard.requirepass != requirepass);
         self.apply_operator_settings(&guard);
         self.scripts.set_memory_limit(guard.lua_memory_limit);
         if let Some(ctl) = &self.log_control {

@@ -147,7 +147,7 @@ pub fn describe(c: &Client, monitoring: bool) -> String {
     let mut line = String::with_capacity(320);
     let _ = write!(
         line,
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl=0 oll={} omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl=0 oll={} omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
         c.peer.addr,
         c.peer.laddr,
@@ -174,6 +174,11 @@ pub fn describe(c: &Client, monitoring: bool) -> String {
             Some((name, None)) => name.to_string(),
             Some((name, Some(sub))) => format!("{name}|{sub}"),
         },
+        info.user
+            .as_ref()
+            .map_or(std::borrow::Cow::Borrowed("default"), |u| {
+                String::from_utf8_lossy(u)
+            }),
         c.protocol().number(),
         info.lib
             .as_ref()

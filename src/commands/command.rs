@@ -121,7 +121,7 @@ impl CommandNames {
 
 /// A command's ACL categories: Redis's own list for the commands Redis 7.0
 /// has, otherwise the ones its group and flags imply.
-fn categories(cmd: &Command, parent: Option<&str>) -> Vec<Reply> {
+pub(super) fn categories(cmd: &Command, parent: Option<&str>) -> Vec<Reply> {
     if let Some(m) = meta(cmd, parent) {
         return m
             .categories
@@ -538,6 +538,45 @@ fn set_key_flags(words: &[Bytes]) -> &'static [&'static str] {
     } else {
         &["OW", "update"]
     }
+}
+
+/// Whether `cmd` (a subcommand of `parent`) may have key arguments: Redis's
+/// key specs give it some, or there is no description of it here. The ACL
+/// check looks for keys only in those commands.
+pub(super) fn may_have_keys(cmd: &Command, parent: Option<&str>) -> bool {
+    meta(cmd, parent).is_none_or(|m| !m.specs.is_empty())
+}
+
+/// The keys request `words` (from the command name) names, with the access
+/// its key specs give each, as the ACL check reads them: (position, reads
+/// the value (`access`), writes it (`insert`, `delete`, `update`)). None
+/// when the command is not described here.
+pub(super) fn acl_keys(
+    cmd: &Command,
+    parent: Option<&str>,
+    words: &[Bytes],
+) -> Option<Vec<(usize, bool, bool)>> {
+    let m = meta(cmd, parent)?;
+    let keys = key_positions(m, words).unwrap_or_default();
+    Some(
+        keys.into_iter()
+            // Sharded channels are `not_key` specs: channels, not keys.
+            .filter(|(_, flags)| !flags.contains(&"not_key"))
+            .map(|(pos, flags)| {
+                let flags = if m.name == "set" {
+                    set_key_flags(words)
+                } else {
+                    flags
+                };
+                let has = |f: &str| flags.iter().any(|x| x.eq_ignore_ascii_case(f));
+                (
+                    pos,
+                    has("access"),
+                    has("insert") || has("delete") || has("update"),
+                )
+            })
+            .collect(),
+    )
 }
 
 /// COMMAND GETKEYS / GETKEYSANDFLAGS: the keys the command in `args[2..]`
@@ -2327,6 +2366,104 @@ static META: &[Meta] = &[
     Meta {
         name: "wait",
         categories: &["@slow", "@connection"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "acl",
+        categories: &["@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "acl|cat",
+        categories: &["@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "acl|deluser",
+        categories: &["@admin", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "acl|dryrun",
+        categories: &["@admin", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "acl|genpass",
+        categories: &["@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "acl|getuser",
+        categories: &["@admin", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "acl|help",
+        categories: &["@slow"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "acl|list",
+        categories: &["@admin", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "acl|load",
+        categories: &["@admin", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "acl|log",
+        categories: &["@admin", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "acl|save",
+        categories: &["@admin", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "acl|setuser",
+        categories: &["@admin", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "acl|users",
+        categories: &["@admin", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
+        name: "acl|whoami",
+        categories: &["@slow"],
         keys: (0, 0, 0),
         extra_flags: &[],
         specs: &[],

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::auth::{WRONGPASS, credentials_ok};
+use super::auth::{WRONGPASS, log_in};
 use super::client::validate_name;
 use super::is;
 use crate::protocol::{Args, Protocol, Reply};
@@ -50,11 +50,10 @@ pub fn hello(s: &mut Session, args: &Args) -> Reply {
             ));
         }
     }
-    if let Some((user, pass)) = creds {
-        if !credentials_ok(s, user, pass) {
-            return Reply::error(WRONGPASS);
-        }
-        s.authenticated = true;
+    if let Some((user, pass)) = creds
+        && !log_in(s, &args[0], user, pass)
+    {
+        return Reply::error(WRONGPASS);
     }
     if !s.authenticated {
         return Reply::error(

@@ -19,6 +19,7 @@
 
 pub mod table;
 
+mod acl;
 mod auth;
 mod bits;
 mod client;
@@ -127,12 +128,13 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
     if args.is_empty() {
         return Outcome::Done;
     }
+    s.refresh_user();
     // A PUBLISH run is delivered before anything else this client does.
     if s.publish_group.is_some() && !publish::continues_group(s, args) {
         publish::flush_group(s);
     }
     s.skip_current = std::mem::take(&mut s.skip_next);
-    let reply = match resolve(s, args, false) {
+    let reply = match resolve(s, args, false, true) {
         Err(reply) if names_exec(s, args) => exec_abort(s, &reply),
         Err(reply) => {
             count_rejection(s, args);
@@ -221,7 +223,7 @@ pub(crate) fn exec_abort(s: &mut Session, refusal: &Reply) -> Reply {
 pub(crate) fn exec_oom_refusal(s: &mut Session, queued: &[Args]) -> Option<Reply> {
     let denyoom = queued
         .iter()
-        .any(|args| resolve(s, args, true).is_ok_and(|r| r.cmd.flags & flags::DENYOOM != 0));
+        .any(|args| resolve(s, args, true, false).is_ok_and(|r| r.cmd.flags & flags::DENYOOM != 0));
     if denyoom { oom_refusal(s) } else { None }
 }
 
@@ -419,7 +421,7 @@ fn after_run(s: &mut Session, cmd: &Command, args: &Args, micros: u64) {
 /// Runs a command inside EXEC: resolved again (the table is static, so it
 /// resolves as it did when queued) and executed.
 pub fn run_queued(s: &mut Session, args: &Args) -> Reply {
-    match resolve(s, args, true) {
+    match resolve(s, args, true, true) {
         Ok(resolved) => run_nested(s, resolved, args),
         Err(reply) => reply,
     }
@@ -462,6 +464,16 @@ pub fn run_from_script(s: &mut Session, args: &Args, read_only: bool) -> Reply {
     if cmd.flags & flags::NOSCRIPT != 0 {
         return Reply::error("ERR This Redis command is not allowed from script");
     }
+    if let Err(e) = acl::check(
+        s,
+        cmd,
+        resolved.parent,
+        args,
+        crate::acl::Context::Lua,
+        false,
+    ) {
+        return e;
+    }
     if cmd.flags & flags::WRITE != 0 {
         if read_only {
             return Reply::error("ERR Write commands are not allowed from read-only scripts.");
@@ -473,8 +485,9 @@ pub fn run_from_script(s: &mut Session, args: &Args, read_only: bool) -> Reply {
 
 /// Finds the command (or subcommand) for `args` and checks every
 /// precondition; returns it with its full name (`client|list`), or the error
-/// reply the client gets instead.
-fn resolve(s: &Session, args: &Args, queued: bool) -> Result<Resolved, Reply> {
+/// reply the client gets instead. `acl`: check (and log) the user's
+/// permissions too; false only for a look at a command that is not run now.
+fn resolve(s: &Session, args: &Args, queued: bool, acl: bool) -> Result<Resolved, Reply> {
     let name = args.arg(0);
     let Some(cmd) = s.shared.command_names.lookup(name) else {
         return Err(unknown_command(name, &args[1..]));
@@ -508,6 +521,14 @@ fn resolve(s: &Session, args: &Args, queued: bool) -> Result<Resolved, Reply> {
     if !s.authenticated && cmd.flags & flags::NO_AUTH == 0 {
         return Err(Reply::error("NOAUTH Authentication required."));
     }
+    let context = if queued || s.multi.is_some() {
+        crate::acl::Context::Multi
+    } else {
+        crate::acl::Context::Toplevel
+    };
+    if acl {
+        acl::check(s, resolved.cmd, resolved.parent, args, context, queued)?;
+    }
     // As in Redis, a queued command was checked against the subscribed
     // context when it was queued: one that EXEC runs after a SUBSCRIBE in
     // the same transaction still runs.
@@ -518,6 +539,16 @@ fn resolve(s: &Session, args: &Args, queued: bool) -> Result<Resolved, Reply> {
         )));
     }
     Ok(resolved)
+}
+
+/// Whether a command may have key arguments (see `command::may_have_keys`).
+pub fn may_have_keys(cmd: &'static Command, parent: Option<&'static Command>) -> bool {
+    command::may_have_keys(cmd, parent.map(|p| p.name))
+}
+
+/// A command's ACL categories (`@pubsub`...), as COMMAND INFO gives them.
+pub fn acl_categories(cmd: &'static Command, parent: Option<&'static Command>) -> Vec<Reply> {
+    command::categories(cmd, parent.map(|p| p.name))
 }
 
 /// A client-supplied argument as Redis echoes it in errors: its bytes as

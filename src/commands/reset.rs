@@ -16,7 +16,10 @@ pub fn reset(s: &mut Session, _args: &Args) -> Reply {
     // OFF and a SKIP still pending.
     s.reply_off = false;
     s.skip_next = false;
-    s.authenticated = !s.shared.settings.password_required();
+    // Back to the default user, logged in only if it needs no password.
+    let default = s.shared.acl.default_user();
+    let open = default.nopass() && default.enabled();
+    s.set_user(default, open);
     s.client.with_info(|i| {
         i.name.clear();
         i.db = 0;

@@ -169,6 +169,7 @@ const fn container(
     }
 }
 
+use super::acl;
 use super::debug;
 use super::{
     auth, client, cluster, command, config, dbsize, echo, expire, flush, hello, info, keys, multi,
@@ -767,6 +768,139 @@ static PUBSUB_SUBS: [Command; 6] = [
 ];
 
 /// Every top-level command.
+static ACL_SUBS: [Command; 13] = [
+    cmd(
+        "cat",
+        -2,
+        NOSCRIPT | LOADING | STALE,
+        acl::cat,
+        SERVER,
+        "6.0.0",
+        "Lists the ACL categories, or the commands inside a category.",
+        "[category]",
+    ),
+    cmd(
+        "deluser",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        acl::deluser,
+        SERVER,
+        "6.0.0",
+        "Deletes ACL users, and terminates their connections.",
+        "username [username ...]",
+    ),
+    cmd(
+        "dryrun",
+        -4,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        acl::dryrun,
+        SERVER,
+        "7.0.0",
+        "Simulates the execution of a command by a user, without executing the command.",
+        "username command [arg [arg ...]]",
+    ),
+    cmd(
+        "genpass",
+        -2,
+        NOSCRIPT | LOADING | STALE,
+        acl::genpass,
+        SERVER,
+        "6.0.0",
+        "Generates a pseudorandom, secure password that can be used to identify ACL users.",
+        "[bits]",
+    ),
+    cmd(
+        "getuser",
+        3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        acl::getuser,
+        SERVER,
+        "6.0.0",
+        "Lists the ACL rules of a user.",
+        "username",
+    ),
+    cmd(
+        "help",
+        2,
+        LOADING | STALE,
+        acl::help,
+        SERVER,
+        "6.0.0",
+        "Returns helpful text about the different subcommands.",
+        "",
+    ),
+    cmd(
+        "list",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        acl::list,
+        SERVER,
+        "6.0.0",
+        "Dumps the effective rules in ACL file format.",
+        "",
+    ),
+    cmd(
+        "load",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        acl::load,
+        SERVER,
+        "6.0.0",
+        "Reloads the rules from the configured ACL file.",
+        "",
+    ),
+    cmd(
+        "log",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        acl::log,
+        SERVER,
+        "6.0.0",
+        "Lists recent security events generated due to ACL rules.",
+        "[count|RESET]",
+    ),
+    cmd(
+        "save",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        acl::save,
+        SERVER,
+        "6.0.0",
+        "Saves the effective ACL rules in the configured ACL file.",
+        "",
+    ),
+    cmd(
+        "setuser",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        acl::setuser,
+        SERVER,
+        "6.0.0",
+        "Creates and modifies an ACL user and its rules.",
+        "username [rule [rule ...]]",
+    ),
+    cmd(
+        "users",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        acl::users,
+        SERVER,
+        "6.0.0",
+        "Lists all ACL users.",
+        "",
+    ),
+    cmd(
+        "whoami",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        acl::whoami,
+        SERVER,
+        "6.0.0",
+        "Returns the authenticated username of the current connection.",
+        "",
+    ),
+];
+
 pub static COMMANDS: &[Command] = &[
     cmd(
         "ping",
@@ -1757,6 +1891,16 @@ pub static COMMANDS: &[Command] = &[
         PS,
         "2.8.0",
         "A container for Pub/Sub commands.",
+    ),
+    container(
+        "acl",
+        -2,
+        0,
+        None,
+        &ACL_SUBS,
+        SERVER,
+        "6.0.0",
+        "A container for Access List Control commands.",
     ),
 ];
 

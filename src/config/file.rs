@@ -149,6 +149,13 @@ impl Config {
                 self.warn_ignored(&name, origin);
                 Ok(())
             }
+            None if name == "user" => {
+                // Checked now, so a bad rule stops start-up with its line;
+                // applied at start-up by `acl::Acl::load_at_startup`.
+                crate::acl::check_user_line(args).map_err(Failure::Message)?;
+                self.acl_users.push(args.to_vec());
+                Ok(())
+            }
             None if name == "rename-command" => match args {
                 [old, new] => Ok(self
                     .command_names

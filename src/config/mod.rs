@@ -69,8 +69,6 @@ const MSG_DUPLICATE: &str = "duplicate parameter";
 const MSG_TOO_MANY_BIND: &str = "Too many bind addresses specified.";
 const MSG_OBUF_ARG_COUNT: &str = "Wrong number of arguments in buffer limit configuration.";
 const MSG_OBUF_CLASS: &str = "Invalid client class specified in buffer limit configuration.";
-const MSG_ACL_USERS: &str = "ACL users are not supported by pubsubd; set the default user's password with requirepass instead";
-const MSG_ACL_FILE: &str = "ACL files are not supported by pubsubd (it has no ACL users); set the default user's password with requirepass instead";
 const MSG_MODULES: &str = "pubsubd cannot load Redis modules: their commands, and any access rules they enforce, would be missing";
 const MSG_SOCKET_GROUP: &str = "pubsubd cannot set the Unix socket's group, so unixsocketperm would admit the server's group instead; leave unixsocketgroup empty";
 const MSG_OBUF_VALUE: &str =
@@ -201,6 +199,17 @@ pub struct Config {
     pub protected_mode: bool,
     /// `requirepass`: the password AUTH must present; `None` when unset or "".
     pub requirepass: Option<Vec<u8>>,
+    /// `user` lines: the user name and its rules, in file order (loaded at
+    /// start-up; see `acl::Acl::load_at_startup`).
+    pub acl_users: Vec<Vec<Vec<u8>>>,
+    /// `aclfile`: where ACL LOAD and ACL SAVE read and write users. None by
+    /// default.
+    pub aclfile: Option<PathBuf>,
+    /// `acl-pubsub-default`: `allchannels` (true) or `resetchannels` (false,
+    /// the Redis 7 default) for new users.
+    pub acl_pubsub_default_all: bool,
+    /// `acllog-max-len`: entries ACL LOG keeps. Default 128.
+    pub acllog_max_len: usize,
     /// `maxclients`: most simultaneous clients. Default 10000.
     pub maxclients: u64,
     /// `timeout`: seconds a client may idle before it is closed; 0 = never.
@@ -285,6 +294,10 @@ impl Default for Config {
             bind: vec!["127.0.0.1".to_string()],
             protected_mode: true,
             requirepass: None,
+            acl_users: Vec::new(),
+            aclfile: None,
+            acl_pubsub_default_all: false,
+            acllog_max_len: 128,
             maxclients: 10000,
             timeout: 0,
             tcp_keepalive: 300,

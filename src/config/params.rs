@@ -591,6 +591,62 @@ pub(super) static PARAMS: &[Param] = &[
         value_name: "P...",
         help: "Percentiles INFO latencystats reports [default: 50 99 99.9]",
     },
+    Param {
+        name: "aclfile",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| {
+                c.aclfile = (!v.is_empty()).then(|| bytes_to_path(v));
+                Ok(())
+            },
+            get: |c| {
+                c.aclfile
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned().into_bytes())
+                    .unwrap_or_default()
+            },
+        },
+        value_name: "PATH",
+        help: "File of ACL users for ACL LOAD / ACL SAVE (not with user lines)",
+    },
+    Param {
+        name: "acl-pubsub-default",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| {
+                c.acl_pubsub_default_all = if v.eq_ignore_ascii_case(b"allchannels") {
+                    true
+                } else if v.eq_ignore_ascii_case(b"resetchannels") {
+                    false
+                } else {
+                    return Err(
+                        "argument(s) must be one of the following: allchannels, resetchannels"
+                            .to_string(),
+                    );
+                };
+                Ok(())
+            },
+            get: |c| {
+                if c.acl_pubsub_default_all {
+                    b"allchannels".to_vec()
+                } else {
+                    b"resetchannels".to_vec()
+                }
+            },
+        },
+        value_name: "allchannels|resetchannels",
+        help: "Channels of a new ACL user [default: resetchannels]",
+    },
+    Param {
+        name: "acllog-max-len",
+        mutable: true,
+        kind: Kind::One {
+            set: |c, v| int_arg(v, 0, i64::from(i32::MAX)).map(|n| c.acllog_max_len = n),
+            get: |c| c.acllog_max_len.to_string().into_bytes(),
+        },
+        value_name: "N",
+        help: "Entries ACL LOG keeps [default: 128]",
+    },
 ];
 
 /// Most percentiles `latency-tracking-info-percentiles` may list, so INFO
@@ -633,18 +689,11 @@ fn set_latency_percentiles(config: &mut Config, args: &[Vec<u8>]) -> Result<(), 
 /// (besides the constants in [`PARAMS`], which are treated the same way).
 ///
 /// Nothing that restricts access or changes who may do what is ignored: each
-/// such directive either works (`requirepass`, `protected-mode`, `bind`,
+/// such directive either works (`requirepass`, `user`, `aclfile`, `protected-mode`, `bind`,
 /// `unixsocketperm`, `rename-command`) or stops start-up ([`refusal`]).
 /// Each entry here says why ignoring it leaves no one more access than the
 /// operator configured.
 pub(super) static IGNORED_DIRECTIVES: &[&str] = &[
-    // Only shapes ACL users created later, and `user` lines are refused, so
-    // there are none; the default user is not affected, in Redis either.
-    "acl-pubsub-default",
-    // The ACL log's size; pubsubd keeps no ACL log.
-    "acllog-max-len",
-    // `aclfile ""` (no file) only; a file name is refused.
-    "aclfile",
     // Memory, persistence, process and tuning knobs: they decide nothing
     // about who may connect or run what.
     "activedefrag",
@@ -747,11 +796,6 @@ pub(super) static IGNORED_PREFIXES: &[&str] = &[
 pub(super) fn refusal(name: &str, args: &[Vec<u8>]) -> Option<&'static str> {
     let set = args.iter().any(|a| !a.is_empty());
     match name {
-        // ACL users and their rules (`user default off`, `user app on
-        // >pw ~* +@all`): every client would be the unrestricted default
-        // user instead.
-        "user" => Some(MSG_ACL_USERS),
-        "aclfile" if set => Some(MSG_ACL_FILE),
         // A module may add commands and enforce access rules of its own.
         "loadmodule" => Some(MSG_MODULES),
         // With `unixsocketperm 770`, the socket would admit the server's

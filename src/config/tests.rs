@@ -132,6 +132,9 @@ fn defaults_read_back_as_redis() {
         ("tls-session-cache-timeout", "300"),
         ("latency-tracking", "yes"),
         ("latency-tracking-info-percentiles", "50 99 99.9"),
+        ("aclfile", ""),
+        ("acl-pubsub-default", "resetchannels"),
+        ("acllog-max-len", "128"),
     ];
     for (name, value) in expected {
         assert_eq!(get1(&config, name), value, "{name}");
@@ -760,7 +763,8 @@ fn ignored_directives_warn_once_each() {
     );
     let c = config.unwrap();
     // maxmemory and notify-keyspace-events are real directives: no warning.
-    assert_eq!(c.warnings.len(), 18, "{:#?}", c.warnings);
+    // acl-pubsub-default and aclfile are real directives too.
+    assert_eq!(c.warnings.len(), 16, "{:#?}", c.warnings);
     assert_eq!(
         c.warnings[0],
         format!(
@@ -782,10 +786,19 @@ fn ignored_directives_warn_once_each() {
 #[test]
 fn access_directives_work_or_stop_start_up() {
     let refused: &[(&[u8], &str)] = &[
-        (b"user default off", MSG_ACL_USERS),
-        (b"user default on nopass ~* &* +@all", MSG_ACL_USERS),
-        (b"USER app on >s3cret ~* &* +@all", MSG_ACL_USERS),
-        (b"aclfile /x/users.acl", MSG_ACL_FILE),
+        (
+            b"user default on foo",
+            "Error in user declaration 'foo': Syntax error",
+        ),
+        (
+            b"USER app on >s3cret ~* &* +nosuch",
+            "Error in user declaration '+nosuch': Unknown command or category name in ACL",
+        ),
+        (
+            b"user app on (~x",
+            "Unmatched parenthesis in acl selector starting at '(~x'.",
+        ),
+        (b"user", MSG_BAD_DIRECTIVE),
         (b"loadmodule /x/auth.so", MSG_MODULES),
         (b"unixsocketgroup wheel", MSG_SOCKET_GROUP),
         (
@@ -813,11 +826,31 @@ fn access_directives_work_or_stop_start_up() {
         assert_eq!(error.file.as_deref(), Some(path.as_path()));
         assert_eq!(error.line, Some(contents.split(|&b| b == b'\n').count()));
     }
-    let error = Config::from_args(["--user", "default", "off"]).unwrap_err();
+    let c = run(&[
+        "--user",
+        "default",
+        "off",
+        "--user",
+        "app",
+        "on",
+        ">pw",
+        "&app:*",
+        "--aclfile",
+        "",
+    ]);
     assert_eq!(
-        error.to_string(),
-        format!("command line: 'user': {MSG_ACL_USERS}")
+        c.acl_users,
+        [
+            vec![b"default".to_vec(), b"off".to_vec()],
+            vec![
+                b"app".to_vec(),
+                b"on".to_vec(),
+                b">pw".to_vec(),
+                b"&app:*".to_vec()
+            ]
+        ]
     );
+    assert_eq!(c.aclfile, None);
 
     let c = run(&[
         "--rename-command",

@@ -107,6 +107,15 @@ impl PatternIndex {
             .collect()
     }
 
+    /// Calls `f(pattern, subscribers)` for every subscribed pattern.
+    pub fn for_each<'s>(&'s self, mut f: impl FnMut(&'s Bytes, &'s Subscribers)) {
+        for bucket in self.buckets.values() {
+            for (pattern, subs) in bucket {
+                f(pattern, subs);
+            }
+        }
+    }
+
     /// Calls `f(pattern, subscribers)` for every pattern matching `channel`.
     pub fn for_each_match<'s>(
         &'s self,

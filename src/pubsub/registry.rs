@@ -521,6 +521,42 @@ impl Registry {
         self.read(kind).len()
     }
 
+    /// Ids among `ids` subscribed to a channel (either kind) or pattern for
+    /// which `denied(name, is_pattern)` holds. For ACL SETUSER, which must
+    /// close a user's connections subscribed where it may no longer be.
+    pub fn subscribers_where(
+        &self,
+        ids: &std::collections::HashSet<u64>,
+        mut denied: impl FnMut(&[u8], bool) -> bool,
+    ) -> std::collections::HashSet<u64> {
+        let mut out = std::collections::HashSet::new();
+        let mut take = |subs: &crate::pubsub::subscribers::Subscribers| {
+            subs.for_each(|c| {
+                if ids.contains(&c.id) {
+                    out.insert(c.id);
+                }
+            });
+        };
+        for kind in [Kind::Channel, Kind::Shard] {
+            let map = self.read(kind);
+            for (name, subs) in map.iter() {
+                if denied(name.as_slice(), false) {
+                    take(subs);
+                }
+            }
+        }
+        let idx = match self.patterns.read() {
+            Ok(idx) => idx,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        idx.for_each(|pattern, subs| {
+            if denied(pattern, true) {
+                take(subs);
+            }
+        });
+        out
+    }
+
     /// Number of distinct subscribed patterns.
     pub fn pattern_count(&self) -> usize {
         self.pattern_count.load(Ordering::Acquire)
