@@ -315,11 +315,21 @@ impl Db {
     }
 }
 
+/// One client's WATCH of one key.
+struct Watcher {
+    /// The client's dirty flag: EXEC fails once it is set.
+    dirty: Arc<AtomicBool>,
+    /// The key was logically expired (but not yet removed) when watched,
+    /// or has since been replaced by an expired key: as in Redis, removing
+    /// it changes nothing the client saw.
+    stale: bool,
+}
+
 /// Every database, the WATCH registry, and accounting.
 pub struct Keyspace {
     dbs: Vec<Db>,
-    /// (db, key) → dirty flags of the clients watching it.
-    watchers: HashMap<(usize, Bytes), Vec<Arc<AtomicBool>>>,
+    /// (db, key) → the clients watching it.
+    watchers: HashMap<(usize, Bytes), Vec<Watcher>>,
     /// Events recorded since the caller last drained them.
     events: Vec<Event>,
     /// Classes enabled by `notify-keyspace-events` (events of other classes
@@ -395,21 +405,30 @@ impl Keyspace {
         std::mem::take(&mut self.events)
     }
 
-    /// Marks every client watching (db, key) dirty.
+    /// Marks every client watching (db, key) dirty, except one that watched
+    /// it stale while the key is now gone (Redis 7.0's `touchWatchedKey`).
     pub fn touch(&mut self, db: usize, key: &[u8]) {
         if self.watchers.is_empty() {
             return;
         }
-        if let Some(flags) = self.watchers.get(&(db, Bytes::copy_from_slice(key))) {
-            for f in flags {
-                f.store(true, Ordering::Relaxed);
+        let gone = self.db(db).get(key).is_none();
+        if let Some(list) = self.watchers.get_mut(&(db, Bytes::copy_from_slice(key))) {
+            for w in list {
+                if w.stale && gone {
+                    w.stale = false;
+                } else {
+                    w.dirty.store(true, Ordering::Relaxed);
+                }
             }
         }
     }
 
-    /// Marks dirty every watcher of a key that exists in `db` (FLUSHDB,
-    /// FLUSHALL, SWAPDB).
-    fn touch_all_in(&mut self, db: usize) {
+    /// Touches the watchers of `db` whose keys change when its contents are
+    /// emptied (FLUSHDB, FLUSHALL) or replaced by `replaced_with`'s (SWAPDB),
+    /// as Redis 7.0's `touchAllWatchedKeysInDb`: a stale key that goes, or
+    /// stays expired, changes nothing; a missing key replaced by an expired
+    /// one becomes stale.
+    fn touch_all_in(&mut self, db: usize, replaced_with: Option<usize>, now: u64) {
         let keys: Vec<Bytes> = self
             .watchers
             .keys()
@@ -417,25 +436,60 @@ impl Keyspace {
             .map(|(_, k)| k.clone())
             .collect();
         for k in keys {
-            if self.db(db).get(&k).is_some() {
-                self.touch(db, &k);
+            let in_emptied = self.db(db).get(&k).is_some();
+            let replacement = replaced_with.and_then(|r| self.db(r).get(&k));
+            let in_replacement = replacement.is_some();
+            let replacement_expired =
+                replacement.is_some_and(|e| e.expires_at.is_some_and(|at| at <= now));
+            if !in_emptied && !in_replacement {
+                continue;
+            }
+            let Some(list) = self.watchers.get_mut(&(db, k)) else {
+                continue;
+            };
+            for w in list {
+                if w.stale {
+                    if !in_replacement {
+                        w.stale = false;
+                        continue;
+                    }
+                    if replacement_expired {
+                        continue;
+                    }
+                } else if !in_emptied && replacement_expired {
+                    w.stale = true;
+                    continue;
+                }
+                w.dirty.store(true, Ordering::Relaxed);
             }
         }
     }
 
-    /// Registers `flag` as watching (db, key).
-    pub fn watch(&mut self, db: usize, key: Bytes, flag: &Arc<AtomicBool>) {
+    /// Registers `flag` as watching (db, key), which is `stale` if the key
+    /// is logically expired but not yet removed.
+    pub fn watch(&mut self, db: usize, key: Bytes, flag: &Arc<AtomicBool>, stale: bool) {
         let list = self.watchers.entry((db, key)).or_default();
-        if !list.iter().any(|f| Arc::ptr_eq(f, flag)) {
-            list.push(Arc::clone(flag));
+        if !list.iter().any(|w| Arc::ptr_eq(&w.dirty, flag)) {
+            list.push(Watcher {
+                dirty: Arc::clone(flag),
+                stale,
+            });
         }
+    }
+
+    /// Whether `flag`'s watch of (db, key) is stale (see [`Watcher`]).
+    pub fn watch_is_stale(&self, db: usize, key: &Bytes, flag: &Arc<AtomicBool>) -> bool {
+        self.watchers
+            .get(&(db, key.clone()))
+            .and_then(|list| list.iter().find(|w| Arc::ptr_eq(&w.dirty, flag)))
+            .is_some_and(|w| w.stale)
     }
 
     /// Removes `flag` from (db, key)'s watchers.
     pub fn unwatch(&mut self, db: usize, key: &Bytes, flag: &Arc<AtomicBool>) {
         let k = (db, key.clone());
         if let Some(list) = self.watchers.get_mut(&k) {
-            list.retain(|f| !Arc::ptr_eq(f, flag));
+            list.retain(|w| !Arc::ptr_eq(&w.dirty, flag));
             if list.is_empty() {
                 self.watchers.remove(&k);
             }
@@ -660,7 +714,7 @@ impl Keyspace {
 
     /// Empties `db`, touching its watchers.
     pub fn flush_db(&mut self, db: usize) {
-        self.touch_all_in(db);
+        self.touch_all_in(db, None, now_ms());
         let d = self.db_mut(db);
         let freed: usize = d
             .entries
@@ -680,11 +734,10 @@ impl Keyspace {
 
     /// Swaps two databases, touching watchers of both.
     pub fn swap(&mut self, a: usize, b: usize) {
-        self.touch_all_in(a);
-        self.touch_all_in(b);
+        let now = now_ms();
+        self.touch_all_in(a, Some(b), now);
+        self.touch_all_in(b, Some(a), now);
         self.dbs.swap(a, b);
-        self.touch_all_in(a);
-        self.touch_all_in(b);
     }
 
     /// Removes up to [`ACTIVE_EXPIRE_BATCH`] due keys per database (active

@@ -33,8 +33,9 @@ use crate::shared::Shared;
 /// even mid-batch, so one pipelined batch cannot build an unbounded buffer.
 pub const REPLY_FLUSH_BYTES: usize = 64 * 1024;
 
-/// WATCHed keys: (db, key, already expired when watched).
-pub type Watched = Vec<(usize, Bytes, bool)>;
+/// WATCHed keys: (db, key). Whether a watch is stale lives in the
+/// keyspace's registry.
+pub type Watched = Vec<(usize, Bytes)>;
 
 /// Per-connection state, owned by the connection task.
 pub struct Session {
@@ -73,7 +74,7 @@ pub struct Session {
     /// Bytes the queued commands hold (bounded by
     /// `client-query-buffer-limit`).
     pub multi_bytes: usize,
-    /// WATCHed keys: (db, key, already expired when watched).
+    /// WATCHed keys: (db, key).
     pub watched: Watched,
     /// Set by the keyspace when a watched key changes.
     /// Created by the first WATCH (most connections never WATCH).
@@ -198,7 +199,7 @@ impl Session {
             None => taken.insert(shared.try_hold_keyspace()?),
         };
         for (flag, keys) in self.unwatch_pending.drain(..) {
-            for (db, key, _) in &keys {
+            for (db, key) in &keys {
                 g.unwatch(*db, key, &flag);
             }
         }

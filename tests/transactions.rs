@@ -677,3 +677,44 @@ fn client_reply_applies_to_each_reply_of_exec() {
         show(b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+PONG\r\n")
     );
 }
+
+/// A key already expired (but not yet removed) when WATCHed changes nothing
+/// when it is removed, lazily or by FLUSHDB, and SWAPDB bringing in an
+/// expired key for a missing one changes nothing either: EXEC runs, as in
+/// Redis 7.0. A live watched key that is deleted still fails EXEC.
+#[test]
+fn removing_a_stale_watched_key_does_not_fail_exec() {
+    let srv = TestServer::start_with(&["--enable-debug-command", "yes"]);
+    let mut c = srv.raw();
+    c.expect_call("DEBUG SET-ACTIVE-EXPIRE 0", b"+OK\r\n");
+    let stale = |c: &mut common::Raw| {
+        c.expect_call("SET x foo PX 1", b"+OK\r\n");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let exec_runs = |c: &mut common::Raw| {
+        c.expect_call("MULTI", b"+OK\r\n");
+        c.expect_call("PING", b"+QUEUED\r\n");
+        c.expect_call("EXEC", b"*1\r\n+PONG\r\n");
+    };
+    stale(&mut c);
+    c.expect_call("WATCH x", b"+OK\r\n");
+    c.expect_call("EXISTS x", b":0\r\n");
+    exec_runs(&mut c);
+    stale(&mut c);
+    c.expect_call("WATCH x", b"+OK\r\n");
+    c.expect_call("FLUSHDB", b"+OK\r\n");
+    exec_runs(&mut c);
+    c.expect_call("SELECT 1", b"+OK\r\n");
+    stale(&mut c);
+    c.expect_call("SELECT 2", b"+OK\r\n");
+    c.expect_call("WATCH x", b"+OK\r\n");
+    c.expect_call("SWAPDB 1 2", b"+OK\r\n");
+    exec_runs(&mut c);
+    c.expect_call("FLUSHALL", b"+OK\r\n");
+    c.expect_call("SET y live", b"+OK\r\n");
+    c.expect_call("WATCH y", b"+OK\r\n");
+    c.expect_call("DEL y", b":1\r\n");
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("PING", b"+QUEUED\r\n");
+    c.expect_call("EXEC", b"*-1\r\n");
+}

@@ -40,10 +40,16 @@ fn watch_failed(s: &mut Session) -> Result<bool, Reply> {
     }
     let now = now_ms();
     let watched = s.watched.clone();
+    let Some(flag) = s.watch_dirty.clone() else {
+        return Ok(false);
+    };
+    // The registry knows which watches are stale now (the key expired
+    // before WATCH, or a SWAPDB brought in an expired one): those do not
+    // fail EXEC for being expired.
     s.keyspace_value(|ks| {
         watched
             .iter()
-            .any(|(db, key, was_expired)| !was_expired && ks.is_expired(*db, key, now))
+            .any(|(db, key)| !ks.watch_is_stale(*db, key, &flag) && ks.is_expired(*db, key, now))
     })
 }
 
@@ -106,7 +112,7 @@ pub fn watch(s: &mut Session, args: &Args) -> Reply {
     );
     let mut added = Vec::new();
     for key in &args[1..] {
-        if s.watched.iter().any(|(d, k, _)| *d == db && k == key) {
+        if s.watched.iter().any(|(d, k)| *d == db && k == key) {
             continue;
         }
         added.push(Bytes::copy_from_slice(key));
@@ -115,9 +121,9 @@ pub fn watch(s: &mut Session, args: &Args) -> Reply {
         added
             .into_iter()
             .map(|key| {
-                let expired = ks.is_expired(db, &key, now);
-                ks.watch(db, key.clone(), &flag);
-                (db, key, expired)
+                let stale = ks.is_expired(db, &key, now);
+                ks.watch(db, key.clone(), &flag, stale);
+                (db, key)
             })
             .collect::<Vec<_>>()
     });
