@@ -47,7 +47,7 @@ fi
 
 # Redis's own Tcl suite for the units named in tests/redis-suite/skip.txt
 # (it installs tcl and downloads the suite once, into target/redis-suite).
-echo "== Redis's test suite (unit/pubsub)"
+echo "== Redis's test suite (the units named in tests/redis-suite/skip.txt)"
 tests/redis-suite/run.sh
 
 echo "== Node client tests (socket.io, ioredis, node-redis)"

@@ -42,8 +42,6 @@ pub struct Settings {
     pub busy_threshold_ms: AtomicU64,
     /// `latency-tracking`.
     pub latency_tracking: AtomicBool,
-    /// `requirepass`; None = no password.
-    requirepass: RwLock<Option<Vec<u8>>>,
 }
 
 fn load(limit: &[AtomicU64; 3]) -> ClassLimit {
@@ -82,10 +80,6 @@ impl Settings {
             .store(config.busy_reply_threshold, Ordering::Relaxed);
         self.latency_tracking
             .store(config.latency_tracking, Ordering::Relaxed);
-        match self.requirepass.write() {
-            Ok(mut pw) => *pw = config.requirepass.clone(),
-            Err(p) => *p.into_inner() = config.requirepass.clone(),
-        }
     }
 
     /// The `pubsub` class output limits.
@@ -96,28 +90,6 @@ impl Settings {
     /// The `normal` class output limits.
     pub fn normal_limit(&self) -> ClassLimit {
         load(&self.normal)
-    }
-
-    /// Whether a password is required.
-    pub fn password_required(&self) -> bool {
-        match self.requirepass.read() {
-            Ok(pw) => pw.is_some(),
-            Err(p) => p.into_inner().is_some(),
-        }
-    }
-
-    /// Checks `given` against `requirepass` in constant time; with no
-    /// password configured, any password is accepted for the default user
-    /// (Redis's `nopass`).
-    pub fn check_password(&self, given: &[u8]) -> bool {
-        let guard = match self.requirepass.read() {
-            Ok(pw) => pw,
-            Err(p) => p.into_inner(),
-        };
-        match guard.as_deref() {
-            None => true,
-            Some(expected) => crate::auth::constant_time_eq(expected, given),
-        }
     }
 }
 
