@@ -1684,7 +1684,7 @@ mod tests {
         ] {
             state.set_memory_limit(LUA_MEMORY_LIMIT_MIN * 8);
             let sha = state.load(body.as_bytes()).unwrap_or_default();
-            let reply = state.run(&sha, &keys, &argv, 5000, &mut call);
+            let (reply, _) = state.run(&sha, &keys, &argv, 5000, &mut call);
             let text = String::from_utf8_lossy(&reply.to_bytes(crate::protocol::Protocol::Resp2))
                 .into_owned();
             assert!(text.starts_with(starts), "{body}: {text}");
@@ -1707,7 +1707,7 @@ mod tests {
                 }
             })
         };
-        let reply = state.run(&sha, &keys, &argv, 5000, &mut call);
+        let (reply, _) = state.run(&sha, &keys, &argv, 5000, &mut call);
         let _ = killer.join();
         assert!(
             matches!(&reply, Reply::Error(e) if e.starts_with(KILLED.as_bytes())),

@@ -367,7 +367,13 @@ fn errors_in_scripts_and_exec_are_counted_once() {
     // of that reply, the errorstats expected, and the commandstats of the
     // inner and outer command as (name, calls, rejected, failed).
     type Stat = (&'static str, u32, u32, u32);
-    let cases: Vec<(Vec<Vec<&[u8]>>, &[u8], &[&str], [Stat; 2])> = vec![
+    type Case = (
+        Vec<Vec<&'static [u8]>>,
+        &'static [u8],
+        &'static [&'static str],
+        [Stat; 2],
+    );
+    let cases: Vec<Case> = vec![
         // A refusal raised by redis.call is counted when the command is
         // refused, not again when the script's reply passes it on.
         (
