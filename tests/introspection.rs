@@ -471,3 +471,26 @@ fn errors_in_scripts_and_exec_are_counted_once() {
         }
     }
 }
+
+#[test]
+fn a_command_refused_inside_exec_is_counted_as_an_error() {
+    let srv = TestServer::start();
+    let mut admin = srv.raw();
+    let mut c = srv.raw();
+    admin.expect_call("ACL SETUSER v on nopass +@all ~*", b"+OK\r\n");
+    c.expect_call("AUTH v x", b"+OK\r\n");
+    admin.expect_call("CONFIG RESETSTAT", b"+OK\r\n");
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("GET k", b"+QUEUED\r\n");
+    // The rules change between queueing and EXEC: GET is refused then.
+    admin.expect_call("ACL SETUSER v -get", b"+OK\r\n");
+    let reply = c.call("EXEC");
+    assert!(
+        reply.starts_with(b"*1\r\n-NOPERM ACLs rules changed"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    let (lines, total) = error_counts(&mut admin);
+    assert_eq!(lines, ["errorstat_NOPERM:count=1"]);
+    assert_eq!(total.as_deref(), Some("1"));
+}

@@ -447,7 +447,12 @@ fn after_run(s: &mut Session, cmd: &Command, args: &Args, micros: u64) {
 pub fn run_queued(s: &mut Session, args: &Args) -> Reply {
     match resolve(s, args, true, true) {
         Ok(resolved) => run_nested(s, resolved, args),
-        Err(reply) => reply,
+        Err(reply) => {
+            // Refused as EXEC runs it (the ACL rules changed since it was
+            // queued): an error reply in EXEC's array, counted as Redis does.
+            count_error_reply(s, &reply);
+            reply
+        }
     }
 }
 
