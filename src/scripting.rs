@@ -692,7 +692,9 @@ impl ScriptState {
     }
 
     /// Runs the cached script `sha` with `keys` and `argv`. `call` executes a
-    /// `redis.call`/`redis.pcall` request and returns its reply. Blocks the
+    /// `redis.call`/`redis.pcall` request and returns its reply. Returns the
+    /// script's reply and whether it is an error the error statistics
+    /// counted already (a command's error the script passed on). Blocks the
     /// calling thread for the script's duration (the caller uses
     /// `block_in_place`).
     pub fn run(
@@ -702,14 +704,17 @@ impl ScriptState {
         argv: &[Bytes],
         threshold_ms: u64,
         call: &mut dyn FnMut(Vec<Bytes>) -> Reply,
-    ) -> Reply {
+    ) -> (Reply, bool) {
         let mut guard = self.engine.lock();
         let engine = match engine(&mut guard, &self.stop) {
             Ok(e) => e,
-            Err(e) => return Reply::error(format!("ERR {e}")),
+            Err(e) => return (Reply::error(format!("ERR {e}")), false),
         };
         let Some(function) = engine.functions.get(sha).map(|c| c.f.clone()) else {
-            return Reply::error("NOSCRIPT No matching script. Please use EVAL.");
+            return (
+                Reply::error("NOSCRIPT No matching script. Please use EVAL."),
+                false,
+            );
         };
         touch_lru(&mut engine.bodies, sha);
         self.run_in(
@@ -733,15 +738,15 @@ impl ScriptState {
         argv: &[Bytes],
         threshold_ms: u64,
         call: &mut dyn FnMut(Vec<Bytes>) -> Reply,
-    ) -> Reply {
+    ) -> (Reply, bool) {
         let mut guard = self.libs.lock();
         let engine = match engine(&mut guard, &self.stop) {
             Ok(e) => e,
-            Err(e) => return Reply::error(format!("ERR {e}")),
+            Err(e) => return (Reply::error(format!("ERR {e}")), false),
         };
         let name = String::from_utf8_lossy(name);
         let Some(function) = engine.functions.get(name.as_ref()).map(|c| c.f.clone()) else {
-            return Reply::error("ERR Function not found");
+            return (Reply::error("ERR Function not found"), false);
         };
         self.run_in(
             engine,
@@ -768,7 +773,7 @@ impl ScriptState {
         argv: &[Bytes],
         threshold_ms: u64,
         call: &mut dyn FnMut(Vec<Bytes>) -> Reply,
-    ) -> Reply {
+    ) -> (Reply, bool) {
         self.threshold_ms.store(threshold_ms, Ordering::Relaxed);
         self.started_ms.store(self.now_ms(), Ordering::Relaxed);
         self.stop.kill.store(false, Ordering::Relaxed);
@@ -793,17 +798,27 @@ impl ScriptState {
             "user_script"
         };
         match result {
-            Ok(reply) => reply,
-            Err(_) if killed => Reply::error(format!("{KILLED} script: {label}, on @{source}:1.")),
-            Err(ScriptError::Lua(text)) => Reply::error(format_runtime_error(&text, label, source)),
-            Err(ScriptError::Reply(text, line)) => {
-                Reply::error(format!("{text} script: {label}, on @{source}:{line}."))
-            }
+            Ok(outcome) => outcome,
+            Err(_) if killed => (
+                Reply::error(format!("{KILLED} script: {label}, on @{source}:1.")),
+                false,
+            ),
+            Err(ScriptError::Lua(text)) => (
+                Reply::error(format_runtime_error(&text, label, source)),
+                false,
+            ),
+            Err(ScriptError::Reply(text, line, counted)) => (
+                Reply::error(format!("{text} script: {label}, on @{source}:{line}.")),
+                counted,
+            ),
             Err(ScriptError::Fatal(text)) => {
                 // Redis's `"Error running script %s, %.100s"` for an error
                 // that is no Lua runtime error (out of memory).
                 let text: String = text.chars().take(100).collect();
-                Reply::error(format!("ERR Error running script {label}, {text}"))
+                (
+                    Reply::error(format!("ERR Error running script {label}, {text}")),
+                    false,
+                )
             }
         }
     }
@@ -899,9 +914,10 @@ enum ScriptError {
     /// A Lua runtime error (its message).
     Lua(String),
     /// An error reply raised by `redis.call` or returned as `{err=...}`
-    /// from the top level, and the script line that raised it (1 when it
-    /// was returned).
-    Reply(String, u32),
+    /// from the top level, the script line that raised it (1 when it
+    /// was returned), and whether the error statistics counted it already
+    /// (the error of a command the script ran).
+    Reply(String, u32, bool),
     /// An error that is no runtime error, so no Lua handler saw it: Lua
     /// ran out of memory.
     Fatal(String),
@@ -946,15 +962,19 @@ local redis = {}
 -- whether the command succeeded and its reply, with a status or error reply
 -- as a string to wrap here (1: {ok = s}, 2: {err = s}), which saves the host
 -- building tables under the memory limit's protected calls.
+-- (3: {err = s} for an error the server has counted in its error
+-- statistics already, marked so the script's reply does not count it again).
 redis.call = function(...)
   local ok, v, wrap = host.f(host.resp, ...)
-  if wrap == 1 then v = {ok = v} elseif wrap == 2 then v = {err = v} end
+  if wrap == 1 then v = {ok = v} elseif wrap == 2 then v = {err = v}
+  elseif wrap == 3 then v = {err = v, ignore_error_stats_update = true} end
   if ok then return v end
   error(v, 0)
 end
 redis.pcall = function(...)
   local ok, v, wrap = host.f(host.resp, ...)
-  if wrap == 1 then v = {ok = v} elseif wrap == 2 then v = {err = v} end
+  if wrap == 1 then v = {ok = v} elseif wrap == 2 then v = {err = v}
+  elseif wrap == 3 then v = {err = v, ignore_error_stats_update = true} end
   return v
 end
 redis.status_reply = function(s) return {ok = s} end
@@ -1070,7 +1090,7 @@ redis.REPL_ALL = 3
 -- from the error, that belongs to the script: what Redis's error handler
 -- reports), and returns a marker; an error that bypasses handlers (out of
 -- memory) comes back as itself. Results: true, value | false, kind,
--- message, line. (In `pcall(error, '', n)`, level 1 is pcall, 2 on_error,
+-- message, line, counted (an error table marked as counted already). (In `pcall(error, '', n)`, level 1 is pcall, 2 on_error,
 -- 3 the function that raised.)
 local caught, caught_line
 local marker = {}
@@ -1101,7 +1121,8 @@ host.run = function(f, keys, argv)
   if v ~= marker then return false, 'fatal', tostring(v) end
   v, caught = caught, nil
   if type(v) == 'table' and type(rawget(v, 'err')) == 'string' then
-    return false, 'reply', rawget(v, 'err'), caught_line
+    return false, 'reply', rawget(v, 'err'), caught_line,
+      rawget(v, 'ignore_error_stats_update') == true
   end
   return false, 'lua', tostring(v), caught_line
 end
@@ -1365,7 +1386,7 @@ fn execute(
     argv: &[Bytes],
     limit: u64,
     call: &mut dyn FnMut(Vec<Bytes>) -> Reply,
-) -> Result<Reply, ScriptError> {
+) -> Result<(Reply, bool), ScriptError> {
     let lua = &engine.lua;
     let host = &engine.host;
     let _cleanup = RunCleanup {
@@ -1392,33 +1413,46 @@ fn execute(
     let outcome = lua.scope(|scope| {
         let f = scope.create_function_mut(|lua, args: mlua::Variadic<Value>| {
             let resp3 = matches!(args.first(), Some(Value::Integer(3)));
-            let reply = match command_args(args.get(1..).unwrap_or_default()) {
-                Ok(words) => call(words),
-                Err(e) => Reply::error(e),
+            // A command's error was counted when the command ran; a
+            // refusal of the arguments here never reached the server.
+            let (reply, counted) = match command_args(args.get(1..).unwrap_or_default()) {
+                Ok(words) => (call(words), true),
+                Err(e) => (Reply::error(e), false),
             };
             Ok(match &reply {
                 Reply::Status(s) => (true, Value::String(lua.create_string(s)?), 1),
-                Reply::Error(e) => (false, Value::String(lua.create_string(e)?), 2),
+                Reply::Error(e) => {
+                    let wrap = if counted { 3 } else { 2 };
+                    (false, Value::String(lua.create_string(e)?), wrap)
+                }
                 other => (true, reply_to_lua(lua, other, resp3, 0)?, 0),
             })
         })?;
         host.raw_set("f", f)?;
         let run: mlua::Function = host.raw_get("run")?;
         let _cap = MemoryCap::hold(lua, limit);
-        run.call::<(bool, Value, Value, Value)>((function.clone(), args.0, args.1))
+        run.call::<(bool, Value, Value, Value, bool)>((function.clone(), args.0, args.1))
     });
     let resp3 = matches!(host.raw_get::<Value>("resp"), Ok(Value::Integer(3)));
     match outcome {
         Err(e) => Err(engine_error(e)),
-        Ok((true, v, _, _)) => Ok(lua_to_reply(&v, resp3, 0)),
-        Ok((false, kind, message, line)) => {
+        Ok((true, v, _, _, _)) => {
+            let reply = lua_to_reply(&v, resp3, 0);
+            let counted = reply.is_error()
+                && matches!(&v, Value::Table(t)
+                    if matches!(t.raw_get::<Value>("ignore_error_stats_update"), Ok(Value::Boolean(true))));
+            Ok((reply, counted))
+        }
+        Ok((false, kind, message, line, counted)) => {
             let text = value_text(&message);
             let line = match line {
                 Value::String(s) => s.to_str().ok().and_then(|l| l.parse().ok()),
                 _ => None,
             };
             Err(match kind {
-                Value::String(k) if k == "reply" => ScriptError::Reply(text, line.unwrap_or(1)),
+                Value::String(k) if k == "reply" => {
+                    ScriptError::Reply(text, line.unwrap_or(1), counted)
+                }
                 Value::String(k) if k == "fatal" => ScriptError::Fatal(text),
                 _ => ScriptError::Lua(text),
             })
@@ -1650,7 +1684,7 @@ mod tests {
         ] {
             state.set_memory_limit(LUA_MEMORY_LIMIT_MIN * 8);
             let sha = state.load(body.as_bytes()).unwrap_or_default();
-            let reply = state.run(&sha, &keys, &argv, 5000, &mut call);
+            let (reply, _) = state.run(&sha, &keys, &argv, 5000, &mut call);
             let text = String::from_utf8_lossy(&reply.to_bytes(crate::protocol::Protocol::Resp2))
                 .into_owned();
             assert!(text.starts_with(starts), "{body}: {text}");
@@ -1673,7 +1707,7 @@ mod tests {
                 }
             })
         };
-        let reply = state.run(&sha, &keys, &argv, 5000, &mut call);
+        let (reply, _) = state.run(&sha, &keys, &argv, 5000, &mut call);
         let _ = killer.join();
         assert!(
             matches!(&reply, Reply::Error(e) if e.starts_with(KILLED.as_bytes())),

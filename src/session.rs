@@ -83,6 +83,11 @@ pub struct Session {
     pub in_script: bool,
     /// The running script declared `allow-oom`: its writes pass maxmemory.
     pub script_allow_oom: bool,
+    /// The error reply a script just returned was counted in the error
+    /// statistics when the command that raised it ran (as Redis, which
+    /// counts each error once): sending or collecting it does not count it
+    /// again. Cleared by whichever does.
+    pub error_counted: bool,
     /// Pushes this client caused for itself are held back until the current
     /// EXEC/EVAL reply has been sent (Redis 7.2 order).
     pub release_pushes_after_reply: bool,
@@ -153,6 +158,7 @@ impl Session {
             watch_dirty: None,
             in_script: false,
             script_allow_oom: false,
+            error_counted: false,
             release_pushes_after_reply: false,
             keyspace_guard: None,
             unwatch_pending: Vec::new(),
@@ -273,7 +279,10 @@ impl Session {
         if self.publish_group.is_some() && !matches!(reply, Reply::Sent) {
             flush_group(self);
         }
-        if let Reply::Error(text) = &reply {
+        let counted = std::mem::take(&mut self.error_counted);
+        if let Reply::Error(text) = &reply
+            && !counted
+        {
             crate::stats::Stats::incr(&self.shared.stats.error_replies);
             self.shared.stats.count_error(text);
         }

@@ -332,3 +332,165 @@ fn command_info_reports_tips_and_resp3_sets_as_redis() {
         b"*1\r\n*10\r\n$4\r\nping\r\n:-1\r\n~1\r\n+fast\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@fast\r\n+@connection\r\n~2\r\n$25\r\nrequest_policy:all_shards\r\n$29\r\nresponse_policy:all_succeeded\r\n~0\r\n~0\r\n",
     );
 }
+
+/// The `errorstat_*` lines of INFO errorstats, and `total_error_replies`.
+fn error_counts(c: &mut Raw) -> (Vec<String>, Option<String>) {
+    let text = info(c, "errorstats");
+    let lines = text
+        .lines()
+        .filter(|l| l.starts_with("errorstat_"))
+        .map(str::to_string)
+        .collect();
+    let total = info_field(info(c, "stats").as_bytes(), "total_error_replies");
+    (lines, total)
+}
+
+/// Asserts `cmdstat_<name>` counts `calls`, `rejected` and `failed`.
+fn assert_cmdstat(c: &mut Raw, name: &str, calls: u32, rejected: u32, failed: u32) {
+    let stat = cmdstat(c, name).unwrap_or_default();
+    assert!(
+        stat.starts_with(&format!("calls={calls},")),
+        "{name}: {stat}"
+    );
+    assert!(
+        stat.ends_with(&format!(",rejected_calls={rejected},failed_calls={failed}")),
+        "{name}: {stat}"
+    );
+}
+
+#[test]
+fn errors_in_scripts_and_exec_are_counted_once() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let oom = b"-OOM command not allowed when used memory > 'maxmemory'.";
+    // Each case: the requests (the last one's reply is checked), the start
+    // of that reply, the errorstats expected, and the commandstats of the
+    // inner and outer command as (name, calls, rejected, failed).
+    type Stat = (&'static str, u32, u32, u32);
+    type Case = (
+        Vec<Vec<&'static [u8]>>,
+        &'static [u8],
+        &'static [&'static str],
+        [Stat; 2],
+    );
+    let cases: Vec<Case> = vec![
+        // A refusal raised by redis.call is counted when the command is
+        // refused, not again when the script's reply passes it on.
+        (
+            vec![vec![
+                b"EVAL",
+                b"return redis.call('set','x','y')",
+                b"1",
+                b"x",
+            ]],
+            oom,
+            &["errorstat_OOM:count=1"],
+            [("set", 0, 1, 0), ("eval", 1, 0, 1)],
+        ),
+        // Caught by redis.pcall, it is still counted.
+        (
+            vec![vec![
+                b"EVAL",
+                b"local t = redis.pcall('set','x','y') return t['err']",
+                b"1",
+                b"x",
+            ]],
+            b"$55\r\nOOM command",
+            &["errorstat_OOM:count=1"],
+            [("set", 0, 1, 0), ("eval", 1, 0, 0)],
+        ),
+        // Returned as the script's reply, it is counted once.
+        (
+            vec![vec![
+                b"EVAL",
+                b"return redis.pcall('set','x','y')",
+                b"1",
+                b"x",
+            ]],
+            oom,
+            &["errorstat_OOM:count=1"],
+            [("set", 0, 1, 0), ("eval", 1, 0, 1)],
+        ),
+        (
+            vec![vec![
+                b"EVAL_RO",
+                b"return redis.pcall('set','x','y')",
+                b"1",
+                b"x",
+            ]],
+            b"-ERR Write commands are not allowed from read-only scripts.",
+            &["errorstat_ERR:count=1"],
+            [("set", 0, 1, 0), ("eval_ro", 1, 0, 1)],
+        ),
+        (
+            vec![vec![b"EVAL", b"redis.pcall('get') return 1", b"0"]],
+            b":1",
+            &["errorstat_ERR:count=1"],
+            [("get", 0, 1, 0), ("eval", 1, 0, 0)],
+        ),
+        // A command that ran and failed.
+        (
+            vec![vec![b"EVAL", b"return redis.call('select',99)", b"0"]],
+            b"-ERR DB index is out of range",
+            &["errorstat_ERR:count=1"],
+            [("select", 1, 0, 1), ("eval", 1, 0, 1)],
+        ),
+        (
+            vec![vec![b"EVAL", b"redis.pcall('select',99) return 1", b"0"]],
+            b":1",
+            &["errorstat_ERR:count=1"],
+            [("select", 1, 0, 1), ("eval", 1, 0, 0)],
+        ),
+        // A script's error raised inside EXEC.
+        (
+            vec![
+                vec![b"MULTI"],
+                vec![b"EVAL", b"return redis.call('select',99)", b"0"],
+                vec![b"EXEC"],
+            ],
+            b"*1\r\n-ERR DB index is out of range",
+            &["errorstat_ERR:count=1"],
+            [("select", 1, 0, 1), ("exec", 1, 0, 0)],
+        ),
+    ];
+    for (requests, reply, errors, stats) in cases {
+        c.expect_call("CONFIG RESETSTAT", b"+OK\r\n");
+        let maxmemory = if errors[0].contains("OOM") { "1" } else { "0" };
+        c.expect_call(&format!("CONFIG SET maxmemory {maxmemory}"), b"+OK\r\n");
+        let mut got = Vec::new();
+        for args in &requests {
+            got = c.call_args(args);
+        }
+        assert!(got.starts_with(reply), "{}", String::from_utf8_lossy(&got));
+        c.expect_call("CONFIG SET maxmemory 0", b"+OK\r\n");
+        let (lines, total) = error_counts(&mut c);
+        assert_eq!(lines, errors, "{requests:?}");
+        assert_eq!(total.as_deref(), Some("1"), "{requests:?}");
+        for (name, calls, rejected, failed) in stats {
+            assert_cmdstat(&mut c, name, calls, rejected, failed);
+        }
+    }
+}
+
+#[test]
+fn a_command_refused_inside_exec_is_counted_as_an_error() {
+    let srv = TestServer::start();
+    let mut admin = srv.raw();
+    let mut c = srv.raw();
+    admin.expect_call("ACL SETUSER v on nopass +@all ~*", b"+OK\r\n");
+    c.expect_call("AUTH v x", b"+OK\r\n");
+    admin.expect_call("CONFIG RESETSTAT", b"+OK\r\n");
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("GET k", b"+QUEUED\r\n");
+    // The rules change between queueing and EXEC: GET is refused then.
+    admin.expect_call("ACL SETUSER v -get", b"+OK\r\n");
+    let reply = c.call("EXEC");
+    assert!(
+        reply.starts_with(b"*1\r\n-NOPERM ACLs rules changed"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    let (lines, total) = error_counts(&mut admin);
+    assert_eq!(lines, ["errorstat_NOPERM:count=1"]);
+    assert_eq!(total.as_deref(), Some("1"));
+}

@@ -328,6 +328,9 @@ fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
     {
         let stats = &s.shared.stats.commands;
         stats.reject(s.client.id, cmd, resolved.parent);
+        if !s.direct {
+            count_error_reply(s, &refusal);
+        }
         return refusal;
     }
     if cmd.flags & flags::MAY_PUSH != 0 && !s.in_script && s.client.is_pubsub() {
@@ -361,7 +364,7 @@ fn run(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
 /// Counts a command that ran for `ns` in INFO's commandstats,
 /// latencystats and errorstats.
 fn record_stats(
-    s: &Session,
+    s: &mut Session,
     cmd: &'static Command,
     parent: Option<&'static Command>,
     ns: u64,
@@ -373,14 +376,35 @@ fn record_stats(
     stats
         .commands
         .record(s.client.id, cmd, parent, ns, failed, latency);
-    if let Reply::Error(text) = reply
-        && !s.direct
-    {
-        // An error EXEC or a script collects is an error reply too, as in
-        // Redis (the caller's own reply is counted when it is sent).
-        crate::stats::Stats::incr(&stats.error_replies);
-        stats.count_error(text);
+    // An error EXEC or a script collects is an error reply too, as in
+    // Redis (the caller's own reply is counted when it is sent), unless it
+    // is a script's error counted when its command ran.
+    if !s.direct && !std::mem::take(&mut s.error_counted) {
+        count_error_reply(s, reply);
     }
+}
+
+/// Counts `reply`, if it is an error, in `total_error_replies` and
+/// errorstats: for errors that reach a script or EXEC rather than the
+/// client, which Redis counts when they happen.
+fn count_error_reply(s: &Session, reply: &Reply) {
+    if let Reply::Error(text) = reply {
+        crate::stats::Stats::incr(&s.shared.stats.error_replies);
+        s.shared.stats.count_error(text);
+    }
+}
+
+/// A command `redis.call` refuses before it runs: counted at once as an
+/// error reply, and in the command's `rejected_calls` when the name
+/// resolved, as Redis counts it (the script may catch it with
+/// `redis.pcall`).
+fn script_refusal(s: &Session, resolved: Option<&Resolved>, text: &str) -> Reply {
+    if let Some(r) = resolved {
+        s.shared.stats.commands.reject(s.client.id, r.cmd, r.parent);
+    }
+    let reply = Reply::error(text);
+    count_error_reply(s, &reply);
+    reply
 }
 
 /// Counts a request refused before it ran (arity, authentication,
@@ -423,7 +447,12 @@ fn after_run(s: &mut Session, cmd: &Command, args: &Args, micros: u64) {
 pub fn run_queued(s: &mut Session, args: &Args) -> Reply {
     match resolve(s, args, true, true) {
         Ok(resolved) => run_nested(s, resolved, args),
-        Err(reply) => reply,
+        Err(reply) => {
+            // Refused as EXEC runs it (the ACL rules changed since it was
+            // queued): an error reply in EXEC's array, counted as Redis does.
+            count_error_reply(s, &reply);
+            reply
+        }
     }
 }
 
@@ -440,29 +469,39 @@ fn run_nested(s: &mut Session, resolved: Resolved, args: &Args) -> Reply {
 /// Redis gives.
 pub fn run_from_script(s: &mut Session, args: &Args, read_only: bool) -> Reply {
     // Scripts reach commands by the names clients use (`rename-command`).
+    const UNKNOWN: &str = "ERR Unknown Redis command called from script";
+    const ARITY: &str = "ERR Wrong number of args calling Redis command from script";
     let Some(cmd) = s.shared.command_names.lookup(args.arg(0)) else {
-        return Reply::error("ERR Unknown Redis command called from script");
+        return script_refusal(s, None, UNKNOWN);
     };
+    let top = Resolved { cmd, parent: None };
     if !table::arity_ok(cmd.arity, args.len()) {
-        return Reply::error("ERR Wrong number of args calling Redis command from script");
+        return script_refusal(s, Some(&top), ARITY);
     }
     let resolved = if cmd.subcommands.is_empty() || args.len() < 2 {
-        Resolved { cmd, parent: None }
+        top
     } else {
         match cmd.subcommand(args.arg(1)) {
-            Some(sub) if table::arity_ok(sub.arity, args.len()) => Resolved {
-                cmd: sub,
-                parent: Some(cmd),
-            },
-            Some(_) => {
-                return Reply::error("ERR Wrong number of args calling Redis command from script");
+            Some(sub) => {
+                let r = Resolved {
+                    cmd: sub,
+                    parent: Some(cmd),
+                };
+                if !table::arity_ok(sub.arity, args.len()) {
+                    return script_refusal(s, Some(&r), ARITY);
+                }
+                r
             }
-            None => return Reply::error("ERR Unknown Redis command called from script"),
+            None => return script_refusal(s, None, UNKNOWN),
         }
     };
     let cmd = resolved.cmd;
     if cmd.flags & flags::NOSCRIPT != 0 {
-        return Reply::error("ERR This Redis command is not allowed from script");
+        return script_refusal(
+            s,
+            Some(&resolved),
+            "ERR This Redis command is not allowed from script",
+        );
     }
     if let Err(e) = acl::check(
         s,
@@ -472,11 +511,20 @@ pub fn run_from_script(s: &mut Session, args: &Args, read_only: bool) -> Reply {
         crate::acl::Context::Lua,
         false,
     ) {
+        s.shared
+            .stats
+            .commands
+            .reject(s.client.id, cmd, resolved.parent);
+        count_error_reply(s, &e);
         return e;
     }
     if cmd.flags & flags::WRITE != 0 {
         if read_only {
-            return Reply::error("ERR Write commands are not allowed from read-only scripts.");
+            return script_refusal(
+                s,
+                Some(&resolved),
+                "ERR Write commands are not allowed from read-only scripts.",
+            );
         }
         s.shared.scripts.note_write();
     }

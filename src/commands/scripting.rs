@@ -78,7 +78,7 @@ fn run(s: &mut Session, target: Target, flags: u8, args: &[Bytes], ro: bool) -> 
     s.release_pushes_after_reply = true;
     let threshold = s.shared.settings.busy_threshold_ms.load(Ordering::Relaxed);
     let shared = std::sync::Arc::clone(&s.shared);
-    let reply = tokio::task::block_in_place(|| {
+    let (reply, counted) = tokio::task::block_in_place(|| {
         let mut call = |words: Vec<Bytes>| super::run_from_script(s, &Args::from(words), read_only);
         match target {
             Target::Script(sha) => shared.scripts.run(sha, &keys, &argv, threshold, &mut call),
@@ -90,6 +90,7 @@ fn run(s: &mut Session, target: Target, flags: u8, args: &[Bytes], ro: bool) -> 
     s.db = saved_db;
     s.in_script = nested;
     s.script_allow_oom = saved_oom;
+    s.error_counted = counted;
     reply
 }
 
