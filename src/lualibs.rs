@@ -1,7 +1,8 @@
-//! The `cjson` and `bit` libraries Redis bundles into its Lua sandbox, as
+//! The `cjson`, `cmsgpack` and `bit` libraries Redis bundles into its Lua sandbox, as
 //! Rust functions over mlua values with the observable behaviour of Redis
-//! 7.0's copies (lua-cjson 2.1 and LuaBitOp 1.0): output bytes, error texts
-//! and the `cjson` settings scripts may change. JSON text is parsed by
+//! 7.0's copies (lua-cjson 2.1, lua-cmsgpack 0.4 and LuaBitOp 1.0): output bytes, error texts
+//! and the `cjson` settings scripts may change. MessagePack markers are
+//! written with the rmp crate. JSON text is parsed by
 //! serde_json straight into Lua values, so decoded data is allocated (and
 //! limited) by Lua. Every function returns `true, results...` or `false,
 //! message`; the sandbox wraps it so that the message is raised as a plain
@@ -78,12 +79,23 @@ fn wrap(lua: &Lua, r: LibResult) -> mlua::Result<MultiValue> {
             out.extend(values);
             Ok(out)
         }
-        Err(msg) => Ok(MultiValue::from_iter([
-            Value::Boolean(false),
-            Value::String(lua.create_string(msg)?),
-        ])),
+        Err(msg) => match msg.strip_prefix(BARE) {
+            Some(bare) => Ok(MultiValue::from_iter([
+                Value::Boolean(false),
+                Value::String(lua.create_string(bare)?),
+                Value::Boolean(true),
+            ])),
+            None => Ok(MultiValue::from_iter([
+                Value::Boolean(false),
+                Value::String(lua.create_string(msg)?),
+            ])),
+        },
     }
 }
+
+/// Marks an error message Lua itself raises inside a C library (no script
+/// position in front), such as "table index is nil".
+const BARE: &str = "\u{0}";
 
 /// `cjson.null`: lua-cjson's NULL light userdata.
 fn json_null() -> Value {
@@ -768,11 +780,358 @@ fn bit_table(lua: &Lua) -> mlua::Result<Table> {
     Ok(t)
 }
 
+/// lua-cmsgpack's table nesting limit: a table nested deeper is packed as
+/// nil, which is also what keeps circular references finite.
+const MSGPACK_PACK_DEPTH: usize = 16;
+
+/// How deep `cmsgpack.unpack` follows nested arrays and maps: data packed
+/// here is at most [`MSGPACK_PACK_DEPTH`] deep, deeper input is refused
+/// instead of recursing on.
+pub const MSGPACK_UNPACK_DEPTH_MAX: usize = 1000;
+
+/// How many values one `cmsgpack.unpack` call may return: Lua 5.1's C stack
+/// limit (LUAI_MAXCSTACK, 8000) less a margin; longer streams are read with
+/// `unpack_one`/`unpack_limit`, as lua-cmsgpack's error says.
+pub const MSGPACK_UNPACK_RESULTS_MAX: usize = 7990;
+
+fn mp_pack_value(enc: &mut Encoder, v: &Value, level: usize) -> Result<(), String> {
+    let w = &mut enc.out;
+    let start = w.len();
+    let r: Result<(), String> = match v {
+        Value::Table(_) if level == MSGPACK_PACK_DEPTH => {
+            rmp::encode::write_nil(w).map_err(|e| e.to_string())
+        }
+        Value::String(s) => {
+            let s = s.as_bytes();
+            let len = u32::try_from(s.len()).map_err(|_| "string too long".to_string())?;
+            rmp::encode::write_str_len(w, len).map_err(|e| e.to_string())?;
+            w.extend_from_slice(&s);
+            Ok(())
+        }
+        Value::Boolean(b) => rmp::encode::write_bool(w, *b).map_err(|e| e.to_string()),
+        Value::Integer(i) => mp_pack_int(w, *i),
+        Value::Number(n) => {
+            // lua-cmsgpack's IS_INT64_EQUIVALENT: integral and in i64 range.
+            if n.fract() == 0.0 && *n >= -9.223_372_036_854_776e18 && *n < 9.223_372_036_854_776e18
+            {
+                mp_pack_int(w, *n as i64)
+            } else if (*n as f32) as f64 == *n {
+                rmp::encode::write_f32(w, *n as f32).map_err(|e| e.to_string())
+            } else {
+                rmp::encode::write_f64(w, *n).map_err(|e| e.to_string())
+            }
+        }
+        Value::Table(t) => return mp_pack_table(enc, t, level),
+        _ => rmp::encode::write_nil(w).map_err(|e| e.to_string()),
+    };
+    r?;
+    if enc.out.len() > enc.cap {
+        enc.out.truncate(start);
+        return Err("not enough memory".to_string());
+    }
+    Ok(())
+}
+
+fn mp_pack_int(w: &mut Vec<u8>, n: i64) -> Result<(), String> {
+    use rmp::encode as e;
+    let r = if n >= 0 {
+        if n <= 127 {
+            return e::write_pfix(w, n as u8).map_err(|e| e.to_string());
+        } else if n <= 0xff {
+            e::write_u8(w, n as u8)
+        } else if n <= 0xffff {
+            e::write_u16(w, n as u16)
+        } else if n <= 0xffff_ffff {
+            e::write_u32(w, n as u32)
+        } else {
+            e::write_u64(w, n as u64)
+        }
+    } else if n >= -32 {
+        return e::write_nfix(w, n as i8).map_err(|e| e.to_string());
+    } else if n >= -128 {
+        e::write_i8(w, n as i8)
+    } else if n >= -32768 {
+        e::write_i16(w, n as i16)
+    } else if n >= -2_147_483_648 {
+        e::write_i32(w, n as i32)
+    } else {
+        e::write_i64(w, n)
+    };
+    r.map_err(|e| e.to_string())
+}
+
+fn mp_pack_table(enc: &mut Encoder, t: &Table, level: usize) -> Result<(), String> {
+    let err = |e: mlua::Error| e.to_string();
+    // An array: keys exactly 1..n (lua-cmsgpack's table_is_an_array).
+    let (mut count, mut max, mut array) = (0u64, 0f64, true);
+    for pair in t.pairs::<Value, Value>() {
+        let (k, _) = pair.map_err(err)?;
+        count += 1;
+        let n = match k {
+            Value::Integer(i) => i as f64,
+            Value::Number(n) => n,
+            _ => {
+                array = false;
+                continue;
+            }
+        };
+        if n <= 0.0 || n.fract() != 0.0 || n > i32::MAX as f64 {
+            array = false;
+        }
+        max = max.max(n);
+    }
+    let len_err = |_| "table too large".to_string();
+    if array && max == count as f64 {
+        let len = t.raw_len();
+        let n = u32::try_from(len).map_err(len_err)?;
+        rmp::encode::write_array_len(&mut enc.out, n).map_err(|e| e.to_string())?;
+        for i in 1..=len {
+            let v: Value = t.get(i).map_err(err)?;
+            mp_pack_value(enc, &v, level + 1)?;
+        }
+    } else {
+        let n = u32::try_from(count).map_err(len_err)?;
+        rmp::encode::write_map_len(&mut enc.out, n).map_err(|e| e.to_string())?;
+        for pair in t.pairs::<Value, Value>() {
+            let (k, v) = pair.map_err(err)?;
+            mp_pack_value(enc, &k, level + 1)?;
+            mp_pack_value(enc, &v, level + 1)?;
+        }
+    }
+    Ok(())
+}
+
+enum MpError {
+    Eof,
+    BadFormat,
+    Other(String),
+}
+
+struct MpCursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> MpCursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], MpError> {
+        let end = self.pos.checked_add(n).ok_or(MpError::Eof)?;
+        let bytes = self.data.get(self.pos..end).ok_or(MpError::Eof)?;
+        self.pos = end;
+        Ok(bytes)
+    }
+    fn be(&mut self, n: usize) -> Result<u64, MpError> {
+        Ok(self
+            .take(n)?
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | b as u64))
+    }
+}
+
+fn mp_unpack_value(lua: &Lua, c: &mut MpCursor, depth: usize) -> Result<Value, MpError> {
+    use rmp::Marker as M;
+    let other = |e: mlua::Error| MpError::Other(e.to_string());
+    let mut rest = c.data.get(c.pos..).unwrap_or(&[]);
+    let before = rest.len();
+    let marker = rmp::decode::read_marker(&mut rest).map_err(|_| MpError::Eof)?;
+    c.pos += before - rest.len();
+    let num = |n: f64| Ok(Value::Number(n));
+    let (len, is_map) = match marker {
+        M::FixPos(n) => return num(n as f64),
+        M::FixNeg(n) => return num(n as f64),
+        M::U8 => return num(c.be(1)? as f64),
+        M::U16 => return num(c.be(2)? as f64),
+        M::U32 => return num(c.be(4)? as f64),
+        M::U64 => return num(c.be(8)? as f64),
+        M::I8 => return num(c.be(1)? as u8 as i8 as f64),
+        M::I16 => return num(c.be(2)? as u16 as i16 as f64),
+        M::I32 => return num(c.be(4)? as u32 as i32 as f64),
+        M::I64 => return num(c.be(8)? as i64 as f64),
+        M::F32 => return num(f32::from_bits(c.be(4)? as u32) as f64),
+        M::F64 => return num(f64::from_bits(c.be(8)?)),
+        M::Null => return Ok(Value::Nil),
+        M::True => return Ok(Value::Boolean(true)),
+        M::False => return Ok(Value::Boolean(false)),
+        M::FixStr(n) => return mp_string(lua, c, n as usize),
+        M::Str8 => {
+            let n = c.be(1)? as usize;
+            return mp_string(lua, c, n);
+        }
+        M::Str16 => {
+            let n = c.be(2)? as usize;
+            return mp_string(lua, c, n);
+        }
+        M::Str32 => {
+            let n = c.be(4)? as usize;
+            return mp_string(lua, c, n);
+        }
+        M::FixArray(n) => (n as u64, false),
+        M::Array16 => (c.be(2)?, false),
+        M::Array32 => (c.be(4)?, false),
+        M::FixMap(n) => (n as u64, true),
+        M::Map16 => (c.be(2)?, true),
+        M::Map32 => (c.be(4)?, true),
+        _ => return Err(MpError::BadFormat),
+    };
+    if depth >= MSGPACK_UNPACK_DEPTH_MAX {
+        return Err(MpError::Other(
+            "too many nested data structures".to_string(),
+        ));
+    }
+    let t = lua.create_table().map_err(other)?;
+    for i in 1..=len {
+        if is_map {
+            let k = mp_unpack_value(lua, c, depth + 1)?;
+            let v = mp_unpack_value(lua, c, depth + 1)?;
+            match k {
+                Value::Nil => return Err(MpError::Other(format!("{BARE}table index is nil"))),
+                Value::Number(n) if n.is_nan() => {
+                    return Err(MpError::Other(format!("{BARE}table index is NaN")));
+                }
+                k => t.raw_set(k, v).map_err(other)?,
+            }
+        } else {
+            let v = mp_unpack_value(lua, c, depth + 1)?;
+            t.raw_set(i, v).map_err(other)?;
+        }
+    }
+    Ok(Value::Table(t))
+}
+
+fn mp_string(lua: &Lua, c: &mut MpCursor, n: usize) -> Result<Value, MpError> {
+    let bytes = c.take(n)?;
+    lua.create_string(bytes)
+        .map(Value::String)
+        .map_err(|e| MpError::Other(e.to_string()))
+}
+
+/// lua-cmsgpack's `mp_unpack_full`: `limit` and `offset` both 0 decode the
+/// whole string and return the values; otherwise the next offset (-1 at the
+/// end) comes first.
+fn mp_unpack(lua: &Lua, func: &str, args: &[Value], limit: i64, offset: i64) -> LibResult {
+    let data = match args.first() {
+        Some(Value::String(s)) => s.as_bytes().to_vec(),
+        Some(v @ (Value::Integer(_) | Value::Number(_))) => match lua.coerce_string(v.clone()) {
+            Ok(Some(s)) => s.as_bytes().to_vec(),
+            _ => Vec::new(),
+        },
+        v => {
+            return Err(format!(
+                "bad argument #1 to '{func}' (string expected, got {})",
+                v.map(type_name).unwrap_or("no value")
+            ));
+        }
+    };
+    let len = data.len();
+    if offset < 0 || limit < 0 {
+        return Err(format!(
+            "Invalid request to unpack with offset of {offset} and limit of {len}."
+        ));
+    }
+    if offset as u64 > len as u64 {
+        return Err(format!(
+            "Start offset {offset} greater than input length {len}."
+        ));
+    }
+    let decode_all = limit == 0 && offset == 0;
+    let limit = if decode_all { i64::MAX } else { limit };
+    let mut c = MpCursor {
+        data: &data,
+        pos: offset as usize,
+    };
+    let mut out = Vec::new();
+    while c.pos < len && (out.len() as i64) < limit {
+        if out.len() >= MSGPACK_UNPACK_RESULTS_MAX {
+            return Err("stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)".to_string());
+        }
+        match mp_unpack_value(lua, &mut c, 0) {
+            Ok(v) => out.push(v),
+            Err(MpError::Eof) => return Err("Missing bytes in input.".to_string()),
+            Err(MpError::BadFormat) => return Err("Bad data format in input.".to_string()),
+            Err(MpError::Other(e)) => return Err(e),
+        }
+    }
+    if !decode_all {
+        let next = if c.pos >= len { -1.0 } else { c.pos as f64 };
+        out.insert(0, Value::Number(next));
+    }
+    Ok(out)
+}
+
+/// An optional integer argument (`luaL_optinteger`).
+fn opt_int(lua: &Lua, args: &[Value], i: usize, func: &str) -> Result<Option<i64>, String> {
+    match args.get(i) {
+        None | Some(Value::Nil) => Ok(None),
+        Some(v) => to_number(lua, v)
+            .map(|n| Some(n as i64))
+            .ok_or_else(|| bad_number(i + 1, func, Some(v))),
+    }
+}
+
+/// The raw `cmsgpack` table (functions return a status first).
+fn cmsgpack_table(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.raw_set(
+        "pack",
+        lua.create_function(|lua, args: MultiValue| {
+            if args.is_empty() {
+                let msg = "bad argument #0 to 'pack' (MessagePack pack needs input.)";
+                return wrap(lua, Err(msg.to_string()));
+            }
+            let mut enc = Encoder {
+                lua,
+                cfg: JsonConfig::default(),
+                out: Vec::new(),
+                cap: lua_headroom(lua)?,
+            };
+            for v in args.iter() {
+                if let Err(e) = mp_pack_value(&mut enc, v, 0) {
+                    return wrap(lua, Err(e));
+                }
+            }
+            let s = lua.create_string(&enc.out)?;
+            wrap(lua, Ok(vec![Value::String(s)]))
+        })?,
+    )?;
+    t.raw_set(
+        "unpack",
+        lua.create_function(|lua, args: MultiValue| {
+            let args: Vec<Value> = args.into_iter().collect();
+            wrap(lua, mp_unpack(lua, "unpack", &args, 0, 0))
+        })?,
+    )?;
+    t.raw_set(
+        "unpack_one",
+        lua.create_function(|lua, args: MultiValue| {
+            let args: Vec<Value> = args.into_iter().collect();
+            let r = opt_int(lua, &args, 1, "unpack_one")
+                .and_then(|off| mp_unpack(lua, "unpack_one", &args, 1, off.unwrap_or(0)));
+            wrap(lua, r)
+        })?,
+    )?;
+    t.raw_set(
+        "unpack_limit",
+        lua.create_function(|lua, args: MultiValue| {
+            let args: Vec<Value> = args.into_iter().collect();
+            let r = match opt_int(lua, &args, 1, "unpack_limit") {
+                Ok(Some(limit)) => opt_int(lua, &args, 2, "unpack_limit")
+                    .and_then(|off| mp_unpack(lua, "unpack_limit", &args, limit, off.unwrap_or(0))),
+                Ok(None) => Err(bad_number(2, "unpack_limit", args.get(1))),
+                Err(e) => Err(e),
+            };
+            wrap(lua, r)
+        })?,
+    )?;
+    t.raw_set("_NAME", "cmsgpack")?;
+    t.raw_set("_VERSION", "lua-cmsgpack 0.4.0")?;
+    Ok(t)
+}
+
 /// Sets the raw library tables as globals for the sandbox to wrap and
 /// protect (it then clears every global).
 pub fn install(lua: &Lua) -> mlua::Result<()> {
     let g = lua.globals();
     g.raw_set("cjson", cjson_table(lua)?)?;
     g.raw_set("bit", bit_table(lua)?)?;
+    g.raw_set("cmsgpack", cmsgpack_table(lua)?)?;
     Ok(())
 }

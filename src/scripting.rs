@@ -1230,9 +1230,13 @@ H.redis = readonly(redis)
 -- The bundled libraries' Rust functions return a status first; their errors
 -- become plain error strings with the calling script's position, as C raises
 -- them (the wrapper tail-calls `raise`, and Lua 5.1 counts the tail call as a
--- level, so level 3 is the wrapper's caller).
+-- level, so level 3 is the wrapper's caller). Errors Lua itself raises in
+-- the C libraries come flagged and carry no position.
 local function raise(ok, ...)
-  if not ok then error((...), 3) end
+  if not ok then
+    local msg, bare = ...
+    error(msg, bare and 0 or 3)
+  end
   return ...
 end
 local function library(raw)
@@ -1248,6 +1252,7 @@ local function library(raw)
 end
 H.cjson = library(cjson)
 H.bit = library(bit)
+H.cmsgpack = library(cmsgpack)
 getmetatable('').__metatable = readonly({__index = H.string})
 
 local function missing(_, name)

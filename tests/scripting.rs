@@ -1121,7 +1121,104 @@ fn bit_matches_redis() {
 fn library_tables_are_read_only() {
     let server = TestServer::start();
     let mut c = server.raw();
-    for script in ["cjson.encode = 1", "bit.band = 1", "cjson.null = 1"] {
+    for script in [
+        "cjson.encode = 1",
+        "bit.band = 1",
+        "cjson.null = 1",
+        "cmsgpack.pack = 1",
+    ] {
         expect_lib_err(&mut c, script, "Attempt to modify a readonly table");
     }
+}
+
+/// Lua code that hex-dumps the string `e` as the script's reply.
+const HEX: &str =
+    "local h = '' for i = 1, #e do h = h .. string.format('%02x', string.byte(e, i)) end return h";
+
+/// `cmsgpack.pack` picks lua-cmsgpack's encodings: the smallest integer
+/// form, float32 when exact, arrays only for keys 1..n, nil for types it
+/// cannot write and for tables nested past 16 levels.
+#[test]
+fn cmsgpack_pack_matches_redis() {
+    let server = TestServer::start();
+    let mut c = server.raw();
+    expect_eval0(
+        &mut c,
+        &format!(
+            "local e = cmsgpack.pack(0.1, 1.5, -1099511627776, 2^63, 2^64, 0/0, 1/0, 200, \
+             -100, 70000, -40000, -3147483648, 4294967296, true, false, nil, function() end) {HEX}"
+        ),
+        &bulk(
+            b"cb3fb999999999999aca3fc00000d3ffffff0000000000ca5f000000ca5f800000cbfff8000000000000\
+ca7f800000ccc8d09cce00011170d2ffff63c0d3ffffffff44653600cf0000000100000000c3c2c0c0",
+        ),
+    );
+    expect_eval0(
+        &mut c,
+        &format!(
+            "local e = cmsgpack.pack({{1,2,3}}, {{}}, {{[1]=1,[3]=3}}, string.rep('x', 31), \
+             string.rep('x', 32)) {HEX}"
+        ),
+        &bulk(
+            b"93010203908201010303bf78787878787878787878787878787878787878787878787878787878787878\
+d9207878787878787878787878787878787878787878787878787878787878787878",
+        ),
+    );
+    expect_eval0(
+        &mut c,
+        "local a = {y=5} a.x = {x=a} local e = cmsgpack.pack(a) return #e",
+        b":73\r\n",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = cmsgpack.pack() return x",
+        "bad argument #0 to 'pack' (MessagePack pack needs input.)",
+    );
+}
+
+/// `cmsgpack.unpack` returns every value of a stream; `unpack_one` and
+/// `unpack_limit` return the next offset (-1 at the end) first.
+#[test]
+fn cmsgpack_unpack_matches_redis() {
+    let server = TestServer::start();
+    let mut c = server.raw();
+    expect_eval0(
+        &mut c,
+        "local a, b, t, d = cmsgpack.unpack(cmsgpack.pack(1, 'a', {1, 2, {x=3}}, true)) \
+         return {a, b, t[2], t[3].x, tostring(d)}",
+        b"*5\r\n:1\r\n$1\r\na\r\n:2\r\n:3\r\n$4\r\ntrue\r\n",
+    );
+    expect_eval0(
+        &mut c,
+        "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}",
+        b"*3\r\n:2\r\n:1\r\n:2\r\n",
+    );
+    expect_eval0(
+        &mut c,
+        "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 2)}",
+        b"*2\r\n:-1\r\n:3\r\n",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = cmsgpack.unpack('\\145') return x",
+        "Missing bytes in input.",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = cmsgpack.unpack('\\193') return x",
+        "Bad data format in input.",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = cmsgpack.unpack_one('abc', 5) return x",
+        "Start offset 5 greater than input length 3.",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = cmsgpack.unpack() return x",
+        "bad argument #1 to 'unpack' (string expected, got no value)",
+    );
+    let script = "local x = cmsgpack.unpack('\\129\\192\\1') return x";
+    let sha = sha1_smol::Sha1::from(script).digest().to_string();
+    expect_eval0(&mut c, script, &script_err("ERR table index is nil", &sha));
 }
