@@ -1008,12 +1008,12 @@ fn mp_string(lua: &Lua, c: &mut MpCursor, n: usize) -> Result<Value, MpError> {
 /// whole string and return the values; otherwise the next offset (-1 at the
 /// end) comes first.
 fn mp_unpack(lua: &Lua, func: &str, args: &[Value], limit: i64, offset: i64) -> LibResult {
-    let data = match args.first() {
-        Some(Value::String(s)) => s.as_bytes().to_vec(),
-        Some(v @ (Value::Integer(_) | Value::Number(_))) => match lua.coerce_string(v.clone()) {
-            Ok(Some(s)) => s.as_bytes().to_vec(),
-            _ => Vec::new(),
-        },
+    // The input is read where Lua holds it, not copied out of its heap.
+    let input = match args.first() {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(v @ (Value::Integer(_) | Value::Number(_))) => {
+            lua.coerce_string(v.clone()).map_err(|e| e.to_string())?
+        }
         v => {
             return Err(format!(
                 "bad argument #1 to '{func}' (string expected, got {})",
@@ -1021,6 +1021,8 @@ fn mp_unpack(lua: &Lua, func: &str, args: &[Value], limit: i64, offset: i64) -> 
             ));
         }
     };
+    let bytes = input.as_ref().map(|s| s.as_bytes());
+    let data: &[u8] = bytes.as_deref().unwrap_or(&[]);
     let len = data.len();
     if offset < 0 || limit < 0 {
         return Err(format!(
@@ -1035,7 +1037,7 @@ fn mp_unpack(lua: &Lua, func: &str, args: &[Value], limit: i64, offset: i64) -> 
     let decode_all = limit == 0 && offset == 0;
     let limit = if decode_all { i64::MAX } else { limit };
     let mut c = MpCursor {
-        data: &data,
+        data,
         pos: offset as usize,
     };
     let mut out = Vec::new();
