@@ -45,6 +45,7 @@ pub mod connection;
 pub mod glob;
 pub mod keyspace;
 pub mod logging;
+pub mod lualibs;
 pub mod notify;
 pub mod protocol;
 pub mod pubsub;

@@ -1248,6 +1248,32 @@ H.math = readonly(math)
 H.table = readonly(table)
 H.coroutine = readonly(coroutine)
 H.redis = readonly(redis)
+-- The bundled libraries' Rust functions return a status first; their errors
+-- become plain error strings with the calling script's position, as C raises
+-- them (the wrapper tail-calls `raise`, and Lua 5.1 counts the tail call as a
+-- level, so level 3 is the wrapper's caller). Errors Lua itself raises in
+-- the C libraries come flagged and carry no position.
+local function raise(ok, ...)
+  if not ok then
+    local msg, bare = ...
+    error(msg, bare and 0 or 3)
+  end
+  return ...
+end
+local function library(raw)
+  local t = {}
+  for k, v in next, raw do
+    if type(v) == 'function' then
+      t[k] = function(...) return raise(v(...)) end
+    else
+      t[k] = v
+    end
+  end
+  return readonly(t)
+end
+H.cjson = library(cjson)
+H.bit = library(bit)
+H.cmsgpack = library(cmsgpack)
 getmetatable('').__metatable = readonly({__index = H.string})
 
 local function missing(_, name)
@@ -1269,6 +1295,7 @@ fn new_engine(stop: &Arc<Stop>) -> mlua::Result<Engine> {
         StdLib::TABLE | StdLib::STRING | StdLib::MATH,
         LuaOptions::default(),
     )?;
+    crate::lualibs::install(&lua)?;
     let (host, globals, proxies): (Table, Table, Table) = lua
         .load(SANDBOX)
         .set_name("=sandbox")

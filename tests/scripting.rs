@@ -948,3 +948,277 @@ fn busy_function_is_killed_by_function_kill() {
         b"-NOTBUSY No scripts in execution right now.\r\n",
     );
 }
+
+// ------------------------------------------------------- bundled libraries
+
+/// Runs a one-line script that fails with `text` raised at line 1 (Redis
+/// puts the script position in front of a bundled library's error when the
+/// call is no tail call).
+fn expect_lib_err(c: &mut Raw, script: &str, text: &str) {
+    let sha = sha1_smol::Sha1::from(script).digest().to_string();
+    expect_eval0(
+        c,
+        script,
+        &script_err(&format!("ERR user_script:1: {text}"), &sha),
+    );
+}
+
+/// `cjson.encode` writes what lua-cjson writes in Redis: `%.14g` numbers,
+/// `\/` escapes, `{}` for an empty table, arrays with holes as `null`,
+/// and its error texts.
+#[test]
+fn cjson_encode_matches_redis() {
+    let server = TestServer::start();
+    let mut c = server.raw();
+    expect_eval0(
+        &mut c,
+        "return cjson.encode({1,2,3,'a/b\\n\"\\1\\127',{x=1.5},{}})",
+        &bulk(b"[1,2,3,\"a\\/b\\n\\\"\\u0001\\u007f\",{\"x\":1.5},{}]"),
+    );
+    expect_eval0(
+        &mut c,
+        "return cjson.encode({-1/3, 1e100, 0.1, 2^53, 123456789012345678, 0.000001, -0.0})",
+        &bulk(b"[-0.33333333333333,1e+100,0.1,9.007199254741e+15,1.2345678901235e+17,1e-06,-0]"),
+    );
+    expect_eval0(
+        &mut c,
+        "return cjson.encode({nil, 2, cjson.null, true, false})",
+        &bulk(b"[null,2,null,true,false]"),
+    );
+    expect_eval0(
+        &mut c,
+        "return cjson.encode({[1]='one', one=1})",
+        &bulk(b"{\"1\":\"one\",\"one\":1}"),
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = cjson.encode({[false]=1}) return x",
+        "Cannot serialise boolean: table key must be a number or string",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = cjson.encode({[1]=1,[20]=2}) return x",
+        "Cannot serialise table: excessively sparse array",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = cjson.encode(0/0) return x",
+        "Cannot serialise number: must not be NaN or Inf",
+    );
+    expect_lib_err(
+        &mut c,
+        "local t = {} for i=1,1100 do t = {t} end local x = cjson.encode(t) return x",
+        "Cannot serialise, excessive nesting (1001)",
+    );
+    expect_eval0(
+        &mut c,
+        "local ok, e = pcall(cjson.encode, function() end) return e",
+        &bulk(b"Cannot serialise function: type not supported"),
+    );
+}
+
+/// `cjson.decode` builds Lua values (numbers as doubles, null as
+/// `cjson.null`) and fails with lua-cjson's texts.
+#[test]
+fn cjson_decode_matches_redis() {
+    let server = TestServer::start();
+    let mut c = server.raw();
+    expect_eval0(
+        &mut c,
+        "return table.concat(cjson.decode('[0.0, -5e3, -1, 0.3e-3, 1023.2, 0e10]'), ' ')",
+        &bulk(b"0 -5000 -1 0.0003 1023.2 0"),
+    );
+    expect_eval0(
+        &mut c,
+        "local t = cjson.decode('{\"a\":[true,false,null],\"b\":\"\\\\u00e9\\\\/\"}') \
+         return {tostring(t.a[1]), tostring(t.a[2]), tostring(t.a[3] == cjson.null), t.b}",
+        b"*4\r\n$4\r\ntrue\r\n$5\r\nfalse\r\n$4\r\ntrue\r\n$3\r\n\xc3\xa9/\r\n",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = cjson.decode('x') return x",
+        "Expected value but found invalid token at character 1",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = cjson.decode('{\"a\":1} x') return x",
+        "Expected the end but found invalid token at character 9",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = cjson.decode() return x",
+        "bad argument #1 to 'decode' (expected 1 argument)",
+    );
+    expect_eval0(
+        &mut c,
+        "cjson.decode_max_depth(2) local ok, e = pcall(cjson.decode, '[[[1]]]') \
+         cjson.decode_max_depth(1000) return e",
+        &bulk(b"Found too many nested data structures (3) at character 3"),
+    );
+}
+
+/// The `cjson` settings keep lua-cjson's defaults and return types, and
+/// last as long as the Lua state.
+#[test]
+fn cjson_settings_match_redis() {
+    let server = TestServer::start();
+    let mut c = server.raw();
+    expect_eval0(
+        &mut c,
+        "return {cjson.encode_max_depth(), cjson.decode_max_depth(), \
+         cjson.encode_invalid_numbers(), cjson.encode_keep_buffer(), \
+         cjson.encode_number_precision(), cjson.encode_sparse_array()}",
+        b"*8\r\n:1000\r\n:1000\r\n$-1\r\n:1\r\n:14\r\n$-1\r\n:2\r\n:10\r\n",
+    );
+    expect_eval0(
+        &mut c,
+        "cjson.encode_invalid_numbers(true) cjson.encode_number_precision(3) return 1",
+        b":1\r\n",
+    );
+    expect_eval0(
+        &mut c,
+        "local x = cjson.encode({0/0, 1/0, 1/3}) \
+         cjson.encode_invalid_numbers('null') local y = cjson.encode({1/0}) \
+         cjson.encode_invalid_numbers(false) cjson.encode_number_precision(14) return {x, y}",
+        b"*2\r\n$15\r\n[nan,inf,0.333]\r\n$6\r\n[null]\r\n",
+    );
+}
+
+/// `bit` is LuaBitOp: 32-bit signed results, numbers wrapped modulo 2^32,
+/// shift counts modulo 32.
+#[test]
+fn bit_matches_redis() {
+    let server = TestServer::start();
+    let mut c = server.raw();
+    expect_eval0(
+        &mut c,
+        "return {bit.tobit(2^32+5), bit.tobit(-1), bit.bnot(0), bit.band(0xff, 0x0f0), \
+         bit.bor(1,2,4,8,16,32,64,128), bit.bxor(1,3), bit.lshift(1,31), bit.rshift(-1,28), \
+         bit.arshift(-256,4), bit.rol(1,33), bit.ror(1,1), bit.bswap(0x12345678), \
+         bit.tobit('12')}",
+        b"*13\r\n:5\r\n:-1\r\n:-1\r\n:240\r\n:255\r\n:2\r\n:-2147483648\r\n:15\r\n:-16\r\n\
+:2\r\n:-2147483648\r\n:2018915346\r\n:12\r\n",
+    );
+    expect_eval0(
+        &mut c,
+        "return {bit.tohex(255), bit.tohex(-1, -4), bit.tohex(0x1234, 2), bit.tohex(1, 20)}",
+        b"*4\r\n$8\r\n000000ff\r\n$4\r\nFFFF\r\n$2\r\n34\r\n$8\r\n00000001\r\n",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = bit.band({}) return x",
+        "bad argument #1 to 'band' (number expected, got table)",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = bit.tobit() return x",
+        "bad argument #1 to 'tobit' (number expected, got no value)",
+    );
+}
+
+/// The library tables are read-only like `string` and `math`.
+#[test]
+fn library_tables_are_read_only() {
+    let server = TestServer::start();
+    let mut c = server.raw();
+    for script in [
+        "cjson.encode = 1",
+        "bit.band = 1",
+        "cjson.null = 1",
+        "cmsgpack.pack = 1",
+    ] {
+        expect_lib_err(&mut c, script, "Attempt to modify a readonly table");
+    }
+}
+
+/// Lua code that hex-dumps the string `e` as the script's reply.
+const HEX: &str =
+    "local h = '' for i = 1, #e do h = h .. string.format('%02x', string.byte(e, i)) end return h";
+
+/// `cmsgpack.pack` picks lua-cmsgpack's encodings: the smallest integer
+/// form, float32 when exact, arrays only for keys 1..n, nil for types it
+/// cannot write and for tables nested past 16 levels.
+#[test]
+fn cmsgpack_pack_matches_redis() {
+    let server = TestServer::start();
+    let mut c = server.raw();
+    expect_eval0(
+        &mut c,
+        &format!(
+            "local e = cmsgpack.pack(0.1, 1.5, -1099511627776, 2^63, 2^64, 0/0, 1/0, 200, \
+             -100, 70000, -40000, -3147483648, 4294967296, true, false, nil, function() end) {HEX}"
+        ),
+        &bulk(
+            b"cb3fb999999999999aca3fc00000d3ffffff0000000000ca5f000000ca5f800000cbfff8000000000000\
+ca7f800000ccc8d09cce00011170d2ffff63c0d3ffffffff44653600cf0000000100000000c3c2c0c0",
+        ),
+    );
+    expect_eval0(
+        &mut c,
+        &format!(
+            "local e = cmsgpack.pack({{1,2,3}}, {{}}, {{[1]=1,[3]=3}}, string.rep('x', 31), \
+             string.rep('x', 32)) {HEX}"
+        ),
+        &bulk(
+            b"93010203908201010303bf78787878787878787878787878787878787878787878787878787878787878\
+d9207878787878787878787878787878787878787878787878787878787878787878",
+        ),
+    );
+    expect_eval0(
+        &mut c,
+        "local a = {y=5} a.x = {x=a} local e = cmsgpack.pack(a) return #e",
+        b":73\r\n",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = cmsgpack.pack() return x",
+        "bad argument #0 to 'pack' (MessagePack pack needs input.)",
+    );
+}
+
+/// `cmsgpack.unpack` returns every value of a stream; `unpack_one` and
+/// `unpack_limit` return the next offset (-1 at the end) first.
+#[test]
+fn cmsgpack_unpack_matches_redis() {
+    let server = TestServer::start();
+    let mut c = server.raw();
+    expect_eval0(
+        &mut c,
+        "local a, b, t, d = cmsgpack.unpack(cmsgpack.pack(1, 'a', {1, 2, {x=3}}, true)) \
+         return {a, b, t[2], t[3].x, tostring(d)}",
+        b"*5\r\n:1\r\n$1\r\na\r\n:2\r\n:3\r\n$4\r\ntrue\r\n",
+    );
+    expect_eval0(
+        &mut c,
+        "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}",
+        b"*3\r\n:2\r\n:1\r\n:2\r\n",
+    );
+    expect_eval0(
+        &mut c,
+        "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 2)}",
+        b"*2\r\n:-1\r\n:3\r\n",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = cmsgpack.unpack('\\145') return x",
+        "Missing bytes in input.",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = cmsgpack.unpack('\\193') return x",
+        "Bad data format in input.",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = cmsgpack.unpack_one('abc', 5) return x",
+        "Start offset 5 greater than input length 3.",
+    );
+    expect_lib_err(
+        &mut c,
+        "local x = cmsgpack.unpack() return x",
+        "bad argument #1 to 'unpack' (string expected, got no value)",
+    );
+    let script = "local x = cmsgpack.unpack('\\129\\192\\1') return x";
+    let sha = sha1_smol::Sha1::from(script).digest().to_string();
+    expect_eval0(&mut c, script, &script_err("ERR table index is nil", &sha));
+}
