@@ -280,6 +280,26 @@ async fn watch_signals(shared: Arc<Shared>) {
     }
 }
 
+/// The next TCP connection, or None after a failed accept (logged with
+/// `which`, then backed off; a success resets `delay`).
+async fn accept_next(
+    listener: &TcpListener,
+    delay: &mut Duration,
+    which: &str,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    match listener.accept().await {
+        Ok(x) => {
+            *delay = Duration::from_millis(5);
+            Some(x)
+        }
+        Err(e) => {
+            tracing::warn!("accept failed{which}: {e}");
+            backoff(delay).await;
+            None
+        }
+    }
+}
+
 /// Sleeps after a failed accept, doubling up to [`MAX_ACCEPT_BACKOFF`].
 async fn backoff(delay: &mut Duration) {
     tokio::time::sleep(*delay).await;
@@ -332,16 +352,8 @@ fn start<S: Socket>(shared: &Arc<Shared>, client: Client, stream: S) {
 async fn accept_tcp(shared: Arc<Shared>, listener: TcpListener) {
     let mut delay = Duration::from_millis(5);
     loop {
-        let (stream, remote) = match listener.accept().await {
-            Ok(x) => {
-                delay = Duration::from_millis(5);
-                x
-            }
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                backoff(&mut delay).await;
-                continue;
-            }
+        let Some((stream, remote)) = accept_next(&listener, &mut delay, "").await else {
+            continue;
         };
         // Ids follow accept order, as in Redis.
         let id = shared.next_client_id();
@@ -363,16 +375,9 @@ async fn accept_tcp(shared: Arc<Shared>, listener: TcpListener) {
 async fn accept_tls(shared: Arc<Shared>, listener: TcpListener) {
     let mut delay = Duration::from_millis(5);
     loop {
-        let (stream, remote) = match listener.accept().await {
-            Ok(x) => {
-                delay = Duration::from_millis(5);
-                x
-            }
-            Err(e) => {
-                tracing::warn!("accept failed on the TLS port: {e}");
-                backoff(&mut delay).await;
-                continue;
-            }
+        let Some((stream, remote)) = accept_next(&listener, &mut delay, " on the TLS port").await
+        else {
+            continue;
         };
         let id = shared.next_client_id();
         let local_addr = stream.local_addr().unwrap_or(remote);

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Raw, TestServer, info_field, message, show};
+use common::{TestServer, expect_int_between, info_field, message, show};
 use std::time::Duration;
 
 const NOT_INT: &[u8] = b"-ERR value is not an integer or out of range\r\n";
@@ -18,22 +18,6 @@ const SAME: &[u8] = b"-ERR source and destination objects are the same\r\n";
 const SYNTAX: &[u8] = b"-ERR syntax error\r\n";
 const NO_KEY: &[u8] = b"-ERR no such key\r\n";
 const DEBUG_REFUSED: &[u8] = b"-ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.\r\n";
-
-/// The value of an integer reply.
-fn int(reply: &[u8]) -> i64 {
-    let text = show(reply);
-    assert!(
-        text.starts_with(':') && text.ends_with("\r\n"),
-        "not an integer: {text:?}"
-    );
-    text[1..text.len() - 2].parse().expect("integer")
-}
-
-/// Asserts the integer reply to `line` lies in `lo..=hi` (for TTLs).
-fn expect_between(c: &mut Raw, line: &str, lo: i64, hi: i64) {
-    let v = int(&c.call(line));
-    assert!(lo <= v && v <= hi, "{line}: {v} not in {lo}..={hi}");
-}
 
 #[test]
 fn renamenx_replies() {
@@ -50,7 +34,7 @@ fn renamenx_replies() {
     c.expect_call("RENAMENX a c", b":1\r\n");
     c.expect_call("EXISTS a", b":0\r\n");
     c.expect_call("GET c", b"$1\r\n1\r\n");
-    expect_between(&mut c, "PTTL c", 90_000, 100_000);
+    expect_int_between(&mut c, "PTTL c", 90_000, 100_000);
     c.expect_call(
         "RENAMENX",
         b"-ERR wrong number of arguments for 'renamenx' command\r\n",
@@ -71,7 +55,7 @@ fn copy_within_and_across_databases() {
     c.expect_call("GET dst", b"$2\r\nv1\r\n");
     c.expect_call("COPY src dst REPLACE", b":1\r\n");
     c.expect_call("GET dst", b"$2\r\nv2\r\n");
-    expect_between(&mut c, "TTL dst", 95, 100);
+    expect_int_between(&mut c, "TTL dst", 95, 100);
     // The copy is independent of its source.
     c.expect_call("SET dst changed", b"+OK\r\n");
     c.expect_call("GET src", b"$2\r\nv2\r\n");
@@ -81,7 +65,7 @@ fn copy_within_and_across_databases() {
     c.expect_call("COPY nokey y DB 2", b":0\r\n");
     c.expect_call("SELECT 3", b"+OK\r\n");
     c.expect_call("GET src", b"$2\r\nv2\r\n");
-    expect_between(&mut c, "TTL src", 95, 100);
+    expect_int_between(&mut c, "TTL src", 95, 100);
     c.expect_call("SELECT 2", b"+OK\r\n");
     c.expect_call("KEYS *", b"*1\r\n$1\r\nx\r\n");
     c.expect_call("SELECT 1", b"+OK\r\n");
@@ -131,7 +115,7 @@ fn move_replies() {
     c.expect_call("TTL k", b":-2\r\n");
     c.expect_call("SELECT 1", b"+OK\r\n");
     c.expect_call("GET k", b"$1\r\nv\r\n");
-    expect_between(&mut c, "PTTL k", 90_000, 100_000);
+    expect_int_between(&mut c, "PTTL k", 90_000, 100_000);
     // A key of that name in the target database stops the move; neither
     // changes.
     c.expect_call("SET k here", b"+OK\r\n");

@@ -10,7 +10,7 @@ mod common;
 
 use common::{bulk, expect_args, show};
 
-use common::{Raw, TestServer, info_field};
+use common::{Raw, TestServer, expect_int_between, info_field, int_reply};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -28,22 +28,6 @@ fn bulks(items: &[&[u8]]) -> Vec<u8> {
         out.extend(bulk(i));
     }
     out
-}
-
-/// The value of an integer reply.
-fn int_reply(reply: &[u8]) -> i64 {
-    let text = show(reply);
-    assert!(
-        text.starts_with(':') && text.ends_with("\r\n"),
-        "not an integer: {text:?}"
-    );
-    text[1..text.len() - 2].parse().expect("integer")
-}
-
-/// Asserts an integer reply to `line` lies in `lo..=hi` (for TTLs).
-fn expect_int_between(c: &mut Raw, line: &str, lo: i64, hi: i64) {
-    let v = int_reply(&c.call(line));
-    assert!(lo <= v && v <= hi, "{line}: {v} not in {lo}..={hi}");
 }
 
 /// A parsed RESP value (just what these tests need).

@@ -576,3 +576,19 @@ impl Rng {
         (0..len).map(|_| self.next() as u8).collect()
     }
 }
+
+/// The value of an integer reply.
+pub fn int_reply(reply: &[u8]) -> i64 {
+    let text = show(reply);
+    assert!(
+        text.starts_with(':') && text.ends_with("\r\n"),
+        "not an integer: {text:?}"
+    );
+    text[1..text.len() - 2].parse().expect("integer")
+}
+
+/// Asserts an integer reply to `line` lies in `lo..=hi` (for TTLs).
+pub fn expect_int_between(c: &mut Raw, line: &str, lo: i64, hi: i64) {
+    let v = int_reply(&c.call(line));
+    assert!(lo <= v && v <= hi, "{line}: {v} not in {lo}..={hi}");
+}
