@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::{is, parse_i64, syntax_error};
-use crate::keyspace::{class, now_ms};
+use crate::keyspace::{Entry, Keyspace, class, now_ms};
 use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
@@ -26,13 +26,22 @@ pub fn del(s: &mut Session, args: &Args) -> Reply {
 
 /// EXISTS key [key ...]: how many of the keys exist (repeats count).
 pub fn exists(s: &mut Session, args: &Args) -> Reply {
+    count_found(s, args, Keyspace::inspect)
+}
+
+/// How many of the keys in `args[1..]` `find` finds (repeats count).
+fn count_found(
+    s: &mut Session,
+    args: &Args,
+    find: fn(&mut Keyspace, usize, &[u8], u64) -> Option<Entry>,
+) -> Reply {
     let db = s.db;
     let now = now_ms();
     s.keyspace(|ks| {
         Reply::Int(
             args[1..]
                 .iter()
-                .filter(|k| ks.inspect(db, k, now).is_some())
+                .filter(|k| find(ks, db, k, now).is_some())
                 .count() as i64,
         )
     })
@@ -247,16 +256,7 @@ pub fn move_key(s: &mut Session, args: &Args) -> Reply {
 /// is looked up as a read would (expiring a due key, counting a hit or a
 /// miss).
 pub fn touch(s: &mut Session, args: &Args) -> Reply {
-    let db = s.db;
-    let now = now_ms();
-    s.keyspace(|ks| {
-        Reply::Int(
-            args[1..]
-                .iter()
-                .filter(|k| ks.lookup(db, k, now).is_some())
-                .count() as i64,
-        )
-    })
+    count_found(s, args, Keyspace::lookup)
 }
 
 /// SWAPDB index1 index2
