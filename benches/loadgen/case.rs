@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::control::Control;
+use crate::control::{self, Control};
 use crate::payload::instant_ns;
 use crate::procstat::{CpuMark, RssSampler, rss_bytes};
 use crate::publisher::{self, PubResult, PubSpec, per_channel_of_first};
@@ -52,6 +52,9 @@ pub struct Target {
     pub addr: SocketAddr,
     /// Its pid, for CPU and RSS figures.
     pub pid: Option<u32>,
+    /// Another node of the same pubsubd cluster (`--peer-addr`), where the
+    /// subscribers of cross-node cases connect.
+    pub peer: Option<SocketAddr>,
 }
 
 /// How publishers send.
@@ -111,6 +114,9 @@ pub struct LoadSpec {
     pub output_limit: Option<&'static str>,
     /// Connections subscribing and unsubscribing during the run.
     pub churners: usize,
+    /// Subscribers connect to the peer node ([`Target::peer`]) while
+    /// publishers stay on the first: every message crosses the cluster link.
+    pub subs_on_peer: bool,
     /// Time allowed after sending stops for deliveries to finish (ends
     /// early after [`DRAIN_STALL`] without a delivery).
     pub drain: Duration,
@@ -121,7 +127,7 @@ pub struct LoadSpec {
 /// Opens `count` subscriber connections, the `j`th subscribing to what
 /// `names(j)` returns, at most [`CONNECT_PARALLELISM`] at a time.
 async fn open_subscribers(
-    target: &Target,
+    addr: SocketAddr,
     count: usize,
     names: impl Fn(usize) -> (Vec<Vec<u8>>, Vec<Vec<u8>>),
     recv_buffer: Option<u32>,
@@ -133,7 +139,6 @@ async fn open_subscribers(
     for j in 0..count {
         let (channels, patterns) = names(j);
         let gate = Arc::clone(&gate);
-        let addr = target.addr;
         tasks.push(tokio::spawn(async move {
             let _permit = gate
                 .acquire_owned()
@@ -256,12 +261,23 @@ pub async fn run_load(
     }
     let setup_deadline = Instant::now() + SETUP_TIMEOUT;
     let rss_before = rss_bytes(target.pid);
+    let sub_addr = if spec.subs_on_peer {
+        let peer = target
+            .peer
+            .ok_or_else(|| format!("{} needs --peer-addr", spec.name))?;
+        // Nothing is measured until a message has crossed from the
+        // publishers' node to the subscribers' one.
+        control::wait_crossing(addr, peer, setup_deadline).await?;
+        peer
+    } else {
+        addr
+    };
 
     // Subscribers.
     let subs = {
         let s = spec.clone();
         open_subscribers(
-            target,
+            sub_addr,
             spec.subs,
             move |j| {
                 (
@@ -279,7 +295,7 @@ pub async fn run_load(
     let pattern_holders = {
         let total = spec.patterns;
         open_subscribers(
-            target,
+            sub_addr,
             pattern_conns,
             move |j| {
                 let from = j * PATTERNS_PER_CONN;
@@ -299,7 +315,7 @@ pub async fn run_load(
     };
     let slow = if spec.slow_subscriber {
         let mut v = open_subscribers(
-            target,
+            sub_addr,
             1,
             |_| (vec![channel_name(0)], Vec::new()),
             Some(4096),
@@ -365,11 +381,11 @@ pub async fn run_load(
     let group = Group::start(subs, ctxs, spec.readers)?;
     let churn_stop = CancellationToken::new();
     let churners: Vec<_> = (0..spec.churners)
-        .map(|i| tokio::spawn(churn(addr, i, churn_stop.clone())))
+        .map(|i| tokio::spawn(churn(sub_addr, i, churn_stop.clone())))
         .collect();
     let watcher = spec.slow_subscriber.then(|| {
         tokio::spawn(watch_cut(
-            addr,
+            sub_addr,
             spec.subs as i64 + 1,
             t_start,
             drain_deadline,
@@ -715,7 +731,7 @@ pub async fn run_idle(spec: &IdleSpec, target: &Target) -> Result<CaseResult, St
     let cpu0 = CpuMark::now(target.pid);
     let t0 = Instant::now();
     let conns = open_subscribers(
-        target,
+        target.addr,
         spec.conns,
         |j| (vec![format!("idle.{j}").into_bytes()], Vec::new()),
         None,

@@ -50,6 +50,26 @@ impl Control {
         }
     }
 
+    /// The next value the server sends, if one arrives by `until`.
+    async fn next_by(&mut self, until: Instant) -> Result<Option<Value>, String> {
+        loop {
+            if let Some((v, n)) = parse_value(&self.buf).map_err(|e| e.to_string())? {
+                self.buf.drain(..n);
+                return Ok(Some(v));
+            }
+            let mut chunk = [0u8; 4096];
+            let n = match tokio::time::timeout_at(until.into(), self.stream.read(&mut chunk)).await
+            {
+                Err(_) => return Ok(None),
+                Ok(r) => r.map_err(|e| format!("control read: {e}"))?,
+            };
+            if n == 0 {
+                return Err("server closed the control connection".into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
     /// `PUBSUB NUMSUB <channel>`: the channel's subscriber count.
     pub async fn numsub(&mut self, channel: &[u8], deadline: Instant) -> Result<i64, String> {
         match self
@@ -83,5 +103,31 @@ pub async fn wait_ready(addr: SocketAddr, timeout: Duration) -> Result<(), Strin
     }
     Err(format!(
         "server at {addr} not ready after {timeout:?}: {last}"
+    ))
+}
+
+/// Waits until a message published on `from` reaches a subscriber on `to`
+/// (two nodes of one pubsubd cluster), by `deadline`: a node that has just
+/// started is linked to the cluster a moment later.
+pub async fn wait_crossing(
+    from: SocketAddr,
+    to: SocketAddr,
+    deadline: Instant,
+) -> Result<(), String> {
+    let channel = format!("loadgen.crossing.{}", std::process::id()).into_bytes();
+    let mut sub = Control::connect(to, deadline).await?;
+    sub.call(&[b"SUBSCRIBE", &channel], deadline).await?;
+    let mut publisher = Control::connect(from, deadline).await?;
+    while Instant::now() < deadline {
+        publisher
+            .call(&[b"PUBLISH", &channel, b"x"], deadline)
+            .await?;
+        let until = (Instant::now() + Duration::from_millis(100)).min(deadline);
+        if sub.next_by(until).await?.is_some() {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "no message published on {from} reached a subscriber on {to}: are they nodes of one cluster?"
     ))
 }

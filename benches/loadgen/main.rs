@@ -3,7 +3,7 @@
 //! ```sh
 //! cargo bench --bench loadgen -- run --addr 127.0.0.1:6379 --pid <server pid> \
 //!     --json out.json [--quick] [--window N] [--half-of redis-s1.json] \
-//!     [--filter TEXT] [--timeline] [s1 s2 ... | all]
+//!     [--filter TEXT] [--timeline] [--peer-addr HOST:PORT] [s1 s2 ... | all | c1]
 //! cargo bench --bench loadgen -- report --dir <dir with run JSON files>
 //! ```
 //!
@@ -20,7 +20,8 @@
 //!   latency; read on the runtime or all on one thread.
 //! - `publisher`: saturating (pipelined window) and fixed-rate (open loop).
 //! - `case`: one case end to end, every phase under a deadline.
-//! - `scenarios`: S1–S7 as data.
+//! - `scenarios`: S1–S7, and C1 for a cluster (`benches/cluster.sh`), as
+//!   data.
 //! - `procstat`: the server's and the generator's CPU and RSS from /proc.
 //! - `timeline`: a case's deliveries, publishes, connected subscribers and
 //!   server RSS every 100 ms (`--timeline`).
@@ -68,6 +69,10 @@ enum Command {
         /// Server address (host:port).
         #[arg(long, default_value = "127.0.0.1:6379")]
         addr: String,
+        /// Another node of the same pubsubd cluster (host:port): C1's
+        /// cross-node cases subscribe there and publish on --addr.
+        #[arg(long)]
+        peer_addr: Option<String>,
         /// Server pid, for its CPU time and RSS.
         #[arg(long)]
         pid: Option<u32>,
@@ -97,7 +102,7 @@ enum Command {
         /// (cases named `.../half`).
         #[arg(long)]
         half_of: Option<PathBuf>,
-        /// Scenarios (s1 … s7) or `all`.
+        /// Scenarios (s1 … s7, c1) or `all` (s1 … s7).
         #[arg(default_value = "all")]
         scenarios: Vec<String>,
     },
@@ -147,6 +152,7 @@ fn raise_nofile() {
 
 async fn run(
     addr: SocketAddr,
+    peer: Option<SocketAddr>,
     pid: Option<u32>,
     params: &scenarios::Params,
     filter: Option<&str>,
@@ -166,7 +172,10 @@ async fn run(
         cases.retain(|c| c.name().contains(f));
     }
     control::wait_ready(addr, Duration::from_secs(10)).await?;
-    let target = Target { addr, pid };
+    if let Some(p) = peer {
+        control::wait_ready(p, Duration::from_secs(10)).await?;
+    }
+    let target = Target { addr, pid, peer };
     let mut results = Vec::new();
     for c in &cases {
         let r = match c {
@@ -255,6 +264,7 @@ fn main() -> ExitCode {
         }
         Command::Run {
             addr,
+            peer_addr,
             pid,
             json,
             label,
@@ -273,7 +283,15 @@ fn main() -> ExitCode {
                     quick,
                     window: window.map(|w| w as usize),
                     s1_reference,
+                    peer: peer_addr.is_some(),
                 },
+                Err(e) => {
+                    eprintln!("loadgen: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let peer = match peer_addr.as_deref().map(resolve).transpose() {
+                Ok(p) => p,
                 Err(e) => {
                     eprintln!("loadgen: {e}");
                     return ExitCode::FAILURE;
@@ -282,6 +300,7 @@ fn main() -> ExitCode {
             let results = resolve(&addr).and_then(|a| {
                 runtime(2)?.block_on(run(
                     a,
+                    peer,
                     pid,
                     &params,
                     filter.as_deref(),

@@ -9,6 +9,18 @@ use crate::subscriber::Readers;
 /// Every scenario, in the order `all` runs them.
 pub const ALL: &[&str] = &["s1", "s2", "s3", "s4", "s5", "s6", "s7"];
 
+/// Scenarios for a pubsubd cluster (`benches/cluster.sh`), run only when
+/// named: `all` compares single servers.
+pub const CLUSTER: &[&str] = &["c1"];
+
+/// C1's subscribers (one channel, each checked) and its fixed rate in
+/// messages a second, full size and `--quick`: small enough that the two
+/// nodes, NATS and the generator share two cores without saturating them,
+/// so the fixed-rate cases measure the path, not a queue.
+const C1_SUBS: usize = 10;
+const C1_RATE: f64 = 5_000.0;
+const C1_RATE_QUICK: f64 = 2_000.0;
+
 /// A case of either kind.
 pub enum Case {
     /// Publishers and subscribers.
@@ -113,6 +125,7 @@ fn load(
         readers: Readers::Runtime,
         output_limit: None,
         churners: 0,
+        subs_on_peer: false,
         drain: ms(5000),
         headline,
     }
@@ -130,6 +143,9 @@ pub struct Params {
     /// (`--half-of`): S1's fixed-rate cases then run at half of them, as the
     /// issue's "fixed rate at half of Redis's maximum" asks.
     pub s1_reference: Option<HashMap<String, f64>>,
+    /// A second node of the same cluster is given (`--peer-addr`): the
+    /// cluster scenarios add their cross-node cases.
+    pub peer: bool,
 }
 
 /// The cases of `scenario` sized by `params`.
@@ -339,10 +355,42 @@ pub fn cases(scenario: &str, params: &Params) -> Result<Vec<Case>, String> {
             s.drain = Duration::from_secs(30);
             out.push(Case::Load(s));
         }
+        // Publish -> deliver across a cluster: one publisher and
+        // subscribers on the same node ("same"), then the subscribers on the
+        // peer node ("cross", with --peer-addr), at a fixed rate and
+        // saturated. Against a server without a peer only "same" runs: the
+        // single-node baseline.
+        "c1" => {
+            let rate = if quick { C1_RATE_QUICK } else { C1_RATE };
+            let places: &[(&str, bool)] = if params.peer {
+                &[("same", false), ("cross", true)]
+            } else {
+                &[("same", false)]
+            };
+            for &(place, on_peer) in places {
+                let mut s = load(
+                    "c1",
+                    format!("c1/{place}/sub{C1_SUBS}/rate{rate}"),
+                    RATE,
+                    window,
+                );
+                s.subs = C1_SUBS;
+                s.subs_on_peer = on_peer;
+                s.warmup = warmup;
+                s.duration = duration;
+                s.mode = Mode::Rate { per_sec: rate };
+                out.push(Case::Load(s.clone()));
+                s.name = format!("c1/{place}/sub{C1_SUBS}/sat");
+                s.mode = Mode::Saturate { window };
+                s.headline = SAT;
+                out.push(Case::Load(s));
+            }
+        }
         other => {
             return Err(format!(
-                "unknown scenario {other:?} (known: {}, all)",
-                ALL.join(", ")
+                "unknown scenario {other:?} (known: {}, {}, all)",
+                ALL.join(", "),
+                CLUSTER.join(", ")
             ));
         }
     }
@@ -360,11 +408,13 @@ pub fn self_test() -> Result<(), String> {
         quick: false,
         window: None,
         s1_reference: None,
+        peer: false,
     };
     let quick = Params {
         quick: true,
         window: None,
         s1_reference: None,
+        peer: false,
     };
     let mut sat = Vec::new();
     for case in cases("s1", &default)?
@@ -398,6 +448,7 @@ pub fn self_test() -> Result<(), String> {
         quick: false,
         window: Some(77),
         s1_reference: None,
+        peer: false,
     };
     for scenario in ALL {
         for (params, want) in [(&plain, 77), (&default, DEFAULT_WINDOW)] {
@@ -422,6 +473,7 @@ pub fn self_test() -> Result<(), String> {
         quick: false,
         window: Some(77),
         s1_reference: Some(reference.clone()),
+        peer: false,
     };
     let mut seen = 0;
     for case in cases("s1", &half)? {
@@ -453,6 +505,42 @@ pub fn self_test() -> Result<(), String> {
     half.s1_reference = Some(reference);
     if cases("s1", &half).is_ok() {
         return Err("a reference without s1/sub100/256B/sat was accepted".into());
+    }
+    // C1: without a peer only same-node cases; with one, each same-node
+    // case has a cross-node twin of the same size and mode.
+    let c1 = |peer: bool| -> Result<Vec<LoadSpec>, String> {
+        let p = Params {
+            quick: false,
+            window: None,
+            s1_reference: None,
+            peer,
+        };
+        Ok(cases("c1", &p)?
+            .into_iter()
+            .filter_map(|c| match c {
+                Case::Load(s) => Some(s),
+                Case::Idle(_) => None,
+            })
+            .collect())
+    };
+    let alone = c1(false)?;
+    if alone.is_empty() || alone.iter().any(|s| s.subs_on_peer) {
+        return Err("c1 without a peer has cross-node cases".into());
+    }
+    let both = c1(true)?;
+    let (cross, same): (Vec<_>, Vec<_>) = both.iter().partition(|s| s.subs_on_peer);
+    if same.len() != alone.len() || cross.len() != same.len() {
+        return Err(format!(
+            "c1 with a peer: {} same-node and {} cross-node cases",
+            same.len(),
+            cross.len()
+        ));
+    }
+    for (a, b) in same.iter().zip(&cross) {
+        let (ma, mb) = (format!("{:?}", a.mode), format!("{:?}", b.mode));
+        if a.name.replace("/same/", "/cross/") != b.name || ma != mb || a.subs != b.subs {
+            return Err(format!("{} and {} differ", a.name, b.name));
+        }
     }
     Ok(())
 }
