@@ -735,3 +735,64 @@ fn drain_until(c: &mut Raw, frame: &[u8]) {
     }
     panic!("{} never arrived", show(frame));
 }
+
+/// Milliseconds until `a` answers `PUBSUB NUMSUB chan` with `want`, asked
+/// every millisecond for at most 2 s.
+fn numsub_lag_ms(a: &mut Raw, chan: &str, want: i64) -> f64 {
+    let expected = [
+        format!("*2\r\n${}\r\n{chan}\r\n", chan.len()).into_bytes(),
+        int(want),
+    ]
+    .concat();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(2) {
+        if a.call(&format!("PUBSUB NUMSUB {chan}")) == expected {
+            return t.elapsed().as_secs_f64() * 1e3;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("NUMSUB {chan} never reached {want}");
+}
+
+#[test]
+fn other_nodes_count_a_subscribe_and_a_disconnect_within_milliseconds() {
+    // The socket.io adapter counts its servers with NUMSUB and waits for
+    // that many answers: a server another node does not count yet misses
+    // requests, one it still counts makes fetchSockets time out. Each node
+    // reports a change REPORT_SETTLE (2 ms) after it, not at its next poll.
+    let nats = start_nats(1, "");
+    let a = start_node(&[&nats[0]], "fresh");
+    let b = start_node(&[&nats[0]], "fresh");
+    wait_linked(&[&a, &b]);
+    let mut asker = a.raw();
+    let (mut joins, mut leaves) = (Vec::new(), Vec::new());
+    for i in 0..9 {
+        // Past REPORT_MIN_GAP since the last report, as after a quiet spell.
+        std::thread::sleep(Duration::from_millis(150));
+        let chan = format!("fresh-{i}");
+        let mut sub = b.raw();
+        sub.call(&format!("SUBSCRIBE {chan}"));
+        joins.push(numsub_lag_ms(&mut asker, &chan, 1));
+        std::thread::sleep(Duration::from_millis(150));
+        // The connection closes without a word, as a stopped server's does.
+        drop(sub);
+        leaves.push(numsub_lag_ms(&mut asker, &chan, 0));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (join, leave) = (median(&mut joins), median(&mut leaves));
+    eprintln!(
+        "subscribe seen on the other node after {joins:?} ms, disconnect after {leaves:?} ms"
+    );
+    // Polling every REPORT_POLL (50 ms), the median was about 25 ms.
+    assert!(
+        join < 12.0,
+        "median {join} ms until a subscribe was counted"
+    );
+    assert!(
+        leave < 12.0,
+        "median {leave} ms until a disconnect was counted"
+    );
+}

@@ -13,10 +13,10 @@
 //! and frames).
 //!
 //! Counts: each node reports its channel, shard channel and pattern
-//! subscriber counts ([`view`]) after a change (at most every
-//! [`REPORT_MIN_GAP`], checked every [`REPORT_POLL`]) and at least every
-//! [`HEARTBEAT`]; a peer silent for [`PEER_TTL`] is dropped with its counts,
-//! and a node that shuts down says so at once. PUBLISH returns the local
+//! subscriber counts ([`view`]) [`REPORT_SETTLE`] after a change (at most
+//! every [`REPORT_MIN_GAP`]: a change within it goes out when it ends) and
+//! at least every [`HEARTBEAT`]; a peer silent for [`PEER_TTL`] is dropped
+//! with its counts, and a node that shuts down says so at once. PUBLISH returns the local
 //! receivers plus the receivers the others last reported.
 //!
 //! Without `cluster-nats` nothing here runs.
@@ -64,13 +64,20 @@ pub const INBOUND_CAPACITY: usize = 65_536;
 /// has told its own.
 pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
 
-/// How often the reporting task looks for changed subscriptions and silent
-/// peers.
+/// How often the reporting task looks for silent peers and a due
+/// heartbeat (a subscription change wakes it at once).
 pub const REPORT_POLL: Duration = Duration::from_millis(50);
 
 /// Least time between two reports of one node, so a burst of SUBSCRIBEs
 /// costs one report, not one each.
 pub const REPORT_MIN_GAP: Duration = Duration::from_millis(100);
+
+/// How long a node waits after a subscription change before it reports,
+/// so the SUBSCRIBEs a client sends together (a socket.io adapter's
+/// PSUBSCRIBE and SUBSCRIBEs) go out in one report. Short, because the
+/// socket.io adapter counts its servers with NUMSUB: a server the others do
+/// not count yet misses their requests' answers.
+pub const REPORT_SETTLE: Duration = Duration::from_millis(2);
 
 /// A node reports at least this often, changed or not: its heartbeat.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -564,8 +571,16 @@ async fn report_loop(link: Arc<Link>, shared: Arc<Shared>) {
     let mut reported: Option<u64> = None;
     let mut last_sent: Option<Instant> = None;
     loop {
+        // A change not yet reported because of the gap goes out when the
+        // gap ends, not a poll later.
+        let pending = reported != Some(shared.registry.changes());
+        let gap_end = last_sent.map_or_else(Instant::now, |t| t + REPORT_MIN_GAP);
         tokio::select! {
             _ = tick.tick() => {}
+            _ = shared.registry.changed_wait() => {
+                tokio::time::sleep(REPORT_SETTLE).await;
+            }
+            _ = tokio::time::sleep_until(gap_end.into()), if pending && gap_end > Instant::now() => {}
             _ = shared.shutdown.cancelled() => return,
         }
         let now = Instant::now();

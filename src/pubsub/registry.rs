@@ -19,7 +19,7 @@
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -75,6 +75,10 @@ pub struct Registry {
     /// Bumped by every subscribe and unsubscribe that changed something,
     /// so cluster mode can tell when its subscriber counts are stale.
     changes: AtomicU64,
+    /// Set by cluster mode, which then is woken by [`Registry::changed_wait`]
+    /// on every change, so other nodes see it at once.
+    watched: AtomicBool,
+    change: tokio::sync::Notify,
 }
 
 thread_local! {
@@ -565,7 +569,18 @@ impl Registry {
     fn changed(&self, did: bool) {
         if did {
             self.changes.fetch_add(1, Ordering::Relaxed);
+            if self.watched.load(Ordering::Relaxed) {
+                self.change.notify_one();
+            }
         }
+    }
+
+    /// Resolves after the next subscription change (or at once if one
+    /// happened since the last call); one waiter at a time, cluster mode's
+    /// report loop.
+    pub async fn changed_wait(&self) {
+        self.watched.store(true, Ordering::Relaxed);
+        self.change.notified().await;
     }
 
     /// A number that changes whenever a subscription is added or removed.
