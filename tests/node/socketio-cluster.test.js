@@ -30,6 +30,9 @@ const NODES = 3;
 const ROOM = 'room-c';
 // Each test, including its servers' start and the cluster's linking.
 const TEST_TIMEOUT = { timeout: 30_000 };
+// Starting the cluster (three NATS servers, three nodes, linking them), and
+// stopping it.
+const HOOK_TIMEOUT = { timeout: 60_000 };
 // How long a nats-server may take to accept connections, and to exit.
 const NATS_START_TIMEOUT_MS = 10_000;
 const NATS_STOP_TIMEOUT_MS = 3_000;
@@ -269,14 +272,14 @@ describe('socket.io on a pubsubd cluster', { skip: SKIP }, () => {
       probes.push(p);
     }
     await waitLinked(nodes, probes);
-  });
+  }, HOOK_TIMEOUT);
   after(async () => {
     for (const p of probes) await p.quit().catch(() => p.disconnect());
     for (const n of nodes) await n.stop();
     await nats?.stop();
     nodes = [];
     probes = [];
-  });
+  }, HOOK_TIMEOUT);
 
   for (const variant of VARIANTS) {
     const label = `${variant.adapter} adapter via ${variant.lib}${variant.RESP ? ` RESP${variant.RESP}` : ''}`;
