@@ -247,6 +247,33 @@ async function waitSubscribed(probes, sharded, adapters) {
   }
 }
 
+/**
+ * A socket.io server on its own 127.0.0.1 port whose adapter uses its own
+ * Redis clients on `node`; `cleanups` gets what closes it (its Redis
+ * clients after it). `close()` closes it at once.
+ */
+async function ioServer(node, variant, cleanups) {
+  const pair = await redisPair(node, variant);
+  const httpServer = http.createServer();
+  const sharded = variant.adapter === 'sharded';
+  const adapter = sharded ? createShardedAdapter(pair.pub, pair.sub) : createAdapter(pair.pub, pair.sub);
+  const io = new Server(httpServer, { adapter });
+  let closed = null;
+  const close = () => {
+    closed ??= (async () => {
+      await new Promise((resolve) => io.close(() => resolve()));
+      await pair.close();
+    })();
+    return closed;
+  };
+  cleanups.push(close);
+  await new Promise((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(0, '127.0.0.1', resolve);
+  });
+  return { io, port: httpServer.address().port, close };
+}
+
 const VARIANTS = [
   { adapter: 'classic', lib: 'ioredis' },
   { adapter: 'classic', lib: 'node-redis', RESP: 3 },
@@ -299,19 +326,7 @@ describe('socket.io on a pubsubd cluster', { skip: SKIP }, () => {
 
       // One socket.io server per node.
       const servers = [];
-      for (const node of nodes) {
-        const pair = await redisPair(node, variant);
-        cleanups.push(pair.close);
-        const httpServer = http.createServer();
-        const adapter = sharded ? createShardedAdapter(pair.pub, pair.sub) : createAdapter(pair.pub, pair.sub);
-        const io = new Server(httpServer, { adapter });
-        await new Promise((resolve, reject) => {
-          httpServer.once('error', reject);
-          httpServer.listen(0, '127.0.0.1', resolve);
-        });
-        cleanups.push(() => io.close());
-        servers.push({ io, port: httpServer.address().port });
-      }
+      for (const node of nodes) servers.push(await ioServer(node, variant, cleanups));
       const adapters = servers.map((s) => s.io.of('/').adapter);
       await waitSubscribed(probes, sharded, adapters);
       // serverCount(): NUMSUB (SHARDNUMSUB) of the cluster, not of one node.
@@ -401,4 +416,45 @@ describe('socket.io on a pubsubd cluster', { skip: SKIP }, () => {
       assert.deepEqual(handled, [NODES - 1, NODES - 1, NODES - 1]);
     });
   }
+
+  test('a socket.io server that joins or leaves is counted on the other nodes at once', TEST_TIMEOUT, async (t) => {
+    // The adapter sends fetchSockets and serverSideEmitWithAck to as many
+    // servers as NUMSUB counts: one joining on node 1 must be counted on
+    // node 0 before a request from there, and one that left must not be
+    // waited for. Nodes report a change within a few ms (at most one report
+    // per 100 ms), so the test gives them 150 ms.
+    const variant = { adapter: 'classic', lib: 'ioredis' };
+    const cleanups = [];
+    t.after(async () => {
+      for (const fn of cleanups.reverse()) await fn().catch(() => {});
+    });
+    const servers = [];
+    for (const node of nodes) servers.push(await ioServer(node, variant, cleanups));
+    await waitSubscribed(probes, false, servers.map((s) => s.io.of('/').adapter));
+    const answer = (name) => (s) => s.io.on('who', (cb) => cb(name));
+    servers.forEach((s, i) => answer(`s${i}`)(s));
+
+    // Joins on node 1: as soon as node 1 itself counts its response channel
+    // (its SUBSCRIBEs are through), and 150 ms later, node 0 counts it too.
+    const late = await ioServer(nodes[1], variant, cleanups);
+    answer('late')(late);
+    const lateUid = late.io.of('/').adapter.uid;
+    await waitFor(async () => (await numSub(probes[1], false, `socket.io-response#/#${lateUid}#`)) === 1, {
+      what: "the late server's SUBSCRIBEs",
+    });
+    await sleep(150);
+    assert.equal(await servers[0].io.of('/').adapter.serverCount(), NODES + 1);
+    const joined = await servers[0].io.serverSideEmitWithAck('who');
+    assert.deepEqual(joined.sort(), ['late', 's1', 's2']);
+
+    // Leaves: closed (its Redis connections too); 150 ms later node 0 no
+    // longer counts it, and a request from there does not wait for it
+    // (which would take the adapter's requestsTimeout, 5 s, and fail).
+    await late.close();
+    await sleep(150);
+    const t0 = Date.now();
+    const left = await servers[0].io.serverSideEmitWithAck('who');
+    assert.deepEqual(left.sort(), ['s1', 's2']);
+    assert.ok(Date.now() - t0 < 2_000, `serverSideEmitWithAck took ${Date.now() - t0} ms`);
+  });
 });
