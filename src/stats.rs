@@ -280,6 +280,46 @@ impl CommandStat {
     }
 }
 
+/// LATENCY HISTOGRAM's first step: Redis reports its histograms from
+/// 1,024 ns on, doubling (HdrHistogram's logarithmic iteration).
+const HISTOGRAM_FIRST_STEP_NS: u64 = 1024;
+/// Redis's histograms keep two significant figures, so a step's label is
+/// the highest value equivalent to its bound: the bound plus 1/128 of it,
+/// less one.
+const HISTOGRAM_STEP_RESOLUTION_SHIFT: u32 = 7;
+
+impl CommandStat {
+    /// LATENCY HISTOGRAM's `histogram_usec`: (step label in µs, calls at
+    /// most that slow), for each doubling step from 1,024 ns on where the
+    /// count grew, until every call is counted. A call is counted at the
+    /// first step whose bound is not below its bucket of this histogram
+    /// (a quarter of a power of two wide), so one slower than a step's
+    /// bound by less than Redis's resolution there counts one step later.
+    pub fn histogram_usec(&self) -> Vec<(u64, u64)> {
+        let total: u64 = self.latency.iter().sum();
+        let mut out = Vec::new();
+        let (mut counted, mut idx) = (0u64, 0usize);
+        let mut bound = HISTOGRAM_FIRST_STEP_NS;
+        while counted < total {
+            let before = counted;
+            while idx < self.latency.len() && bucket_high(idx) < bound {
+                counted += self.latency[idx];
+                idx += 1;
+            }
+            if idx == self.latency.len() {
+                // The last bucket holds everything slower still.
+                counted = total;
+            }
+            if counted > before {
+                let label = bound + (bound >> HISTOGRAM_STEP_RESOLUTION_SHIFT) - 1;
+                out.push((label / 1000, counted));
+            }
+            bound = bound.saturating_mul(2);
+        }
+        out
+    }
+}
+
 /// The statistics slot of every command and subcommand: the table's
 /// commands first, then each container's subcommands.
 pub struct CommandStats {
@@ -433,6 +473,28 @@ impl CommandStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Redis's labels (1, 2, 4, ..., 33, 66, 132 µs) with cumulative
+    /// counts, only where they grow, ending with every call.
+    #[test]
+    fn histogram_steps_are_redis_labels_with_cumulative_counts() {
+        let mut st = CommandStat {
+            latency: vec![0; LATENCY_BUCKETS],
+            ..CommandStat::default()
+        };
+        assert!(st.histogram_usec().is_empty());
+        for ns in [300, 900, 1500, 1500, 30_000, 120_000, 5_000_000_000] {
+            st.latency[latency_bucket(ns)] += 1;
+        }
+        let steps = st.histogram_usec();
+        assert_eq!(&steps[..4], &[(1, 2), (2, 4), (33, 5), (132, 6)]);
+        assert_eq!(
+            steps.last().map(|s| s.1),
+            Some(7),
+            "the slowest is counted last"
+        );
+        assert!(steps.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
+    }
 
     #[test]
     fn latency_buckets_cover_their_values_in_order() {

@@ -385,7 +385,7 @@ pub fn count(s: &mut Session, _args: &Args) -> Reply {
 
 /// Resolves `name` or `container|sub`, the container by the name it
 /// answers to (renamed or not), as Redis does.
-fn find(names: &CommandNames, name: &[u8]) -> Option<(&'static Command, Option<&'static str>)> {
+pub fn find(names: &CommandNames, name: &[u8]) -> Option<(&'static Command, Option<&'static str>)> {
     let text = std::str::from_utf8(name).ok()?;
     match text.split_once('|') {
         Some((parent, sub)) => {
@@ -2030,6 +2030,13 @@ static META: &[Meta] = &[
         specs: &[],
     },
     Meta {
+        name: "latency|histogram",
+        categories: &["@admin", "@slow", "@dangerous"],
+        keys: (0, 0, 0),
+        extra_flags: &[],
+        specs: &[],
+    },
+    Meta {
         name: "latency|history",
         categories: &["@admin", "@slow", "@dangerous"],
         keys: (0, 0, 0),
@@ -2577,6 +2584,14 @@ static TIPS: &[(&str, &[&str])] = &[
     ("lastsave", &["nondeterministic_output"]),
     (
         "latency|doctor",
+        &[
+            "nondeterministic_output",
+            "request_policy:all_nodes",
+            "response_policy:special",
+        ],
+    ),
+    (
+        "latency|histogram",
         &[
             "nondeterministic_output",
             "request_policy:all_nodes",

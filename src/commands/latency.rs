@@ -1,4 +1,5 @@
-//! LATENCY LATEST | HISTORY | RESET | DOCTOR | HELP, and the latency monitor
+//! LATENCY LATEST | HISTORY | RESET | DOCTOR | HISTOGRAM | HELP, and the
+//! latency monitor
 //! behind them: for each event that took at least
 //! `latency-monitor-threshold` milliseconds (0 turns the monitor off), its
 //! worst latency ever and one sample per second for the last
@@ -9,6 +10,9 @@
 //! did), measured as the command's own run time, and its own `fan-out`: the
 //! delivery of a run of pipelined PUBLISHes to one channel, which happens
 //! after those commands have replied (`commands/publish.rs`).
+//!
+//! LATENCY HISTOGRAM reports the per-command latency histograms INFO
+//! `latencystats` also reads ([`crate::stats`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -126,6 +130,51 @@ pub fn history(s: &mut Session, args: &Args) -> Reply {
     Reply::Array(samples)
 }
 
+/// LATENCY HISTOGRAM [command ...]: for each command named (a container
+/// also for each of its subcommands; all commands if none is named) that
+/// ran since the start or the last CONFIG RESETSTAT, its calls and the
+/// cumulative distribution of its latencies, as Redis gives them. Unknown
+/// names are skipped, as in Redis.
+pub fn histogram(s: &mut Session, args: &Args) -> Reply {
+    let used = s.shared.stats.commands.used();
+    let ran = |name: &str| used.iter().find(|st| st.name == name && st.calls > 0);
+    let mut picked = Vec::new();
+    if args.len() == 2 {
+        picked.extend(used.iter().filter(|st| st.calls > 0));
+    } else {
+        for name in &args[2..] {
+            let Some((cmd, parent)) = super::command::find(&s.shared.command_names, name) else {
+                continue;
+            };
+            let full = match parent {
+                Some(p) => format!("{p}|{}", cmd.name),
+                None => cmd.name.to_string(),
+            };
+            picked.extend(ran(&full));
+            for sub in cmd.subcommands {
+                picked.extend(ran(&format!("{}|{}", cmd.name, sub.name)));
+            }
+        }
+    }
+    Reply::Map(
+        picked
+            .into_iter()
+            .map(|st| {
+                let cdf = st
+                    .histogram_usec()
+                    .into_iter()
+                    .map(|(usec, count)| (Reply::Int(usec as i64), Reply::Int(count as i64)))
+                    .collect();
+                let entry = Reply::Map(vec![
+                    (Reply::bulk_static("calls"), Reply::Int(st.calls as i64)),
+                    (Reply::bulk_static("histogram_usec"), Reply::Map(cdf)),
+                ]);
+                (Reply::Bulk(Bytes::from(st.name.clone())), entry)
+            })
+            .collect(),
+    )
+}
+
 /// LATENCY RESET [event ...]: forgets the events named (all of them if
 /// none is); the number forgotten.
 pub fn reset(s: &mut Session, args: &Args) -> Reply {
@@ -230,6 +279,9 @@ pub fn help(_s: &mut Session, _args: &Args) -> Reply {
             "RESET [<event> ...]",
             "    Reset latency data of one or more <event> classes.",
             "    (default: reset all data for all event classes)",
+            "HISTOGRAM [COMMAND ...]",
+            "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+            "    If no commands are specified then all histograms are replied.",
         ],
     )
 }

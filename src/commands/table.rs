@@ -402,7 +402,7 @@ static SLOWLOG_SUBS: [Command; 4] = [
     ),
 ];
 
-static LATENCY_SUBS: [Command; 5] = [
+static LATENCY_SUBS: [Command; 6] = [
     cmd(
         "doctor",
         2,
@@ -412,6 +412,16 @@ static LATENCY_SUBS: [Command; 5] = [
         "2.8.13",
         "Returns a human-readable latency analysis report.",
         "",
+    ),
+    cmd(
+        "histogram",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        latency::histogram,
+        SERVER,
+        "7.0.0",
+        "Returns the cumulative distribution of latencies of a subset or all commands.",
+        "[command [command ...]]",
     ),
     cmd(
         "history",
