@@ -301,8 +301,9 @@ impl Encoder<'_> {
     }
 }
 
-/// C's `%.<precision>g`, which lua-cjson uses for numbers.
-fn format_g(n: f64, precision: u32) -> String {
+/// C's `%.<precision>g`, which lua-cjson uses for numbers (and Redis for
+/// the numbers a script passes to `redis.call`).
+pub(crate) fn format_g(n: f64, precision: u32) -> String {
     if n.is_nan() {
         return if n.is_sign_negative() { "-nan" } else { "nan" }.to_string();
     }
