@@ -9,9 +9,9 @@
 //! [`HOOK_INSTRUCTIONS`] instructions, and on every line once a kill is
 //! requested, so `pcall` cannot swallow it; coroutines carry the hook too).
 //!
-//! The sandbox is Redis 7's: the same global names (minus the `cjson`,
-//! `cmsgpack`, `bit` and `struct` libraries, which are not built in), and
-//! every global, the `redis` table, each library table and the string
+//! The sandbox is Redis 7's: the same global names (with the `cjson`,
+//! `cmsgpack`, `bit` and `struct` libraries of `lualibs.rs` and
+//! `luastruct.rs`), and every global, the `redis` table, each library table and the string
 //! metatable read-only, with Redis's "Attempt to modify a readonly table".
 //! Redis patches Lua's C code for read-only tables; stock Lua cannot do that,
 //! so here the globals table and each library table are empty proxies whose
@@ -1305,6 +1305,17 @@ end
 H.cjson = library(cjson)
 H.bit = library(bit)
 H.cmsgpack = library(cmsgpack)
+-- struct.unpack's host function returns its values in a table (it may
+-- give more than a host function can return).
+do
+  local raw, unpack = struct.unpack, unpack
+  struct.unpack = function(...)
+    local ok, t, bare = raw(...)
+    if not ok then return ok, t, bare end
+    return true, unpack(t)
+  end
+end
+H.struct = library(struct)
 getmetatable('').__metatable = readonly({__index = H.string})
 
 local function missing(_, name)
