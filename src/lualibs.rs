@@ -133,7 +133,7 @@ pub(crate) fn bad_number(arg: usize, func: &str, v: Option<&Value>) -> String {
 
 /// How many bytes the Lua state may still allocate: the encoder's output
 /// buffer lives outside Lua, so it stops there.
-fn lua_headroom(lua: &Lua) -> mlua::Result<usize> {
+pub(crate) fn lua_headroom(lua: &Lua) -> mlua::Result<usize> {
     let limit = lua.set_memory_limit(0)?;
     lua.set_memory_limit(limit)?;
     if limit == 0 {

@@ -14,9 +14,9 @@
 //! as many bytes as the value before it says), `s` (a zero-terminated
 //! string). Like the C code, a format ends at its first zero byte.
 
-use mlua::{Lua, MultiValue, Table, Value};
+use mlua::{Lua, LuaString, MultiValue, Table, Value};
 
-use crate::lualibs::{LibResult, bad_number, to_number, type_name, wrap};
+use crate::lualibs::{LibResult, bad_number, lua_headroom, to_number, type_name, wrap};
 
 /// Largest integer size (`in`/`In`), the C library's `MAXINTSIZE`. Values
 /// are computed in 64 bits: larger sizes are padded with zero bytes on
@@ -141,14 +141,13 @@ fn control(letter: u8, fmt: &mut Format, h: &mut Header, func: &str) -> Result<(
 }
 
 /// `luaL_checklstring`: a string, or a number as Lua writes it.
-fn check_bytes(lua: &Lua, args: &[Value], i: usize, func: &str) -> Result<Vec<u8>, String> {
+fn check_bytes(lua: &Lua, args: &[Value], i: usize, func: &str) -> Result<LuaString, String> {
     match args.get(i) {
-        Some(Value::String(s)) => Ok(s.as_bytes().to_vec()),
+        Some(Value::String(s)) => Ok(s.clone()),
         Some(v @ (Value::Integer(_) | Value::Number(_))) => lua
             .coerce_string(v.clone())
             .ok()
             .flatten()
-            .map(|s| s.as_bytes().to_vec())
             .ok_or_else(|| bad_string(i + 1, func, Some(v))),
         v => Err(bad_string(i + 1, func, v)),
     }
@@ -186,8 +185,41 @@ fn integer_bits(n: f64) -> u64 {
     }
 }
 
+/// How far `pack`'s output, built outside the Lua heap, may grow: as far as
+/// the heap itself still could (`lua-memory-limit`), once its garbage is
+/// collected.
+struct Room<'a> {
+    lua: &'a Lua,
+    cap: usize,
+    collected: bool,
+}
+
+impl<'a> Room<'a> {
+    fn new(lua: &'a Lua) -> Result<Self, String> {
+        Ok(Room {
+            lua,
+            cap: lua_headroom(lua).map_err(|e| e.to_string())?,
+            collected: false,
+        })
+    }
+
+    fn check(&mut self, len: usize) -> Result<(), String> {
+        if len > self.cap && !self.collected {
+            self.collected = true;
+            self.lua.gc_collect().map_err(|e| e.to_string())?;
+            self.cap = lua_headroom(self.lua).map_err(|e| e.to_string())?;
+        }
+        if len > self.cap {
+            return Err("not enough memory".into());
+        }
+        Ok(())
+    }
+}
+
 fn pack(lua: &Lua, args: &[Value]) -> LibResult {
     let fmt = check_bytes(lua, args, 0, "pack")?;
+    let fmt = fmt.as_bytes();
+    let mut room = Room::new(lua)?;
     // The C code then pushes a nil after the arguments: a value missing
     // right after them is reported as nil, later ones as no value.
     let mut args = args.to_vec();
@@ -201,6 +233,7 @@ fn pack(lua: &Lua, args: &[Value]) -> LibResult {
         let mut size = letter_size(letter, &mut fmt)?;
         let pad = padding(out.len(), &h, letter, size);
         out.resize(out.len() + pad, 0);
+        room.check(out.len() + size)?;
         match letter {
             b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
                 let mut value = integer_bits(check_number(lua, args, arg, "pack")?);
@@ -236,6 +269,7 @@ fn pack(lua: &Lua, args: &[Value]) -> LibResult {
             }
             b'c' | b's' => {
                 let s = check_bytes(lua, args, arg, "pack")?;
+                let s = s.as_bytes();
                 arg += 1;
                 if size == 0 {
                     size = s.len();
@@ -247,6 +281,7 @@ fn pack(lua: &Lua, args: &[Value]) -> LibResult {
                         arg + 1
                     ));
                 }
+                room.check(out.len() + size + 1)?;
                 out.extend_from_slice(&s[..size]);
                 if letter == b's' {
                     out.push(0);
@@ -286,7 +321,9 @@ fn read_integer(bytes: &[u8], little: bool, signed: bool, size: usize) -> f64 {
 
 fn unpack(lua: &Lua, args: &[Value]) -> LibResult {
     let fmt = check_bytes(lua, args, 0, "unpack")?;
+    let fmt = fmt.as_bytes();
     let data = check_bytes(lua, args, 1, "unpack")?;
+    let data = data.as_bytes();
     let ld = data.len();
     // luaL_optinteger, kept in a size_t: a negative offset wraps around.
     let pos = match args.get(2) {
@@ -375,6 +412,7 @@ fn unpack(lua: &Lua, args: &[Value]) -> LibResult {
 
 fn size(lua: &Lua, args: &[Value]) -> LibResult {
     let fmt = check_bytes(lua, args, 0, "size")?;
+    let fmt = fmt.as_bytes();
     let mut fmt = Format::new(&fmt);
     let mut h = Header::default();
     let mut pos: usize = 0;
