@@ -46,6 +46,7 @@ pub mod glob;
 pub mod keyspace;
 pub mod logging;
 pub mod lualibs;
+pub mod luastruct;
 pub mod notify;
 pub mod protocol;
 pub mod pubsub;

@@ -1,4 +1,5 @@
-//! The `cjson`, `cmsgpack` and `bit` libraries Redis bundles into its Lua sandbox, as
+//! The `cjson`, `cmsgpack` and `bit` libraries Redis bundles into its Lua sandbox (`struct`
+//! is in `luastruct.rs`), as
 //! Rust functions over mlua values with the observable behaviour of Redis
 //! 7.0's copies (lua-cjson 2.1, lua-cmsgpack 0.4 and LuaBitOp 1.0): output bytes, error texts
 //! and the `cjson` settings scripts may change. MessagePack markers are
@@ -17,13 +18,9 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Hard cap on the nesting depth `cjson.encode` and `cjson.decode` follow,
 /// whatever `cjson.encode_max_depth`/`decode_max_depth` ask for: it is also
-/// lua-cjson's default (1000), and it bounds the encoder's recursion.
-/// Decoding is further bounded by serde_json's own nesting limit (128).
+/// lua-cjson's default (1000), and it bounds the recursion of the encoder
+/// and of the decoder (serde_json's own limit, 128, is turned off for it).
 pub const JSON_DEPTH_MAX: usize = 1000;
-
-/// serde_json's fixed nesting limit for parsing: decoding deeper JSON fails
-/// with cjson's "Found too many nested data structures" text.
-const SERDE_JSON_DEPTH: usize = 128;
 
 /// lua-cjson's default for `encode_sparse_array`'s ratio: an array whose
 /// largest index exceeds twice its item count (and [`SPARSE_SAFE`]) is
@@ -69,9 +66,9 @@ impl Default for JsonConfig {
 type Shared = Arc<Mutex<JsonConfig>>;
 
 /// Result of a library function: `Ok(values)` or a Lua error message.
-type LibResult = Result<Vec<Value>, String>;
+pub(crate) type LibResult = Result<Vec<Value>, String>;
 
-fn wrap(lua: &Lua, r: LibResult) -> mlua::Result<MultiValue> {
+pub(crate) fn wrap(lua: &Lua, r: LibResult) -> mlua::Result<MultiValue> {
     match r {
         Ok(values) => {
             let mut out = MultiValue::with_capacity(values.len() + 1);
@@ -103,7 +100,7 @@ fn json_null() -> Value {
 }
 
 /// Lua's type name of a value, as `lua_typename` gives it.
-fn type_name(v: &Value) -> &'static str {
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Nil => "nil",
         Value::Boolean(_) => "boolean",
@@ -119,7 +116,7 @@ fn type_name(v: &Value) -> &'static str {
 
 /// Lua's number coercion (`luaL_checknumber`): numbers, and strings that
 /// read as numbers.
-fn to_number(lua: &Lua, v: &Value) -> Option<f64> {
+pub(crate) fn to_number(lua: &Lua, v: &Value) -> Option<f64> {
     match v {
         Value::Integer(i) => Some(*i as f64),
         Value::Number(n) => Some(*n),
@@ -129,14 +126,14 @@ fn to_number(lua: &Lua, v: &Value) -> Option<f64> {
 }
 
 /// luaL_checknumber's error text.
-fn bad_number(arg: usize, func: &str, v: Option<&Value>) -> String {
+pub(crate) fn bad_number(arg: usize, func: &str, v: Option<&Value>) -> String {
     let got = v.map(type_name).unwrap_or("no value");
     format!("bad argument #{arg} to '{func}' (number expected, got {got})")
 }
 
 /// How many bytes the Lua state may still allocate: the encoder's output
 /// buffer lives outside Lua, so it stops there.
-fn lua_headroom(lua: &Lua) -> mlua::Result<usize> {
+pub(crate) fn lua_headroom(lua: &Lua) -> mlua::Result<usize> {
     let limit = lua.set_memory_limit(0)?;
     lua.set_memory_limit(limit)?;
     if limit == 0 {
@@ -301,8 +298,9 @@ impl Encoder<'_> {
     }
 }
 
-/// C's `%.<precision>g`, which lua-cjson uses for numbers.
-fn format_g(n: f64, precision: u32) -> String {
+/// C's `%.<precision>g`, which lua-cjson uses for numbers (and Redis for
+/// the numbers a script passes to `redis.call`).
+pub(crate) fn format_g(n: f64, precision: u32) -> String {
     if n.is_nan() {
         return if n.is_sign_negative() { "-nan" } else { "nan" }.to_string();
     }
@@ -421,6 +419,8 @@ impl fmt::Display for TooDeep {
 fn decode(lua: &Lua, cfg: JsonConfig, text: &[u8]) -> LibResult {
     let max_depth = cfg.decode_max_depth.min(JSON_DEPTH_MAX);
     let mut de = serde_json::Deserializer::from_slice(text);
+    // LuaSeed stops at `max_depth`, which bounds the recursion.
+    de.disable_recursion_limit();
     let seed = LuaSeed {
         lua,
         depth: 0,
@@ -443,12 +443,9 @@ fn decode(lua: &Lua, cfg: JsonConfig, text: &[u8]) -> LibResult {
         Err(e) => {
             let at = char_offset(text, e.line(), e.column());
             let msg = e.to_string();
-            if msg.starts_with('\u{0}') || msg.starts_with("recursion limit exceeded") {
-                let depth = if msg.starts_with('\u{0}') {
-                    max_depth + 1
-                } else {
-                    SERDE_JSON_DEPTH + 1
-                };
+            if msg.starts_with('\u{0}') {
+                let depth = max_depth + 1;
+                let at = opening_offset(text, depth);
                 return Err(format!(
                     "Found too many nested data structures ({depth}) at character {at}"
                 ));
@@ -464,6 +461,35 @@ fn decode(lua: &Lua, cfg: JsonConfig, text: &[u8]) -> LibResult {
             ))
         }
     }
+}
+
+/// The 1-based byte offset of the bracket that opens nesting level `depth`
+/// (where lua-cjson reports it is too deep); JSON strings are skipped.
+fn opening_offset(text: &[u8], depth: usize) -> usize {
+    let (mut level, mut in_string, mut escaped) = (0, false, false);
+    for (i, &b) in text.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                level += 1;
+                if level == depth {
+                    return i + 1;
+                }
+            }
+            b']' | b'}' => level = level.saturating_sub(1),
+            _ => {}
+        }
+    }
+    text.len()
 }
 
 /// The 1-based byte offset of serde_json's line and column.
@@ -1135,5 +1161,6 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     g.raw_set("cjson", cjson_table(lua)?)?;
     g.raw_set("bit", bit_table(lua)?)?;
     g.raw_set("cmsgpack", cmsgpack_table(lua)?)?;
+    g.raw_set("struct", crate::luastruct::struct_table(lua)?)?;
     Ok(())
 }

@@ -9,9 +9,9 @@
 //! [`HOOK_INSTRUCTIONS`] instructions, and on every line once a kill is
 //! requested, so `pcall` cannot swallow it; coroutines carry the hook too).
 //!
-//! The sandbox is Redis 7's: the same global names (minus the `cjson`,
-//! `cmsgpack`, `bit` and `struct` libraries, which are not built in), and
-//! every global, the `redis` table, each library table and the string
+//! The sandbox is Redis 7's: the same global names (with the `cjson`,
+//! `cmsgpack`, `bit` and `struct` libraries of `lualibs.rs` and
+//! `luastruct.rs`), and every global, the `redis` table, each library table and the string
 //! metatable read-only, with Redis's "Attempt to modify a readonly table".
 //! Redis patches Lua's C code for read-only tables; stock Lua cannot do that,
 //! so here the globals table and each library table are empty proxies whose
@@ -953,7 +953,7 @@ local loadstring, load, xpcall = loadstring, load, xpcall
 local collectgarbage = collectgarbage
 local byte, find, sub, lower = string.byte, string.find, string.sub, string.lower
 local match = string.match
-local select = select
+local select, tonumber, concat = select, tonumber, table.concat
 local READONLY = "Attempt to modify a readonly table"
 
 local host = {}
@@ -964,15 +964,19 @@ local redis = {}
 -- building tables under the memory limit's protected calls.
 -- (3: {err = s} for an error the server has counted in its error
 -- statistics already, marked so the script's reply does not count it again).
+-- The arguments reach it as their count and a table: as separate values the
+-- host would hold a reference to each at once, and a call with as many
+-- arguments as `unpack` gives (7,999, which Redis accepts) would exhaust
+-- mlua's reference stack.
 redis.call = function(...)
-  local ok, v, wrap = host.f(host.resp, ...)
+  local ok, v, wrap = host.f(host.resp, select('#', ...), {...})
   if wrap == 1 then v = {ok = v} elseif wrap == 2 then v = {err = v}
   elseif wrap == 3 then v = {err = v, ignore_error_stats_update = true} end
   if ok then return v end
   error(v, 0)
 end
 redis.pcall = function(...)
-  local ok, v, wrap = host.f(host.resp, ...)
+  local ok, v, wrap = host.f(host.resp, select('#', ...), {...})
   if wrap == 1 then v = {ok = v} elseif wrap == 2 then v = {err = v}
   elseif wrap == 3 then v = {err = v, ignore_error_stats_update = true} end
   return v
@@ -989,7 +993,23 @@ redis.sha1hex = function(...)
   if type(s) ~= 'string' and type(s) ~= 'number' then s = '' end
   return host.sha1(tostring(s))
 end
-redis.log = function(level, ...) return host.log(level, ...) end
+-- Redis's checks and texts; the message is the string and number arguments
+-- joined with spaces (others are left out), handed to the host as one string.
+redis.log = function(...)
+  local n = select('#', ...)
+  if n < 2 then error({err = 'ERR redis.log() requires two arguments or more.'}, 0) end
+  local args = {...}
+  local level = tonumber(args[1])
+  if level == nil then error({err = 'ERR First argument must be a number (log level).'}, 0) end
+  -- Redis keeps the level as a C int (truncated toward zero).
+  if not (level > -1 and level < 4) then error({err = 'ERR Invalid debug level.'}, 0) end
+  local parts = {}
+  for i = 2, n do
+    local a = args[i]
+    if type(a) == 'string' or type(a) == 'number' then parts[#parts + 1] = a end
+  end
+  return host.log(level < 0 and 0 or level - level % 1, concat(parts, ' '))
+end
 redis.setresp = function(v)
   if v ~= 2 and v ~= 3 then error("RESP version must be 2 or 3.", 0) end
   host.resp = v
@@ -1271,9 +1291,31 @@ local function library(raw)
   end
   return readonly(t)
 end
+-- lua-cmsgpack first makes room on Lua's C stack for as many values again
+-- as it was given, which fails past half of its 8,000 values.
+do
+  local pack = cmsgpack.pack
+  cmsgpack.pack = function(...)
+    if select('#', ...) > 4000 then
+      return false, "bad argument #0 to 'pack' (Too many arguments for MessagePack pack.)"
+    end
+    return pack(...)
+  end
+end
 H.cjson = library(cjson)
 H.bit = library(bit)
 H.cmsgpack = library(cmsgpack)
+-- struct.unpack's host function returns its values in a table (it may
+-- give more than a host function can return).
+do
+  local raw, unpack = struct.unpack, unpack
+  struct.unpack = function(...)
+    local ok, t, bare = raw(...)
+    if not ok then return ok, t, bare end
+    return true, unpack(t)
+  end
+end
+H.struct = library(struct)
 getmetatable('').__metatable = readonly({__index = H.string})
 
 local function missing(_, name)
@@ -1307,12 +1349,8 @@ fn new_engine(stop: &Arc<Stop>) -> mlua::Result<Engine> {
     )?;
     host.raw_set(
         "log",
-        lua.create_function(|_, (level, msg): (i64, mlua::Variadic<mlua::LuaString>)| {
-            let text: Vec<String> = msg
-                .iter()
-                .map(|s| String::from_utf8_lossy(&s.as_bytes()).into_owned())
-                .collect();
-            let text = text.join(" ");
+        lua.create_function(|_, (level, msg): (i64, mlua::LuaString)| {
+            let text = String::from_utf8_lossy(&msg.as_bytes()).into_owned();
             match level {
                 0 => tracing::debug!("script: {text}"),
                 1 | 2 => tracing::info!("script: {text}"),
@@ -1438,11 +1476,11 @@ fn execute(
         (Value::Nil, Value::Nil)
     };
     let outcome = lua.scope(|scope| {
-        let f = scope.create_function_mut(|lua, args: mlua::Variadic<Value>| {
-            let resp3 = matches!(args.first(), Some(Value::Integer(3)));
+        let f = scope.create_function_mut(|lua, (resp, n, args): (i64, usize, Table)| {
+            let resp3 = resp == 3;
             // A command's error was counted when the command ran; a
             // refusal of the arguments here never reached the server.
-            let (reply, counted) = match command_args(args.get(1..).unwrap_or_default()) {
+            let (reply, counted) = match command_args(&args, n) {
                 Ok(words) => (call(words), true),
                 Err(e) => (Reply::error(e), false),
             };
@@ -1487,14 +1525,16 @@ fn execute(
     }
 }
 
-/// Converts `redis.call` arguments (strings or numbers) to command words.
-fn command_args(args: &[Value]) -> Result<Vec<Bytes>, String> {
-    if args.is_empty() {
+/// Converts the `n` `redis.call` arguments (strings or numbers) in `args`
+/// to command words, one Lua value at a time.
+fn command_args(args: &Table, n: usize) -> Result<Vec<Bytes>, String> {
+    if n == 0 {
         return Err("ERR Please specify at least one argument for this redis lib call".into());
     }
-    let mut words = Vec::with_capacity(args.len());
-    for a in args {
-        words.push(command_word(a)?);
+    let mut words = Vec::with_capacity(n);
+    for i in 1..=n {
+        let a = args.raw_get::<Value>(i).unwrap_or(Value::Nil);
+        words.push(command_word(&a)?);
     }
     Ok(words)
 }
@@ -1503,18 +1543,11 @@ fn command_args(args: &[Value]) -> Result<Vec<Bytes>, String> {
 fn command_word(a: &Value) -> Result<Bytes, String> {
     match a {
         Value::String(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
-        Value::Integer(i) => Ok(Bytes::from(i.to_string())),
-        Value::Number(n) => Ok(Bytes::from(format_lua_number(*n))),
+        // Redis formats numbers with `%.17g`, not Lua's `%.14g`, to keep
+        // their precision (Lua 5.1 numbers are doubles, integers included).
+        Value::Integer(i) => Ok(Bytes::from(crate::lualibs::format_g(*i as f64, 17))),
+        Value::Number(n) => Ok(Bytes::from(crate::lualibs::format_g(*n, 17))),
         _ => Err("ERR Lua redis lib command arguments must be strings or integers".into()),
-    }
-}
-
-/// Lua's `%.14g` rendering of a number.
-fn format_lua_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
-    } else {
-        format!("{n}")
     }
 }
 
