@@ -327,6 +327,33 @@ fn fixed_cases() -> Vec<Vec<u8>> {
     let mut bulk = b"*1\r\n$".to_vec();
     bulk.resize(big + 10, b'2');
     cases.push(bulk);
+    // Errors that quote an argument: Redis echoes its bytes raw (0xFF is no
+    // UTF-8), up to a NUL byte, and at most 128 of them where it says so.
+    let long = [&[b'x'; 200][..], b"\xfe"].concat();
+    let quoting: &[&[&[u8]]] = &[
+        &[b"CLIENT", b"KILL", b"TYPE", b"n\xffo\x00x"],
+        &[b"CLIENT", b"KILL", b"USER", b"n\xffo"],
+        &[b"CLIENT", b"LIST", b"TYPE", b"q\xffq"],
+        &[b"HELLO", b"3", b"F\xffOO"],
+        &[b"EXPIRE", b"k", b"10", b"Z\xffZ"],
+        &[b"ACL", b"DRYRUN", b"default", b"no\xffcmd"],
+        &[b"ACL", b"SETUSER", b"x", b"(~a\xff"],
+        &[b"ACL", b"NOPE\xff", b"x"],
+        &[b"SLOWLOG", b"GE\xffT\x00zz"],
+        &[b"slowlog", &long],
+        &[b"PUBSUB", b"CHANNELS\xff", b"a", b"b"],
+        &[b"FUNCTION", b"LOAD\xff", b"a", b"b"],
+        &[b"LATENCY", b"FOO\xff"],
+    ];
+    for args in quoting {
+        let mut frame = format!("*{}\r\n", args.len()).into_bytes();
+        for a in *args {
+            frame.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            frame.extend_from_slice(a);
+            frame.extend_from_slice(b"\r\n");
+        }
+        cases.push(frame);
+    }
     cases
 }
 

@@ -211,10 +211,12 @@ fn kill_revoked_subscribers(s: &mut Session, old: &User, new: &User) {
 
 /// Redis's reply to a known subcommand given the wrong arguments.
 fn syntax_error_for(args: &Args) -> Reply {
-    Reply::error(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
-        String::from_utf8_lossy(&args[1])
-    ))
+    super::error_quoting(
+        "ERR unknown subcommand or wrong number of arguments for '",
+        &args[1],
+        usize::MAX,
+        "'. Try ACL HELP.",
+    )
 }
 
 fn bulk_string(text: String) -> Reply {
@@ -231,10 +233,12 @@ pub fn setuser(s: &mut Session, args: &Args) -> Reply {
     let rules = match crate::acl::user::merge_selector_args(&words) {
         Ok(r) => r,
         Err(i) => {
-            return Reply::error(format!(
-                "ERR Unmatched parenthesis in acl selector starting at '{}'.",
-                String::from_utf8_lossy(&words[i])
-            ));
+            return super::error_quoting(
+                "ERR Unmatched parenthesis in acl selector starting at '",
+                &words[i],
+                usize::MAX,
+                "'.",
+            );
         }
     };
     match s.shared.acl.set_user(name, &rules) {
@@ -436,17 +440,11 @@ pub fn log(s: &mut Session, args: &Args) -> Reply {
 /// ACL DRYRUN username command [arg ...]
 pub fn dryrun(s: &mut Session, args: &Args) -> Reply {
     let Some(user) = s.shared.acl.get(&args[2]) else {
-        return Reply::error(format!(
-            "ERR User '{}' not found",
-            String::from_utf8_lossy(&args[2])
-        ));
+        return super::error_quoting("ERR User '", &args[2], usize::MAX, "' not found");
     };
     let req = &args[3..];
     let Some(cmd) = s.shared.command_names.lookup(&req[0]) else {
-        return Reply::error(format!(
-            "ERR Command '{}' not found",
-            String::from_utf8_lossy(&req[0])
-        ));
+        return super::error_quoting("ERR Command '", &req[0], usize::MAX, "' not found");
     };
     let (cmd, parent) = match req.get(1).and_then(|sub| cmd.subcommand(sub)) {
         Some(sub) if !cmd.subcommands.is_empty() => (sub, Some(cmd)),

@@ -62,10 +62,7 @@ pub fn setinfo(s: &mut Session, args: &Args) -> Reply {
     } else if is(attr, "lib-ver") {
         "lib-ver"
     } else {
-        return Reply::error(format!(
-            "ERR Unrecognized option '{}'",
-            String::from_utf8_lossy(attr)
-        ));
+        return super::error_quoting("ERR Unrecognized option '", attr, usize::MAX, "'");
     };
     if !printable(value) {
         return Reply::error(format!(
@@ -223,10 +220,12 @@ fn parse_type(arg: &[u8]) -> Result<ClientType, Reply> {
     } else if is(arg, "master") || is(arg, "replica") || is(arg, "slave") {
         Ok(ClientType::Replication)
     } else {
-        Err(Reply::error(format!(
-            "ERR Unknown client type '{}'",
-            String::from_utf8_lossy(arg)
-        )))
+        Err(super::error_quoting(
+            "ERR Unknown client type '",
+            arg,
+            usize::MAX,
+            "'",
+        ))
     }
 }
 
@@ -338,10 +337,7 @@ pub fn kill(s: &mut Session, args: &Args) -> Reply {
             }
         } else if is(key, "user") {
             if &val[..] != b"default" {
-                return Reply::error(format!(
-                    "ERR No such user '{}'",
-                    String::from_utf8_lossy(val)
-                ));
+                return super::error_quoting("ERR No such user '", val, usize::MAX, "'");
             }
         } else if is(key, "addr") {
             addr = Some(val);

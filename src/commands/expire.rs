@@ -31,10 +31,7 @@ fn expire_generic(
         } else if is(a, "lt") {
             lt = true;
         } else {
-            return Reply::error(format!(
-                "ERR Unsupported option {}",
-                String::from_utf8_lossy(a)
-            ));
+            return super::error_quoting("ERR Unsupported option ", a, usize::MAX, "");
         }
     }
     if nx && (xx || gt || lt) {

@@ -44,10 +44,12 @@ pub fn hello(s: &mut Session, args: &Args) -> Reply {
             name = Some(Bytes::copy_from_slice(&args[i + 1]));
             i += 2;
         } else {
-            return Reply::error(format!(
-                "ERR Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(&args[i])
-            ));
+            return super::error_quoting(
+                "ERR Syntax error in HELLO option '",
+                &args[i],
+                usize::MAX,
+                "'",
+            );
         }
     }
     if let Some((user, pass)) = creds

@@ -13,10 +13,12 @@ use crate::session::Session;
 
 fn list(s: &Session, kind: Kind, args: &[Bytes]) -> Reply {
     if args.len() > 3 {
-        return Reply::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-            String::from_utf8_lossy(&args[1])
-        ));
+        return super::error_quoting(
+            "ERR unknown subcommand or wrong number of arguments for '",
+            &args[1],
+            usize::MAX,
+            "'. Try PUBSUB HELP.",
+        );
     }
     let pattern = args.get(2).map(|p| &p[..]);
     let mut names = s.shared.registry.channels(kind, pattern);

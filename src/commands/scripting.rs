@@ -155,10 +155,7 @@ pub fn function_load(s: &mut Session, args: &Args) -> Reply {
         if is(&args[at], "replace") {
             replace = true;
         } else {
-            return Reply::error(format!(
-                "ERR Unknown option given: {}",
-                String::from_utf8_lossy(&args[at])
-            ));
+            return super::error_quoting("ERR Unknown option given: ", &args[at], usize::MAX, "");
         }
         at += 1;
     }
@@ -242,10 +239,12 @@ fn flush_option_error() -> Reply {
 /// FUNCTION FLUSH [ASYNC|SYNC]: deletes every library.
 pub fn function_flush(s: &mut Session, args: &Args) -> Reply {
     if args.len() > 3 {
-        return Reply::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
-            String::from_utf8_lossy(&args[1])
-        ));
+        return super::error_quoting(
+            "ERR unknown subcommand or wrong number of arguments for '",
+            &args[1],
+            usize::MAX,
+            "'. Try FUNCTION HELP.",
+        );
     }
     match args.get(2) {
         Some(a) if !is(a, "async") && !is(a, "sync") => {

@@ -205,11 +205,17 @@ pub fn help(_s: &mut Session, _args: &Args) -> Reply {
 /// Redis's error for a subcommand given the wrong number of arguments by
 /// its own rules.
 pub fn subcommand_syntax_error(args: &Args) -> Reply {
-    Reply::error(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        String::from_utf8_lossy(&args.arg(1)[..args.arg(1).len().min(128)]),
-        String::from_utf8_lossy(args.arg(0)).to_uppercase()
-    ))
+    let name = args.arg(0);
+    let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+    super::error_quoting(
+        "ERR unknown subcommand or wrong number of arguments for '",
+        args.arg(1),
+        128,
+        &format!(
+            "'. Try {} HELP.",
+            String::from_utf8_lossy(&name.to_ascii_uppercase())
+        ),
+    )
 }
 
 #[cfg(test)]
