@@ -18,10 +18,9 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Rng, TempDir, TestServer, free_port};
+use common::{ReferenceRedis, Rng, TestServer};
 
 /// Generated cases (each sent to both servers).
 const CASES: usize = 4000;
@@ -31,9 +30,6 @@ const SEED: u64 = 0x00d1_ff17;
 const CASE_TIMEOUT: Duration = Duration::from_secs(3);
 /// The whole check must finish within this.
 const TOTAL_BUDGET: Duration = Duration::from_secs(30);
-/// The reference release the known differences were established against.
-const REFERENCE_VERSION: &str = "v=7.0.15";
-
 /// Bytes that matter to the framing rules, used by mutations and random
 /// frames.
 const INTERESTING: &[u8] = b"\r\n\0*$-+:019 \"'\\\x80\xffaZ";
@@ -100,78 +96,6 @@ const COMMANDS: &[&[&str]] = &[
     &["GET"],
     &["SET"],
 ];
-
-/// A redis-server child on a free port, killed when dropped.
-struct Reference {
-    child: Child,
-    port: u16,
-    _dir: TempDir,
-}
-
-impl Reference {
-    fn start() -> Reference {
-        let bin = Path::new("/usr/bin/redis-server");
-        let version = Command::new(bin)
-            .arg("--version")
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("redis-server is needed (apt-get install redis-server; test.sh does): {e}")
-            });
-        let version = String::from_utf8_lossy(&version.stdout).into_owned();
-        assert!(
-            version.contains(REFERENCE_VERSION),
-            "the known differences are for redis-server {REFERENCE_VERSION}, found {version}"
-        );
-        for _ in 0..5 {
-            let dir = TempDir::new("ref");
-            let port = free_port();
-            assert_ne!(port, 6379, "never the default port");
-            let child = Command::new(bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .arg("--logfile")
-                .arg(dir.path().join("redis.log"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
-            let mut r = Reference {
-                child,
-                port,
-                _dir: dir,
-            };
-            if r.wait_ready() {
-                return r;
-            }
-        }
-        panic!("redis-server did not start");
-    }
-
-    /// Waits until our child answers PING on its port.
-    fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            if exchange(self.port, b"PING\r\n").0 == b"+PONG\r\n" {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-}
-
-impl Drop for Reference {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Sends `input` on a fresh connection, half-closes it, and returns what
 /// the server wrote until it closed, and whether it closed in time.
@@ -512,7 +436,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn framing_matches_redis_7_0() {
     let started = Instant::now();
-    let reference = Reference::start();
+    let reference = ReferenceRedis::start();
     let ours = TestServer::start();
     let known = known();
     let mut used = vec![false; known.len()];
@@ -611,7 +535,7 @@ const NEWER_THAN_REFERENCE: &[&str] = &["client|no-touch", "client|setinfo"];
 /// subcommands beyond Redis's, through its subcommands otherwise.
 #[test]
 fn command_info_matches_redis_7_0() {
-    let reference = Reference::start();
+    let reference = ReferenceRedis::start();
     let ours = TestServer::start();
     let list = exchange(ours.port, &common::cmds("COMMAND LIST")).0;
     let text = String::from_utf8_lossy(&list).into_owned();

@@ -13,11 +13,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Raw, Rng, TempDir, TestServer, free_port, show};
+use common::{Raw, ReferenceRedis, Rng, TestServer, show};
 
 /// The generator's seed for the struct cases.
 const SEED: u64 = 0x5747_0c7a;
@@ -26,80 +24,18 @@ const GENERATED: usize = 400;
 /// The whole comparison must finish within this.
 const BUDGET: Duration = Duration::from_secs(120);
 
-/// A redis-server child on a free port, stopped when dropped.
-struct Reference {
-    child: Child,
-    port: u16,
-    _dir: TempDir,
-}
-
-impl Reference {
-    fn start() -> Reference {
-        let bin = Path::new("/usr/bin/redis-server");
-        let version = Command::new(bin)
-            .arg("--version")
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("redis-server is needed (apt-get install redis-server; test.sh does): {e}")
-            });
-        let version = String::from_utf8_lossy(&version.stdout).into_owned();
-        assert!(
-            version.contains("v=7.0.15"),
-            "expected redis-server 7.0.15, found {version}"
-        );
-        for _ in 0..5 {
-            let dir = TempDir::new("ref");
-            let port = free_port();
-            assert_ne!(port, 6379, "never the default port");
-            let child = Command::new(bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .arg("--logfile")
-                .arg(dir.path().join("redis.log"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
-            let mut r = Reference {
-                child,
-                port,
-                _dir: dir,
-            };
-            let ready = common::wait_until(Duration::from_secs(10), || {
-                std::net::TcpStream::connect(("127.0.0.1", r.port)).is_ok()
-            });
-            if ready && r.child.try_wait().ok().flatten().is_none() {
-                return r;
-            }
-            let _ = r.child.kill();
-            let _ = r.child.wait();
-        }
-        panic!("redis-server did not start");
-    }
-}
-
-impl Drop for Reference {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Both servers and a connection to each.
 struct Pair {
     ours: Raw,
     theirs: Raw,
     _srv: TestServer,
-    _reference: Reference,
+    _reference: ReferenceRedis,
 }
 
 impl Pair {
     fn start() -> Pair {
         let srv = TestServer::start();
-        let reference = Reference::start();
+        let reference = ReferenceRedis::start();
         Pair {
             ours: srv.raw(),
             theirs: Raw::connect(&format!("127.0.0.1:{}", reference.port)),

@@ -592,3 +592,73 @@ pub fn expect_int_between(c: &mut Raw, line: &str, lo: i64, hi: i64) {
     let v = int_reply(&c.call(line));
     assert!(lo <= v && v <= hi, "{line}: {v} not in {lo}..={hi}");
 }
+
+/// The Redis release the tests that compare bytes with Redis were written
+/// against.
+pub const REFERENCE_REDIS_VERSION: &str = "v=7.0.15";
+
+/// Debian's redis-server, the reference for every reply, as a child on a
+/// free loopback port (never 6379), with persistence off; killed when
+/// dropped.
+pub struct ReferenceRedis {
+    child: Child,
+    pub port: u16,
+    _dir: TempDir,
+}
+
+impl ReferenceRedis {
+    /// Starts it and waits until it accepts connections; panics if the
+    /// installed redis-server is not [`REFERENCE_REDIS_VERSION`].
+    pub fn start() -> ReferenceRedis {
+        let bin = Path::new("/usr/bin/redis-server");
+        let version = Command::new(bin)
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("redis-server is needed (apt-get install redis-server; test.sh does): {e}")
+            });
+        let version = String::from_utf8_lossy(&version.stdout).into_owned();
+        assert!(
+            version.contains(REFERENCE_REDIS_VERSION),
+            "the expected replies are redis-server {REFERENCE_REDIS_VERSION}'s, found {version}"
+        );
+        for _ in 0..5 {
+            let dir = TempDir::new("ref");
+            let port = free_port();
+            assert_ne!(port, 6379, "never the default port");
+            let child = Command::new(bin)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .arg("--logfile")
+                .arg(dir.path().join("redis.log"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let mut r = ReferenceRedis {
+                child,
+                port,
+                _dir: dir,
+            };
+            let ready = wait_until(Duration::from_secs(10), || {
+                TcpStream::connect(("127.0.0.1", r.port)).is_ok()
+            });
+            if ready && r.child.try_wait().ok().flatten().is_none() {
+                return r;
+            }
+            let _ = r.child.kill();
+            let _ = r.child.wait();
+        }
+        panic!("redis-server did not start");
+    }
+}
+
+impl Drop for ReferenceRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

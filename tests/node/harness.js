@@ -42,7 +42,7 @@ export async function freePort() {
 }
 
 /** Resolves true if a TCP connection to 127.0.0.1:port succeeds. */
-function canConnect(port) {
+export function canConnect(port) {
   return new Promise((resolve) => {
     const sock = net.connect({ host: '127.0.0.1', port });
     const done = (ok) => {

@@ -14,17 +14,16 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import Redis from 'ioredis';
-import { createClient } from 'redis';
 import { Server } from 'socket.io';
 import { io as ioClient } from 'socket.io-client';
-import { IS_REDIS, collector, freePort, once, startServer, waitFor } from './harness.js';
+import { IS_REDIS, canConnect, collector, freePort, once, startServer, waitFor } from './harness.js';
+import { redisPair } from './redis-pair.js';
 
 const NODES = 3;
 const ROOM = 'room-c';
@@ -60,19 +59,6 @@ const SKIP = IS_REDIS
   : NATS_BIN
     ? false
     : 'nats-server not found (apt-get install nats-server; test.sh does)';
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    const done = (ok) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(500, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
 
 /**
  * Starts `n` nats-servers on free 127.0.0.1 ports, routed to each other as
@@ -174,45 +160,6 @@ async function waitLinked(nodes, probes) {
       sub.disconnect();
     }
   }
-}
-
-/** A connected pub/sub client pair of the variant's library on `node`. */
-async function redisPair(node, variant) {
-  if (variant.lib === 'ioredis') {
-    const make = () => {
-      const c = new Redis({
-        host: node.host,
-        port: node.port,
-        connectTimeout: 3_000,
-        maxRetriesPerRequest: 1,
-        retryStrategy: () => null,
-        lazyConnect: true,
-      });
-      c.on('error', () => {});
-      return c;
-    };
-    const pub = make();
-    const sub = make();
-    await Promise.all([pub.connect(), sub.connect()]);
-    return { pub, sub, close: () => Promise.all([pub.quit(), sub.quit()]).catch(() => [pub, sub].forEach((c) => c.disconnect())) };
-  }
-  const pub = createClient({
-    ...(variant.RESP === 3 ? { RESP: 3 } : {}),
-    socket: { host: node.host, port: node.port, connectTimeout: 3_000, reconnectStrategy: false },
-  });
-  const sub = pub.duplicate();
-  pub.on('error', () => {});
-  sub.on('error', () => {});
-  await Promise.all([pub.connect(), sub.connect()]);
-  const closeOne = async (c) => {
-    if (!c.isOpen) return;
-    try {
-      await c.close();
-    } catch {
-      c.destroy();
-    }
-  };
-  return { pub, sub, close: () => Promise.all([closeOne(pub), closeOne(sub)]) };
 }
 
 /** PUBSUB NUMSUB or SHARDNUMSUB of `channel`, asked of one node. */

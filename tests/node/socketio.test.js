@@ -12,10 +12,10 @@ import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import Redis from 'ioredis';
-import { createClient } from 'redis';
 import { Server } from 'socket.io';
 import { io as ioClient } from 'socket.io-client';
 import { collector, once, startServer, waitFor } from './harness.js';
+import { redisPair } from './redis-pair.js';
 
 const TEST_TIMEOUT = { timeout: 15_000 };
 const ROOM = 'room-1';
@@ -28,45 +28,6 @@ const VARIANTS = [
   { adapter: 'sharded', lib: 'node-redis', RESP: 3 },
   { adapter: 'sharded', lib: 'ioredis' },
 ];
-
-/** Opens a connected pub/sub client pair of the variant's library. */
-async function redisPair(server, variant) {
-  if (variant.lib === 'ioredis') {
-    const make = () => {
-      const c = new Redis({
-        host: server.host,
-        port: server.port,
-        connectTimeout: 3_000,
-        maxRetriesPerRequest: 1,
-        retryStrategy: () => null,
-        lazyConnect: true,
-      });
-      c.on('error', () => {});
-      return c;
-    };
-    const pub = make();
-    const sub = make();
-    await Promise.all([pub.connect(), sub.connect()]);
-    return { pub, sub, close: () => Promise.all([pub.quit(), sub.quit()]).catch(() => [pub, sub].forEach((c) => c.disconnect())) };
-  }
-  const pub = createClient({
-    ...(variant.RESP === 3 ? { RESP: 3 } : {}),
-    socket: { host: server.host, port: server.port, connectTimeout: 3_000, reconnectStrategy: false },
-  });
-  const sub = pub.duplicate();
-  pub.on('error', () => {});
-  sub.on('error', () => {});
-  await Promise.all([pub.connect(), sub.connect()]);
-  const closeOne = async (c) => {
-    if (!c.isOpen) return;
-    try {
-      await c.close();
-    } catch {
-      c.destroy();
-    }
-  };
-  return { pub, sub, close: () => Promise.all([closeOne(pub), closeOne(sub)]) };
-}
 
 /** Starts a socket.io server on its own ephemeral 127.0.0.1 port. */
 async function ioServer(pair, variant) {
