@@ -509,15 +509,17 @@ impl Link {
         }
     }
 
-    /// The NATS server connected to now (`host:port` as it announced
-    /// itself), or empty.
-    pub fn server(&self) -> String {
+    /// The NATS server connected to now: `host:port` as it announced
+    /// itself, and its `server_name` (its id unless configured), which
+    /// tells servers apart even when they listen on `0.0.0.0`; empty when
+    /// not connected.
+    pub fn server(&self) -> (String, String) {
         match self.client.connection_state() {
             async_nats::connection::State::Connected => {
                 let info = self.client.server_info();
-                format!("{}:{}", info.host, info.port)
+                (format!("{}:{}", info.host, info.port), info.server_name)
             }
-            _ => String::new(),
+            _ => (String::new(), String::new()),
         }
     }
 
@@ -547,6 +549,7 @@ impl Link {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let (samples, p50, p99, max) = self.latency.lock().summary();
+        let server = self.server();
         let _ = write!(
             out,
             "cluster_mode:nats\r\n\
@@ -555,6 +558,7 @@ impl Link {
              cluster_link:{}\r\n\
              cluster_nats_urls:{}\r\n\
              cluster_nats_server:{}\r\n\
+             cluster_nats_server_name:{}\r\n\
              cluster_nats_max_payload:{}\r\n\
              cluster_peers:{}\r\n\
              cluster_msgs_out:{}\r\n\
@@ -581,7 +585,8 @@ impl Link {
             self.node_id,
             self.state(),
             self.urls.join(","),
-            self.server(),
+            server.0,
+            server.1,
             self.max_payload(),
             self.peers(),
             get(&c.msgs_out),
