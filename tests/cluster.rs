@@ -105,6 +105,34 @@ fn start_nats(n: usize, extra: &str) -> Vec<Nats> {
     out
 }
 
+/// One nats-server configured by command-line flags only, as an operator
+/// starts it by hand (`--user`/`--pass`, `--auth`).
+fn start_nats_with_flags(flags: &[&str]) -> Nats {
+    let port = free_port();
+    let child = Command::new(nats_bin())
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .args(flags)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nats-server");
+    let nats = Nats {
+        port,
+        child,
+        _dir: TempDir::new("nats"),
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "nats-server on {port} did not start"
+    );
+    nats
+}
+
 /// A pubsubd node whose NATS list starts with `first` and holds all of
 /// `nats`, so it can fail over to the others.
 fn start_node(nats: &[&Nats], name: &str) -> TestServer {
@@ -817,10 +845,12 @@ fn assert_crosses(a: &TestServer, b: &TestServer, chan: &str) {
 
 #[test]
 fn nats_user_password_and_token_are_sent_and_required() {
-    let nats = start_nats(
-        1,
-        "authorization {\n user: pubsub\n password: \"s3cret pw\"\n}",
-    );
+    let nats = [start_nats_with_flags(&[
+        "--user",
+        "pubsub",
+        "--pass",
+        "s3cret pw",
+    ])];
     let creds = [
         "--cluster-nats-user",
         "pubsub",
@@ -858,7 +888,7 @@ fn nats_user_password_and_token_are_sent_and_required() {
         info_field(&info_cluster(&a), "cluster_peers").as_deref(),
         Some("1")
     );
-    // Token authentication likewise.
+    // Token authentication likewise, from a config file.
     let tnats = start_nats(1, "authorization {\n token: \"t0ken\"\n}");
     let t1 = start_node_with(&tnats[0], "tok", &["--cluster-nats-token", "t0ken"]);
     let t2 = start_node_with(&tnats[0], "tok", &["--cluster-nats-token", "t0ken"]);
