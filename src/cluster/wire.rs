@@ -14,10 +14,13 @@
 //! escaping to undo) and keeps every message of a node on one subject, so
 //! NATS's per-connection order holds for everything one node publishes.
 //!
-//! Message frame: `b'M'`, kind (0 = channel, 1 = shard channel), the
+//! Message frame: `b'T'`, kind (0 = channel, 1 = shard channel), the
 //! sender's wall-clock time of the PUBLISH (u64, microseconds since the Unix
 //! epoch, big-endian: the receiver's remote-delivery latency), channel
 //! length (u32, big-endian), channel bytes, then the message bytes to the end.
+//! The tag is not `b'M'`, the untimed layout of earlier builds, so nodes of
+//! the two kinds refuse (and count) each other's frames instead of reading
+//! the time as a channel length.
 //!
 //! Report chunk: `b'R'`, node id length (u8) and bytes, report sequence (u64),
 //! chunk index (u32), chunk count (u32), then entries to the end, each:
@@ -137,7 +140,7 @@ pub enum Frame {
 /// Encodes a message frame published at `sent_us` (see [`now_us`]).
 pub fn encode_message(kind: Kind, channel: &[u8], payload: &[u8], sent_us: u64) -> Bytes {
     let mut out = BytesMut::with_capacity(MESSAGE_OVERHEAD + channel.len() + payload.len());
-    out.put_u8(b'M');
+    out.put_u8(b'T');
     out.put_u8(match kind {
         Kind::Channel => 0,
         Kind::Shard => 1,
@@ -273,7 +276,7 @@ impl Reader {
 pub fn decode(buf: Bytes) -> Option<Frame> {
     let mut r = Reader { buf, at: 0 };
     match r.u8()? {
-        b'M' => {
+        b'T' => {
             let kind = match r.u8()? {
                 0 => Kind::Channel,
                 1 => Kind::Shard,
@@ -401,10 +404,12 @@ mod tests {
             assert_eq!(decode(good.slice(..cut)), None, "cut at {cut}");
         }
         assert_eq!(
-            decode(Bytes::from_static(b"M\x07\0\0\0\0\0\0\0\0\0\0\0\0")),
+            decode(Bytes::from_static(b"T\x07\0\0\0\0\0\0\0\0\0\0\0\0")),
             None
         );
         assert_eq!(decode(Bytes::from_static(b"Z")), None);
+        // The untimed frame of older nodes.
+        assert_eq!(decode(Bytes::from_static(b"M\0\0\0\0\x01cx")), None);
         let r = encode_report(
             "n",
             1,
