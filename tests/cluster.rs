@@ -789,18 +789,6 @@ fn a_node_serves_locally_while_nats_is_unreachable_and_links_once_it_is_up() {
     remote.expect(&message(false, b"here", b"two"));
 }
 
-/// Reads frames from `c` until `frame` arrives (the probes of a wait loop
-/// may come first).
-fn drain_until(c: &mut Raw, frame: &[u8]) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if c.try_reply(Duration::from_millis(200)).as_deref() == Some(frame) {
-            return;
-        }
-    }
-    panic!("{} never arrived", show(frame));
-}
-
 /// A node of cluster `name` on `nats` with extra arguments (credentials,
 /// TLS files).
 fn start_node_with(nats: &Nats, name: &str, extra: &[&str]) -> TestServer {
@@ -1561,4 +1549,16 @@ fn stackexchange_with_several_endpoints_moves_to_another_node_when_its_node_dies
     // connections.
     interactive[1].expect_call("PING", b"+PONG\r\n");
     subs[1].expect_call("PING", b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+}
+
+/// Reads frames from `c` until `frame` arrives (the probes of a wait loop
+/// may come first).
+fn drain_until(c: &mut Raw, frame: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if c.try_reply(Duration::from_millis(200)).as_deref() == Some(frame) {
+            return;
+        }
+    }
+    panic!("{} never arrived", show(frame));
 }
