@@ -1150,7 +1150,8 @@ fn collect(
 }
 
 /// Publishes `<n>` (5 digits) on `chan` from `c` in pipelined batches of
-/// 10, about every 10 ms, until `stop`; returns when each message's reply
+/// 5, about every 20 ms (a steady stream that leaves the machine to the
+/// tests beside it), until `stop`; returns when each message's reply
 /// arrived, by number.
 fn publish_stream(
     mut c: Raw,
@@ -1161,16 +1162,16 @@ fn publish_stream(
     let deadline = Instant::now() + Duration::from_secs(60);
     while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
         let first = acked.len();
-        let batch: Vec<u8> = (first..first + 10)
+        let batch: Vec<u8> = (first..first + 5)
             .flat_map(|i| cmd(&[b"PUBLISH", chan.as_bytes(), format!("{i:05}").as_bytes()]))
             .collect();
         c.send(&batch);
-        for _ in 0..10 {
+        for _ in 0..5 {
             let r = c.reply();
             assert!(r.starts_with(b":"), "{}", show(&r));
         }
-        acked.extend([Instant::now(); 10]);
-        std::thread::sleep(Duration::from_millis(10));
+        acked.extend([Instant::now(); 5]);
+        std::thread::sleep(Duration::from_millis(20));
     }
     acked
 }
