@@ -94,6 +94,9 @@ fn bind_addrs(entry: &str, port: u16) -> (Vec<SocketAddr>, bool) {
 /// (bind, pidfile, unix socket).
 pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
     shared.acl.load_at_startup(&config)?;
+    // Checked with or without cluster-nats, before anything listens: a
+    // wrong setting is found at once, not when cluster mode is switched on.
+    config.cluster_nats_auth.check()?;
     let mut tcp = Vec::new();
     if config.port != 0 {
         for entry in &config.bind {
@@ -201,6 +204,7 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
             &shared,
             config.cluster_nats.clone(),
             config.cluster_name.clone(),
+            &config.cluster_nats_auth,
         )
         .await?;
         let _ = shared.cluster.set(link);

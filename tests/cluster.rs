@@ -105,6 +105,34 @@ fn start_nats(n: usize, extra: &str) -> Vec<Nats> {
     out
 }
 
+/// One nats-server configured by command-line flags only, as an operator
+/// starts it by hand (`--user`/`--pass`, `--auth`).
+fn start_nats_with_flags(flags: &[&str]) -> Nats {
+    let port = free_port();
+    let child = Command::new(nats_bin())
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .args(flags)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nats-server");
+    let nats = Nats {
+        port,
+        child,
+        _dir: TempDir::new("nats"),
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "nats-server on {port} did not start"
+    );
+    nats
+}
+
 /// A pubsubd node whose NATS list starts with `first` and holds all of
 /// `nats`, so it can fail over to the others.
 fn start_node(nats: &[&Nats], name: &str) -> TestServer {
@@ -260,6 +288,34 @@ fn messages_reach_every_matching_subscriber_on_every_node_exactly_once() {
             Some("0")
         );
         assert_eq!(info_field(&info, "cluster_enabled").as_deref(), Some("0"));
+        // The NATS server in use, by address and by name (n0..n2 here).
+        let addr = info_field(&info, "cluster_nats_server").unwrap_or_default();
+        assert!(
+            !addr.is_empty() && nats.iter().any(|s| s.url().ends_with(&format!("/{addr}"))),
+            "{addr}"
+        );
+        let name = info_field(&info, "cluster_nats_server_name").unwrap_or_default();
+        assert!(["n0", "n1", "n2"].contains(&name.as_str()), "{name:?}");
+        // Remote-delivery latency: this node received the probes and the
+        // other nodes' publishes; on loopback well under a second.
+        let field = |f: &str| -> u64 {
+            info_field(&info, f)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{f}: {}", show(&info)))
+        };
+        let samples = field("cluster_remote_latency_samples");
+        let (p50, p99, max) = (
+            field("cluster_remote_latency_us_p50"),
+            field("cluster_remote_latency_us_p99"),
+            field("cluster_remote_latency_us_max"),
+        );
+        eprintln!(
+            "node {}: remote latency p50 {p50} us, p99 {p99} us, max {max} us over {samples}",
+            n.port
+        );
+        assert!(samples >= 4, "samples {samples}");
+        assert!(p50 <= p99 && p99 <= max, "{p50} {p99} {max}");
+        assert!(p99 < 1_000_000, "p99 {p99} us on loopback");
     }
 }
 
@@ -342,12 +398,12 @@ fn messages_over_the_nats_payload_limit_are_refused_whole() {
         info_field(&info_cluster(&a), "cluster_nats_max_payload").as_deref(),
         Some("4096")
     );
-    // Frame = 6 bytes + channel (3) + payload: 4087 fits exactly, 4088 not.
-    let fits = vec![b'f'; 4087];
+    // Frame = 14 bytes + channel (3) + payload: 4079 fits exactly, 4080 not.
+    let fits = vec![b'f'; 4079];
     expect_args(&mut p, &[b"PUBLISH", b"big", &fits], &int(2));
     local.expect(&message(false, b"big", &fits));
     remote.expect(&message(false, b"big", &fits));
-    let over = vec![b'o'; 4088];
+    let over = vec![b'o'; 4080];
     let got = p.call_args(&[b"PUBLISH", b"big", &over]);
     assert_eq!(
         show(&got),
@@ -471,6 +527,15 @@ fn one_publishers_order_is_kept_over_20000_messages() {
     assert_eq!(
         info_field(&info, "cluster_inbound_dropped").as_deref(),
         Some("0")
+    );
+    // The latency window holds the stream's last 1,024 messages.
+    let field = |f: &str| info_field(&info, f).unwrap_or_default();
+    assert_eq!(field("cluster_remote_latency_samples"), "1024");
+    eprintln!(
+        "20,000 pipelined across nodes: remote latency p50 {} us, p99 {} us, max {} us (last 1,024)",
+        field("cluster_remote_latency_us_p50"),
+        field("cluster_remote_latency_us_p99"),
+        field("cluster_remote_latency_us_max")
     );
 }
 
@@ -722,6 +787,769 @@ fn a_node_serves_locally_while_nats_is_unreachable_and_links_once_it_is_up() {
     p.expect_call("PUBLISH here two", &int(2));
     drain_until(&mut sub, &message(false, b"here", b"two"));
     remote.expect(&message(false, b"here", b"two"));
+}
+
+/// A node of cluster `name` on `nats` with extra arguments (credentials,
+/// TLS files).
+fn start_node_with(nats: &Nats, name: &str, extra: &[&str]) -> TestServer {
+    let url = nats.url();
+    let mut args = vec!["--cluster-nats", url.as_str(), "--cluster-name", name];
+    args.extend_from_slice(extra);
+    TestServer::start_with(&args)
+}
+
+/// Asserts that `node` has not got onto NATS after `within` (its
+/// credentials or TLS settings are refused), while it still serves its own
+/// clients.
+fn assert_never_linked(node: &TestServer, within: Duration) {
+    let linked = wait_until(within, || {
+        info_field(&info_cluster(node), "cluster_link").as_deref() == Some("connected")
+    });
+    let info = info_cluster(node);
+    assert!(!linked, "node {} linked: {}", node.port, show(&info));
+    assert_eq!(
+        info_field(&info, "cluster_connects").as_deref(),
+        Some("0"),
+        "{}",
+        show(&info)
+    );
+    let mut sub = node.raw();
+    sub.call("SUBSCRIBE alone");
+    node.raw().expect_call("PUBLISH alone x", &int(1));
+    sub.expect(&message(false, b"alone", b"x"));
+}
+
+/// One message crosses from `a` to `b`.
+fn assert_crosses(a: &TestServer, b: &TestServer, chan: &str) {
+    let mut sub = b.raw();
+    sub.call(&format!("SUBSCRIBE {chan}"));
+    let mut p = a.raw();
+    assert!(wait_until(Duration::from_secs(5), || p
+        .call(&format!("PUBSUB NUMSUB {chan}"))
+        .ends_with(b":1\r\n")));
+    p.expect_call(&format!("PUBLISH {chan} over"), &int(1));
+    sub.expect(&message(false, chan.as_bytes(), b"over"));
+}
+
+#[test]
+fn nats_user_password_and_token_are_sent_and_required() {
+    let nats = [start_nats_with_flags(&[
+        "--user",
+        "pubsub",
+        "--pass",
+        "s3cret pw",
+    ])];
+    let creds = [
+        "--cluster-nats-user",
+        "pubsub",
+        "--cluster-nats-password",
+        "s3cret pw",
+    ];
+    let a = start_node_with(&nats[0], "auth", &creds);
+    let b = start_node_with(&nats[0], "auth", &creds);
+    wait_linked(&[&a, &b]);
+    assert_crosses(&a, &b, "authed");
+    let mut c = a.raw();
+    c.expect_call(
+        "CONFIG GET cluster-nats-user",
+        b"*2\r\n$17\r\ncluster-nats-user\r\n$6\r\npubsub\r\n",
+    );
+    c.expect_call(
+        "CONFIG SET cluster-nats-user other",
+        b"-ERR CONFIG SET failed (possibly related to argument 'cluster-nats-user') - can't set immutable config\r\n",
+    );
+    // Without credentials, or with a wrong password, NATS refuses the node.
+    let none = start_node_with(&nats[0], "auth", &[]);
+    let wrong = start_node_with(
+        &nats[0],
+        "auth",
+        &[
+            "--cluster-nats-user",
+            "pubsub",
+            "--cluster-nats-password",
+            "wrong",
+        ],
+    );
+    assert_never_linked(&none, Duration::from_secs(2));
+    assert_never_linked(&wrong, Duration::from_millis(200));
+    assert_eq!(
+        info_field(&info_cluster(&a), "cluster_peers").as_deref(),
+        Some("1")
+    );
+    // Token authentication likewise, from a config file.
+    let tnats = start_nats(1, "authorization {\n token: \"t0ken\"\n}");
+    let t1 = start_node_with(&tnats[0], "tok", &["--cluster-nats-token", "t0ken"]);
+    let t2 = start_node_with(&tnats[0], "tok", &["--cluster-nats-token", "t0ken"]);
+    wait_linked(&[&t1, &t2]);
+    assert_crosses(&t2, &t1, "tokened");
+    let bad = start_node_with(&tnats[0], "tok", &["--cluster-nats-token", "other"]);
+    assert_never_linked(&bad, Duration::from_secs(2));
+}
+
+/// Runs openssl with `args` in `dir`, failing the test on error.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        show(&out.stderr)
+    );
+}
+
+/// Makes in `dir` a CA (`ca.crt`, `ca.key`) and, signed by it, the leaf
+/// certificates `name.crt`/`name.key` of `leaves`: (name, is a server).
+fn make_pki(dir: &std::path::Path, leaves: &[(&str, bool)]) {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+    let mut args = vec!["req", "-x509"];
+    args.extend(ec);
+    args.extend([
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    openssl(dir, &args);
+    for (name, server) in leaves {
+        let ext = if *server {
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+        } else {
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n"
+        };
+        std::fs::write(dir.join(format!("{name}.ext")), ext).expect("write ext");
+        let (key, csr, crt, extf, subj) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.ext"),
+            format!("/CN={name}"),
+        );
+        let mut args = vec!["req", "-new"];
+        args.extend(ec);
+        args.extend(["-nodes", "-subj", &subj, "-keyout", &key, "-out", &csr]);
+        openssl(dir, &args);
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &extf,
+                "-out",
+                &crt,
+            ],
+        );
+    }
+}
+
+#[test]
+fn tls_to_nats_with_a_private_ca_and_client_certificates() {
+    let pki = TempDir::new("natspki");
+    make_pki(pki.path(), &[("nats", true), ("node", false)]);
+    let file = |n: &str| pki.path().join(n).to_string_lossy().into_owned();
+    let nats = start_nats(
+        1,
+        &format!(
+            "tls {{\n cert_file: \"{}\"\n key_file: \"{}\"\n ca_file: \"{}\"\n verify: true\n}}",
+            file("nats.crt"),
+            file("nats.key"),
+            file("ca.crt")
+        ),
+    );
+    let (ca, crt, key) = (file("ca.crt"), file("node.crt"), file("node.key"));
+    let full = [
+        "--cluster-nats-tls-ca-cert-file",
+        ca.as_str(),
+        "--cluster-nats-tls-cert-file",
+        crt.as_str(),
+        "--cluster-nats-tls-key-file",
+        key.as_str(),
+    ];
+    let a = start_node_with(&nats[0], "tls", &full);
+    let b = start_node_with(&nats[0], "tls", &full);
+    wait_linked(&[&a, &b]);
+    assert_crosses(&a, &b, "secret");
+    // Without a client certificate the server refuses the node; without the
+    // CA the node refuses the server's certificate.
+    let no_cert = start_node_with(
+        &nats[0],
+        "tls",
+        &["--cluster-nats-tls-ca-cert-file", ca.as_str()],
+    );
+    let no_ca = start_node_with(&nats[0], "tls", &[]);
+    assert_never_linked(&no_cert, Duration::from_secs(2));
+    assert_never_linked(&no_ca, Duration::from_millis(200));
+    // A TLS directive makes TLS required: a plain-text NATS is refused.
+    let plain = start_nats(1, "");
+    let downgrade = start_node_with(&plain[0], "tls", &full);
+    assert_never_linked(&downgrade, Duration::from_secs(2));
+}
+
+#[test]
+fn bad_nats_credentials_and_tls_settings_stop_start_up_naming_the_directive() {
+    let dir = TempDir::new("natsbad");
+    let empty = dir.write("empty.pem", "not a certificate\n");
+    let empty = empty.to_string_lossy().into_owned();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--cluster-nats-user", "u"], "cluster-nats-password"),
+        (vec!["--cluster-nats-password", "p"], "cluster-nats-user"),
+        (
+            vec![
+                "--cluster-nats-token",
+                "t",
+                "--cluster-nats-user",
+                "u",
+                "--cluster-nats-password",
+                "p",
+            ],
+            "cluster-nats-token",
+        ),
+        (
+            vec!["--cluster-nats-tls-ca-cert-file", "/nonexistent/ca.pem"],
+            "cluster-nats-tls-ca-cert-file",
+        ),
+        (
+            vec!["--cluster-nats-tls-ca-cert-file", empty.as_str()],
+            "cluster-nats-tls-ca-cert-file",
+        ),
+        (
+            vec!["--cluster-nats-tls-cert-file", empty.as_str()],
+            "cluster-nats-tls-key-file",
+        ),
+        (
+            vec!["--cluster-nats", "nats://u:p@127.0.0.1:4222"],
+            "cluster-nats-user",
+        ),
+    ];
+    let port = free_port().to_string();
+    for (mut args, named) in cases {
+        // Never the default port, should a case start after all.
+        args.extend(["--port", port.as_str()]);
+        let out = run_server_to_exit(&args, Duration::from_secs(5));
+        let err = show(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started: {err}");
+        assert!(err.contains(named), "{args:?}: {err}");
+    }
+    // The same from a config file.
+    let conf = dir.write(
+        "bad.conf",
+        "port 0\ncluster-nats-tls-ca-cert-file /nonexistent/ca.pem\n",
+    );
+    let out = run_server_to_exit(&[conf.to_str().unwrap_or("")], Duration::from_secs(5));
+    assert!(!out.status.success());
+    assert!(
+        show(&out.stderr).contains("cluster-nats-tls-ca-cert-file"),
+        "{}",
+        show(&out.stderr)
+    );
+}
+
+/// The number a `message` frame of the numbered streams carries.
+fn frame_number(frame: &[u8]) -> u32 {
+    let text = show(frame);
+    text.trim_end()
+        .rsplit("\r\n")
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a numbered message: {text:?}"))
+}
+
+/// Whether the server closed `c` (EOF with nothing left to read).
+fn peer_closed(c: &Raw) -> bool {
+    let _ = c.stream.set_nonblocking(true);
+    let closed = matches!(c.stream.peek(&mut [0u8; 1]), Ok(0));
+    let _ = c.stream.set_nonblocking(false);
+    closed
+}
+
+/// How long the moved subscriber waits before connecting to another node.
+const CLIENT_RECONNECT_DELAY: Duration = Duration::from_millis(200);
+
+/// What one subscriber of a numbered stream received.
+#[derive(Default)]
+struct Received {
+    /// (number, arrival) on the first connection.
+    before: Vec<(u32, Instant)>,
+    /// (number, arrival) on the connection made after the first one closed.
+    after: Vec<(u32, Instant)>,
+    /// When the first connection was found closed, and when the new one
+    /// had its SUBSCRIBE confirmed.
+    closed_at: Option<Instant>,
+    resubscribed_at: Option<Instant>,
+}
+
+/// Reads numbered messages of `chan` from `c` until `stop` is set and the
+/// stream has been quiet for 500 ms. With `failover`, when the node closes
+/// the connection the subscriber connects to that address and subscribes
+/// again, as a client given several endpoints does.
+fn collect(
+    mut c: Raw,
+    chan: &'static str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    mut failover: Option<String>,
+) -> Received {
+    use std::sync::atomic::Ordering;
+    let mut out = Received::default();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let stopping = stop.load(Ordering::Relaxed);
+        let wait = Duration::from_millis(if stopping { 500 } else { 50 });
+        if let Some(frame) = c.try_reply(wait) {
+            let entry = (frame_number(&frame), Instant::now());
+            if out.closed_at.is_none() {
+                out.before.push(entry);
+            } else {
+                out.after.push(entry);
+            }
+            continue;
+        }
+        if peer_closed(&c) {
+            let Some(addr) = failover.take() else {
+                break;
+            };
+            out.closed_at = Some(Instant::now());
+            // A real client notices and retries after a moment; messages
+            // published meanwhile are lost to it (at most once, as Redis).
+            std::thread::sleep(CLIENT_RECONNECT_DELAY);
+            c = Raw::connect(&addr);
+            c.expect_call(
+                &format!("SUBSCRIBE {chan}"),
+                &[
+                    b"*3\r\n".to_vec(),
+                    bulk(b"subscribe"),
+                    bulk(chan.as_bytes()),
+                    int(1),
+                ]
+                .concat(),
+            );
+            out.resubscribed_at = Some(Instant::now());
+            continue;
+        }
+        if stopping {
+            break;
+        }
+    }
+    out
+}
+
+/// Publishes `<n>` (5 digits) on `chan` from `c` in pipelined batches of
+/// 5, about every 20 ms (a steady stream that leaves the machine to the
+/// tests beside it), until `stop`; returns when each message's reply
+/// arrived, by number.
+fn publish_stream(
+    mut c: Raw,
+    chan: &'static str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<Instant> {
+    let mut acked = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+        let first = acked.len();
+        let batch: Vec<u8> = (first..first + 5)
+            .flat_map(|i| cmd(&[b"PUBLISH", chan.as_bytes(), format!("{i:05}").as_bytes()]))
+            .collect();
+        c.send(&batch);
+        for _ in 0..5 {
+            let r = c.reply();
+            assert!(r.starts_with(b":"), "{}", show(&r));
+        }
+        acked.extend([Instant::now(); 5]);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    acked
+}
+
+/// Asserts `got` holds exactly the numbers `range`, in order, and returns
+/// the longest gap between two arrivals.
+fn assert_whole(got: &[(u32, Instant)], range: std::ops::Range<u32>, who: &str) -> Duration {
+    let nums: Vec<u32> = got.iter().map(|(n, _)| *n).collect();
+    let want: Vec<u32> = range.collect();
+    assert!(
+        nums == want,
+        "{who}: {} messages, first {:?}, last {:?}, want {}",
+        nums.len(),
+        nums.first(),
+        nums.last(),
+        want.len()
+    );
+    got.windows(2)
+        .map(|w| w[1].1.duration_since(w[0].1))
+        .max()
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_pubsubd_node_killed_mid_stream_others_lose_nothing_its_clients_move_over() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let nats = start_nats(1, "");
+    let a = start_node(&[&nats[0]], "nodekill");
+    let mut b = start_node(&[&nats[0]], "nodekill");
+    let c = start_node(&[&nats[0]], "nodekill");
+    wait_linked(&[&a, &b, &c]);
+    const CHAN: &str = "stream";
+    let subscribe = |n: &TestServer| {
+        let mut s = n.raw();
+        s.call(&format!("SUBSCRIBE {CHAN}"));
+        s
+    };
+    let (sa, sb_moves, mut sb_stays, sc) =
+        (subscribe(&a), subscribe(&b), subscribe(&b), subscribe(&c));
+    let mut counts = a.raw();
+    let numsub = |c: &mut Raw| c.call(&format!("PUBSUB NUMSUB {CHAN}"));
+    let want = |n: i64| [b"*2\r\n".to_vec(), bulk(CHAN.as_bytes()), int(n)].concat();
+    assert!(wait_until(Duration::from_secs(5), || numsub(&mut counts) == want(4)));
+
+    let stop_subs = Arc::new(AtomicBool::new(false));
+    let stop_pub = Arc::new(AtomicBool::new(false));
+    let spawn_collect = |r: Raw, failover: Option<String>| {
+        let stop = Arc::clone(&stop_subs);
+        std::thread::spawn(move || collect(r, CHAN, stop, failover))
+    };
+    let ta = spawn_collect(sa, None);
+    let tc = spawn_collect(sc, None);
+    let tb = spawn_collect(sb_moves, Some(c.addr()));
+    let publisher = {
+        let (p, stop) = (a.raw(), Arc::clone(&stop_pub));
+        std::thread::spawn(move || publish_stream(p, CHAN, stop))
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed_at = Instant::now();
+    b.child.kill().expect("kill -9 node b");
+    let _ = b.child.wait();
+    // The dead node's two subscribers leave the counts within PEER_TTL (3 s)
+    // of its last heartbeat (at most 1 s before the kill); the one that
+    // moved to node c counts there.
+    assert!(
+        wait_until(Duration::from_secs(6), || numsub(&mut counts) == want(3)),
+        "{}",
+        show(&numsub(&mut counts))
+    );
+    let gone = killed_at.elapsed();
+    eprintln!("kill -9 of a pubsubd node: its subscribers left the counts after {gone:?}");
+    assert!(
+        gone >= Duration::from_millis(1900) && gone <= Duration::from_millis(4000),
+        "counts left after {gone:?}, want PEER_TTL minus at most one heartbeat"
+    );
+    // The client that stays behind finds its connection closed.
+    while sb_stays.try_reply(Duration::from_millis(50)).is_some() {}
+    assert!(peer_closed(&sb_stays), "the dead node's connection is open");
+    std::thread::sleep(Duration::from_millis(500));
+    stop_pub.store(true, Ordering::Relaxed);
+    let acked = publisher.join().expect("publisher");
+    let total = acked.len() as u32;
+    stop_subs.store(true, Ordering::Relaxed);
+    let (ra, rc, rb) = (
+        ta.join().expect("a"),
+        tc.join().expect("c"),
+        tb.join().expect("b"),
+    );
+    // The other nodes' subscribers: every message once, in order, and the
+    // stream never stalled.
+    let stall_a = assert_whole(&ra.before, 0..total, "subscriber on a");
+    let stall_c = assert_whole(&rc.before, 0..total, "subscriber on c");
+    assert!(ra.closed_at.is_none() && rc.closed_at.is_none());
+    eprintln!("longest gap on a {stall_a:?}, on c {stall_c:?} ({total} messages)");
+    assert!(
+        stall_a < Duration::from_secs(1) && stall_c < Duration::from_secs(1),
+        "delivery stalled: {stall_a:?} / {stall_c:?}"
+    );
+    // The moved subscriber: a whole prefix on b, a whole suffix on c, no
+    // message twice; the gap is its loss window.
+    let (closed, resubscribed) = (
+        rb.closed_at.expect("b's client never saw the close"),
+        rb.resubscribed_at.expect("never resubscribed"),
+    );
+    let last_before = rb.before.last().map_or(0, |(n, _)| *n);
+    let first_after = rb.after.first().map_or(total, |(n, _)| *n);
+    assert_whole(&rb.before, 0..last_before + 1, "moved subscriber, on b");
+    assert_whole(&rb.after, first_after..total, "moved subscriber, on c");
+    assert!(first_after > last_before, "a message arrived twice");
+    let lost = first_after - last_before - 1;
+    // Bounds: everything acknowledged a second before the kill reached b's
+    // subscriber; everything acknowledged after it resubscribed reached it
+    // on c.
+    let acked_before_kill = acked
+        .iter()
+        .take_while(|t| **t + Duration::from_secs(1) < killed_at)
+        .count() as u32;
+    let acked_before_resub = acked.iter().take_while(|t| **t <= resubscribed).count() as u32;
+    assert!(
+        last_before + 1 >= acked_before_kill,
+        "lost messages published well before the kill: last {last_before}, {acked_before_kill} acked a second before"
+    );
+    assert!(
+        first_after <= acked_before_resub,
+        "lost messages published after resubscribing: first {first_after}, {acked_before_resub} acked before"
+    );
+    let window = acked[first_after.min(total - 1) as usize]
+        .saturating_duration_since(acked[(last_before + 1) as usize]);
+    eprintln!(
+        "moved subscriber: close seen {:?} after the kill, resubscribed {:?} later; lost {lost} messages (#{}..#{}), published over {window:?}",
+        closed.saturating_duration_since(killed_at),
+        resubscribed.duration_since(closed),
+        last_before + 1,
+        first_after
+    );
+    assert!(
+        closed.saturating_duration_since(killed_at) < Duration::from_secs(1),
+        "the close of b's connections took long"
+    );
+    // The window is the client's own reconnect delay plus what was in
+    // flight to the dead node: far below a second on loopback.
+    assert!(
+        window < CLIENT_RECONNECT_DELAY + Duration::from_millis(800),
+        "loss window {window:?} for the dead node's client"
+    );
+}
+
+/// What one request of a replayed StackExchange.Redis pipeline must get.
+enum SeWant {
+    Exact(Vec<u8>),
+    /// A positive integer (`CLIENT ID`).
+    Id,
+    /// A bulk of INFO text holding these lines.
+    Info(&'static [&'static str]),
+}
+
+/// Sends `steps` in one write, as StackExchange.Redis does, and checks
+/// every reply in order (tests/stackexchange.rs replays the same sequences
+/// against one server, byte for byte).
+fn se_replay(c: &mut Raw, steps: &[(Vec<u8>, SeWant)]) {
+    let wire: Vec<u8> = steps.iter().flat_map(|(req, _)| req.clone()).collect();
+    c.send(&wire);
+    for (req, want) in steps {
+        let got = c.reply();
+        let what = show(req);
+        match want {
+            SeWant::Exact(w) => assert_eq!(show(&got), show(w), "reply to {what:?}"),
+            SeWant::Id => assert!(
+                got.starts_with(b":") && !got.starts_with(b":0") && !got.starts_with(b":-"),
+                "{what:?}: {}",
+                show(&got)
+            ),
+            SeWant::Info(lines) => {
+                let text = show(&got);
+                assert!(text.starts_with('$'), "{what:?}: {text}");
+                for l in *lines {
+                    assert!(
+                        text.contains(&format!("{l}\r\n")),
+                        "{what:?} lacks {l}: {text}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// StackExchange.Redis 2.9's connection identity: name, library, id.
+fn se_identity() -> Vec<(Vec<u8>, SeWant)> {
+    let ok = || SeWant::Exact(b"+OK\r\n".to_vec());
+    vec![
+        (
+            cmd(&[b"CLIENT", b"SETNAME", b"WEB01(SE.Redis-v2.9.32.54708)"]),
+            ok(),
+        ),
+        (
+            cmd(&[b"CLIENT", b"SETINFO", b"lib-name", b"SE.Redis"]),
+            ok(),
+        ),
+        (
+            cmd(&[b"CLIENT", b"SETINFO", b"lib-ver", b"2.9.32.54708"]),
+            ok(),
+        ),
+        (cmd(&[b"CLIENT", b"ID"]), SeWant::Id),
+    ]
+}
+
+/// The tracer StackExchange.Redis echoes on every connection: 16 Guid
+/// bytes, not UTF-8.
+const SE_TRACER: &[u8] = b"\x00\r\n\xff$*\r\n\xc0\x80-+\xfe\x00\n\r";
+
+/// The interactive connection's handshake on one endpoint: every node must
+/// answer as a standalone master, with no tie-break key.
+fn se_interactive(node: &TestServer) -> Raw {
+    let mut c = node.raw();
+    let config = |name: &str, value: &str| {
+        SeWant::Exact(
+            [
+                b"*2\r\n".to_vec(),
+                bulk(name.as_bytes()),
+                bulk(value.as_bytes()),
+            ]
+            .concat(),
+        )
+    };
+    let mut steps = se_identity();
+    steps.extend([
+        (
+            cmd(&[b"CONFIG", b"GET", b"replica-read-only"]),
+            config("replica-read-only", "yes"),
+        ),
+        (
+            cmd(&[b"CONFIG", b"GET", b"databases"]),
+            config("databases", "16"),
+        ),
+        (
+            cmd(&[b"SENTINEL", b"MASTERS"]),
+            SeWant::Exact(
+                b"-ERR unknown command 'SENTINEL', with args beginning with: 'MASTERS' \r\n"
+                    .to_vec(),
+            ),
+        ),
+        (
+            cmd(&[b"INFO", b"replication"]),
+            SeWant::Info(&["# Replication", "role:master"]),
+        ),
+        (
+            cmd(&[b"INFO", b"server"]),
+            SeWant::Info(&["redis_mode:standalone"]),
+        ),
+        (
+            cmd(&[b"CLUSTER", b"NODES"]),
+            SeWant::Exact(b"-ERR This instance has cluster support disabled\r\n".to_vec()),
+        ),
+        (
+            cmd(&[b"GET", b"__Booksleeve_TieBreak"]),
+            SeWant::Exact(b"$-1\r\n".to_vec()),
+        ),
+        (cmd(&[b"ECHO", SE_TRACER]), SeWant::Exact(bulk(SE_TRACER))),
+    ]);
+    se_replay(&mut c, &steps);
+    c
+}
+
+/// A subscribe confirmation in RESP2.
+fn subscribed(chan: &[u8], n: i64) -> Vec<u8> {
+    [b"*3\r\n".to_vec(), bulk(b"subscribe"), bulk(chan), int(n)].concat()
+}
+
+/// The subscription connection's handshake on one endpoint.
+fn se_subscription(node: &TestServer) -> Raw {
+    let mut c = node.raw();
+    let mut steps = se_identity();
+    steps.extend([
+        (cmd(&[b"ECHO", SE_TRACER]), SeWant::Exact(bulk(SE_TRACER))),
+        (
+            cmd(&[b"SUBSCRIBE", b"__Booksleeve_MasterChanged"]),
+            SeWant::Exact(subscribed(b"__Booksleeve_MasterChanged", 1)),
+        ),
+    ]);
+    se_replay(&mut c, &steps);
+    c
+}
+
+/// The application's channels (ASP.NET Core SignalR's, one binary).
+const SE_CHANNELS: [&[u8]; 3] = [
+    b"Chat.Hub:all",
+    b"Chat.Hub:internal:groups",
+    b"Chat.Hub:user:\x00\xff",
+];
+
+#[test]
+fn stackexchange_with_several_endpoints_moves_to_another_node_when_its_node_dies() {
+    let nats = start_nats(1, "");
+    let mut nodes: Vec<TestServer> = (0..3).map(|_| start_node(&[&nats[0]], "se")).collect();
+    {
+        let refs: Vec<&TestServer> = nodes.iter().collect();
+        wait_linked(&refs);
+    }
+    // The library connects to every endpoint: each is a master without a
+    // tie-break, so it picks the first (node 0) and keeps the others as
+    // standby connections.
+    let mut interactive: Vec<Raw> = nodes.iter().map(se_interactive).collect();
+    let mut subs: Vec<Raw> = nodes.iter().map(se_subscription).collect();
+    let resubscribe = |c: &mut Raw| {
+        let steps: Vec<(Vec<u8>, SeWant)> = SE_CHANNELS
+            .iter()
+            .enumerate()
+            .map(|(i, ch)| {
+                (
+                    cmd(&[b"SUBSCRIBE", ch]),
+                    SeWant::Exact(subscribed(ch, i as i64 + 2)),
+                )
+            })
+            .collect();
+        se_replay(c, &steps);
+    };
+    resubscribe(&mut subs[0]);
+    // Publishes through the chosen node and, from another web server,
+    // through node 2 reach the subscription on node 0 once each.
+    let payload: &[u8] = b"\x93\xa5hello\x00\r\n\xff";
+    let mut other_web = nodes[2].raw();
+    for ch in SE_CHANNELS {
+        assert!(wait_until(Duration::from_secs(5), || other_web
+            .call_args(&[b"PUBSUB", b"NUMSUB", ch])
+            .ends_with(b":1\r\n")));
+    }
+    for (i, ch) in SE_CHANNELS.iter().enumerate() {
+        let via = if i % 2 == 0 {
+            &mut interactive[0]
+        } else {
+            &mut other_web
+        };
+        expect_args(via, &[b"PUBLISH", ch, payload], &int(1));
+        subs[0].expect(&message(false, ch, payload));
+    }
+    subs[0].expect_nothing(Duration::from_millis(200));
+    // Node 0 dies. The library sees both its connections close, elects the
+    // next master (node 1) and re-sends every SUBSCRIBE there.
+    nodes[0].child.kill().expect("kill -9 node 0");
+    let _ = nodes[0].child.wait();
+    for c in [&mut interactive[0], &mut subs[0]] {
+        while c.try_reply(Duration::from_millis(50)).is_some() {}
+        assert!(
+            wait_until(Duration::from_secs(2), || peer_closed(c)),
+            "connection to the dead node still open"
+        );
+    }
+    resubscribe(&mut subs[1]);
+    // Node 2 counts the moved subscriptions within a report and drops node
+    // 0's within PEER_TTL; then publishes from both nodes reach the moved
+    // subscriptions once.
+    let settled = wait_until(Duration::from_secs(6), || {
+        info_field(&info_cluster(&nodes[2]), "cluster_peers").as_deref() == Some("1")
+            && SE_CHANNELS.iter().all(|ch| {
+                other_web
+                    .call_args(&[b"PUBSUB", b"NUMSUB", ch])
+                    .ends_with(b":1\r\n")
+            })
+    });
+    assert!(settled, "{}", show(&info_cluster(&nodes[2])));
+    for (i, ch) in SE_CHANNELS.iter().enumerate() {
+        let via = if i % 2 == 0 {
+            &mut interactive[1]
+        } else {
+            &mut other_web
+        };
+        expect_args(via, &[b"PUBLISH", ch, payload], &int(1));
+        subs[1].expect(&message(false, ch, payload));
+    }
+    subs[1].expect_nothing(Duration::from_millis(300));
+    // The standby subscription connection on node 2 only ever had
+    // __Booksleeve_MasterChanged: nothing arrived there.
+    subs[2].expect_nothing(Duration::from_millis(50));
+    // The library's steady state on the new node: keep-alive on both
+    // connections.
+    interactive[1].expect_call("PING", b"+PONG\r\n");
+    subs[1].expect_call("PING", b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
 }
 
 /// Reads frames from `c` until `frame` arrives (the probes of a wait loop

@@ -96,6 +96,11 @@ pub const BYE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Longest wait between two attempts to reach a NATS server.
 pub const RECONNECT_DELAY_MAX: Duration = Duration::from_secs(1);
 
+/// Remote deliveries whose latency INFO's `cluster_remote_latency_us_*`
+/// summarise: the most recent ones, so the figures follow the current load
+/// and cost a fixed 4 KB.
+pub const LATENCY_WINDOW: usize = 1024;
+
 /// Default `cluster-name`.
 pub const DEFAULT_NAME: &str = "pubsubd";
 
@@ -110,8 +115,16 @@ pub fn parse_urls(value: &str) -> Result<Vec<String>, String> {
                 "invalid NATS URL '{part}': expected nats://host:port"
             ));
         }
-        part.parse::<ServerAddr>()
+        let addr = part
+            .parse::<ServerAddr>()
             .map_err(|e| format!("invalid NATS URL '{part}': {e}"))?;
+        // The NATS client does not send credentials found in a URL; taking
+        // such a URL would connect unauthenticated and be refused.
+        if addr.username().is_some() || addr.password().is_some() {
+            return Err(format!(
+                "NATS URL '{part}' holds credentials: use cluster-nats-user and cluster-nats-password (or cluster-nats-token) instead"
+            ));
+        }
         out.push(part.to_string());
     }
     Ok(out)
@@ -131,6 +144,108 @@ pub fn check_name(name: &str) -> Result<(), String> {
         Err(format!(
             "invalid cluster-name '{name}': use 1-64 letters, digits, '-' or '_'"
         ))
+    }
+}
+
+/// How a node proves itself to NATS and secures the link: the
+/// `cluster-nats-*` directives, as configured (empty = unset). They are
+/// checked by [`NatsAuth::check`] before start-up goes on, since the NATS
+/// client reads them only when it connects, in the background.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NatsAuth {
+    /// `cluster-nats-user` and `cluster-nats-password`: NATS user
+    /// authentication; both or neither.
+    pub user: String,
+    pub password: String,
+    /// `cluster-nats-token`: NATS token authentication.
+    pub token: String,
+    /// `cluster-nats-tls-ca-cert-file`: PEM CA certificates the NATS
+    /// servers' certificates must chain to (instead of the system's).
+    pub tls_ca_cert_file: String,
+    /// `cluster-nats-tls-cert-file` and `cluster-nats-tls-key-file`: a PEM
+    /// client certificate and its key, for NATS servers that verify
+    /// clients; both or neither.
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
+}
+
+impl NatsAuth {
+    /// Whether any TLS directive is set: then the link must be TLS, so a
+    /// server that offers plain text is refused rather than used.
+    pub fn wants_tls(&self) -> bool {
+        !(self.tls_ca_cert_file.is_empty()
+            && self.tls_cert_file.is_empty()
+            && self.tls_key_file.is_empty())
+    }
+
+    /// Refuses settings that cannot work, naming the directive: half of a
+    /// pair, two ways to authenticate, a file that holds no usable PEM.
+    pub fn check(&self) -> Result<(), String> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        if self.user.is_empty() != self.password.is_empty() {
+            return Err(
+                "cluster-nats-user and cluster-nats-password go together: set both or neither"
+                    .into(),
+            );
+        }
+        if !self.token.is_empty() && !self.user.is_empty() {
+            return Err(
+                "cluster-nats-token and cluster-nats-user: NATS takes one way to authenticate, set only one"
+                    .into(),
+            );
+        }
+        if self.tls_cert_file.is_empty() != self.tls_key_file.is_empty() {
+            return Err(
+                "cluster-nats-tls-cert-file and cluster-nats-tls-key-file go together: set both or neither"
+                    .into(),
+            );
+        }
+        let certs = |directive: &str, path: &str| -> Result<(), String> {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("{directive}: cannot read certificates from {path}: {e}"))?;
+            if certs.is_empty() {
+                return Err(format!("{directive}: no PEM certificate found in {path}"));
+            }
+            Ok(())
+        };
+        if !self.tls_ca_cert_file.is_empty() {
+            certs("cluster-nats-tls-ca-cert-file", &self.tls_ca_cert_file)?;
+        }
+        if !self.tls_cert_file.is_empty() {
+            certs("cluster-nats-tls-cert-file", &self.tls_cert_file)?;
+            PrivateKeyDer::from_pem_file(&self.tls_key_file).map_err(|e| {
+                format!(
+                    "cluster-nats-tls-key-file: cannot read a private key from {}: {e}",
+                    self.tls_key_file
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// `opts` with these credentials and TLS settings.
+    fn apply(&self, mut opts: ConnectOptions) -> ConnectOptions {
+        if !self.user.is_empty() {
+            opts = opts.user_and_password(self.user.clone(), self.password.clone());
+        }
+        if !self.token.is_empty() {
+            opts = opts.token(self.token.clone());
+        }
+        if !self.tls_ca_cert_file.is_empty() {
+            opts = opts.add_root_certificates(self.tls_ca_cert_file.clone().into());
+        }
+        if !self.tls_cert_file.is_empty() {
+            opts = opts.add_client_certificate(
+                self.tls_cert_file.clone().into(),
+                self.tls_key_file.clone().into(),
+            );
+        }
+        if self.wants_tls() {
+            opts = opts.require_tls(true);
+        }
+        opts
     }
 }
 
@@ -164,6 +279,43 @@ pub struct Counters {
     pub inbound_buffered_peak: AtomicU64,
 }
 
+/// The latencies of the last [`LATENCY_WINDOW`] messages received from
+/// other nodes: from the PUBLISH on the sending node (its wall clock) to
+/// their hand-over to this node's subscribers (this node's clock), in
+/// microseconds.
+#[derive(Default)]
+pub struct LatencyWindow {
+    samples: Vec<u32>,
+    next: usize,
+}
+
+impl LatencyWindow {
+    /// Records one delivery, overwriting the oldest once the window is
+    /// full. A send time ahead of this clock (skew between the nodes'
+    /// clocks) counts as 0.
+    pub fn record(&mut self, sent_us: u64, delivered_us: u64) {
+        let us = u32::try_from(delivered_us.saturating_sub(sent_us)).unwrap_or(u32::MAX);
+        if self.samples.len() < LATENCY_WINDOW {
+            self.samples.push(us);
+        } else {
+            self.samples[self.next] = us;
+        }
+        self.next = (self.next + 1) % LATENCY_WINDOW;
+    }
+
+    /// Samples held, and the 50th and 99th percentiles and the maximum of
+    /// them (nearest rank); zeros when there is none.
+    pub fn summary(&self) -> (usize, u32, u32, u32) {
+        let mut v = self.samples.clone();
+        if v.is_empty() {
+            return (0, 0, 0, 0);
+        }
+        v.sort_unstable();
+        let rank = |p: usize| v[(v.len() * p).div_ceil(100).max(1) - 1];
+        (v.len(), rank(50), rank(99), v[v.len() - 1])
+    }
+}
+
 /// A node's link to NATS.
 pub struct Link {
     /// This node's id in reports (the process's run id).
@@ -176,6 +328,7 @@ pub struct Link {
     tx: mpsc::Sender<Bytes>,
     queued_bytes: AtomicUsize,
     view: RwLock<RemoteView>,
+    latency: parking_lot::Mutex<LatencyWindow>,
     /// Counters for INFO.
     pub counters: Arc<Counters>,
     /// Set when a (re)connect happened, so the next report goes out at once.
@@ -193,6 +346,7 @@ impl Link {
         shared: &Arc<Shared>,
         urls: Vec<String>,
         name: String,
+        auth: &NatsAuth,
     ) -> Result<Arc<Link>, String> {
         let addrs: Vec<ServerAddr> = urls
             .iter()
@@ -205,7 +359,8 @@ impl Link {
         let report_now = Arc::new(AtomicBool::new(true));
         let (ev_counters, ev_report) = (Arc::clone(&counters), Arc::clone(&report_now));
         let node_id = shared.run_id.clone();
-        let client = ConnectOptions::new()
+        let client = auth
+            .apply(ConnectOptions::new())
             .name(format!("pubsubd {name} {node_id}"))
             .no_echo()
             .retry_on_initial_connect()
@@ -250,6 +405,7 @@ impl Link {
             tx,
             queued_bytes: AtomicUsize::new(0),
             view: RwLock::new(RemoteView::new()),
+            latency: parking_lot::Mutex::new(LatencyWindow::default()),
             counters,
             report_now,
         });
@@ -311,7 +467,7 @@ impl Link {
     /// Queues a message for the other nodes without waiting; when the
     /// queue is full it is dropped to NATS and counted.
     pub fn offer(&self, kind: Kind, channel: &[u8], payload: &[u8]) {
-        let frame = wire::encode_message(kind, channel, payload);
+        let frame = wire::encode_message(kind, channel, payload, wire::now_us());
         let len = frame.len();
         if self.queued_bytes.load(Ordering::Relaxed) + len > OUTBOUND_QUEUE_BYTES {
             self.counters.dropped_out.fetch_add(1, Ordering::Relaxed);
@@ -360,15 +516,17 @@ impl Link {
         }
     }
 
-    /// The NATS server connected to now (`host:port` as it announced
-    /// itself), or empty.
-    pub fn server(&self) -> String {
+    /// The NATS server connected to now: `host:port` as it announced
+    /// itself, and its `server_name` (its id unless configured), which
+    /// tells servers apart even when they listen on `0.0.0.0`; empty when
+    /// not connected.
+    pub fn server(&self) -> (String, String) {
         match self.client.connection_state() {
             async_nats::connection::State::Connected => {
                 let info = self.client.server_info();
-                format!("{}:{}", info.host, info.port)
+                (format!("{}:{}", info.host, info.port), info.server_name)
             }
-            _ => String::new(),
+            _ => (String::new(), String::new()),
         }
     }
 
@@ -397,6 +555,8 @@ impl Link {
         use std::fmt::Write as _;
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (samples, p50, p99, max) = self.latency.lock().summary();
+        let server = self.server();
         let _ = write!(
             out,
             "cluster_mode:nats\r\n\
@@ -405,6 +565,7 @@ impl Link {
              cluster_link:{}\r\n\
              cluster_nats_urls:{}\r\n\
              cluster_nats_server:{}\r\n\
+             cluster_nats_server_name:{}\r\n\
              cluster_nats_max_payload:{}\r\n\
              cluster_peers:{}\r\n\
              cluster_msgs_out:{}\r\n\
@@ -422,12 +583,17 @@ impl Link {
              cluster_reports_in:{}\r\n\
              cluster_reports_discarded:{}\r\n\
              cluster_connects:{}\r\n\
-             cluster_disconnects:{}\r\n",
+             cluster_disconnects:{}\r\n\
+             cluster_remote_latency_samples:{}\r\n\
+             cluster_remote_latency_us_p50:{}\r\n\
+             cluster_remote_latency_us_p99:{}\r\n\
+             cluster_remote_latency_us_max:{}\r\n",
             self.name,
             self.node_id,
             self.state(),
             self.urls.join(","),
-            self.server(),
+            server.0,
+            server.1,
             self.max_payload(),
             self.peers(),
             get(&c.msgs_out),
@@ -446,6 +612,10 @@ impl Link {
             self.view.read().discarded,
             get(&c.connects),
             get(&c.disconnects),
+            samples,
+            p50,
+            p99,
+            max,
         );
     }
 }
@@ -504,6 +674,7 @@ async fn receive_messages(link: Arc<Link>, shared: Arc<Shared>, mut sub: async_n
                 shared
                     .registry
                     .publish(&shared, m.kind, &m.channel, &m.payload);
+                link.latency.lock().record(m.sent_us, wire::now_us());
             }
             _ => {
                 link.counters.malformed_in.fetch_add(1, Ordering::Relaxed);
@@ -633,6 +804,29 @@ mod tests {
         assert!(parse_urls("http://x:1").is_err());
         assert!(parse_urls("nats://x:notaport").is_err());
         assert!(parse_urls("127.0.0.1:4222").is_err());
+        let creds = parse_urls("nats://u:p@h:4222").unwrap_err();
+        assert!(creds.contains("cluster-nats-user"), "{creds}");
+        assert!(parse_urls("nats://tok@h:4222").is_err());
+    }
+
+    #[test]
+    fn the_latency_window_keeps_the_latest_samples_and_ranks_them() {
+        let mut w = LatencyWindow::default();
+        assert_eq!(w.summary(), (0, 0, 0, 0));
+        // A sender clock ahead of ours counts as 0, never wraps.
+        w.record(1_000, 500);
+        assert_eq!(w.summary(), (1, 0, 0, 0));
+        for us in 1..=100u64 {
+            w.record(1_000, 1_000 + us);
+        }
+        assert_eq!(w.summary(), (101, 50, 99, 100));
+        // Old samples leave: after a window of 7 µs only 7 µs is seen.
+        for _ in 0..LATENCY_WINDOW {
+            w.record(10, 17);
+        }
+        assert_eq!(w.summary(), (LATENCY_WINDOW, 7, 7, 7));
+        w.record(0, u64::MAX);
+        assert_eq!(w.summary().3, u32::MAX);
     }
 
     #[test]

@@ -14,8 +14,13 @@
 //! escaping to undo) and keeps every message of a node on one subject, so
 //! NATS's per-connection order holds for everything one node publishes.
 //!
-//! Message frame: `b'M'`, kind (0 = channel, 1 = shard channel), channel
+//! Message frame: `b'T'`, kind (0 = channel, 1 = shard channel), the
+//! sender's wall-clock time of the PUBLISH (u64, microseconds since the Unix
+//! epoch, big-endian: the receiver's remote-delivery latency), channel
 //! length (u32, big-endian), channel bytes, then the message bytes to the end.
+//! The tag is not `b'M'`, the untimed layout of earlier builds, so nodes of
+//! the two kinds refuse (and count) each other's frames instead of reading
+//! the time as a channel length.
 //!
 //! Report chunk: `b'R'`, node id length (u8) and bytes, report sequence (u64),
 //! chunk index (u32), chunk count (u32), then entries to the end, each:
@@ -32,7 +37,7 @@ use crate::pubsub::Kind;
 pub const SUBJECT_PREFIX: &str = "pubsubd";
 
 /// Bytes a message frame adds to the channel name and payload.
-pub const MESSAGE_OVERHEAD: usize = 6;
+pub const MESSAGE_OVERHEAD: usize = 14;
 
 /// Bytes a report chunk spends before its entries, at most (255-byte node
 /// id).
@@ -98,6 +103,9 @@ pub struct Message {
     pub channel: Bytes,
     /// The message, exact.
     pub payload: Bytes,
+    /// When the sending node took the PUBLISH, by its clock (microseconds
+    /// since the Unix epoch).
+    pub sent_us: u64,
 }
 
 /// One report entry: table, name, subscribers.
@@ -129,14 +137,15 @@ pub enum Frame {
     Bye(String),
 }
 
-/// Encodes a message frame.
-pub fn encode_message(kind: Kind, channel: &[u8], payload: &[u8]) -> Bytes {
+/// Encodes a message frame published at `sent_us` (see [`now_us`]).
+pub fn encode_message(kind: Kind, channel: &[u8], payload: &[u8], sent_us: u64) -> Bytes {
     let mut out = BytesMut::with_capacity(MESSAGE_OVERHEAD + channel.len() + payload.len());
-    out.put_u8(b'M');
+    out.put_u8(b'T');
     out.put_u8(match kind {
         Kind::Channel => 0,
         Kind::Shard => 1,
     });
+    out.put_u64(sent_us);
     out.put_u32(channel.len() as u32);
     out.put_slice(channel);
     out.put_slice(payload);
@@ -147,6 +156,14 @@ fn put_node(out: &mut BytesMut, node: &str) {
     let id = &node.as_bytes()[..node.len().min(255)];
     out.put_u8(id.len() as u8);
     out.put_slice(id);
+}
+
+/// This machine's wall clock in microseconds since the Unix epoch (0 for a
+/// clock set before 1970), the time base of [`Message::sent_us`].
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// Encodes a bye frame.
@@ -259,12 +276,13 @@ impl Reader {
 pub fn decode(buf: Bytes) -> Option<Frame> {
     let mut r = Reader { buf, at: 0 };
     match r.u8()? {
-        b'M' => {
+        b'T' => {
             let kind = match r.u8()? {
                 0 => Kind::Channel,
                 1 => Kind::Shard,
                 _ => return None,
             };
+            let sent_us = r.u64()?;
             let len = r.u32()? as usize;
             let channel = r.take(len)?;
             let payload = r.rest();
@@ -272,6 +290,7 @@ pub fn decode(buf: Bytes) -> Option<Frame> {
                 kind,
                 channel,
                 payload,
+                sent_us,
             }))
         }
         b'R' => {
@@ -326,7 +345,7 @@ mod tests {
         for name in names {
             for payload in [&b""[..], b"\x00\r\n\xff", b"hello"] {
                 for kind in [Kind::Channel, Kind::Shard] {
-                    let f = encode_message(kind, name, payload);
+                    let f = encode_message(kind, name, payload, 0x0102_0304_0506_0708);
                     assert_eq!(f.len(), MESSAGE_OVERHEAD + name.len() + payload.len());
                     assert_eq!(
                         decode(f),
@@ -334,6 +353,7 @@ mod tests {
                             kind,
                             channel: Bytes::copy_from_slice(name),
                             payload: Bytes::copy_from_slice(payload),
+                            sent_us: 0x0102_0304_0506_0708,
                         }))
                     );
                 }
@@ -379,12 +399,17 @@ mod tests {
 
     #[test]
     fn malformed_frames_are_refused() {
-        let good = encode_message(Kind::Channel, b"chan", b"x");
-        for cut in 0..6 {
+        let good = encode_message(Kind::Channel, b"chan", b"x", now_us());
+        for cut in 0..MESSAGE_OVERHEAD + 4 {
             assert_eq!(decode(good.slice(..cut)), None, "cut at {cut}");
         }
-        assert_eq!(decode(Bytes::from_static(b"M\x07\0\0\0\0")), None);
+        assert_eq!(
+            decode(Bytes::from_static(b"T\x07\0\0\0\0\0\0\0\0\0\0\0\0")),
+            None
+        );
         assert_eq!(decode(Bytes::from_static(b"Z")), None);
+        // The untimed frame of older nodes.
+        assert_eq!(decode(Bytes::from_static(b"M\0\0\0\0\x01cx")), None);
         let r = encode_report(
             "n",
             1,

@@ -283,6 +283,9 @@ pub struct Config {
     /// `cluster-name` (pubsubd's own): the cluster's NATS subject namespace.
     /// Default [`crate::cluster::DEFAULT_NAME`].
     pub cluster_name: String,
+    /// `cluster-nats-user`, `-password`, `-token`, `-tls-*` (pubsubd's own):
+    /// how the node authenticates to NATS and secures the link.
+    pub cluster_nats_auth: crate::cluster::NatsAuth,
 }
 
 impl Default for Config {
@@ -327,6 +330,7 @@ impl Default for Config {
             tls: crate::tls::TlsOptions::default(),
             cluster_nats: Vec::new(),
             cluster_name: crate::cluster::DEFAULT_NAME.to_string(),
+            cluster_nats_auth: crate::cluster::NatsAuth::default(),
         }
     }
 }

@@ -401,6 +401,84 @@ pub(super) static PARAMS: &[Param] = &[
         help: "Cluster mode: keeps this cluster apart from others on the same NATS [default: pubsubd]",
     },
     Param {
+        name: "cluster-nats-user",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| {
+                c.cluster_nats_auth.user = String::from_utf8_lossy(v).into_owned();
+                Ok(())
+            },
+            get: |c| c.cluster_nats_auth.user.clone().into_bytes(),
+        },
+        value_name: "USER",
+        help: "Cluster mode: NATS user name, with cluster-nats-password [default: none]",
+    },
+    Param {
+        name: "cluster-nats-password",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| {
+                c.cluster_nats_auth.password = String::from_utf8_lossy(v).into_owned();
+                Ok(())
+            },
+            get: |c| c.cluster_nats_auth.password.clone().into_bytes(),
+        },
+        value_name: "PASSWORD",
+        help: "Cluster mode: NATS password, with cluster-nats-user [default: none]",
+    },
+    Param {
+        name: "cluster-nats-token",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| {
+                c.cluster_nats_auth.token = String::from_utf8_lossy(v).into_owned();
+                Ok(())
+            },
+            get: |c| c.cluster_nats_auth.token.clone().into_bytes(),
+        },
+        value_name: "TOKEN",
+        help: "Cluster mode: NATS authentication token [default: none]",
+    },
+    Param {
+        name: "cluster-nats-tls-ca-cert-file",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| {
+                c.cluster_nats_auth.tls_ca_cert_file = String::from_utf8_lossy(v).into_owned();
+                Ok(())
+            },
+            get: |c| c.cluster_nats_auth.tls_ca_cert_file.clone().into_bytes(),
+        },
+        value_name: "FILE",
+        help: "Cluster mode: PEM CA certificates NATS servers must chain to; TLS to NATS required [default: the system's, TLS only if the server asks]",
+    },
+    Param {
+        name: "cluster-nats-tls-cert-file",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| {
+                c.cluster_nats_auth.tls_cert_file = String::from_utf8_lossy(v).into_owned();
+                Ok(())
+            },
+            get: |c| c.cluster_nats_auth.tls_cert_file.clone().into_bytes(),
+        },
+        value_name: "FILE",
+        help: "Cluster mode: PEM client certificate for NATS, with cluster-nats-tls-key-file [default: none]",
+    },
+    Param {
+        name: "cluster-nats-tls-key-file",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| {
+                c.cluster_nats_auth.tls_key_file = String::from_utf8_lossy(v).into_owned();
+                Ok(())
+            },
+            get: |c| c.cluster_nats_auth.tls_key_file.clone().into_bytes(),
+        },
+        value_name: "FILE",
+        help: "Cluster mode: PEM private key of cluster-nats-tls-cert-file [default: none]",
+    },
+    Param {
         name: "tls-port",
         mutable: false,
         kind: Kind::One {
