@@ -3,7 +3,7 @@
 //! ```sh
 //! cargo bench --bench loadgen -- run --addr 127.0.0.1:6379 --pid <server pid> \
 //!     --json out.json [--quick] [--window N] [--half-of redis-s1.json] \
-//!     [--filter TEXT] [--timeline] [s1 s2 ... | all]
+//!     [--filter TEXT] [--timeline] [--tls-ca ca.crt] [s1 s2 ... | all]
 //! cargo bench --bench loadgen -- report --dir <dir with run JSON files>
 //! ```
 //!
@@ -22,6 +22,7 @@
 //! - `case`: one case end to end, every phase under a deadline.
 //! - `scenarios`: S1–S7 as data.
 //! - `procstat`: the server's and the generator's CPU and RSS from /proc.
+//! - `tls`: every connection over TLS (`--tls-ca`), async and blocking.
 //! - `timeline`: a case's deliveries, publishes, connected subscribers and
 //!   server RSS every 100 ms (`--timeline`).
 //! - `report`: verdicts (a cut subscriber or a lost message FAILS a case),
@@ -37,6 +38,7 @@ mod resp;
 mod scenarios;
 mod subscriber;
 mod timeline;
+mod tls;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -97,6 +99,10 @@ enum Command {
         /// (cases named `.../half`).
         #[arg(long)]
         half_of: Option<PathBuf>,
+        /// Connect over TLS, trusting the CA certificate(s) in this PEM
+        /// file (the server's certificate must name the address's IP).
+        #[arg(long)]
+        tls_ca: Option<PathBuf>,
         /// Scenarios (s1 … s7) or `all`.
         #[arg(default_value = "all")]
         scenarios: Vec<String>,
@@ -109,6 +115,9 @@ enum Command {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 10.0)]
         timeout: f64,
+        /// Connect over TLS, trusting the CA certificate(s) in this file.
+        #[arg(long)]
+        tls_ca: Option<PathBuf>,
     },
     /// Compare run JSON files: medians per label and their ratio.
     Report {
@@ -241,7 +250,17 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Wait { addr, timeout } => {
+        Command::Wait {
+            addr,
+            timeout,
+            tls_ca,
+        } => {
+            if let Some(ca) = &tls_ca
+                && let Err(e) = tls::enable(ca)
+            {
+                eprintln!("loadgen: {e}");
+                return ExitCode::FAILURE;
+            }
             let result = resolve(&addr).and_then(|a| {
                 runtime(1)?.block_on(control::wait_ready(a, Duration::from_secs_f64(timeout)))
             });
@@ -263,8 +282,15 @@ fn main() -> ExitCode {
             window,
             timeline,
             half_of,
+            tls_ca,
             scenarios,
         } => {
+            if let Some(ca) = &tls_ca
+                && let Err(e) = tls::enable(ca)
+            {
+                eprintln!("loadgen: {e}");
+                return ExitCode::FAILURE;
+            }
             raise_nofile();
             payload::epoch();
             let addr_s = addr.clone();
