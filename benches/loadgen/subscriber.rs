@@ -445,12 +445,15 @@ pub async fn run(conn: SubConn, ctx: SubCtx) -> SubStats {
             Ok(n) => reader.filled(n),
             Err(e) => {
                 // A reset is the server cutting the connection too (it
-                // closed with unread input or unsent output): counted as a
+                // closed with unread input or unsent output), and so is a
+                // TLS session ended without close_notify: counted as a
                 // cut, not as an error of the generator.
                 st.closed_by_server = true;
                 if !matches!(
                     e.kind(),
-                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::UnexpectedEof
                 ) {
                     st.error = Some(format!("read error: {e}"));
                 }
