@@ -2,7 +2,8 @@
 # pubsubd vs Redis on this machine, one command.
 #
 #   benches/compare.sh [--quick] [--repeats N] [--scenarios "s1 s3"] [--window N]
-#                      [--filter TEXT] [--timeline] [--candidate PATH] [--pin] [--out DIR]
+#                      [--filter TEXT] [--timeline] [--candidate PATH] [--pin] [--tls]
+#                      [--out DIR]
 #
 # Installs Debian's redis-server if missing, builds pubsubd (cargo build
 # --release) and the load generator, then for every repeat and scenario
@@ -27,6 +28,11 @@
 # --pin: every server on CPU 0 and the load generator on CPU 1 (taskset), so
 # neither takes CPU from the other: a diagnostic of the servers' own cost
 # and latency, not the issue's measurement (which lets them share the cores).
+# --tls: every load connection over TLS (scenarios s1 s2 unless
+# --scenarios is given): a CA and a server certificate for 127.0.0.1 are
+# made with openssl in the output directory, each server also listens on a
+# TLS port with them (client certificates not asked for), and the load
+# generator trusts that CA.
 # Only 127.0.0.1 is used. Every server started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,24 +51,30 @@ LOADGEN_CPU=()
 PUBSUBD_PORT="${PUBSUBD_PORT:-7301}"
 REDIS_PORT="${REDIS_PORT:-7302}"
 CANDIDATE_PORT="${CANDIDATE_PORT:-7303}"
+PUBSUBD_TLS_PORT="${PUBSUBD_TLS_PORT:-7311}"
+REDIS_TLS_PORT="${REDIS_TLS_PORT:-7312}"
+CANDIDATE_TLS_PORT="${CANDIDATE_TLS_PORT:-7313}"
+TLS=""
+SCENARIOS_GIVEN=""
 # 10,000 idle subscribers (S4) plus the control and publisher connections.
 MAXCLIENTS=10100
 
 usage() {
-  sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK="--quick" ;;
     --repeats) REPEATS="$2"; shift ;;
-    --scenarios) SCENARIOS="$2"; shift ;;
+    --scenarios) SCENARIOS="$2"; SCENARIOS_GIVEN=1; shift ;;
     --out) OUT="$2"; shift ;;
     --window) WINDOW=(--window "$2"); shift ;;
     --filter) FILTER=(--filter "$2"); shift ;;
     --timeline) TIMELINE=(--timeline) ;;
     --candidate) CANDIDATE="$2"; shift ;;
     --pin) SERVER_CPU=(taskset -c 0); LOADGEN_CPU=(taskset -c 1) ;;
+    --tls) TLS=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -77,6 +89,9 @@ if [ ${#SERVER_CPU[@]} -gt 0 ]; then
     echo "compare.sh: --pin needs taskset and two CPUs" >&2
     exit 2
   fi
+fi
+if [ -n "$TLS" ] && [ -z "$SCENARIOS_GIVEN" ]; then
+  SCENARIOS="s1 s2"
 fi
 LABELS=(pubsubd redis)
 [ -z "$CANDIDATE" ] || LABELS=(pubsubd candidate redis)
@@ -123,6 +138,30 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((MAXCLIENTS + 200))
   log "warning: open-file limit $(ulimit -n) is below what S4 needs ($((MAXCLIENTS + 200)))"
 fi
 
+# --- TLS certificates (--tls) ------------------------------------------------
+# Made for this run only: a CA, and a server certificate for 127.0.0.1 it
+# signs. Both servers use the same pair; the generator trusts the CA.
+SERVER_TLS=()
+LOADGEN_TLS=()
+if [ -n "$TLS" ]; then
+  tls_dir="$OUT/tls"
+  mkdir -p "$tls_dir"
+  log "making TLS certificates in $tls_dir"
+  (
+    cd "$tls_dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+      -subj /CN=compare-ca -keyout ca.key -out ca.crt 2>/dev/null
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+      -subj /CN=127.0.0.1 -keyout server.key -out server.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+      -extfile server.ext -out server.crt 2>/dev/null
+  )
+  SERVER_TLS=(--tls-cert-file "$tls_dir/server.crt" --tls-key-file "$tls_dir/server.key"
+    --tls-ca-cert-file "$tls_dir/ca.crt" --tls-auth-clients no)
+  LOADGEN_TLS=(--tls-ca "$tls_dir/ca.crt")
+fi
+
 # --- Servers -----------------------------------------------------------------
 SERVER_PID=""
 
@@ -141,33 +180,44 @@ stop_server() {
 trap stop_server EXIT
 trap 'stop_server; exit 130' INT TERM
 
-for port in "$PUBSUBD_PORT" "$REDIS_PORT" "$CANDIDATE_PORT"; do
+for port in "$PUBSUBD_PORT" "$REDIS_PORT" "$CANDIDATE_PORT" "$PUBSUBD_TLS_PORT" "$REDIS_TLS_PORT" \
+  "$CANDIDATE_TLS_PORT"; do
   if "$LOADGEN" wait --addr "127.0.0.1:$port" --timeout 0.3 2>/dev/null; then
     echo "compare.sh: something already answers on 127.0.0.1:$port; set PUBSUBD_PORT/REDIS_PORT/CANDIDATE_PORT" >&2
     exit 1
   fi
 done
 
-# start_server LABEL LOGFILE: starts a fresh server, sets SERVER_PID and PORT.
+# start_server LABEL LOGFILE: starts a fresh server, sets SERVER_PID, PORT
+# (plain, for readiness) and LOAD_PORT (where the load goes: the TLS port
+# with --tls).
 start_server() {
-  local label="$1" logfile="$2"
+  local label="$1" logfile="$2" tls_port tls_args=()
   case "$label" in
     pubsubd | candidate)
       local bin="$PUBSUBD"
       PORT="$PUBSUBD_PORT"
-      if [ "$label" = candidate ]; then bin="$CANDIDATE"; PORT="$CANDIDATE_PORT"; fi
+      tls_port="$PUBSUBD_TLS_PORT"
+      if [ "$label" = candidate ]; then
+        bin="$CANDIDATE"; PORT="$CANDIDATE_PORT"; tls_port="$CANDIDATE_TLS_PORT"
+      fi
+      [ -z "$TLS" ] || tls_args=(--tls-port "$tls_port" "${SERVER_TLS[@]}")
       "${SERVER_CPU[@]}" "$bin" --port "$PORT" --bind 127.0.0.1 --maxclients "$MAXCLIENTS" \
-        --client-output-buffer-limit pubsub 32mb 8mb 60 --loglevel warning \
+        --client-output-buffer-limit pubsub 32mb 8mb 60 --loglevel warning "${tls_args[@]}" \
         >"$logfile" 2>&1 &
       ;;
     redis)
       PORT="$REDIS_PORT"
+      tls_port="$REDIS_TLS_PORT"
+      [ -z "$TLS" ] || tls_args=(--tls-port "$tls_port" "${SERVER_TLS[@]}")
       "${SERVER_CPU[@]}" redis-server --port "$PORT" --bind 127.0.0.1 --maxclients "$MAXCLIENTS" \
         --client-output-buffer-limit pubsub 32mb 8mb 60 --save '' --appendonly no \
-        --loglevel warning --daemonize no >"$logfile" 2>&1 &
+        --loglevel warning --daemonize no "${tls_args[@]}" >"$logfile" 2>&1 &
       ;;
   esac
   SERVER_PID=$!
+  LOAD_PORT="$PORT"
+  [ -z "$TLS" ] || LOAD_PORT="$tls_port"
   if ! "$LOADGEN" wait --addr "127.0.0.1:$PORT" --timeout 10; then
     echo "compare.sh: $label did not start; its log:" >&2
     cat "$logfile" >&2
@@ -190,6 +240,7 @@ start_server() {
   echo "kernel: $(uname -r)"
   echo "redis: $(redis-server --version)"
   echo "mode: ${QUICK:-full}, repeats $REPEATS, scenarios $SCENARIOS, window ${WINDOW[1]:-default (32 in S1, 1024 elsewhere)}, filter ${FILTER[1]:-none}"
+  [ -z "$TLS" ] || echo "tls: every load connection over TLS (certificates in $OUT/tls)"
   [ -z "$CANDIDATE" ] || echo "candidate: $CANDIDATE"
   [ ${#SERVER_CPU[@]} -eq 0 ] || echo "pinned: servers on CPU 0, load generator on CPU 1"
   echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -206,8 +257,8 @@ if [[ " $SCENARIOS " == *" s1 "* ]] && [[ "${FILTER[1]:-}" != */sat* ]]; then
   calib="$OUT/calibration-redis-s1"
   start_server redis "$calib.log"
   log "calibration: Redis's saturated S1 rates (pid $SERVER_PID)"
-  if "${LOADGEN_CPU[@]}" "$LOADGEN" run --addr "127.0.0.1:$PORT" --pid "$SERVER_PID" --label redis-calibration \
-      --json "$calib.json" $QUICK "${WINDOW[@]}" --filter /sat s1 >"$calib.txt" 2>&1; then
+  if "${LOADGEN_CPU[@]}" "$LOADGEN" run --addr "127.0.0.1:$LOAD_PORT" --pid "$SERVER_PID" --label redis-calibration \
+      --json "$calib.json" $QUICK "${WINDOW[@]}" "${LOADGEN_TLS[@]}" --filter /sat s1 >"$calib.txt" 2>&1; then
     HALF_OF=(--half-of "$calib.json")
   else
     FAILED+=("calibration run failed (see $calib.txt); S1 fixed rates are the defaults")
@@ -230,9 +281,9 @@ for rep in $(seq 1 "$REPEATS"); do
       rc=0
       half=()
       [ "$scen" = s1 ] && half=("${HALF_OF[@]}")
-      "${LOADGEN_CPU[@]}" "$LOADGEN" run --addr "127.0.0.1:$PORT" --pid "$SERVER_PID" --label "$label" \
-        --json "$base.json" $QUICK "${WINDOW[@]}" "${FILTER[@]}" "${TIMELINE[@]}" "${half[@]}" "$scen" \
-        >"$base.txt" 2>&1 || rc=$?
+      "${LOADGEN_CPU[@]}" "$LOADGEN" run --addr "127.0.0.1:$LOAD_PORT" --pid "$SERVER_PID" --label "$label" \
+        --json "$base.json" $QUICK "${WINDOW[@]}" "${FILTER[@]}" "${TIMELINE[@]}" "${half[@]}" \
+        "${LOADGEN_TLS[@]}" "$scen" >"$base.txt" 2>&1 || rc=$?
       case $rc in
         0) ;;
         3) FAILED+=("$label $scen repeat $rep: FAILED cases: $(grep -c ' FAILED: ' "$base.txt" || true) (see $base.txt)") ;;

@@ -90,6 +90,86 @@ fn bind_addrs(entry: &str, port: u16) -> (Vec<SocketAddr>, bool) {
     )
 }
 
+/// Listens on `port` at every `bind` address (a `-` entry that cannot be
+/// bound is skipped, as in Redis). `which` names the port in errors.
+pub fn listen_on(
+    bind: &[String],
+    port: u16,
+    backlog: u32,
+    which: &str,
+) -> Result<Vec<TcpListener>, String> {
+    let mut out = Vec::new();
+    for entry in bind {
+        let (addrs, optional) = bind_addrs(entry, port);
+        if addrs.is_empty() {
+            return Err(format!("invalid bind address '{entry}'"));
+        }
+        for addr in addrs {
+            match bind_tcp(addr, backlog) {
+                Ok(l) => out.push(l),
+                Err(e) if optional => {
+                    tracing::warn!("skipping optional bind address {addr}: {e}");
+                }
+                Err(e) => return Err(format!("could not listen on {addr}{which}: {e}")),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Which listening port: `port` (plain TCP) or `tls-port`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortKind {
+    Tcp,
+    Tls,
+}
+
+/// The accept loops of the TCP and TLS ports, so CONFIG SET `port` and
+/// `tls-port` can replace or close them while the server runs.
+#[derive(Default)]
+pub struct Listeners {
+    tcp: parking_lot::Mutex<Vec<tokio::task::AbortHandle>>,
+    tls: parking_lot::Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Listeners {
+    fn slot(&self, kind: PortKind) -> &parking_lot::Mutex<Vec<tokio::task::AbortHandle>> {
+        match kind {
+            PortKind::Tcp => &self.tcp,
+            PortKind::Tls => &self.tls,
+        }
+    }
+
+    /// Starts accepting on `listeners` for `kind`, and stops the accept
+    /// loops it had (their sockets close as the loops end). Runs on the
+    /// server's runtime.
+    pub fn replace(&self, shared: &Arc<Shared>, kind: PortKind, listeners: Vec<TcpListener>) {
+        let started: Vec<tokio::task::AbortHandle> = listeners
+            .into_iter()
+            .map(|l| {
+                let shared = Arc::clone(shared);
+                match kind {
+                    PortKind::Tcp => tokio::spawn(accept_tcp(shared, l)).abort_handle(),
+                    PortKind::Tls => tokio::spawn(accept_tls(shared, l)).abort_handle(),
+                }
+            })
+            .collect();
+        let old = std::mem::replace(&mut *self.slot(kind).lock(), started);
+        for task in old {
+            task.abort();
+        }
+    }
+
+    /// Stops every accept loop (shutdown).
+    pub fn close_all(&self) {
+        for kind in [PortKind::Tcp, PortKind::Tls] {
+            for task in std::mem::take(&mut *self.slot(kind).lock()) {
+                task.abort();
+            }
+        }
+    }
+}
+
 /// Runs the server until shutdown. Returns an error for start-up failures
 /// (bind, pidfile, unix socket).
 pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
@@ -97,40 +177,22 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
     // Checked with or without cluster-nats, before anything listens: a
     // wrong setting is found at once, not when cluster mode is switched on.
     config.cluster_nats_auth.check()?;
-    let mut tcp = Vec::new();
-    if config.port != 0 {
-        for entry in &config.bind {
-            let (addrs, optional) = bind_addrs(entry, config.port);
-            if addrs.is_empty() {
-                return Err(format!("invalid bind address '{entry}'"));
-            }
-            for addr in addrs {
-                match bind_tcp(addr, config.tcp_backlog) {
-                    Ok(l) => tcp.push(l),
-                    Err(e) if optional => {
-                        tracing::warn!("skipping optional bind address {addr}: {e}");
-                    }
-                    Err(e) => return Err(format!("could not listen on {addr}: {e}")),
-                }
-            }
-        }
-    }
-    let mut tls = Vec::new();
-    if config.tls.port != 0 {
+    let tcp = if config.port != 0 {
+        listen_on(&config.bind, config.port, config.tcp_backlog, "")?
+    } else {
+        Vec::new()
+    };
+    let tls = if config.tls.port != 0 {
         shared.tls.reload(&config.tls)?;
-        for entry in &config.bind {
-            let (addrs, optional) = bind_addrs(entry, config.tls.port);
-            for addr in addrs {
-                match bind_tcp(addr, config.tcp_backlog) {
-                    Ok(l) => tls.push(l),
-                    Err(e) if optional => {
-                        tracing::warn!("skipping optional bind address {addr}: {e}");
-                    }
-                    Err(e) => return Err(format!("could not listen on {addr} (tls-port): {e}")),
-                }
-            }
-        }
-    }
+        listen_on(
+            &config.bind,
+            config.tls.port,
+            config.tcp_backlog,
+            " (tls-port)",
+        )?
+    } else {
+        Vec::new()
+    };
     let mut cleanup = Cleanup {
         pidfile: None,
         unixsocket: None,
@@ -210,13 +272,9 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
         let _ = shared.cluster.set(link);
     }
 
+    shared.listeners.replace(&shared, PortKind::Tcp, tcp);
+    shared.listeners.replace(&shared, PortKind::Tls, tls);
     let mut accept_tasks = Vec::new();
-    for l in tcp {
-        accept_tasks.push(tokio::spawn(accept_tcp(Arc::clone(&shared), l)));
-    }
-    for l in tls {
-        accept_tasks.push(tokio::spawn(accept_tls(Arc::clone(&shared), l)));
-    }
     if let Some(l) = unix {
         let path = config.unixsocket.clone().unwrap_or_default();
         accept_tasks.push(tokio::spawn(accept_unix(Arc::clone(&shared), l, path)));
@@ -235,6 +293,7 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
         link.say_goodbye().await;
     }
     tracing::warn!("shutting down: no new connections; flushing queued output");
+    shared.listeners.close_all();
     for t in &accept_tasks {
         t.abort();
     }

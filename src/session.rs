@@ -460,6 +460,25 @@ impl Session {
         }
     }
 
+    /// The ACL epoch `user` was read at: a permission checked with `user`
+    /// still holds while the ACL's epoch is this one.
+    pub fn acl_epoch(&self) -> u64 {
+        self.acl_epoch
+    }
+
+    /// Reads the user again from `users`, which the caller holds still, as
+    /// [`Session::refresh_user`] does.
+    pub fn refresh_user_from(&mut self, users: &crate::acl::Snapshot<'_>) {
+        self.acl_epoch = users.epoch();
+        match users.get(&self.user.name) {
+            Some(u) => self.user = u,
+            None => {
+                self.closing = true;
+                self.user = Arc::new(crate::acl::User::new(self.user.name.clone(), false));
+            }
+        }
+    }
+
     /// Switches protocol for replies and for pushes to this client.
     pub fn set_protocol(&mut self, p: Protocol) {
         self.protocol = p;

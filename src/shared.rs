@@ -138,6 +138,8 @@ pub struct Shared {
     pub acl: crate::acl::Acl,
     /// The TLS configuration new handshakes use, and TLS counters.
     pub tls: crate::tls::TlsRuntime,
+    /// The TCP and TLS ports' accept loops (CONFIG SET `port`, `tls-port`).
+    pub listeners: crate::server::Listeners,
     /// Clients in MONITOR mode.
     pub monitors: crate::commands::monitor::Monitors,
     /// SLOWLOG's entries and settings.
@@ -181,6 +183,7 @@ impl Shared {
             command_names,
             acl,
             tls: crate::tls::TlsRuntime::default(),
+            listeners: Default::default(),
             monitors: Default::default(),
             slowlog: Default::default(),
             latency: Default::default(),

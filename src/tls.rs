@@ -496,7 +496,8 @@ static HANDSHAKE_WARNINGS: std::sync::LazyLock<RateLimiter> =
     std::sync::LazyLock::new(RateLimiter::default);
 
 impl TlsRuntime {
-    /// Whether a TLS listener is configured.
+    /// Whether a TLS configuration was built (it stays when CONFIG SET
+    /// closes the TLS port).
     pub fn enabled(&self) -> bool {
         self.config.read().is_some()
     }
@@ -504,9 +505,14 @@ impl TlsRuntime {
     /// Builds and installs the configuration for `o`; handshakes that start
     /// afterwards use it. On error the previous configuration stays.
     pub fn reload(&self, o: &TlsOptions) -> Result<(), String> {
-        let config = build(o)?;
-        *self.config.write() = Some(config);
+        self.install(build(o)?);
         Ok(())
+    }
+
+    /// Installs `config` (from [`build`]) for the handshakes that start
+    /// afterwards.
+    pub fn install(&self, config: Arc<ServerConfig>) {
+        *self.config.write() = Some(config);
     }
 
     /// Runs the server side of a handshake on `tcp`, bounded by

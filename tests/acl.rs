@@ -358,6 +358,105 @@ fn revoking_a_channel_disconnects_that_users_subscribers_only() {
     idle.expect_call("PING", b"+PONG\r\n");
 }
 
+/// A SUBSCRIBE (or SSUBSCRIBE) running on one connection while ACL SETUSER
+/// takes one of its channels away (from another) ends as if one came
+/// first: refused with NOPERM, nothing subscribed and the connection open,
+/// or the connection closed. Never subscribed to the revoked channel and
+/// still connected.
+/// Each SUBSCRIBE names many channels that stay allowed before the one
+/// that goes, so its permission check and its last subscription are far
+/// apart; the delay before the revoke sweeps across that gap.
+#[test]
+fn a_subscribe_racing_a_revoke_is_refused_or_disconnected_never_kept() {
+    const ROUNDS: usize = 60;
+    const SUBSCRIBERS: usize = 4;
+    const KEEP: usize = 300;
+    let srv = TestServer::start();
+    let mut admin = srv.raw();
+    let (mut refused, mut closed, mut closed_midway) = (0, 0, 0);
+    for round in 0..ROUNDS {
+        admin.expect_call(
+            "ACL SETUSER racer on nopass resetchannels &keep:* &gone:* -@all +@pubsub +ping",
+            OK,
+        );
+        let gone = format!("gone:{round}");
+        // Shard channels on odd rounds: the same checks, another map.
+        let verb: &[u8] = if round % 2 == 0 {
+            b"subscribe"
+        } else {
+            b"ssubscribe"
+        };
+        let mut args: Vec<Vec<u8>> = vec![verb.to_vec()];
+        args.extend((0..KEEP).map(|i| format!("keep:{i}").into_bytes()));
+        args.push(gone.clone().into_bytes());
+        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let command = common::cmd(&refs);
+        let mut subs: Vec<Raw> = (0..SUBSCRIBERS)
+            .map(|_| login(&srv, "racer", "x"))
+            .collect();
+        for c in &mut subs {
+            c.send(&command);
+        }
+        let delay = Duration::from_micros((round % 12) as u64 * 50);
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < delay {
+            std::hint::spin_loop();
+        }
+        admin.expect_call("ACL SETUSER racer resetchannels &keep:*", OK);
+        for c in &mut subs {
+            let mut confirmed = 0;
+            loop {
+                let Some(r) = c.try_reply(Duration::from_secs(5)) else {
+                    c.expect_closed(Duration::from_secs(1));
+                    closed += 1;
+                    if confirmed > 0 && confirmed <= KEEP {
+                        closed_midway += 1;
+                    }
+                    break;
+                };
+                if r.starts_with(b"-") {
+                    assert_eq!(
+                        (confirmed, common::show(&r)),
+                        (0, common::show(NOPERM_CHANNEL)),
+                        "round {round}"
+                    );
+                    c.expect_call("PING", b"+PONG\r\n");
+                    refused += 1;
+                    break;
+                }
+                assert!(
+                    r.starts_with(b"*3\r\n") && r[4..].starts_with(&common::bulk(verb)),
+                    "round {round}: {}",
+                    common::show(&r)
+                );
+                confirmed += 1;
+                if confirmed == KEEP + 1 {
+                    // Subscribed to the revoked channel: the revoke that
+                    // followed must have closed the connection.
+                    use std::io::Write;
+                    let _ = c.stream.write_all(&common::cmds("PING"));
+                    if let Some(r) = c.try_reply(Duration::from_secs(5)) {
+                        panic!(
+                            "round {round}: subscribed to {gone} after the revoke and still connected (PING: {})",
+                            common::show(&r)
+                        );
+                    }
+                    c.expect_closed(Duration::from_secs(1));
+                    closed += 1;
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(refused + closed, ROUNDS * SUBSCRIBERS);
+    // Both orders happened, or the rounds did not race at all.
+    assert!(
+        refused > 0 && closed > 0,
+        "{refused} refused, {closed} closed"
+    );
+    eprintln!("{refused} refused, {closed} closed ({closed_midway} midway)");
+}
+
 #[test]
 fn deleting_a_user_disconnects_its_clients() {
     let srv = with_app1();

@@ -360,6 +360,115 @@ fn config_set_tls_cert_file_reloads_for_new_connections() {
     assert_eq!(read_n(&mut old, 7).unwrap(), b"+PONG\r\n");
 }
 
+/// CONFIG SET `tls-port` and `port` open, move and close the listeners
+/// while the server runs, as in Redis 7.0: connected clients stay, and a
+/// port that cannot be bound or a TLS configuration that does not load
+/// changes nothing, with Redis's errors.
+#[test]
+fn config_set_tls_port_and_port_open_move_and_close_listeners() {
+    let dir = TempDir::new("tls-ports");
+    let ca = Ca::new(dir.path(), "ca");
+    let cert = ca.issue("server", true);
+    let config = client_config(&ca.cert(), None);
+    let srv = TestServer::start();
+    let mut admin = srv.raw();
+    let failed = |name: &str, why: &str| {
+        format!("-ERR CONFIG SET failed (possibly related to argument '{name}') - {why}\r\n")
+            .into_bytes()
+    };
+    let cannot_listen = "Unable to listen on this port. Check server logs.";
+    let get = |name: &str, value: u16| {
+        [
+            b"*2\r\n".as_slice(),
+            &bulk(name.as_bytes()),
+            &bulk(value.to_string().as_bytes()),
+        ]
+        .concat()
+    };
+    let closed = |port: u16| {
+        wait_until(Duration::from_secs(5), || {
+            TcpStream::connect(("127.0.0.1", port)).is_err()
+        })
+    };
+
+    // No certificate yet: the TLS port stays closed.
+    let first = free_port();
+    admin.expect_call(
+        &format!("CONFIG SET tls-port {first}"),
+        &failed(
+            "tls-port",
+            "Unable to update TLS configuration. Check server logs.",
+        ),
+    );
+    admin.expect_call("CONFIG GET tls-port", &get("tls-port", 0));
+    assert!(TcpStream::connect(("127.0.0.1", first)).is_err());
+    admin.expect_call(
+        &format!(
+            "CONFIG SET tls-cert-file {} tls-key-file {} tls-ca-cert-file {} tls-auth-clients no",
+            cert.0.display(),
+            cert.1.display(),
+            ca.cert().display()
+        ),
+        b"+OK\r\n",
+    );
+    admin.expect_call(&format!("CONFIG SET tls-port {first}"), b"+OK\r\n");
+    admin.expect_call("CONFIG GET tls-port", &get("tls-port", first));
+    assert_eq!(ping(first, &config).unwrap(), b"+PONG\r\n");
+
+    // A port in use (the plain port) changes nothing.
+    admin.expect_call(
+        &format!("CONFIG SET tls-port {}", srv.port),
+        &failed("tls-port", cannot_listen),
+    );
+    admin.expect_call("CONFIG GET tls-port", &get("tls-port", first));
+    assert_eq!(ping(first, &config).unwrap(), b"+PONG\r\n");
+
+    // Moved: the old port closes, an established TLS client stays.
+    let mut established = connect(first, &config);
+    established.write_all(b"PING\r\n").unwrap();
+    assert_eq!(read_n(&mut established, 7).unwrap(), b"+PONG\r\n");
+    let second = free_port();
+    admin.expect_call(&format!("CONFIG SET tls-port {second}"), b"+OK\r\n");
+    assert_eq!(ping(second, &config).unwrap(), b"+PONG\r\n");
+    assert!(closed(first), "the old TLS port still accepts");
+    established.write_all(b"PING\r\n").unwrap();
+    assert_eq!(read_n(&mut established, 7).unwrap(), b"+PONG\r\n");
+
+    // 0 closes it; opened again, it serves the configuration it had.
+    admin.expect_call("CONFIG SET tls-port 0", b"+OK\r\n");
+    assert!(closed(second), "tls-port 0 left the TLS port open");
+    admin.expect_call(&format!("CONFIG SET tls-port {second}"), b"+OK\r\n");
+    assert_eq!(ping(second, &config).unwrap(), b"+PONG\r\n");
+
+    // The plain port the same way; the admin connection stays throughout.
+    let plain = free_port();
+    admin.expect_call(&format!("CONFIG SET port {plain}"), b"+OK\r\n");
+    Raw::connect(&format!("127.0.0.1:{plain}")).expect_call("PING", b"+PONG\r\n");
+    assert!(closed(srv.port), "the old port still accepts");
+    let info = admin.call("INFO server");
+    assert_eq!(info_field(&info, "tcp_port"), Some(plain.to_string()));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_port = taken.local_addr().expect("addr").port();
+    admin.expect_call(
+        &format!("CONFIG SET port {taken_port}"),
+        &failed("port", cannot_listen),
+    );
+    admin.expect_call("CONFIG GET port", &get("port", plain));
+    Raw::connect(&format!("127.0.0.1:{plain}")).expect_call("PING", b"+PONG\r\n");
+    // Both at once, one failing: neither changes.
+    admin.expect_call(
+        &format!("CONFIG SET port {} tls-port {taken_port}", free_port()),
+        &failed("tls-port", cannot_listen),
+    );
+    admin.expect_call("CONFIG GET port", &get("port", plain));
+    Raw::connect(&format!("127.0.0.1:{plain}")).expect_call("PING", b"+PONG\r\n");
+    assert_eq!(ping(second, &config).unwrap(), b"+PONG\r\n");
+    admin.expect_call("CONFIG SET port 0", b"+OK\r\n");
+    assert!(closed(plain), "port 0 left the TCP port open");
+    admin.expect_call("PING", b"+PONG\r\n");
+    assert_eq!(ping(second, &config).unwrap(), b"+PONG\r\n");
+}
+
 #[test]
 fn a_stalled_handshake_blocks_nobody_and_times_out() {
     let dir = TempDir::new("tls-stall");

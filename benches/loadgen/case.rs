@@ -739,7 +739,7 @@ pub async fn run_idle(spec: &IdleSpec, target: &Target) -> Result<CaseResult, St
         Instant::now() + SETUP_TIMEOUT,
     )
     .await?;
-    let streams: Vec<_> = conns.into_iter().map(SubConn::into_stream).collect();
+    let mut streams: Vec<_> = conns.into_iter().map(SubConn::into_stream).collect();
     let ready = Instant::now();
     let cpu_setup = CpuMark::now(target.pid);
     let mut r = CaseResult::new("s4", &spec.name, spec.headline);
@@ -769,9 +769,9 @@ pub async fn run_idle(spec: &IdleSpec, target: &Target) -> Result<CaseResult, St
     // Every connection should still be open: a server that dropped idle
     // subscribers would show as a read of 0 bytes here.
     let mut dropped = 0u32;
-    for s in &streams {
+    for s in &mut streams {
         let mut probe = [0u8; 1];
-        if let Ok(0) = s.try_read(&mut probe) {
+        if let Ok(0) = s.read_now(&mut probe) {
             dropped += 1;
         }
     }

@@ -5,14 +5,14 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::resp::{Value, encode_command, parse_value};
 use crate::subscriber::connect;
+use crate::tls::Stream;
 
 /// One request at a time, every call bounded by a deadline.
 pub struct Control {
-    stream: TcpStream,
+    stream: Stream,
     buf: Vec<u8>,
 }
 
@@ -29,7 +29,12 @@ impl Control {
     pub async fn call(&mut self, args: &[&[u8]], deadline: Instant) -> Result<Value, String> {
         let mut out = Vec::new();
         encode_command(&mut out, args);
-        tokio::time::timeout_at(deadline.into(), self.stream.write_all(&out))
+        let send = async {
+            self.stream.write_all(&out).await?;
+            // Over TLS, the last records may still be in the session.
+            self.stream.flush().await
+        };
+        tokio::time::timeout_at(deadline.into(), send)
             .await
             .map_err(|_| "control write timed out".to_string())?
             .map_err(|e| format!("control write: {e}"))?;

@@ -3,7 +3,8 @@
 //! ```sh
 //! cargo bench --bench loadgen -- run --addr 127.0.0.1:6379 --pid <server pid> \
 //!     --json out.json [--quick] [--window N] [--half-of redis-s1.json] \
-//!     [--filter TEXT] [--timeline] [--peer-addr HOST:PORT] [s1 s2 ... | all | c1]
+//!     [--filter TEXT] [--timeline] [--peer-addr HOST:PORT] [--tls-ca ca.crt] \
+//!     [s1 s2 ... | all | c1]
 //! cargo bench --bench loadgen -- report --dir <dir with run JSON files>
 //! ```
 //!
@@ -23,6 +24,7 @@
 //! - `scenarios`: S1–S7, and C1 for a cluster (`benches/cluster.sh`), as
 //!   data.
 //! - `procstat`: the server's and the generator's CPU and RSS from /proc.
+//! - `tls`: every connection over TLS (`--tls-ca`), async and blocking.
 //! - `timeline`: a case's deliveries, publishes, connected subscribers and
 //!   server RSS every 100 ms (`--timeline`).
 //! - `report`: verdicts (a cut subscriber or a lost message FAILS a case),
@@ -38,6 +40,7 @@ mod resp;
 mod scenarios;
 mod subscriber;
 mod timeline;
+mod tls;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -102,6 +105,10 @@ enum Command {
         /// (cases named `.../half`).
         #[arg(long)]
         half_of: Option<PathBuf>,
+        /// Connect over TLS, trusting the CA certificate(s) in this PEM
+        /// file (the server's certificate must name the address's IP).
+        #[arg(long)]
+        tls_ca: Option<PathBuf>,
         /// Scenarios (s1 … s7, c1) or `all` (s1 … s7).
         #[arg(default_value = "all")]
         scenarios: Vec<String>,
@@ -114,6 +121,9 @@ enum Command {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 10.0)]
         timeout: f64,
+        /// Connect over TLS, trusting the CA certificate(s) in this file.
+        #[arg(long)]
+        tls_ca: Option<PathBuf>,
     },
     /// Compare run JSON files: medians per label and their ratio.
     Report {
@@ -250,7 +260,17 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Wait { addr, timeout } => {
+        Command::Wait {
+            addr,
+            timeout,
+            tls_ca,
+        } => {
+            if let Some(ca) = &tls_ca
+                && let Err(e) = tls::enable(ca)
+            {
+                eprintln!("loadgen: {e}");
+                return ExitCode::FAILURE;
+            }
             let result = resolve(&addr).and_then(|a| {
                 runtime(1)?.block_on(control::wait_ready(a, Duration::from_secs_f64(timeout)))
             });
@@ -273,8 +293,15 @@ fn main() -> ExitCode {
             window,
             timeline,
             half_of,
+            tls_ca,
             scenarios,
         } => {
+            if let Some(ca) = &tls_ca
+                && let Err(e) = tls::enable(ca)
+            {
+                eprintln!("loadgen: {e}");
+                return ExitCode::FAILURE;
+            }
             raise_nofile();
             payload::epoch();
             let addr_s = addr.clone();

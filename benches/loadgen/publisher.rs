@@ -10,12 +10,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 use crate::payload::{HEADER_LEN, Header, instant_ns};
 use crate::resp::{IntReply, ReplyReader};
 use crate::subscriber::{Flow, Tally, channel_name, connect};
+use crate::tls::Stream;
 
 /// Most PUBLISHes in one write.
 const MAX_BATCH: usize = 64;
@@ -214,7 +215,7 @@ pub async fn saturate(
     window: usize,
     flow: Option<Arc<Flow>>,
 ) -> PubResult {
-    let mut enc = Encoder::new(&spec);
+    let enc = Encoder::new(&spec);
     let mut result = PubResult::default();
     let stream = match connect(addr, None, Instant::now() + Duration::from_secs(10)).await {
         Ok(s) => s,
@@ -223,7 +224,33 @@ pub async fn saturate(
             return result;
         }
     };
-    let (mut rd, mut wr) = stream.into_split();
+    // In clear, the socket's own halves (no lock between them).
+    match stream {
+        Stream::Plain(tcp) => {
+            let (rd, wr) = tcp.into_split();
+            saturate_on(rd, wr, spec, window, flow, enc, result).await
+        }
+        tls => {
+            let (rd, wr) = tokio::io::split(tls);
+            saturate_on(rd, wr, spec, window, flow, enc, result).await
+        }
+    }
+}
+
+/// [`saturate`] on a connection's read and write halves.
+async fn saturate_on<R, W>(
+    mut rd: R,
+    mut wr: W,
+    spec: PubSpec,
+    window: usize,
+    flow: Option<Arc<Flow>>,
+    mut enc: Encoder,
+    mut result: PubResult,
+) -> PubResult
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
     let sem = Arc::new(Semaphore::new(window.max(1)));
     let sent = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
@@ -309,7 +336,12 @@ pub async fn saturate(
         for _ in 0..n {
             enc.push(&mut buf, ts);
         }
-        match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&buf)).await {
+        let send = async {
+            wr.write_all(&buf).await?;
+            // Over TLS, the last records may still be in the session.
+            wr.flush().await
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, send).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 write_error = Some(format!("publisher write: {e}"));
@@ -354,21 +386,18 @@ pub fn fixed_rate(addr: SocketAddr, spec: PubSpec, per_sec: f64) -> PubResult {
         r.error = Some(format!("publisher {}: {e}", spec.id));
         r
     };
-    let mut stream = match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10)) {
+    let tcp = match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10)) {
         Ok(s) => s,
         Err(e) => return fail(result, format!("cannot connect to {addr}: {e}")),
     };
-    let setup = stream
+    let setup = tcp
         .set_nodelay(true)
-        .and_then(|_| stream.set_write_timeout(Some(WRITE_TIMEOUT)))
-        .and_then(|_| stream.try_clone());
-    let mut rd = match setup {
-        Ok(r) => r,
+        .and_then(|_| tcp.set_write_timeout(Some(WRITE_TIMEOUT)))
+        .and_then(|_| crate::tls::blocking(tcp, addr, WRITE_TIMEOUT, REPLY_POLL));
+    let (mut stream, mut rd) = match setup {
+        Ok(halves) => halves,
         Err(e) => return fail(result, format!("socket setup: {e}")),
     };
-    if let Err(e) = rd.set_read_timeout(Some(REPLY_POLL)) {
-        return fail(result, format!("socket setup: {e}"));
-    }
     let sent = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let reader = {

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,12 +17,13 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::payload::now_ns;
 use crate::resp::{Push, PushReader, READ_BUF, encode_command};
+use crate::tls::{Detached, Stream};
 
 /// Names per SUBSCRIBE/PSUBSCRIBE command during setup.
 const SUBSCRIBE_BATCH: usize = 1000;
@@ -230,12 +230,13 @@ impl Flow {
 }
 
 /// Connects to `addr` with TCP_NODELAY, optionally with a small receive
-/// buffer (the slow subscriber), failing at `deadline`.
+/// buffer (the slow subscriber), over TLS when it is on, failing at
+/// `deadline`.
 pub async fn connect(
     addr: SocketAddr,
     recv_buffer: Option<u32>,
     deadline: Instant,
-) -> Result<TcpStream, String> {
+) -> Result<Stream, String> {
     let sock = if addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
@@ -253,14 +254,14 @@ pub async fn connect(
     stream
         .set_nodelay(true)
         .map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
-    Ok(stream)
+    Stream::start(stream, addr, deadline).await
 }
 
 /// Sends `verb` with `names` in batches and reads until every name is
 /// confirmed (or `want_unsub` confirmations for unsubscribes), by `deadline`.
 /// Messages arriving meanwhile are ignored.
 pub async fn confirm(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     reader: &mut PushReader,
     verb: &[u8],
     names: &[Vec<u8>],
@@ -277,7 +278,12 @@ pub async fn confirm(
         args.extend(chunk.iter().map(Vec::as_slice));
         encode_command(&mut out, &args);
     }
-    tokio::time::timeout_at(deadline.into(), stream.write_all(&out))
+    let send = async {
+        stream.write_all(&out).await?;
+        // Over TLS, the last records may still be in the session.
+        stream.flush().await
+    };
+    tokio::time::timeout_at(deadline.into(), send)
         .await
         .map_err(|_| "sending subscriptions timed out".to_string())?
         .map_err(|e| format!("cannot send subscriptions: {e}"))?;
@@ -319,7 +325,7 @@ pub async fn confirm(
 
 /// A connected, subscribed connection ready to run.
 pub struct SubConn {
-    stream: TcpStream,
+    stream: Stream,
     reader: PushReader,
 }
 
@@ -342,7 +348,7 @@ pub async fn subscribe(
 
 impl SubConn {
     /// The socket, for connections that are held but never read.
-    pub fn into_stream(self) -> TcpStream {
+    pub fn into_stream(self) -> Stream {
         self.stream
     }
 }
@@ -417,8 +423,7 @@ pub async fn run(conn: SubConn, ctx: SubCtx) -> SubStats {
                 break;
             }
             final_reads -= 1;
-            let sock = socket2::SockRef::from(&stream);
-            match (&*sock).read(reader.spare()) {
+            match stream.read_now(reader.spare()) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 r => r,
             }
@@ -440,12 +445,15 @@ pub async fn run(conn: SubConn, ctx: SubCtx) -> SubStats {
             Ok(n) => reader.filled(n),
             Err(e) => {
                 // A reset is the server cutting the connection too (it
-                // closed with unread input or unsent output): counted as a
+                // closed with unread input or unsent output), and so is a
+                // TLS session ended without close_notify: counted as a
                 // cut, not as an error of the generator.
                 st.closed_by_server = true;
                 if !matches!(
                     e.kind(),
-                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::UnexpectedEof
                 ) {
                     st.error = Some(format!("read error: {e}"));
                 }
@@ -574,7 +582,7 @@ impl Group {
                 for c in conns {
                     let stream = c
                         .stream
-                        .into_std()
+                        .detach()
                         .map_err(|e| format!("cannot move a subscriber socket: {e}"))?;
                     moved.push((stream, c.reader));
                 }
@@ -622,7 +630,7 @@ impl Group {
 /// Runs every subscriber as a task of a current-thread runtime on the
 /// calling thread until all have stopped.
 fn read_on_this_thread(
-    conns: Vec<(std::net::TcpStream, PushReader)>,
+    conns: Vec<(Detached, PushReader)>,
     ctxs: Vec<SubCtx>,
 ) -> Result<Vec<SubStats>, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -632,7 +640,8 @@ fn read_on_this_thread(
     rt.block_on(async move {
         let mut tasks = Vec::with_capacity(conns.len());
         for ((stream, reader), ctx) in conns.into_iter().zip(ctxs) {
-            let stream = TcpStream::from_std(stream)
+            let stream = stream
+                .attach()
                 .map_err(|e| format!("cannot register a subscriber socket: {e}"))?;
             tasks.push(tokio::spawn(run(SubConn { stream, reader }, ctx)));
         }

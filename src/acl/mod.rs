@@ -52,6 +52,24 @@ pub struct Acl {
     log: Mutex<AclLog>,
 }
 
+/// The users held still (see [`Acl::hold`]).
+pub struct Snapshot<'a> {
+    users: RwLockReadGuard<'a, BTreeMap<Bytes, Arc<User>>>,
+    epoch: u64,
+}
+
+impl Snapshot<'_> {
+    /// The epoch of these users.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The user named `name`.
+    pub fn get(&self, name: &[u8]) -> Option<Arc<User>> {
+        self.users.get(name).cloned()
+    }
+}
+
 /// Why ACL SETUSER failed: Redis's error text.
 pub type SetUserError = String;
 
@@ -150,6 +168,18 @@ impl Acl {
     /// The change counter a connection compares with its cached one.
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
+    }
+
+    /// The users as they are now, unchanged while the snapshot is held:
+    /// every change takes the users' write lock. For a check that must
+    /// not race with ACL SETUSER (see `commands::subscribe`). Hold it
+    /// briefly and take no ACL method's lock meanwhile.
+    pub fn hold(&self) -> Snapshot<'_> {
+        let users = read(&self.users);
+        Snapshot {
+            epoch: self.epoch(),
+            users,
+        }
     }
 
     /// Whether a new connection must authenticate.

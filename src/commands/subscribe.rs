@@ -70,6 +70,8 @@ fn subscribe_all(s: &mut Session, args: &[Bytes], fam: Family) -> Reply {
         return Reply::error("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
     }
     s.flush();
+    // The epoch of the user this command's permissions were checked with.
+    let checked = s.acl_epoch();
     let (kind_name, _) = fam.names();
     let mut inline = BytesMut::new();
     for arg in &args[1..] {
@@ -80,19 +82,34 @@ fn subscribe_all(s: &mut Session, args: &[Bytes], fam: Family) -> Reply {
         s.sync_counts();
         let frame = Reply::Push(confirmation(kind_name, Some(name.clone()), fam.count(s)))
             .to_bytes(s.protocol);
-        if in_exec {
-            if new {
-                let client = std::sync::Arc::clone(&s.client);
-                subscribe_registry(s, fam, name, &client, || {});
+        if !new {
+            if in_exec {
+                inline.extend_from_slice(&frame);
+            } else {
+                s.client.send(&s.shared, frame);
             }
-            inline.extend_from_slice(&frame);
-        } else if new {
-            let shared = std::sync::Arc::clone(&s.shared);
-            let client = std::sync::Arc::clone(&s.client);
-            let confirm = || client.send(&shared, frame.clone());
-            subscribe_registry(s, fam, name, &client, confirm);
+            continue;
+        }
+        let shared = std::sync::Arc::clone(&s.shared);
+        let client = std::sync::Arc::clone(&s.client);
+        let subscribed = if in_exec {
+            subscribe_registry(s, fam, name.clone(), &client, checked, || {})
         } else {
-            s.client.send(&s.shared, frame);
+            subscribe_registry(s, fam, name.clone(), &client, checked, || {
+                client.send(&shared, frame.clone())
+            })
+        };
+        if !subscribed {
+            // The name was taken from the user since the check: as if this
+            // command ran before ACL SETUSER, which then closed the
+            // connection (Redis 7).
+            fam.set(s).remove(&name);
+            s.sync_counts();
+            s.closing = true;
+            break;
+        }
+        if in_exec {
+            inline.extend_from_slice(&frame);
         }
     }
     if in_exec {
@@ -102,21 +119,56 @@ fn subscribe_all(s: &mut Session, args: &[Bytes], fam: Family) -> Reply {
     }
 }
 
-/// Adds `client` to the registry under `name`; `confirm` runs while the
-/// entry is locked.
+/// Adds `client` to the registry under `name`, `confirm` running while the
+/// entry is locked, unless an ACL change since the command's permission
+/// check (made with the user of ACL epoch `checked`) took the name away
+/// from the user: then nothing is added and it returns false.
+///
+/// The ACL epoch is compared under the registry lock: ACL SETUSER changes
+/// the epoch before it scans the registry (under the same lock) for
+/// subscriptions to close, so a subscription either sees the change here
+/// or is in place for the scan. When the epoch moved, the user is read
+/// again with the ACL held still and the name checked against it (and so
+/// is every later name of the command: `checked` stays the old epoch).
 fn subscribe_registry(
-    s: &Session,
+    s: &mut Session,
     fam: Family,
     name: Bytes,
     client: &std::sync::Arc<crate::client::Client>,
+    checked: u64,
+    confirm: impl Fn(),
+) -> bool {
+    let shared = std::sync::Arc::clone(&s.shared);
+    let unchanged = || shared.acl.epoch() == checked;
+    if insert(&shared, fam, &name, client, unchanged, &confirm).is_some() {
+        return true;
+    }
+    let users = shared.acl.hold();
+    s.refresh_user_from(&users);
+    if s.closing || !s.user.channel_allowed(&name, fam == Family::Pattern) {
+        return false;
+    }
+    insert(&shared, fam, &name, client, || true, &confirm).is_some()
+}
+
+/// One registry insert for [`subscribe_registry`].
+fn insert(
+    shared: &crate::shared::Shared,
+    fam: Family,
+    name: &Bytes,
+    client: &std::sync::Arc<crate::client::Client>,
+    still_allowed: impl FnOnce() -> bool,
     confirm: impl FnOnce(),
-) {
-    let registry = &s.shared.registry;
+) -> Option<bool> {
+    let registry = &shared.registry;
+    let name = name.clone();
     match fam {
-        Family::Channel => registry.subscribe(Kind::Channel, name, client, confirm),
-        Family::Shard => registry.subscribe(Kind::Shard, name, client, confirm),
-        Family::Pattern => registry.psubscribe(name, client, confirm),
-    };
+        Family::Channel => {
+            registry.subscribe_if(Kind::Channel, name, client, still_allowed, confirm)
+        }
+        Family::Shard => registry.subscribe_if(Kind::Shard, name, client, still_allowed, confirm),
+        Family::Pattern => registry.psubscribe_if(name, client, still_allowed, confirm),
+    }
 }
 
 fn unsubscribe_all(s: &mut Session, args: &[Bytes], fam: Family) -> Reply {

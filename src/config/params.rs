@@ -55,7 +55,7 @@ pub(super) const BUSY_REPLY_THRESHOLD: Kind = Kind::One {
 pub(super) static PARAMS: &[Param] = &[
     Param {
         name: "port",
-        mutable: false,
+        mutable: true,
         kind: Kind::One {
             set: |c, v| int_arg(v, 0, 65535).map(|n| c.port = n),
             get: |c| c.port.to_string().into_bytes(),
@@ -480,7 +480,7 @@ pub(super) static PARAMS: &[Param] = &[
     },
     Param {
         name: "tls-port",
-        mutable: false,
+        mutable: true,
         kind: Kind::One {
             set: |c, v| int_arg(v, 0, 65535).map(|n| c.tls.port = n),
             get: |c| c.tls.port.to_string().into_bytes(),

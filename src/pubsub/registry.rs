@@ -312,7 +312,27 @@ impl Registry {
         client: &Arc<Client>,
         confirm: impl FnOnce(),
     ) -> bool {
+        self.subscribe_if(kind, channel, client, || true, confirm)
+            .unwrap_or(false)
+    }
+
+    /// As [`Registry::subscribe`], but only if `still_allowed` holds when
+    /// asked under the lock the insert takes (else None, nothing changed).
+    /// ACL SETUSER scans the registry under the same lock after changing
+    /// the user, so a check made here either sees the change or comes
+    /// before the scan, which then finds the subscription.
+    pub fn subscribe_if(
+        &self,
+        kind: Kind,
+        channel: Bytes,
+        client: &Arc<Client>,
+        still_allowed: impl FnOnce() -> bool,
+        confirm: impl FnOnce(),
+    ) -> Option<bool> {
         let mut map = self.write(kind);
+        if !still_allowed() {
+            return None;
+        }
         let new = map
             .entry(ChannelKey::new(&channel))
             .or_default()
@@ -320,7 +340,7 @@ impl Registry {
         confirm();
         drop(map);
         self.changed(new);
-        new
+        Some(new)
     }
 
     /// Removes client `id` from `channel`, dropping the channel entry when it
@@ -341,17 +361,33 @@ impl Registry {
     /// Adds `client` to `pattern`, running `confirm` under the index lock
     /// (see [`Registry::subscribe`]); returns false if it was already there.
     pub fn psubscribe(&self, pattern: Bytes, client: &Arc<Client>, confirm: impl FnOnce()) -> bool {
+        self.psubscribe_if(pattern, client, || true, confirm)
+            .unwrap_or(false)
+    }
+
+    /// As [`Registry::psubscribe`], only if `still_allowed` holds under the
+    /// index lock (see [`Registry::subscribe_if`]).
+    pub fn psubscribe_if(
+        &self,
+        pattern: Bytes,
+        client: &Arc<Client>,
+        still_allowed: impl FnOnce() -> bool,
+        confirm: impl FnOnce(),
+    ) -> Option<bool> {
         let mut idx = match self.patterns.write() {
             Ok(idx) => idx,
             Err(poisoned) => poisoned.into_inner(),
         };
+        if !still_allowed() {
+            return None;
+        }
         let new = idx.insert(pattern, client);
         // Before the confirmation: a message published after the client saw
         // it must find the pattern.
         self.pattern_count.store(idx.len(), Ordering::Release);
         confirm();
         self.changed(new);
-        new
+        Some(new)
     }
 
     /// Removes client `id` from `pattern`; returns false if it was not there.
