@@ -146,9 +146,16 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
         Ok(resolved) => {
             let cmd = resolved.cmd;
             let queueing = s.multi.is_some() && !controls_transaction(cmd.name);
+            let routed =
+                crate::cluster::keys::route(s, cmd, resolved.parent.is_some(), args, queueing);
             let scripts = &s.shared.scripts;
             let may_wait = !s.in_script && cmd.flags & flags::ALLOW_BUSY == 0;
-            if may_wait && scripts.is_running() && !s.holds_keyspace() {
+            if let Some(crate::cluster::keys::Routed::Pending) = routed {
+                return postpone(s, operator::Postpone::Forward);
+            }
+            if let Some(crate::cluster::keys::Routed::Done(reply)) = routed {
+                reply
+            } else if may_wait && scripts.is_running() && !s.holds_keyspace() {
                 if !scripts.is_busy() {
                     return wait(s, true);
                 }
