@@ -1097,3 +1097,64 @@ fn a_node_that_joins_late_gets_the_keys_and_continues_them_as_owner() {
     let ttl = int_reply(&l.call("PTTL other"));
     assert!((1..=600_000).contains(&ttl), "expiry not copied: {ttl}");
 }
+
+#[test]
+fn key_commands_and_transactions_from_any_node_run_on_the_owner() {
+    let nats = start_nats(1, "");
+    let a = start_node(&[&nats[0]], "keys");
+    let b = start_node(&[&nats[0]], "keys");
+    wait_linked(&[&a, &b]);
+    let owner = wait_agreed_owner(&[&a, &b]);
+    let (owner, other) = if owner == 0 { (&a, &b) } else { (&b, &a) };
+    let mut o = owner.raw();
+    let mut c = other.raw();
+    c.expect_call("SET greeting hello", b"+OK\r\n");
+    o.expect_call("GET greeting", &bulk(b"hello"));
+    c.expect_call("INCRBY n 5", &int(5));
+    // A transaction runs whole on the owner; its reply is EXEC's.
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("INCR n", b"+QUEUED\r\n");
+    c.expect_call("GET n", b"+QUEUED\r\n");
+    c.expect_call("EXEC", b"*2\r\n:6\r\n$1\r\n6\r\n");
+    o.expect_call("GET n", &bulk(b"6"));
+    // Databases follow the client's SELECT.
+    c.expect_call("SELECT 3", b"+OK\r\n");
+    c.expect_call("SET in3 x", b"+OK\r\n");
+    o.expect_call("EXISTS in3", &int(0));
+    o.expect_call("SELECT 3", b"+OK\r\n");
+    o.expect_call("EXISTS in3", &int(1));
+    // Errors come back as the owner gave them; an unknown script is
+    // NOSCRIPT; the connection lives.
+    c.expect_call(
+        "INCR in3",
+        b"-ERR value is not an integer or out of range\r\n",
+    );
+    c.expect_call(
+        "EVALSHA 0000000000000000000000000000000000000000 0",
+        b"-NOSCRIPT No matching script. Please use EVAL.\r\n",
+    );
+    // RESP3 replies are encoded for the client's protocol.
+    let mut r3 = other.raw();
+    r3.call("HELLO 3");
+    r3.expect_call("GET missing", b"_\r\n");
+    // A transaction cannot hold a subscription there.
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("INCR n2", b"+QUEUED\r\n");
+    c.expect_call("SUBSCRIBE ch", b"+QUEUED\r\n");
+    let refused = c.call("EXEC");
+    assert!(
+        refused.starts_with(b"-ERR cluster mode"),
+        "{}",
+        show(&refused)
+    );
+    c.expect_call("PING", b"+PONG\r\n");
+    o.expect_call("EXISTS n2", &int(0));
+    // The other node's copy follows the owner.
+    assert!(wait_until(Duration::from_secs(2), || {
+        let info = other.raw().call("INFO keyspace");
+        show(&info).contains("db0:keys=2")
+    }));
+    let info = info_cluster(other);
+    assert!(info_field(&info, "cluster_keys_forwarded_out").is_some_and(|v| v != "0"));
+    assert!(info_field(&info, "cluster_key_updates_in").is_some_and(|v| v != "0"));
+}

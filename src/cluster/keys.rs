@@ -233,6 +233,15 @@ pub fn route(
         if !queued.iter().any(|q| queued_is_key_command(s, q)) {
             return None;
         }
+        if queued.iter().any(|q| queued_subscribes(s, q)) {
+            // The owner runs it for a client that ends with the command: a
+            // subscription there would outlive it.
+            s.end_transaction();
+            s.client.with_info(|i| i.multi = None);
+            return Some(Routed::Done(Reply::error(
+                "ERR cluster mode: a transaction cannot mix key commands and subscriptions",
+            )));
+        }
         if s.multi_error
             || s.watch_dirty
                 .as_ref()
@@ -279,6 +288,14 @@ fn queued_is_key_command(s: &Session, q: &Args) -> bool {
         .command_names
         .lookup(q.arg(0))
         .is_some_and(is_key_command)
+}
+
+/// Whether a queued command subscribes.
+fn queued_subscribes(s: &Session, q: &Args) -> bool {
+    s.shared
+        .command_names
+        .lookup(q.arg(0))
+        .is_some_and(|c| matches!(c.name, "subscribe" | "psubscribe" | "ssubscribe"))
 }
 
 /// The command as it is sent on: EVALSHA (and EVALSHA_RO) of a script this
