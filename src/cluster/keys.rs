@@ -23,7 +23,9 @@
 //! - **Copies.** The owner sends every change of a key (its whole new
 //!   value and expiry, or its removal) on the message subject, ahead of any
 //!   message published after it, so a node that saw a message carrying a
-//!   counter value also holds that value. A node that joins gets the whole
+//!   counter value also holds that value. The reply to a forwarded command
+//!   goes through the same queue, behind them, so a value a client got in a
+//!   reply has left the owner too. A node that joins gets the whole
 //!   keyspace ([`wire::Snapshot`]) from the owner, then the changes after it,
 //!   in order; only then does it report a rank and become a candidate.
 //!   A node alone when it links (no synced peer within [`JOIN_WAIT`]) takes
@@ -768,7 +770,7 @@ async fn serve_loop(link: Arc<Link>, shared: Arc<Shared>, mut sub: async_nats::S
                 &error_bytes("ERR cluster: too many forwarded commands"),
             ]
             .concat();
-            let _ = link.client.publish(reply_to, busy.into()).await;
+            link.queue_to(Some(reply_to), busy.into());
             continue;
         };
         let (link, shared) = (Arc::clone(&link), Arc::clone(&shared));
@@ -796,7 +798,9 @@ async fn serve_loop(link: Arc<Link>, shared: Arc<Shared>, mut sub: async_nats::S
                 };
                 [b"R".as_slice(), &reply].concat().into()
             };
-            let _ = link.client.publish(reply_to, answer).await;
+            // Behind the changes and messages the command made, so a
+            // client that has its reply knows they left this node first.
+            link.queue_to(Some(reply_to), answer);
             drop(permit);
         });
     }

@@ -170,7 +170,9 @@ pub struct Link {
     /// `cluster-nats`, as configured.
     pub urls: Vec<String>,
     client: async_nats::Client,
-    tx: mpsc::Sender<Bytes>,
+    /// Frames for NATS, in order: None for the message subject, else a
+    /// forwarded command's reply subject.
+    tx: mpsc::Sender<(Option<Subject>, Bytes)>,
     queued_bytes: AtomicUsize,
     view: RwLock<RemoteView>,
     /// Counters for INFO.
@@ -318,13 +320,20 @@ impl Link {
     /// Queues a frame for the message subject without waiting; false (and
     /// counted) when the queue is full.
     fn queue_frame(&self, frame: Bytes) -> bool {
+        self.queue_to(None, frame)
+    }
+
+    /// Queues a frame for `subject` (None: the message subject) behind
+    /// everything queued before it; false (and counted) when the queue is
+    /// full.
+    fn queue_to(&self, subject: Option<Subject>, frame: Bytes) -> bool {
         let len = frame.len();
         if self.queued_bytes.load(Ordering::Relaxed) + len > OUTBOUND_QUEUE_BYTES {
             self.counters.dropped_out.fetch_add(1, Ordering::Relaxed);
             return false;
         }
         self.queued_bytes.fetch_add(len, Ordering::Relaxed);
-        if self.tx.try_send(frame).is_err() {
+        if self.tx.try_send((subject, frame)).is_err() {
             self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
             self.counters.dropped_out.fetch_add(1, Ordering::Relaxed);
             return false;
@@ -485,7 +494,7 @@ impl Link {
 /// Sends the outbound queue to NATS, in order, until shutdown.
 async fn send_loop(
     link: Arc<Link>,
-    mut rx: mpsc::Receiver<Bytes>,
+    mut rx: mpsc::Receiver<(Option<Subject>, Bytes)>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     loop {
@@ -493,15 +502,12 @@ async fn send_loop(
             f = rx.recv() => f,
             _ = shutdown.cancelled() => None,
         };
-        let Some(frame) = frame else {
+        let Some((subject, frame)) = frame else {
             return;
         };
         let len = frame.len();
-        let sent = link
-            .client
-            .publish(link.msg_subject.clone(), frame)
-            .await
-            .is_ok();
+        let subject = subject.unwrap_or_else(|| link.msg_subject.clone());
+        let sent = link.client.publish(subject, frame).await.is_ok();
         link.queued_bytes.fetch_sub(len, Ordering::Relaxed);
         let c = &link.counters;
         if sent {
