@@ -389,10 +389,10 @@ impl Session {
         }
     }
 
-    /// Takes the collected replies instead of sending them (a forwarded
-    /// command's reply goes back over NATS).
-    /// Everything this session's client was sent, replies and pushes, in
-    /// order (a command that may push hands its reply to the outbox).
+    /// Takes everything this session's client was sent, replies and pushes,
+    /// in order, instead of sending it (a forwarded command's reply goes
+    /// back over NATS; a command that may push hands its reply to the
+    /// outbox).
     pub fn take_output(&mut self) -> Bytes {
         use crate::pubsub::outbox::{Drained, WriteBatch};
         self.flush();

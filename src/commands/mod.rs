@@ -135,8 +135,14 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
     }
     s.skip_current = std::mem::take(&mut s.skip_next);
     let reply = match resolve(s, args, false, true) {
-        Err(reply) if names_exec(s, args) => exec_abort(s, &reply),
+        // A forwarded request refused when tried again (its user changed
+        // meanwhile): its answer is nobody's now.
+        Err(reply) if names_exec(s, args) => {
+            s.forward = None;
+            exec_abort(s, &reply)
+        }
         Err(reply) => {
+            s.forward = None;
             count_rejection(s, args);
             if s.multi.is_some() {
                 s.multi_error = true;
