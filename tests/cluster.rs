@@ -1149,10 +1149,27 @@ fn key_commands_and_transactions_from_any_node_run_on_the_owner() {
     );
     c.expect_call("PING", b"+PONG\r\n");
     o.expect_call("EXISTS n2", &int(0));
+    // A script runs with the client's ACL rules on the owner too (the
+    // nodes share their ACL configuration).
+    for n in [owner, other] {
+        n.raw()
+            .expect_call("ACL SETUSER limited on >pw ~allowed:* +@all", b"+OK\r\n");
+    }
+    let mut l = other.raw();
+    l.expect_call("AUTH limited pw", b"+OK\r\n");
+    l.expect_call("SET allowed:1 x", b"+OK\r\n");
+    let denied = l.call_args(&[b"EVAL", b"return redis.call('GET', 'n')", b"0"]);
+    assert!(
+        show(&denied).contains("can't access at least one of the keys"),
+        "{}",
+        show(&denied)
+    );
+    let allowed = l.call_args(&[b"EVAL", b"return redis.call('GET', 'allowed:1')", b"0"]);
+    assert_eq!(show(&allowed), show(&bulk(b"x")));
     // The other node's copy follows the owner.
     assert!(wait_until(Duration::from_secs(2), || {
         let info = other.raw().call("INFO keyspace");
-        show(&info).contains("db0:keys=2")
+        show(&info).contains("db0:keys=3")
     }));
     let info = info_cluster(other);
     assert!(info_field(&info, "cluster_keys_forwarded_out").is_some_and(|v| v != "0"));

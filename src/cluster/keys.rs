@@ -265,7 +265,8 @@ pub fn route(
     };
     let resp3 = s.protocol == Protocol::Resp3;
     let refs: Vec<&[Bytes]> = commands.iter().map(Vec::as_slice).collect();
-    let request = wire::encode_forward(s.db as u32, resp3, &refs);
+    let user = s.user.name.clone();
+    let request = wire::encode_forward(s.db as u32, resp3, &user, &refs);
     if request.len() > link.max_payload() {
         return Some(Routed::Done(Reply::error(format!(
             "ERR command too large for cluster mode: {} bytes, NATS max_payload is {}",
@@ -278,7 +279,7 @@ pub fn route(
     let shared = Arc::clone(&s.shared);
     let db = s.db;
     tokio::spawn(async move {
-        let reply = forward(&link, &shared, request, db, resp3, commands).await;
+        let reply = forward(&link, &shared, request, db, resp3, user, commands).await;
         slot.set(reply);
     });
     Some(Routed::Pending)
@@ -337,6 +338,7 @@ async fn forward(
     request: Bytes,
     db: usize,
     resp3: bool,
+    user: Bytes,
     commands: Vec<Vec<Bytes>>,
 ) -> Bytes {
     let c = &link.keys.counters;
@@ -345,7 +347,7 @@ async fn forward(
     loop {
         match link.owner() {
             Some(owner) if owner == link.node_id => {
-                return execute(shared, db, resp3, commands).await;
+                return execute(shared, db, resp3, &user, commands).await;
             }
             Some(owner) => {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -402,10 +404,17 @@ async fn owner_left(link: &Link, owner: &str) {
     }
 }
 
-/// Runs forwarded commands here, as a client of this node with every
-/// permission (the sending node checked the client's), and returns the last
-/// one's reply.
-async fn execute(shared: &Arc<Shared>, db: usize, resp3: bool, commands: Vec<Vec<Bytes>>) -> Bytes {
+/// Runs forwarded commands here as a client logged in as `user` (the
+/// sending node authenticated it; the nodes share their ACL configuration,
+/// so what a script may reach is checked with the same rules), and returns
+/// the last one's reply.
+async fn execute(
+    shared: &Arc<Shared>,
+    db: usize,
+    resp3: bool,
+    user: &[u8],
+    commands: Vec<Vec<Bytes>>,
+) -> Bytes {
     if db >= shared.databases {
         return error_bytes("ERR DB index is out of range");
     }
@@ -415,8 +424,14 @@ async fn execute(shared: &Arc<Shared>, db: usize, resp3: bool, commands: Vec<Vec
         Peer::tcp(nowhere, nowhere, -1),
     ));
     let mut s = Session::new(Arc::clone(shared), client);
+    let Some(user) = shared.acl.get(user) else {
+        return error_bytes(&format!(
+            "NOPERM cluster: user '{}' does not exist on the node that owns the keys",
+            String::from_utf8_lossy(user)
+        ));
+    };
     s.authenticated = true;
-    s.user = Arc::new(crate::acl::User::default_user());
+    s.user = user;
     s.no_forward = true;
     s.db = db;
     if resp3 {
@@ -784,7 +799,7 @@ async fn serve_loop(link: Arc<Link>, shared: Arc<Shared>, mut sub: async_nats::S
                             .counters
                             .forwarded_in
                             .fetch_add(1, Ordering::Relaxed);
-                        execute(&shared, f.db as usize, f.resp3, f.commands).await
+                        execute(&shared, f.db as usize, f.resp3, &f.user, f.commands).await
                     }
                     _ => {
                         link.counters.malformed_in.fetch_add(1, Ordering::Relaxed);

@@ -37,7 +37,8 @@
 //!   length (u32), value.
 //!
 //! A key command forwarded to the owner (on `pubsubd.<cluster-name>.node.<id>`
-//! with a NATS reply subject): `b'F'`, db (u32), RESP3 (u8), command count
+//! with a NATS reply subject): `b'F'`, db (u32), RESP3 (u8), ACL user name
+//! length (u32) and bytes, command count
 //! (u32), then each command as its argument count (u32) and each argument as
 //! length (u32) and bytes (a transaction is MULTI, its commands, EXEC). The
 //! answer is `b'R'` and the RESP bytes of the last command's reply, or `b'N'`
@@ -196,6 +197,8 @@ pub struct Forwarded {
     pub db: u32,
     /// Whether the client speaks RESP3.
     pub resp3: bool,
+    /// The client's ACL user, whose rules the owner applies.
+    pub user: Bytes,
     /// The commands, each with its arguments, run in order.
     pub commands: Vec<Vec<Bytes>>,
 }
@@ -310,15 +313,17 @@ pub fn encode_snapshot(
 }
 
 /// Encodes forwarded commands.
-pub fn encode_forward(db: u32, resp3: bool, commands: &[&[Bytes]]) -> Bytes {
+pub fn encode_forward(db: u32, resp3: bool, user: &[u8], commands: &[&[Bytes]]) -> Bytes {
     let size: usize = commands
         .iter()
         .map(|c| 4 + c.iter().map(|a| 4 + a.len()).sum::<usize>())
         .sum();
-    let mut out = BytesMut::with_capacity(10 + size);
+    let mut out = BytesMut::with_capacity(14 + user.len() + size);
     out.put_u8(b'F');
     out.put_u32(db);
     out.put_u8(u8::from(resp3));
+    out.put_u32(user.len() as u32);
+    out.put_slice(user);
     out.put_u32(commands.len() as u32);
     for c in commands {
         out.put_u32(c.len() as u32);
@@ -539,6 +544,8 @@ pub fn decode(buf: Bytes) -> Option<Frame> {
                 1 => true,
                 _ => return None,
             };
+            let ulen = r.u32()? as usize;
+            let user = r.take(ulen)?;
             // Each count or length takes 4 bytes, so a count larger than
             // the frame allows is malformed, not a huge allocation.
             let most = r.buf.len() / 4;
@@ -562,6 +569,7 @@ pub fn decode(buf: Bytes) -> Option<Frame> {
             r.done().then_some(Frame::Forward(Forwarded {
                 db,
                 resp3,
+                user,
                 commands,
             }))
         }
@@ -683,6 +691,7 @@ mod tests {
             encode_forward(
                 2,
                 true,
+                b"alice",
                 &[&[Bytes::from_static(b"INCR"), Bytes::new()], &[]],
             ),
         ];
@@ -714,6 +723,7 @@ mod tests {
             Frame::Forward(Forwarded {
                 db: 2,
                 resp3: true,
+                user: Bytes::from_static(b"alice"),
                 commands: vec![vec![Bytes::from_static(b"INCR"), Bytes::new()], vec![]],
             }),
         ];
@@ -734,7 +744,9 @@ mod tests {
             }
         }
         assert_eq!(
-            decode(Bytes::from_static(b"F\0\0\0\0\0\0\0\0\x01\xff\xff\xff\xff")),
+            decode(Bytes::from_static(
+                b"F\0\0\0\0\0\0\0\0\0\0\0\0\x01\xff\xff\xff\xff"
+            )),
             None
         );
     }
