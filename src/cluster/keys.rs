@@ -16,8 +16,9 @@
 //!   ([`wire::node_subject`]) and the owner's reply goes back to the client
 //!   as it is. EVALSHA travels as EVAL when the sender has the script. A
 //!   node that is asked but is not the owner says so, and the sender asks
-//!   again once its view changed; so does a sender whose owner has no
-//!   NATS subscription any more (it died). A request that times out, or
+//!   the owner of its view again every [`FORWARD_RETRY`]; so does a sender
+//!   whose owner has no NATS subscription any more (it died), until the
+//!   view moves on or [`FORWARD_TIMEOUT`] passes. A request that times out, or
 //!   whose owner leaves while it waits, is never sent twice (it may have
 //!   run): the client gets an error.
 //! - **Copies.** The owner sends every change of a key (its whole new
