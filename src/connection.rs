@@ -268,6 +268,13 @@ impl Conn {
                         _ = Box::pin(sleep_until(end)) => Ok(Event::Resume(None)),
                         e = self.next_event(sock, read) => e,
                     },
+                    Postpone::Forward => match self.session.forward.clone() {
+                        Some(slot) => tokio::select! {
+                            _ = slot.wait() => Ok(Event::Resume(None)),
+                            e = self.next_event(sock, read) => e,
+                        },
+                        None => Ok(Event::Resume(None)),
+                    },
                 }
             } else if let Some(stall) = &self.stalled {
                 // Rare: waiting for the keyspace, while still writing this

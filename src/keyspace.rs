@@ -184,6 +184,28 @@ impl KeyspaceLock {
     }
 }
 
+/// A change to the stored keys, for the cluster link to copy to the other
+/// nodes (`crate::cluster::keys`). Seen while the keyspace lock is held,
+/// after the change, so the order of changes is the order they happened.
+pub enum Change<'a> {
+    /// `key` now holds `entry`, or is gone (None).
+    Key {
+        /// Database number.
+        db: usize,
+        /// The key.
+        key: &'a [u8],
+        /// Its entry now.
+        entry: Option<&'a Entry>,
+    },
+    /// Database emptied.
+    Flush(usize),
+    /// Two databases swapped.
+    Swap(usize, usize),
+}
+
+/// Called for every [`Change`] once set (cluster mode only).
+pub type ChangeHook = Arc<dyn Fn(Change<'_>) + Send + Sync>;
+
 /// A keyspace event to publish.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
@@ -348,6 +370,8 @@ pub struct Keyspace {
     /// until something looks them up, which is what tests of lazy expiry
     /// need.
     pub active_expire: bool,
+    /// Sees every change (cluster mode; None otherwise).
+    pub on_change: Option<ChangeHook>,
 }
 
 impl Keyspace {
@@ -363,6 +387,7 @@ impl Keyspace {
             hits: 0,
             misses: 0,
             active_expire: true,
+            on_change: None,
         }
     }
 
@@ -408,6 +433,13 @@ impl Keyspace {
     /// Marks every client watching (db, key) dirty, except one that watched
     /// it stale while the key is now gone (Redis 7.0's `touchWatchedKey`).
     pub fn touch(&mut self, db: usize, key: &[u8]) {
+        if let Some(hook) = &self.on_change {
+            hook(Change::Key {
+                db,
+                key,
+                entry: self.db(db).get(key),
+            });
+        }
         if self.watchers.is_empty() {
             return;
         }
@@ -712,8 +744,16 @@ impl Keyspace {
         None
     }
 
+    /// Every stored entry of `db`, expired or not (a cluster snapshot).
+    pub fn entries(&self, db: usize) -> impl Iterator<Item = (&Bytes, &Entry)> {
+        self.db(db).entries.iter().map(|((_, k), e)| (k, e))
+    }
+
     /// Empties `db`, touching its watchers.
     pub fn flush_db(&mut self, db: usize) {
+        if let Some(hook) = &self.on_change {
+            hook(Change::Flush(db));
+        }
         self.touch_all_in(db, None, now_ms());
         let d = self.db_mut(db);
         let freed: usize = d
@@ -734,6 +774,9 @@ impl Keyspace {
 
     /// Swaps two databases, touching watchers of both.
     pub fn swap(&mut self, a: usize, b: usize) {
+        if let Some(hook) = &self.on_change {
+            hook(Change::Swap(a, b));
+        }
         let now = now_ms();
         self.touch_all_in(a, Some(b), now);
         self.touch_all_in(b, Some(a), now);

@@ -477,6 +477,16 @@ impl ScriptState {
             .is_some_and(|e| e.functions.contains_key(sha))
     }
 
+    /// The text of cached script `sha` (cluster mode sends it with a
+    /// forwarded EVALSHA, so the owner need not have it cached).
+    pub fn body(&self, sha: &str) -> Option<Bytes> {
+        self.engine
+            .lock()
+            .as_ref()
+            .and_then(|e| e.bodies.iter().find(|(s, _)| s == sha))
+            .map(|(_, b)| b.clone())
+    }
+
     /// The flags of cached script `sha` (see [`script_flags`]).
     pub fn script_flags(&self, sha: &str) -> Option<u8> {
         self.engine

@@ -127,6 +127,11 @@ pub struct Session {
     /// MONITOR lines about this monitor's own commands, sent after the
     /// reply (`commands::monitor`).
     pub monitor_echo: Vec<Bytes>,
+    /// A key command sent to the keyspace's owner node, awaiting its reply
+    /// (cluster mode, `crate::cluster::keys`).
+    pub forward: Option<Arc<crate::cluster::keys::ForwardSlot>>,
+    /// Runs forwarded commands on the owner: never forwards them again.
+    pub no_forward: bool,
     out: BytesMut,
 }
 
@@ -172,6 +177,8 @@ impl Session {
             postpone: None,
             wait_done: false,
             monitor_echo: Vec::new(),
+            forward: None,
+            no_forward: false,
             out: BytesMut::new(),
         }
     }
@@ -380,6 +387,32 @@ impl Session {
         if self.out.capacity() > REPLY_FLUSH_BYTES {
             self.out = BytesMut::new();
         }
+    }
+
+    /// Takes everything this session's client was sent, replies and pushes,
+    /// in order, instead of sending it (a forwarded command's reply goes
+    /// back over NATS; a command that may push hands its reply to the
+    /// outbox).
+    pub fn take_output(&mut self) -> Bytes {
+        use crate::pubsub::outbox::{Drained, WriteBatch};
+        self.flush();
+        let mut out = BytesMut::new();
+        let mut batch = WriteBatch::default();
+        let mut written = 0;
+        let mut take_all = |slices: &[std::io::IoSlice<'_>]| {
+            let mut n = 0;
+            for s in slices {
+                out.extend_from_slice(s);
+                n += s.len();
+            }
+            Ok(n)
+        };
+        while let Ok(Drained::More) =
+            self.client
+                .outbox
+                .write_queued(&mut batch, &mut written, &mut take_all)
+        {}
+        out.freeze()
     }
 
     /// Releases the reply buffer of a connection going idle.

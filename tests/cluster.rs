@@ -1624,3 +1624,442 @@ fn other_nodes_count_a_subscribe_and_a_disconnect_within_milliseconds() {
         "median {leave} ms until a disconnect was counted"
     );
 }
+// ---------------------------------------------------------------------------
+// Keys: one owner, forwarded commands, copies that survive the owner
+// ---------------------------------------------------------------------------
+
+/// ASP.NET SignalR 2.x's send script (`RedisMessageBus.Send`), verbatim.
+const SIGNALR_SEND: &str = "local newId = redis.call('INCR', KEYS[1])
+                  local payload = newId .. ' ' .. ARGV[1]
+                  redis.call('PUBLISH', KEYS[1], payload)
+                  return {newId, ARGV[1], payload}";
+
+/// SHA1 of [`SIGNALR_SEND`] (as Redis 7.0.15's SCRIPT LOAD answers).
+const SIGNALR_SEND_SHA: &str = "edeb7a3b4fb872b8a76ae281cc47bd2c4d2da9b0";
+
+/// The scale-out key, counter and channel at once.
+const SCALEOUT: &[u8] = b"SignalR.Redis.Cluster";
+
+/// Three NATS servers in a cluster and three nodes, node i talking to NATS
+/// server i first; waits until they agree on the keys' owner.
+fn three_linked(nats: &[Nats], name: &str) -> Vec<TestServer> {
+    let nodes: Vec<TestServer> = (0..3)
+        .map(|i| start_node(&[&nats[i], &nats[(i + 1) % 3], &nats[(i + 2) % 3]], name))
+        .collect();
+    let refs: Vec<&TestServer> = nodes.iter().collect();
+    wait_linked(&refs);
+    wait_agreed_owner(&refs);
+    nodes
+}
+
+/// Waits until every node holds a copy and all name the same owner, one of
+/// them; returns the owner's index.
+fn wait_agreed_owner(nodes: &[&TestServer]) -> usize {
+    let mut owner = None;
+    let ok = wait_until(Duration::from_secs(15), || {
+        let infos: Vec<Vec<u8>> = nodes.iter().map(|n| info_cluster(n)).collect();
+        let owners: Vec<Option<String>> = infos
+            .iter()
+            .map(|i| info_field(i, "cluster_keys_owner"))
+            .collect();
+        let synced = infos
+            .iter()
+            .all(|i| info_field(i, "cluster_keys_rank").is_some_and(|r| r != "unsynced"));
+        owner = infos
+            .iter()
+            .position(|i| info_field(i, "cluster_node_id") == owners[0]);
+        synced && owner.is_some() && owners.iter().all(|o| *o == owners[0])
+    });
+    let infos: Vec<String> = nodes.iter().map(|n| show(&info_cluster(n))).collect();
+    assert!(ok, "no agreed owner: {infos:?}");
+    owner.unwrap_or_default()
+}
+
+/// The id in a send-script reply `*3 :id ...`, or None for an error.
+fn sent_id(reply: &[u8]) -> Option<u64> {
+    let rest = reply.strip_prefix(b"*3\r\n:")?;
+    let end = rest.iter().position(|&b| b == b'\r')?;
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
+/// The `(id, payload)` of a scale-out `message` frame (`"<id> <payload>"`).
+fn scaleout_message(frame: &[u8]) -> (u64, String) {
+    let mut head = format!("*3\r\n$7\r\nmessage\r\n${}\r\n", SCALEOUT.len()).into_bytes();
+    head.extend_from_slice(SCALEOUT);
+    head.extend_from_slice(b"\r\n$");
+    let rest = frame
+        .strip_prefix(head.as_slice())
+        .unwrap_or_else(|| panic!("not a scale-out message: {}", show(frame)));
+    let text = String::from_utf8_lossy(rest);
+    let body = text.split("\r\n").nth(1).unwrap_or_default();
+    let (id, payload) = body.split_once(' ').expect("id and payload");
+    (id.parse().expect("numeric id"), payload.to_string())
+}
+
+/// Everything a scale-out subscriber receives until it is quiet for `quiet`.
+fn scaleout_drain(sub: &mut Raw, quiet: Duration) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    while let Some(f) = sub.try_reply(quiet) {
+        out.push(scaleout_message(&f));
+    }
+    out
+}
+
+/// A web server's bus connection: loads the script and sends with EVALSHA,
+/// as StackExchange.Redis does.
+fn scaleout_sender(node: &TestServer) -> Raw {
+    let mut c = node.raw();
+    let sha = c.call_args(&[b"SCRIPT", b"LOAD", SIGNALR_SEND.as_bytes()]);
+    assert_eq!(show(&sha), show(&bulk(SIGNALR_SEND_SHA.as_bytes())));
+    c
+}
+
+/// One send: the reply's id, or None (an error reply, which is allowed
+/// only across a failure).
+fn scaleout_send(c: &mut Raw, payload: &str) -> Option<u64> {
+    let reply = c.call_args(&[
+        b"EVALSHA",
+        SIGNALR_SEND_SHA.as_bytes(),
+        b"1",
+        SCALEOUT,
+        payload.as_bytes(),
+    ]);
+    let id = sent_id(&reply);
+    assert!(
+        id.is_some() || reply.starts_with(b"-ERR cluster"),
+        "{}",
+        show(&reply)
+    );
+    id
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p) as usize]
+}
+
+#[test]
+fn signalr_ids_increase_strictly_on_every_node_from_three_sending_nodes() {
+    let nats = start_nats(3, "");
+    let nodes = three_linked(&nats, "signalr");
+    let refs: Vec<&TestServer> = nodes.iter().collect();
+    let owner = wait_agreed_owner(&refs);
+    let mut subs: Vec<Raw> = nodes
+        .iter()
+        .map(|n| {
+            let mut s = n.raw();
+            s.call_args(&[b"SUBSCRIBE", SCALEOUT]);
+            s
+        })
+        .collect();
+    // Every node sees the other nodes' subscribers before sending.
+    let mut probe = nodes[owner].raw();
+    assert!(wait_until(Duration::from_secs(5), || probe
+        .call_args(&[b"PUBSUB", b"NUMSUB", SCALEOUT])
+        .ends_with(b":3\r\n")));
+    const PER_NODE: usize = 300;
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr()).collect();
+    let senders: Vec<_> = (0..3)
+        .map(|i| {
+            let mut c = scaleout_sender(&nodes[i]);
+            let addr = addrs[i].clone();
+            std::thread::spawn(move || {
+                (0..PER_NODE)
+                    .map(|j| {
+                        let id = scaleout_send(&mut c, &format!("n{i}-{j}"));
+                        id.unwrap_or_else(|| panic!("send n{i}-{j} to {addr} failed"))
+                    })
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let mut replied: Vec<u64> = Vec::new();
+    for (i, t) in senders.into_iter().enumerate() {
+        let ids = t.join().expect("sender");
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "node {i}'s sender saw an id regression"
+        );
+        replied.extend(ids);
+    }
+    replied.sort_unstable();
+    let all: Vec<u64> = (1..=3 * PER_NODE as u64).collect();
+    assert!(replied == all, "ids handed out are not exactly 1..=900");
+    let mut sent: Vec<String> = (0..3)
+        .flat_map(|i| (0..PER_NODE).map(move |j| format!("n{i}-{j}")))
+        .collect();
+    sent.sort();
+    for (i, sub) in subs.iter_mut().enumerate() {
+        let got = scaleout_drain(sub, Duration::from_millis(1500));
+        assert!(
+            got.windows(2).all(|w| w[0].0 < w[1].0),
+            "node {i}'s subscriber saw an id regression"
+        );
+        let ids: Vec<u64> = got.iter().map(|m| m.0).collect();
+        assert!(
+            ids == all,
+            "node {i}: not every message exactly once: {} messages, missing {:?}",
+            ids.len(),
+            all.iter()
+                .filter(|x| !ids.contains(x))
+                .take(10)
+                .collect::<Vec<_>>()
+        );
+        let mut payloads: Vec<String> = got.into_iter().map(|m| m.1).collect();
+        payloads.sort();
+        assert_eq!(payloads, sent, "node {i}: payloads differ");
+    }
+    // Latency of one send on the owner and forwarded from another node.
+    let other = (owner + 1) % 3;
+    for (what, node) in [("same node (owner)", owner), ("cross node", other)] {
+        let mut c = scaleout_sender(&nodes[node]);
+        let mut took: Vec<Duration> = (0..2000)
+            .map(|j| {
+                let t = Instant::now();
+                assert!(scaleout_send(&mut c, &format!("lat-{j}")).is_some());
+                t.elapsed()
+            })
+            .collect();
+        took.sort_unstable();
+        eprintln!(
+            "SignalR send script, {what}: p50 {:?} p99 {:?} max {:?} over {}",
+            percentile(&took, 0.50),
+            percentile(&took, 0.99),
+            took[took.len() - 1],
+            took.len()
+        );
+    }
+    let info = info_cluster(&nodes[other]);
+    assert!(info_field(&info, "cluster_keys_forwarded_out").is_some_and(|v| v != "0"));
+    assert_eq!(
+        info_field(&info, "cluster_keys_forward_failed").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        info_field(&info, "cluster_key_updates_dropped").as_deref(),
+        Some("0")
+    );
+}
+
+#[test]
+fn signalr_ids_stay_strictly_increasing_when_the_owner_is_killed_mid_stream() {
+    let nats = start_nats(3, "");
+    let mut nodes = three_linked(&nats, "failover-keys");
+    let refs: Vec<&TestServer> = nodes.iter().collect();
+    let owner = wait_agreed_owner(&refs);
+    let survivors: Vec<usize> = (0..3).filter(|&i| i != owner).collect();
+    let mut subs: Vec<Raw> = survivors
+        .iter()
+        .map(|&i| {
+            let mut s = nodes[i].raw();
+            s.call_args(&[b"SUBSCRIBE", SCALEOUT]);
+            s
+        })
+        .collect();
+    let mut probe = nodes[survivors[0]].raw();
+    assert!(wait_until(Duration::from_secs(5), || probe
+        .call_args(&[b"PUBSUB", b"NUMSUB", SCALEOUT])
+        .ends_with(b":2\r\n")));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Each sender: (payload, id or None, when it was sent).
+    let senders: Vec<_> = survivors
+        .iter()
+        .map(|&i| {
+            let mut c = scaleout_sender(&nodes[i]);
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                let mut j = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && j < 100_000 {
+                    let payload = format!("n{i}-{j}");
+                    let at = Instant::now();
+                    let id = scaleout_send(&mut c, &payload);
+                    out.push((payload, id, at));
+                    j += 1;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                out
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    nodes[owner].child.kill().expect("kill -9 the owner");
+    let _ = nodes[owner].child.wait();
+    let killed_at = Instant::now();
+    std::thread::sleep(Duration::from_secs(8));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent: Vec<Vec<(String, Option<u64>, Instant)>> = senders
+        .into_iter()
+        .map(|t| t.join().expect("sender"))
+        .collect();
+    let live: Vec<&TestServer> = survivors.iter().map(|&i| &nodes[i]).collect();
+    wait_agreed_owner(&live);
+    let mut failed = 0;
+    let mut gap = Duration::ZERO;
+    for (n, s) in sent.iter().enumerate() {
+        let ids: Vec<u64> = s.iter().filter_map(|m| m.1).collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "sender {n} saw an id regression"
+        );
+        failed += s.iter().filter(|m| m.1.is_none()).count();
+        let ok_times: Vec<Instant> = s.iter().filter(|m| m.1.is_some()).map(|m| m.2).collect();
+        for w in ok_times.windows(2) {
+            gap = gap.max(w[1] - w[0]);
+        }
+        assert!(
+            s.iter()
+                .any(|m| m.1.is_some() && m.2 > killed_at + Duration::from_secs(6)),
+            "sender {n}: no successful send after the failover"
+        );
+    }
+    eprintln!("owner killed: {failed} sends failed; longest gap between successes {gap:?}");
+    assert!(gap < Duration::from_secs(6), "failover took {gap:?}");
+    let ok: std::collections::HashMap<&str, u64> = sent
+        .iter()
+        .flatten()
+        .filter_map(|m| m.1.map(|id| (m.0.as_str(), id)))
+        .collect();
+    // Sends issued once any node could have noticed the death.
+    let after: Vec<&str> = sent
+        .iter()
+        .flatten()
+        .filter(|m| m.1.is_some() && m.2 > killed_at + Duration::from_secs(4))
+        .map(|m| m.0.as_str())
+        .collect();
+    assert!(!after.is_empty());
+    for (k, sub) in subs.iter_mut().enumerate() {
+        let got = scaleout_drain(sub, Duration::from_millis(1500));
+        assert!(
+            got.windows(2).all(|w| w[0].0 < w[1].0),
+            "subscriber {k} saw an id regression or a duplicate"
+        );
+        let mut seen = std::collections::HashSet::new();
+        for (id, payload) in &got {
+            assert!(seen.insert(payload.clone()), "{payload} delivered twice");
+            if let Some(replied) = ok.get(payload.as_str()) {
+                assert_eq!(replied, id, "{payload}: reply and message ids differ");
+            }
+        }
+        for p in &after {
+            assert!(
+                seen.contains(*p),
+                "subscriber {k}: {p} lost after the failover"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_node_that_joins_late_gets_the_keys_and_continues_them_as_owner() {
+    let nats = start_nats(1, "");
+    let mut a = start_node(&[&nats[0]], "join");
+    let mut b = start_node(&[&nats[0]], "join");
+    wait_linked(&[&a, &b]);
+    wait_agreed_owner(&[&a, &b]);
+    let mut c = a.raw();
+    for _ in 0..100 {
+        c.call("INCR counter");
+    }
+    c.expect_call("SET other value PX 600000", b"+OK\r\n");
+    // A third node joins after the writes: it must get them whole.
+    let late = start_node(&[&nats[0]], "join");
+    wait_linked(&[&a, &b, &late]);
+    let owner = wait_agreed_owner(&[&a, &b, &late]);
+    assert_ne!(owner, 2, "a joining node took the keys over");
+    let info = info_cluster(&late);
+    assert!(info_field(&info, "cluster_key_snapshots_in").is_some_and(|v| v != "0"));
+    // Both older nodes die without a word: the late one must own the keys
+    // and continue the counter.
+    a.child.kill().expect("kill a");
+    let _ = a.child.wait();
+    b.child.kill().expect("kill b");
+    let _ = b.child.wait();
+    let mine = info_field(&info_cluster(&late), "cluster_node_id");
+    assert!(wait_until(Duration::from_secs(10), || info_field(
+        &info_cluster(&late),
+        "cluster_keys_owner"
+    ) == mine));
+    let mut l = late.raw();
+    l.expect_call("INCR counter", &int(101));
+    l.expect_call("GET other", &bulk(b"value"));
+    let ttl = int_reply(&l.call("PTTL other"));
+    assert!((1..=600_000).contains(&ttl), "expiry not copied: {ttl}");
+}
+
+#[test]
+fn key_commands_and_transactions_from_any_node_run_on_the_owner() {
+    let nats = start_nats(1, "");
+    let a = start_node(&[&nats[0]], "keys");
+    let b = start_node(&[&nats[0]], "keys");
+    wait_linked(&[&a, &b]);
+    let owner = wait_agreed_owner(&[&a, &b]);
+    let (owner, other) = if owner == 0 { (&a, &b) } else { (&b, &a) };
+    let mut o = owner.raw();
+    let mut c = other.raw();
+    c.expect_call("SET greeting hello", b"+OK\r\n");
+    o.expect_call("GET greeting", &bulk(b"hello"));
+    c.expect_call("INCRBY n 5", &int(5));
+    // A transaction runs whole on the owner; its reply is EXEC's.
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("INCR n", b"+QUEUED\r\n");
+    c.expect_call("GET n", b"+QUEUED\r\n");
+    c.expect_call("EXEC", b"*2\r\n:6\r\n$1\r\n6\r\n");
+    o.expect_call("GET n", &bulk(b"6"));
+    // Databases follow the client's SELECT.
+    c.expect_call("SELECT 3", b"+OK\r\n");
+    c.expect_call("SET in3 x", b"+OK\r\n");
+    o.expect_call("EXISTS in3", &int(0));
+    o.expect_call("SELECT 3", b"+OK\r\n");
+    o.expect_call("EXISTS in3", &int(1));
+    // Errors come back as the owner gave them; an unknown script is
+    // NOSCRIPT; the connection lives.
+    c.expect_call(
+        "INCR in3",
+        b"-ERR value is not an integer or out of range\r\n",
+    );
+    c.expect_call(
+        "EVALSHA 0000000000000000000000000000000000000000 0",
+        b"-NOSCRIPT No matching script. Please use EVAL.\r\n",
+    );
+    // RESP3 replies are encoded for the client's protocol.
+    let mut r3 = other.raw();
+    r3.call("HELLO 3");
+    r3.expect_call("GET missing", b"_\r\n");
+    // A transaction cannot hold a subscription there.
+    c.expect_call("MULTI", b"+OK\r\n");
+    c.expect_call("INCR n2", b"+QUEUED\r\n");
+    c.expect_call("SUBSCRIBE ch", b"+QUEUED\r\n");
+    let refused = c.call("EXEC");
+    assert!(
+        refused.starts_with(b"-ERR cluster mode"),
+        "{}",
+        show(&refused)
+    );
+    c.expect_call("PING", b"+PONG\r\n");
+    o.expect_call("EXISTS n2", &int(0));
+    // A script runs with the client's ACL rules on the owner too (the
+    // nodes share their ACL configuration).
+    for n in [owner, other] {
+        n.raw()
+            .expect_call("ACL SETUSER limited on >pw ~allowed:* +@all", b"+OK\r\n");
+    }
+    let mut l = other.raw();
+    l.expect_call("AUTH limited pw", b"+OK\r\n");
+    l.expect_call("SET allowed:1 x", b"+OK\r\n");
+    let denied = l.call_args(&[b"EVAL", b"return redis.call('GET', 'n')", b"0"]);
+    assert!(
+        show(&denied).contains("can't access at least one of the keys"),
+        "{}",
+        show(&denied)
+    );
+    let allowed = l.call_args(&[b"EVAL", b"return redis.call('GET', 'allowed:1')", b"0"]);
+    assert_eq!(show(&allowed), show(&bulk(b"x")));
+    // The other node's copy follows the owner.
+    assert!(wait_until(Duration::from_secs(2), || {
+        let info = other.raw().call("INFO keyspace");
+        show(&info).contains("db0:keys=3")
+    }));
+    let info = info_cluster(other);
+    assert!(info_field(&info, "cluster_keys_forwarded_out").is_some_and(|v| v != "0"));
+    assert!(info_field(&info, "cluster_key_updates_in").is_some_and(|v| v != "0"));
+}

@@ -19,8 +19,12 @@
 //! with its counts, and a node that shuts down says so at once. PUBLISH returns the local
 //! receivers plus the receivers the others last reported.
 //!
+//! Keys: one node owns the keyspace, the others forward key commands to
+//! it and keep a copy (see [`keys`]).
+//!
 //! Without `cluster-nats` nothing here runs.
 
+pub mod keys;
 pub mod view;
 pub mod wire;
 
@@ -325,7 +329,9 @@ pub struct Link {
     /// `cluster-nats`, as configured.
     pub urls: Vec<String>,
     client: async_nats::Client,
-    tx: mpsc::Sender<Bytes>,
+    /// Frames for NATS, in order: None for the message subject, else a
+    /// forwarded command's reply subject.
+    tx: mpsc::Sender<(Option<Subject>, Bytes)>,
     queued_bytes: AtomicUsize,
     view: RwLock<RemoteView>,
     latency: parking_lot::Mutex<LatencyWindow>,
@@ -335,6 +341,8 @@ pub struct Link {
     report_now: Arc<AtomicBool>,
     msg_subject: Subject,
     counts_subject: Subject,
+    /// Who owns the keyspace, and this node's part in it.
+    pub keys: keys::Keys,
 }
 
 impl Link {
@@ -408,6 +416,7 @@ impl Link {
             latency: parking_lot::Mutex::new(LatencyWindow::default()),
             counters,
             report_now,
+            keys: keys::Keys::new(),
         });
         let msgs = link
             .client
@@ -419,6 +428,7 @@ impl Link {
             .subscribe(link.counts_subject.clone())
             .await
             .map_err(|e| format!("cannot subscribe on NATS: {e}"))?;
+        link.start_keys(shared).await?;
         tokio::spawn(send_loop(Arc::clone(&link), rx, shared.shutdown.clone()));
         tokio::spawn(receive_messages(
             Arc::clone(&link),
@@ -467,17 +477,31 @@ impl Link {
     /// Queues a message for the other nodes without waiting; when the
     /// queue is full it is dropped to NATS and counted.
     pub fn offer(&self, kind: Kind, channel: &[u8], payload: &[u8]) {
-        let frame = wire::encode_message(kind, channel, payload, wire::now_us());
+        self.queue_frame(wire::encode_message(kind, channel, payload, wire::now_us()));
+    }
+
+    /// Queues a frame for the message subject without waiting; false (and
+    /// counted) when the queue is full.
+    fn queue_frame(&self, frame: Bytes) -> bool {
+        self.queue_to(None, frame)
+    }
+
+    /// Queues a frame for `subject` (None: the message subject) behind
+    /// everything queued before it; false (and counted) when the queue is
+    /// full.
+    fn queue_to(&self, subject: Option<Subject>, frame: Bytes) -> bool {
         let len = frame.len();
         if self.queued_bytes.load(Ordering::Relaxed) + len > OUTBOUND_QUEUE_BYTES {
             self.counters.dropped_out.fetch_add(1, Ordering::Relaxed);
-            return;
+            return false;
         }
         self.queued_bytes.fetch_add(len, Ordering::Relaxed);
-        if self.tx.try_send(frame).is_err() {
+        if self.tx.try_send((subject, frame)).is_err() {
             self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
             self.counters.dropped_out.fetch_add(1, Ordering::Relaxed);
+            return false;
         }
+        true
     }
 
     /// Receivers of a publish to `channel` on the other nodes, as they last
@@ -554,6 +578,7 @@ impl Link {
     pub fn info(&self, out: &mut String) {
         use std::fmt::Write as _;
         let c = &self.counters;
+        let k = &self.keys.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let (samples, p50, p99, max) = self.latency.lock().summary();
         let server = self.server();
@@ -587,7 +612,17 @@ impl Link {
              cluster_remote_latency_samples:{}\r\n\
              cluster_remote_latency_us_p50:{}\r\n\
              cluster_remote_latency_us_p99:{}\r\n\
-             cluster_remote_latency_us_max:{}\r\n",
+             cluster_remote_latency_us_max:{}\r\n\
+             cluster_keys_owner:{}\r\n\
+             cluster_keys_rank:{}\r\n\
+             cluster_keys_forwarded_out:{}\r\n\
+             cluster_keys_forward_failed:{}\r\n\
+             cluster_keys_forwarded_in:{}\r\n\
+             cluster_key_updates_out:{}\r\n\
+             cluster_key_updates_in:{}\r\n\
+             cluster_key_updates_dropped:{}\r\n\
+             cluster_key_snapshots_out:{}\r\n\
+             cluster_key_snapshots_in:{}\r\n",
             self.name,
             self.node_id,
             self.state(),
@@ -616,6 +651,19 @@ impl Link {
             p50,
             p99,
             max,
+            self.owner().unwrap_or_default(),
+            match self.keys.rank() {
+                keys::UNSYNCED => "unsynced".to_string(),
+                r => r.to_string(),
+            },
+            get(&k.forwarded_out),
+            get(&k.forward_failed),
+            get(&k.forwarded_in),
+            get(&k.updates_out),
+            get(&k.updates_in),
+            get(&k.updates_dropped),
+            get(&k.snapshots_out),
+            get(&k.snapshots_in),
         );
     }
 }
@@ -623,7 +671,7 @@ impl Link {
 /// Sends the outbound queue to NATS, in order, until shutdown.
 async fn send_loop(
     link: Arc<Link>,
-    mut rx: mpsc::Receiver<Bytes>,
+    mut rx: mpsc::Receiver<(Option<Subject>, Bytes)>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     loop {
@@ -631,15 +679,12 @@ async fn send_loop(
             f = rx.recv() => f,
             _ = shutdown.cancelled() => None,
         };
-        let Some(frame) = frame else {
+        let Some((subject, frame)) = frame else {
             return;
         };
         let len = frame.len();
-        let sent = link
-            .client
-            .publish(link.msg_subject.clone(), frame)
-            .await
-            .is_ok();
+        let subject = subject.unwrap_or_else(|| link.msg_subject.clone());
+        let sent = link.client.publish(subject, frame).await.is_ok();
         link.queued_bytes.fetch_sub(len, Ordering::Relaxed);
         let c = &link.counters;
         if sent {
@@ -667,6 +712,7 @@ async fn receive_messages(link: Arc<Link>, shared: Arc<Shared>, mut sub: async_n
             .inbound_buffered_peak
             .fetch_max(buffered, Ordering::Relaxed);
         let len = msg.payload.len() as u64;
+        let frame = msg.payload.clone();
         match wire::decode(msg.payload) {
             Some(Frame::Message(m)) => {
                 link.counters.msgs_in.fetch_add(1, Ordering::Relaxed);
@@ -675,6 +721,13 @@ async fn receive_messages(link: Arc<Link>, shared: Arc<Shared>, mut sub: async_n
                     .registry
                     .publish(&shared, m.kind, &m.channel, &m.payload);
                 link.latency.lock().record(m.sent_us, wire::now_us());
+            }
+            Some(Frame::Key(_) | Frame::Db(_) | Frame::Snapshot(_)) => {
+                link.counters.msgs_in.fetch_add(1, Ordering::Relaxed);
+                link.counters.bytes_in.fetch_add(len, Ordering::Relaxed);
+                if !link.keys.offer_change(frame) {
+                    link.lost_change();
+                }
             }
             _ => {
                 link.counters.malformed_in.fetch_add(1, Ordering::Relaxed);
@@ -701,10 +754,12 @@ async fn receive_counts(
             Some(Frame::Report(r)) if r.node != link.node_id => {
                 link.counters.reports_in.fetch_add(1, Ordering::Relaxed);
                 link.view.write().receive(r, Instant::now());
+                link.choose_owner();
             }
             Some(Frame::Bye(node)) => {
                 link.counters.reports_in.fetch_add(1, Ordering::Relaxed);
                 link.view.write().remove(&node);
+                link.choose_owner();
             }
             _ => {
                 link.counters.malformed_in.fetch_add(1, Ordering::Relaxed);
@@ -758,7 +813,9 @@ async fn report_loop(link: Arc<Link>, shared: Arc<Shared>) {
         if let Some(cutoff) = now.checked_sub(PEER_TTL) {
             link.view.write().expire(cutoff);
         }
-        if link.client.connection_state() != async_nats::connection::State::Connected {
+        let connected = link.client.connection_state() == async_nats::connection::State::Connected;
+        link.keys_tick(&shared, connected);
+        if !connected {
             continue;
         }
         let changes = shared.registry.changes();
@@ -772,7 +829,8 @@ async fn report_loop(link: Arc<Link>, shared: Arc<Shared>) {
         seq += 1;
         let entries = snapshot(&shared);
         let max = link.max_payload().min(REPORT_CHUNK_BYTES);
-        for chunk in wire::encode_report(&link.node_id, seq, &entries, max) {
+        let rank = link.keys.rank();
+        for chunk in wire::encode_report(&link.node_id, seq, rank, &entries, max) {
             if link
                 .client
                 .publish(link.counts_subject.clone(), chunk)

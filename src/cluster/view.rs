@@ -27,6 +27,8 @@ pub const PEER_ENTRIES_MAX: usize = 1_000_000;
 /// One peer's state.
 struct Peer {
     last_seen: Instant,
+    /// Its rank as a keyspace owner, as it last reported.
+    rank: u64,
     table: Vec<Entry>,
     /// A report being assembled: its sequence, the next chunk expected, and
     /// the entries so far.
@@ -83,10 +85,12 @@ impl RemoteView {
         }
         let peer = self.peers.entry(report.node).or_insert_with(|| Peer {
             last_seen: now,
+            rank: report.rank,
             table: Vec::new(),
             partial: None,
         });
         peer.last_seen = now;
+        peer.rank = report.rank;
         let mut partial = match peer.partial.take() {
             _ if report.index == 0 => (report.seq, 0, Vec::new()),
             Some(p) if p.0 == report.seq && p.1 == report.index => p,
@@ -138,6 +142,11 @@ impl RemoteView {
         self.peers.len()
     }
 
+    /// Every live peer with the rank it last reported.
+    pub fn ranks(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.peers.iter().map(|(id, p)| (id.as_str(), p.rank))
+    }
+
     /// Remote subscribers of `name` in `table` (patterns not included).
     pub fn count(&self, table: Table, name: &[u8]) -> u64 {
         self.totals
@@ -180,6 +189,7 @@ mod tests {
             seq,
             index,
             count,
+            rank: 0,
             entries: e
                 .iter()
                 .map(|(t, n, c)| (*t, Bytes::copy_from_slice(n.as_bytes()), *c))

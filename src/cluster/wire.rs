@@ -28,6 +28,26 @@
 //! subscriber count (u32).
 //!
 //! Bye: `b'B'`, node id length (u8) and bytes.
+//!
+//! Keys (see [`super::keys`]) travel on the message subject too, so that
+//! NATS's per-connection order puts a key's new value before any message
+//! the owner published after writing it:
+//! - Key update: `b'K'`, db (u32), key length (u32), key, present (u8),
+//!   expiry in Unix ms (u64, 0 for none), then the value to the end.
+//! - Database change: `b'D'`, op (u8: 0 flush one, 1 swap two), db a
+//!   (u32), db b (u32).
+//! - Snapshot chunk: `b'S'`, target node id length (u8) and bytes, rank
+//!   (u64), chunk index (u32), last (u8), entry count (u32), then the
+//!   entries, each: db (u32), key length (u32), key, expiry (u64), value
+//!   length (u32), value.
+//!
+//! A key command forwarded to the owner (on `pubsubd.<cluster-name>.node.<id>`
+//! with a NATS reply subject): `b'F'`, db (u32), RESP3 (u8), ACL user name
+//! length (u32) and bytes, command count
+//! (u32), then each command as its argument count (u32) and each argument as
+//! length (u32) and bytes (a transaction is MULTI, its commands, EXEC). The
+//! answer is `b'R'` and the RESP bytes of the last command's reply, or `b'N'`
+//! when the node does not own the keyspace (the sender asks again).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -41,7 +61,13 @@ pub const MESSAGE_OVERHEAD: usize = 14;
 
 /// Bytes a report chunk spends before its entries, at most (255-byte node
 /// id).
-pub const REPORT_HEADER_MAX: usize = 1 + 1 + 255 + 8 + 4 + 4;
+pub const REPORT_HEADER_MAX: usize = 1 + 1 + 255 + 8 + 4 + 4 + 8;
+
+/// Bytes a snapshot chunk spends before its entries, at most.
+pub const SNAPSHOT_HEADER_MAX: usize = 1 + 1 + 255 + 8 + 4 + 1 + 4;
+
+/// Bytes one snapshot entry adds to its key and value.
+pub const SNAP_ENTRY_OVERHEAD: usize = 4 + 4 + 8 + 4;
 
 /// Bytes one report entry adds to its name.
 pub const ENTRY_OVERHEAD: usize = 9;
@@ -49,6 +75,11 @@ pub const ENTRY_OVERHEAD: usize = 9;
 /// The subject messages travel on.
 pub fn message_subject(cluster: &str) -> String {
     format!("{SUBJECT_PREFIX}.{cluster}.msg")
+}
+
+/// The subject a node takes forwarded key commands on.
+pub fn node_subject(cluster: &str, node: &str) -> String {
+    format!("{SUBJECT_PREFIX}.{cluster}.node.{node}")
 }
 
 /// The subject counts travel on.
@@ -122,8 +153,62 @@ pub struct Report {
     pub index: u32,
     /// How many chunks the report has.
     pub count: u32,
+    /// The node's rank as a keyspace owner ([`super::keys::UNSYNCED`] until
+    /// it holds a full copy of the keys).
+    pub rank: u64,
     /// `(table, name, subscribers)`.
     pub entries: Vec<(Table, Bytes, u32)>,
+}
+
+/// A key's new state, as the owner sends it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KeyUpdate {
+    /// Database number.
+    pub db: u32,
+    /// The key.
+    pub key: Bytes,
+    /// The value and expiry (Unix ms), or None when the key is gone.
+    pub value: Option<(Bytes, Option<u64>)>,
+}
+
+/// A database-wide change.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum DbChange {
+    /// FLUSHDB (FLUSHALL is one per database).
+    Flush(u32),
+    /// SWAPDB of two.
+    Swap(u32, u32),
+}
+
+/// One stored key in a snapshot: db, key, value, expiry.
+pub type SnapEntry = (u32, Bytes, Bytes, Option<u64>);
+
+/// One chunk of the owner's keys, for a node that joins.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The node it is for.
+    pub target: String,
+    /// The rank the target takes once it has every chunk.
+    pub rank: u64,
+    /// This chunk's place, from 0.
+    pub index: u32,
+    /// Whether it is the last chunk.
+    pub last: bool,
+    /// The keys.
+    pub entries: Vec<SnapEntry>,
+}
+
+/// Forwarded key commands.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Forwarded {
+    /// The client's SELECTed database.
+    pub db: u32,
+    /// Whether the client speaks RESP3.
+    pub resp3: bool,
+    /// The client's ACL user, whose rules the owner applies.
+    pub user: Bytes,
+    /// The commands, each with its arguments, run in order.
+    pub commands: Vec<Vec<Bytes>>,
 }
 
 /// Anything received on a pubsubd subject.
@@ -135,6 +220,14 @@ pub enum Frame {
     Report(Report),
     /// A node that is shutting down.
     Bye(String),
+    /// A key written on the owner.
+    Key(KeyUpdate),
+    /// A database flushed or swapped on the owner.
+    Db(DbChange),
+    /// Part of the owner's keys for a joining node.
+    Snapshot(Snapshot),
+    /// Key commands for the owner.
+    Forward(Forwarded),
 }
 
 /// Encodes a message frame published at `sent_us` (see [`now_us`]).
@@ -174,12 +267,98 @@ pub fn encode_bye(node: &str) -> Bytes {
     out.freeze()
 }
 
+/// Encodes a key update.
+pub fn encode_key(db: u32, key: &[u8], value: Option<(&[u8], Option<u64>)>) -> Bytes {
+    let vlen = value.map_or(0, |v| v.0.len());
+    let mut out = BytesMut::with_capacity(18 + key.len() + vlen);
+    out.put_u8(b'K');
+    out.put_u32(db);
+    out.put_u32(key.len() as u32);
+    out.put_slice(key);
+    match value {
+        Some((v, at)) => {
+            out.put_u8(1);
+            out.put_u64(at.unwrap_or(0));
+            out.put_slice(v);
+        }
+        None => {
+            out.put_u8(0);
+            out.put_u64(0);
+        }
+    }
+    out.freeze()
+}
+
+/// Encodes a database change.
+pub fn encode_db(change: DbChange) -> Bytes {
+    let (op, a, b) = match change {
+        DbChange::Flush(a) => (0, a, 0),
+        DbChange::Swap(a, b) => (1, a, b),
+    };
+    let mut out = BytesMut::with_capacity(10);
+    out.put_u8(b'D');
+    out.put_u8(op);
+    out.put_u32(a);
+    out.put_u32(b);
+    out.freeze()
+}
+
+/// Encodes one snapshot chunk.
+pub fn encode_snapshot(
+    target: &str,
+    rank: u64,
+    index: u32,
+    last: bool,
+    entries: &[SnapEntry],
+) -> Bytes {
+    let mut out = BytesMut::new();
+    out.put_u8(b'S');
+    put_node(&mut out, target);
+    out.put_u64(rank);
+    out.put_u32(index);
+    out.put_u8(u8::from(last));
+    out.put_u32(entries.len() as u32);
+    for (db, key, value, at) in entries {
+        out.put_u32(*db);
+        out.put_u32(key.len() as u32);
+        out.put_slice(key);
+        out.put_u64(at.unwrap_or(0));
+        out.put_u32(value.len() as u32);
+        out.put_slice(value);
+    }
+    out.freeze()
+}
+
+/// Encodes forwarded commands.
+pub fn encode_forward(db: u32, resp3: bool, user: &[u8], commands: &[&[Bytes]]) -> Bytes {
+    let size: usize = commands
+        .iter()
+        .map(|c| 4 + c.iter().map(|a| 4 + a.len()).sum::<usize>())
+        .sum();
+    let mut out = BytesMut::with_capacity(14 + user.len() + size);
+    out.put_u8(b'F');
+    out.put_u32(db);
+    out.put_u8(u8::from(resp3));
+    out.put_u32(user.len() as u32);
+    out.put_slice(user);
+    out.put_u32(commands.len() as u32);
+    for c in commands {
+        out.put_u32(c.len() as u32);
+        for a in c.iter() {
+            out.put_u32(a.len() as u32);
+            out.put_slice(a);
+        }
+    }
+    out.freeze()
+}
+
 /// Splits `entries` into report chunks of at most `max_bytes` each. An entry
 /// that cannot fit a chunk on its own (a name nearly as long as NATS's
 /// payload limit) is left out: no message to it could cross NATS either.
 pub fn encode_report(
     node: &str,
     seq: u64,
+    rank: u64,
     entries: &[(Table, Bytes, u32)],
     max_bytes: usize,
 ) -> Vec<Bytes> {
@@ -211,6 +390,7 @@ pub fn encode_report(
             out.put_u64(seq);
             out.put_u32(i as u32);
             out.put_u32(count);
+            out.put_u64(rank);
             for (table, name, n) in g {
                 out.put_u8(table.byte());
                 out.put_u32(name.len() as u32);
@@ -298,6 +478,7 @@ pub fn decode(buf: Bytes) -> Option<Frame> {
             let seq = r.u64()?;
             let index = r.u32()?;
             let count = r.u32()?;
+            let rank = r.u64()?;
             if index >= count {
                 return None;
             }
@@ -314,7 +495,101 @@ pub fn decode(buf: Bytes) -> Option<Frame> {
                 seq,
                 index,
                 count,
+                rank,
                 entries,
+            }))
+        }
+        b'K' => {
+            let db = r.u32()?;
+            let len = r.u32()? as usize;
+            let key = r.take(len)?;
+            let present = r.u8()?;
+            let at = r.u64()?;
+            let value = match present {
+                0 if r.done() => None,
+                1 => Some((r.rest(), (at != 0).then_some(at))),
+                _ => return None,
+            };
+            Some(Frame::Key(KeyUpdate { db, key, value }))
+        }
+        b'D' => {
+            let op = r.u8()?;
+            let (a, b) = (r.u32()?, r.u32()?);
+            let change = match op {
+                0 => DbChange::Flush(a),
+                1 => DbChange::Swap(a, b),
+                _ => return None,
+            };
+            r.done().then_some(Frame::Db(change))
+        }
+        b'S' => {
+            let target = r.node()?;
+            let rank = r.u64()?;
+            let index = r.u32()?;
+            let last = match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return None,
+            };
+            let n = r.u32()? as usize;
+            if n > r.buf.len() / SNAP_ENTRY_OVERHEAD {
+                return None;
+            }
+            let mut entries = Vec::with_capacity(n);
+            for _ in 0..n {
+                let db = r.u32()?;
+                let klen = r.u32()? as usize;
+                let key = r.take(klen)?;
+                let at = r.u64()?;
+                let vlen = r.u32()? as usize;
+                let value = r.take(vlen)?;
+                entries.push((db, key, value, (at != 0).then_some(at)));
+            }
+            if !r.done() {
+                return None;
+            }
+            Some(Frame::Snapshot(Snapshot {
+                target,
+                rank,
+                index,
+                last,
+                entries,
+            }))
+        }
+        b'F' => {
+            let db = r.u32()?;
+            let resp3 = match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return None,
+            };
+            let ulen = r.u32()? as usize;
+            let user = r.take(ulen)?;
+            // Each count or length takes 4 bytes, so a count larger than
+            // the frame allows is malformed, not a huge allocation.
+            let most = r.buf.len() / 4;
+            let n = r.u32()? as usize;
+            if n > most {
+                return None;
+            }
+            let mut commands = Vec::with_capacity(n);
+            for _ in 0..n {
+                let argc = r.u32()? as usize;
+                if argc > most {
+                    return None;
+                }
+                let mut args = Vec::with_capacity(argc);
+                for _ in 0..argc {
+                    let len = r.u32()? as usize;
+                    args.push(r.take(len)?);
+                }
+                commands.push(args);
+            }
+            r.done().then_some(Frame::Forward(Forwarded {
+                db,
+                resp3,
+                user,
+                commands,
             }))
         }
         b'B' => {
@@ -369,7 +644,7 @@ mod tests {
                 (t, Bytes::from(format!("name-{i}")), i + 1)
             })
             .collect();
-        let chunks = encode_report("node1", 7, &entries, REPORT_HEADER_MAX + 200);
+        let chunks = encode_report("node1", 7, 3, &entries, REPORT_HEADER_MAX + 200);
         assert!(chunks.len() > 1);
         let mut back = Vec::new();
         for (i, c) in chunks.iter().enumerate() {
@@ -377,7 +652,10 @@ mod tests {
             let Some(Frame::Report(r)) = decode(c.clone()) else {
                 panic!("chunk {i} did not decode");
             };
-            assert_eq!((r.node.as_str(), r.seq, r.index), ("node1", 7, i as u32));
+            assert_eq!(
+                (r.node.as_str(), r.seq, r.index, r.rank),
+                ("node1", 7, i as u32, 3)
+            );
             assert_eq!(r.count as usize, chunks.len());
             back.extend(r.entries);
         }
@@ -386,11 +664,11 @@ mod tests {
 
     #[test]
     fn an_empty_report_is_one_chunk_and_oversized_names_are_left_out() {
-        let chunks = encode_report("n", 1, &[], 1024);
+        let chunks = encode_report("n", 1, 0, &[], 1024);
         assert_eq!(chunks.len(), 1);
         let huge = (Table::Channel, Bytes::from(vec![b'x'; 2000]), 1);
         let small = (Table::Pattern, Bytes::from_static(b"p*"), 2);
-        let chunks = encode_report("n", 2, &[huge, small.clone()], 1024);
+        let chunks = encode_report("n", 2, 0, &[huge, small.clone()], 1024);
         let Some(Frame::Report(r)) = decode(chunks[0].clone()) else {
             panic!("no report");
         };
@@ -413,10 +691,88 @@ mod tests {
         let r = encode_report(
             "n",
             1,
+            0,
             &[(Table::Channel, Bytes::from_static(b"c"), 1)],
             512,
         );
         assert_eq!(decode(r[0].slice(..r[0].len() - 1)), None);
         assert_eq!(decode(encode_bye("n1")), Some(Frame::Bye("n1".into())));
+    }
+    #[test]
+    fn key_frames_round_trip_and_refuse_truncation() {
+        let frames = [
+            encode_key(3, b"k\x00", Some((b"v\r\n", Some(123)))),
+            encode_key(0, b"", Some((b"", None))),
+            encode_key(1, b"gone", None),
+            encode_db(DbChange::Swap(1, 2)),
+            encode_db(DbChange::Flush(7)),
+            encode_snapshot(
+                "n2",
+                4,
+                1,
+                true,
+                &[(0, Bytes::from_static(b"a"), Bytes::from_static(b"1"), None)],
+            ),
+            encode_forward(
+                2,
+                true,
+                b"alice",
+                &[&[Bytes::from_static(b"INCR"), Bytes::new()], &[]],
+            ),
+        ];
+        let expected = [
+            Frame::Key(KeyUpdate {
+                db: 3,
+                key: Bytes::from_static(b"k\x00"),
+                value: Some((Bytes::from_static(b"v\r\n"), Some(123))),
+            }),
+            Frame::Key(KeyUpdate {
+                db: 0,
+                key: Bytes::new(),
+                value: Some((Bytes::new(), None)),
+            }),
+            Frame::Key(KeyUpdate {
+                db: 1,
+                key: Bytes::from_static(b"gone"),
+                value: None,
+            }),
+            Frame::Db(DbChange::Swap(1, 2)),
+            Frame::Db(DbChange::Flush(7)),
+            Frame::Snapshot(Snapshot {
+                target: "n2".into(),
+                rank: 4,
+                index: 1,
+                last: true,
+                entries: vec![(0, Bytes::from_static(b"a"), Bytes::from_static(b"1"), None)],
+            }),
+            Frame::Forward(Forwarded {
+                db: 2,
+                resp3: true,
+                user: Bytes::from_static(b"alice"),
+                commands: vec![vec![Bytes::from_static(b"INCR"), Bytes::new()], vec![]],
+            }),
+        ];
+        for (f, e) in frames.iter().zip(expected) {
+            assert_eq!(decode(f.clone()), Some(e));
+        }
+        // Cut anywhere inside its fixed part or a counted field, a frame is
+        // refused (a key update's value runs to the end, so it is checked
+        // up to its header only).
+        for (f, fixed) in [(&frames[2], frames[2].len()), (&frames[0], 20)] {
+            for cut in 0..fixed {
+                assert_eq!(decode(f.slice(..cut)), None, "cut at {cut}");
+            }
+        }
+        for f in &frames[3..] {
+            for cut in 0..f.len() {
+                assert_eq!(decode(f.slice(..cut)), None, "cut at {cut}");
+            }
+        }
+        assert_eq!(
+            decode(Bytes::from_static(
+                b"F\0\0\0\0\0\0\0\0\0\0\0\0\x01\xff\xff\xff\xff"
+            )),
+            None
+        );
     }
 }

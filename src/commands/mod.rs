@@ -135,8 +135,14 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
     }
     s.skip_current = std::mem::take(&mut s.skip_next);
     let reply = match resolve(s, args, false, true) {
-        Err(reply) if names_exec(s, args) => exec_abort(s, &reply),
+        // A forwarded request refused when tried again (its user changed
+        // meanwhile): its answer is nobody's now.
+        Err(reply) if names_exec(s, args) => {
+            s.forward = None;
+            exec_abort(s, &reply)
+        }
         Err(reply) => {
+            s.forward = None;
             count_rejection(s, args);
             if s.multi.is_some() {
                 s.multi_error = true;
@@ -146,9 +152,16 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
         Ok(resolved) => {
             let cmd = resolved.cmd;
             let queueing = s.multi.is_some() && !controls_transaction(cmd.name);
+            let routed =
+                crate::cluster::keys::route(s, cmd, resolved.parent.is_some(), args, queueing);
             let scripts = &s.shared.scripts;
             let may_wait = !s.in_script && cmd.flags & flags::ALLOW_BUSY == 0;
-            if may_wait && scripts.is_running() && !s.holds_keyspace() {
+            if let Some(crate::cluster::keys::Routed::Pending) = routed {
+                return postpone(s, operator::Postpone::Forward);
+            }
+            if let Some(crate::cluster::keys::Routed::Done(reply)) = routed {
+                reply
+            } else if may_wait && scripts.is_running() && !s.holds_keyspace() {
                 if !scripts.is_busy() {
                     return wait(s, true);
                 }

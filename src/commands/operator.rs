@@ -40,6 +40,9 @@ pub enum Postpone {
     /// WAIT with no replica to wait for: reply once the deadline passes
     /// (None: never, as Redis's `WAIT n 0`).
     Until(Option<Instant>),
+    /// Sent to the node that owns the keys (cluster mode): reply once its
+    /// answer is in the session's forward slot.
+    Forward,
 }
 
 /// The CLIENT PAUSE state.
