@@ -93,6 +93,15 @@ fn bind_addrs(entry: &str, port: u16) -> (Vec<SocketAddr>, bool) {
 /// Runs the server until shutdown. Returns an error for start-up failures
 /// (bind, pidfile, unix socket).
 pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
+    // Tools that start Redis and watch its log (Redis's own test harness,
+    // container wait strategies) look for Redis's `PID: N` and `Ready to
+    // accept connections`, and for `Failed listening on port` when the
+    // port is taken.
+    tracing::info!(
+        "pubsubd {} starting, PID: {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    );
     shared.acl.load_at_startup(&config)?;
     let mut tcp = Vec::new();
     if config.port != 0 {
@@ -107,7 +116,12 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
                     Err(e) if optional => {
                         tracing::warn!("skipping optional bind address {addr}: {e}");
                     }
-                    Err(e) => return Err(format!("could not listen on {addr}: {e}")),
+                    Err(e) => {
+                        return Err(format!(
+                            "Failed listening on port {} (tcp): could not listen on {addr}: {e}",
+                            config.port
+                        ));
+                    }
                 }
             }
         }
@@ -219,6 +233,7 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
     }
     let sweeper = tokio::spawn(sweep(Arc::clone(&shared)));
     let signals = tokio::spawn(watch_signals(Arc::clone(&shared)));
+    tracing::info!("Ready to accept connections");
 
     shared.shutdown.cancelled().await;
     // Connection tasks check the shutdown flag whenever they wake: wake

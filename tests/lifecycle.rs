@@ -185,6 +185,32 @@ fn logfile_records_version_and_port_at_startup() {
     assert!(ok, "log lacks version or port {port}:\n{}", srv.log());
 }
 
+#[test]
+fn log_has_the_lines_tools_watching_redis_wait_for() {
+    // Redis's own test harness waits for ` PID: N` (Redis writes it in its
+    // logo) and then `Ready to accept connections`; container tools wait
+    // for the latter.
+    let srv = TestServer::start_with(&["--always-show-logo", "yes"]);
+    let pid_line = format!(" PID: {}", srv.pid());
+    let ok = wait_until(Duration::from_secs(5), || {
+        srv.log().contains("Ready to accept connections")
+    });
+    let log = srv.log();
+    assert!(ok, "no ready line:\n{log}");
+    let pid_at = log.find(&pid_line);
+    let ready_at = log.find("Ready to accept connections");
+    assert!(pid_at.is_some(), "no '{pid_line}':\n{log}");
+    assert!(
+        pid_at < ready_at,
+        "the pid comes after the ready line:\n{log}"
+    );
+    assert_eq!(
+        log.matches("Ready to accept connections").count(),
+        1,
+        "{log}"
+    );
+}
+
 /// Publishes `n` numbered 1 KB messages to `channel` and checks each count.
 fn publish_numbered(p: &mut Raw, channel: &str, n: usize, receivers: i64) {
     for start in (0..n).step_by(250) {
