@@ -787,7 +787,7 @@ pub(super) static IGNORED_PREFIXES: &[&str] = &[
     // default) is what pubsubd already enforces, and a permissive value
     // unlocks nothing, since pubsubd has no MODULE command and none of its
     // parameters is a protected config (Redis protects only `dir` and
-    // `dbfilename`). enable-debug-command is a parameter of its own (see
+    // `dbfilename`; pubsubd's `dir` cannot change at run time at all). enable-debug-command is a parameter of its own (see
     // PARAMS), found before these prefixes are.
     "enable-",
     "hash-max-",

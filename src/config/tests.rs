@@ -866,6 +866,23 @@ fn access_directives_work_or_stop_start_up() {
         ]
     );
     assert_eq!(c.aclfile, None);
+    // A user defined twice stops start-up, as in Redis (names compare
+    // case-sensitively); the first definition is not silently replaced.
+    for args in [
+        ["--user", "foo", "on", "--user", "foo", "off"],
+        ["--user", "default", "on", "--user", "default", "off"],
+    ] {
+        let error = Config::from_args(args).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!(
+                "Error in user declaration '{}': Duplicate user found. A user can only be defined once in config files",
+                args[1]
+            )),
+            "{error}"
+        );
+    }
+    let c = run(&["--user", "foo", "on", "--user", "Foo", "off"]);
+    assert_eq!(c.acl_users.len(), 2);
 
     let c = run(&[
         "--rename-command",
