@@ -129,7 +129,10 @@ for unit in $UNITS; do
   tags=$(sed -n "s|^# tags $unit:[[:space:]]*||p" "$skip_file" | head -n1)
   if [[ "$own_servers" == *" $unit "* ]]; then
     echo "== Redis $REDIS_VERSION suite: $unit (runtest starts pubsubd servers)"
-    target=()
+    # default.conf's pidfile is /var/run/redis.pid, one file for every
+    # server and outside the cache: each server writes its own instead, in
+    # the directory runtest gives it (relative paths resolve from `dir`).
+    target=(--config pidfile redis.pid)
   else
     port=$(free_port)
     # As in the suite's own server config (tests/assets/default.conf): its
