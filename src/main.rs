@@ -73,6 +73,17 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Redis moves to `dir` while reading its configuration, before it opens
+    // any file, so every relative path in the configuration is under `dir`.
+    if let Some(dir) = &config.dir
+        && let Err(e) = std::env::set_current_dir(dir)
+    {
+        eprintln!(
+            "pubsubd: fatal config error: Can't chdir to '{}': {e}",
+            dir.display()
+        );
+        return ExitCode::from(1);
+    }
     let log_control = match pubsubd::logging::init(&config) {
         Ok(c) => c,
         Err(e) => {
@@ -92,14 +103,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    // The config file is the first argument when it is not a flag.
-    let config_file = std::env::args_os()
-        .nth(1)
-        .filter(|a| !a.to_string_lossy().starts_with('-'))
-        .map(std::path::PathBuf::from)
-        .and_then(|p| std::fs::canonicalize(&p).ok().or(Some(p)));
     let mut shared = Shared::new(config.clone(), Some(log_control));
-    shared.config_file = config_file;
+    shared.config_file = config.config_file.clone();
     let shared = Arc::new(shared);
     let outcome = runtime.block_on(pubsubd::server::run(config, shared));
     // A script spinning inside Lua's C code (a backtracking pattern), where

@@ -173,12 +173,23 @@ impl Listeners {
 /// Runs the server until shutdown. Returns an error for start-up failures
 /// (bind, pidfile, unix socket).
 pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
+    // Tools that start Redis and watch its log (Redis's own test harness,
+    // container wait strategies) look for Redis's `PID: N` and `Ready to
+    // accept connections`, and for `Failed listening on port` when the
+    // port is taken.
+    tracing::info!(
+        "pubsubd {} starting, PID: {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    );
     shared.acl.load_at_startup(&config)?;
     // Checked with or without cluster-nats, before anything listens: a
     // wrong setting is found at once, not when cluster mode is switched on.
     config.cluster_nats_auth.check()?;
     let tcp = if config.port != 0 {
-        listen_on(&config.bind, config.port, config.tcp_backlog, "")?
+        // Redis's words, which tools watching the log look for.
+        listen_on(&config.bind, config.port, config.tcp_backlog, "")
+            .map_err(|e| format!("Failed listening on port {} (tcp): {e}", config.port))?
     } else {
         Vec::new()
     };
@@ -281,6 +292,7 @@ pub async fn run(config: Config, shared: Arc<Shared>) -> Result<(), String> {
     }
     let sweeper = tokio::spawn(sweep(Arc::clone(&shared)));
     let signals = tokio::spawn(watch_signals(Arc::clone(&shared)));
+    tracing::info!("Ready to accept connections");
 
     shared.shutdown.cancelled().await;
     // Connection tasks check the shutdown flag whenever they wake: wake

@@ -329,7 +329,7 @@ fn revoking_a_channel_disconnects_that_users_subscribers_only() {
     let srv = TestServer::start();
     let mut admin = srv.raw();
     admin.expect_call(
-        "ACL SETUSER app1 on >s3cret resetchannels &app1:* &app1b:* -@all +@pubsub +ping",
+        "ACL SETUSER app1 on >s3cret resetchannels &app1:* &app1b:* -@all +@pubsub +ping +client|setname",
         OK,
     );
     admin.expect_call(
@@ -337,6 +337,7 @@ fn revoking_a_channel_disconnects_that_users_subscribers_only() {
         OK,
     );
     let mut on_b = login(&srv, "app1", "s3cret");
+    on_b.expect_call("CLIENT SETNAME doomed", OK);
     on_b.call("SUBSCRIBE app1b:x");
     let mut on_a = login(&srv, "app1", "s3cret");
     on_a.call("PSUBSCRIBE app1:*");
@@ -348,6 +349,9 @@ fn revoking_a_channel_disconnects_that_users_subscribers_only() {
     on_b.expect_call("PING", b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
     // Taking app1b:* away closes app1's subscriber to it, and nobody else.
     admin.expect_call("ACL SETUSER app1 resetchannels &app1:*", OK);
+    // Gone from CLIENT LIST as soon as SETUSER has answered, as in Redis.
+    let list = String::from_utf8_lossy(&admin.call("CLIENT LIST")).into_owned();
+    assert!(!list.contains("name=doomed"), "{list}");
     on_b.expect_closed(Duration::from_secs(5));
     on_a.expect_call("PING", b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
     other_user.expect_call("PING", b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");

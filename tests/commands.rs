@@ -577,6 +577,9 @@ fn client_kill_by_id() {
     let mut victim = srv.raw();
     let vid = client_id(&mut victim);
     admin.expect_call(&format!("CLIENT KILL ID {vid}"), b":1\r\n");
+    // Listed no more once KILL has answered (Redis frees it at once).
+    let list = String::from_utf8_lossy(&admin.call("CLIENT LIST")).into_owned();
+    assert!(!list.contains(&format!("id={vid} ")), "{list}");
     assert!(victim.expect_closed(Duration::from_secs(5)).is_empty());
     admin.expect_call(&format!("CLIENT KILL ID {vid}"), b":0\r\n");
     admin.expect_call("CLIENT KILL ID 99999", b":0\r\n");

@@ -9,11 +9,14 @@ mod common;
 
 use common::show;
 
-use common::{Raw, TempDir, TestServer, cmd, cmds, free_port, server_bin, wait_until};
+use common::{
+    Raw, TempDir, TestServer, cmd, cmds, free_port, run_server_to_exit, server_bin, wait_until,
+};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -183,6 +186,73 @@ fn logfile_records_version_and_port_at_startup() {
         log.to_lowercase().contains("version") && log.contains(&port)
     });
     assert!(ok, "log lacks version or port {port}:\n{}", srv.log());
+}
+
+#[test]
+fn log_has_the_lines_tools_watching_redis_wait_for() {
+    // Redis's own test harness waits for ` PID: N` (Redis writes it in its
+    // logo) and then `Ready to accept connections`; container tools wait
+    // for the latter.
+    let srv = TestServer::start_with(&["--always-show-logo", "yes"]);
+    let pid_line = format!(" PID: {}", srv.pid());
+    let ok = wait_until(Duration::from_secs(5), || {
+        srv.log().contains("Ready to accept connections")
+    });
+    let log = srv.log();
+    assert!(ok, "no ready line:\n{log}");
+    let pid_at = log.find(&pid_line);
+    let ready_at = log.find("Ready to accept connections");
+    assert!(pid_at.is_some(), "no '{pid_line}':\n{log}");
+    assert!(
+        pid_at < ready_at,
+        "the pid comes after the ready line:\n{log}"
+    );
+    assert_eq!(
+        log.matches("Ready to accept connections").count(),
+        1,
+        "{log}"
+    );
+}
+
+#[test]
+fn dir_is_entered_at_startup_and_relative_paths_resolve_from_it() {
+    let tmp = TempDir::new("dir");
+    let sub = tmp.path().join("work");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("users.acl"), "user alice on nopass ~* +@all\n").unwrap();
+    let dir = sub.to_string_lossy().into_owned();
+    // The server starts in the test's directory; the relative aclfile is
+    // found only under `dir`.
+    let srv = TestServer::start_with(&["--dir", &dir, "--aclfile", "users.acl"]);
+    let mut c = srv.raw();
+    let users = show(&c.call("ACL USERS"));
+    assert!(users.contains("alice"), "{users}");
+    let canonical = std::fs::canonicalize(&sub).unwrap();
+    let canonical = canonical.to_string_lossy();
+    c.expect_call(
+        "CONFIG GET dir",
+        format!("*2\r\n$3\r\ndir\r\n${}\r\n{canonical}\r\n", canonical.len()).as_bytes(),
+    );
+    // ACL SAVE writes where ACL LOAD read, under `dir`.
+    c.expect_call("ACL SETUSER bob on nopass", b"+OK\r\n");
+    c.expect_call("ACL SAVE", b"+OK\r\n");
+    let saved = std::fs::read_to_string(sub.join("users.acl")).unwrap();
+    assert!(saved.contains("user bob "), "{saved}");
+    assert!(!Path::new("users.acl").exists(), "written outside dir");
+
+    // A missing directory stops start-up with the system's error text.
+    let out = run_server_to_exit(
+        &["--port", "0", "--dir", "/nonexistent-pubsubd-dir"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stderr.contains("No such file or directory")
+            || stdout.contains("No such file or directory"),
+        "{stderr}{stdout}"
+    );
 }
 
 /// Publishes `n` numbered 1 KB messages to `channel` and checks each count.

@@ -568,6 +568,10 @@ fn config_state(config: &Config) -> (Vec<(String, Vec<u8>)>, String) {
     let mut fields = config.clone();
     fields.warnings.clear();
     fields.notify_keyspace_events = 0;
+    // CONFIG GET dir answers the working directory (the server enters
+    // `dir` at start-up), so the read-back text names it even where the
+    // input named none: the same directory either way.
+    fields.dir = None;
     (config.get(&[b"*"]), format!("{fields:?}"))
 }
 

@@ -134,6 +134,14 @@ impl Catalog {
         self.entries.is_empty()
     }
 
+    /// The bits of the categories no command here belongs to: those of the
+    /// data types pubsubd does not provide (`@set`, `@list`, ...).
+    pub fn empty_categories(&self) -> u32 {
+        let used = self.entries.iter().fold(0, |m, e| m | e.categories);
+        let all = (1u32 << CATEGORIES.len()) - 1;
+        all & !used
+    }
+
     /// The dense number of a resolved command: address arithmetic on the
     /// static table, no hashing, so the per-command check stays cheap.
     pub fn id_of(&self, cmd: &'static Command, parent: Option<&'static Command>) -> Option<usize> {

@@ -72,6 +72,13 @@ pub struct Selector {
     /// added later, so its description starts from `+@all` (Redis's
     /// reserved bit).
     future: bool,
+    /// For each category that holds no command here
+    /// ([`Catalog::empty_categories`]), whether it is allowed, as the last
+    /// rule naming it (or `+@all`/`-@all`) left it. It decides no check;
+    /// it keeps `-@set` in what ACL GETUSER and ACL LIST give back, as
+    /// Redis does (where the category has commands), so a rule set read
+    /// back and loaded into Redis still means what was given.
+    empty_allowed: u32,
     /// `+cmd|arg` rules: (command number, allowed first arguments).
     first_args: Vec<(usize, Vec<Vec<u8>>)>,
     all_keys: bool,
@@ -107,6 +114,7 @@ impl Selector {
             allowed: vec![0; catalog().len().div_ceil(64)],
             all_commands: false,
             future: false,
+            empty_allowed: 0,
             first_args: Vec::new(),
             all_keys: false,
             keys: Vec::new(),
@@ -144,6 +152,13 @@ impl Selector {
     }
 
     fn change_category(&mut self, cat: &Catalog, bit: u32, on: bool) {
+        if cat.empty_categories() & bit != 0 {
+            if on {
+                self.empty_allowed |= bit;
+            } else {
+                self.empty_allowed &= !bit;
+            }
+        }
         for id in 0..cat.len() {
             if cat.entries[id].categories & bit != 0 {
                 self.change(cat, id, on);
@@ -156,6 +171,7 @@ impl Selector {
         self.allowed.iter_mut().for_each(|w| *w = fill);
         self.all_commands = on;
         self.future = on;
+        self.empty_allowed = if on { u32::MAX } else { 0 };
         self.first_args.clear();
     }
 
@@ -349,6 +365,7 @@ impl Selector {
         fake.set_all(!additive);
         let mut temp = self.clone();
         let mut applied = [false; CATEGORIES.len()];
+        let empty = cat.empty_categories();
         loop {
             let mut best = None;
             let (mut min_diff, mut max_same) = (usize::MAX, 0);
@@ -357,6 +374,14 @@ impl Selector {
                     continue;
                 }
                 let (mut on, mut off) = (0, 0);
+                // An empty category counts as one command of its own.
+                if empty & (1 << j) != 0 {
+                    if temp.empty_allowed & (1 << j) != 0 {
+                        on += 1;
+                    } else {
+                        off += 1;
+                    }
+                }
                 for (id, e) in cat.entries.iter().enumerate() {
                     if e.categories & (1 << j) != 0 {
                         if temp.bit(id) {
@@ -868,6 +893,36 @@ mod tests {
         assert_eq!(check(&u, "select", &["select", "0"]), Ok(()));
         assert_eq!(check(&u, "select", &["select", "1"]), Err(Denial::Command));
         assert!(u.root().describe_commands().contains(" +select|0"));
+    }
+
+    #[test]
+    fn rules_for_categories_without_commands_are_given_back() {
+        // @set and @list hold no command here: the rules change no check
+        // but are written back as given, as Redis writes them.
+        let u = user("+@all -@set ~*");
+        assert_eq!(u.root().describe_commands(), "+@all -@set");
+        assert_eq!(check(&u, "get", &["get", "k"]), Ok(()));
+        let u = user("-@all +@list");
+        assert_eq!(u.root().describe_commands(), "-@all +@list");
+        assert_eq!(check(&u, "get", &["get", "k"]), Err(Denial::Command));
+        // A later rule undoes an earlier one; +@all and -@all reset them.
+        assert_eq!(
+            user("+@all -@set +@set").root().describe_commands(),
+            "+@all"
+        );
+        assert_eq!(
+            user("-@all +@list -@all").root().describe_commands(),
+            "-@all"
+        );
+        assert_eq!(user("-@list +@all").root().describe_commands(), "+@all");
+        // Alongside categories that hold commands.
+        let u = user("+@all -@string -@hash");
+        let d = u.root().describe_commands();
+        assert!(
+            d.starts_with("+@all ") && d.contains(" -@string") && d.contains(" -@hash"),
+            "{d}"
+        );
+        assert_eq!(check(&u, "get", &["get", "k"]), Err(Denial::Command));
     }
 
     #[test]

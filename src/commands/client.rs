@@ -290,6 +290,12 @@ pub fn list(s: &mut Session, args: &Args) -> Reply {
         if kind.is_some_and(|t| !type_matches(&c, t)) {
             continue;
         }
+        // Redis frees a client killed by CLIENT KILL or ACL SETUSER/DELUSER
+        // at once; here its task ends a moment later, so it is left out
+        // now (a slow consumer stays listed, flagged A, as in Redis).
+        if c.close_reason() == Some(CloseReason::Killed) {
+            continue;
+        }
         text.push_str(&describe(&c, s.shared.monitors.contains(c.id)));
         text.push('\n');
     }

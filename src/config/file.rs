@@ -150,6 +150,16 @@ impl Config {
                 Ok(())
             }
             None if name == "user" => {
+                // As in Redis, a user is defined once: a second definition
+                // would silently replace the first one's rules.
+                if let Some(user) = args.first()
+                    && self.acl_users.iter().any(|l| l.first() == Some(user))
+                {
+                    return Err(Failure::Message(format!(
+                        "Error in user declaration '{}': Duplicate user found. A user can only be defined once in config files",
+                        String::from_utf8_lossy(user)
+                    )));
+                }
                 // Checked now, so a bad rule stops start-up with its line;
                 // applied at start-up by `acl::Acl::load_at_startup`.
                 crate::acl::check_user_line(args).map_err(Failure::Message)?;

@@ -232,6 +232,10 @@ pub struct Config {
     pub logfile: Option<PathBuf>,
     /// `pidfile`: where to write the process id; `None` writes none.
     pub pidfile: Option<PathBuf>,
+    /// `dir`: the working directory the server moves to at start-up (as
+    /// Redis does), so relative `aclfile`, `logfile`, `pidfile` and
+    /// `unixsocket` paths resolve from it; `None` stays where started.
+    pub dir: Option<PathBuf>,
     /// `unixsocket`: path of a Unix-domain listener; `None` for none.
     pub unixsocket: Option<PathBuf>,
     /// `unixsocketperm`: mode bits for the socket (octal in the file); `None`
@@ -312,6 +316,7 @@ impl Default for Config {
             loglevel: LogLevel::Notice,
             logfile: None,
             pidfile: None,
+            dir: None,
             unixsocket: None,
             unixsocketperm: None,
             latency_tracking: true,

@@ -213,6 +213,34 @@ pub(super) static PARAMS: &[Param] = &[
         help: "Write the process id to this file [default: none]",
     },
     Param {
+        name: "dir",
+        mutable: false,
+        kind: Kind::One {
+            // Checked here so a missing directory is reported with its line
+            // (Redis fails the same way, with the system's error text);
+            // entered by main at start-up.
+            set: |c, v| {
+                let path = bytes_to_path(v);
+                match std::fs::metadata(&path) {
+                    Ok(m) if m.is_dir() => {
+                        c.dir = Some(path);
+                        Ok(())
+                    }
+                    Ok(_) => Err("Not a directory".to_string()),
+                    Err(e) => Err(io_error_text(&e)),
+                }
+            },
+            // As in Redis: the working directory itself, absolute.
+            get: |_| {
+                std::env::current_dir()
+                    .map(|p| os_bytes(p.as_os_str()))
+                    .unwrap_or_default()
+            },
+        },
+        value_name: "DIR",
+        help: "Working directory; relative file paths resolve from it [default: where started]",
+    },
+    Param {
         name: "unixsocket",
         mutable: false,
         kind: Kind::One {
@@ -784,7 +812,6 @@ pub(super) static IGNORED_DIRECTIVES: &[&str] = &[
     // The source address of outgoing (replication) connections.
     "bind-source-addr",
     "dbfilename",
-    "dir",
     "disable-thp",
     "dynamic-hz",
     // Redis 7 removed the Gopher protocol; no access path either way.
@@ -838,7 +865,7 @@ pub(super) static IGNORED_PREFIXES: &[&str] = &[
     // default) is what pubsubd already enforces, and a permissive value
     // unlocks nothing, since pubsubd has no MODULE command and none of its
     // parameters is a protected config (Redis protects only `dir` and
-    // `dbfilename`). enable-debug-command is a parameter of its own (see
+    // `dbfilename`; pubsubd's `dir` cannot change at run time at all). enable-debug-command is a parameter of its own (see
     // PARAMS), found before these prefixes are.
     "enable-",
     "hash-max-",

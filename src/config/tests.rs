@@ -145,7 +145,8 @@ fn defaults_read_back_as_redis() {
     for (name, value) in expected {
         assert_eq!(get1(&config, name), value, "{name}");
     }
-    assert_eq!(config.get(&[b"*"]).len(), expected.len());
+    // `dir` is where the process runs (see ignored_directives_warn_once_each).
+    assert_eq!(config.get(&[b"*"]).len(), expected.len() + 1);
 }
 
 #[test]
@@ -294,6 +295,7 @@ fn set_name_errors_have_redis_wording() {
         "databases",
         "logfile",
         "pidfile",
+        "dir",
         "unixsocket",
         "unixsocketperm",
         "save",
@@ -765,7 +767,7 @@ fn error_display() {
 #[test]
 fn ignored_directives_warn_once_each() {
     let (config, path) = load(
-        b"save 900 1\nsave \"\"\nappendonly yes\nDIR /var/lib/redis\ndaemonize yes\n\
+        b"save 900 1\nsave \"\"\nappendonly yes\nDIR /\ndaemonize yes\n\
           maxmemory 1gb\nmaxmemory-policy allkeys-lru\nslave-serve-stale-data yes\n\
           replica-read-only yes\nlazyfree-lazy-eviction no\nhz 10\n\
           list-max-ziplist-entries 512\nhash-max-listpack-value 64\n\
@@ -774,8 +776,8 @@ fn ignored_directives_warn_once_each() {
     );
     let c = config.unwrap();
     // maxmemory and notify-keyspace-events are real directives: no warning.
-    // acl-pubsub-default and aclfile are real directives too.
-    assert_eq!(c.warnings.len(), 16, "{:#?}", c.warnings);
+    // acl-pubsub-default, aclfile and dir are real directives too.
+    assert_eq!(c.warnings.len(), 15, "{:#?}", c.warnings);
     assert_eq!(
         c.warnings[0],
         format!(
@@ -783,14 +785,27 @@ fn ignored_directives_warn_once_each() {
             path.display()
         )
     );
-    assert!(c.warnings[3].contains(":4: 'dir' is a Redis directive"));
+    assert!(c.warnings[3].contains(":5: 'daemonize' is a Redis directive"));
+    assert_eq!(c.dir.as_deref(), Some(Path::new("/")));
     let c = run(&["--appendonly", "no"]);
     assert_eq!(
         c.warnings,
         ["command line: 'appendonly' is a Redis directive that pubsubd does not use; ignored"]
     );
     // Ignored directives do not appear in CONFIG GET (except the constants).
-    assert!(c.get(&[b"maxmemory-policy", b"hz", b"dir"]).is_empty());
+    assert!(c.get(&[b"maxmemory-policy", b"hz"]).is_empty());
+    // `dir` reads back as the working directory, absolute, as in Redis.
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(get1(&c, "dir"), cwd.to_string_lossy());
+    // A directory that is not there, or a file, stops start-up at its line.
+    let (result, _) = load(b"port 1\ndir /nonexistent-pubsubd-dir\n");
+    let error = result.unwrap_err();
+    assert_eq!(
+        (error.message.as_str(), error.line),
+        ("No such file or directory", Some(2))
+    );
+    let (result, path) = load(b"dir /dev/null\n");
+    assert_eq!(result.unwrap_err().message, "Not a directory", "{path:?}");
     assert_eq!(get1(&c, "appendonly"), "no");
 }
 
@@ -862,6 +877,23 @@ fn access_directives_work_or_stop_start_up() {
         ]
     );
     assert_eq!(c.aclfile, None);
+    // A user defined twice stops start-up, as in Redis (names compare
+    // case-sensitively); the first definition is not silently replaced.
+    for args in [
+        ["--user", "foo", "on", "--user", "foo", "off"],
+        ["--user", "default", "on", "--user", "default", "off"],
+    ] {
+        let error = Config::from_args(args).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!(
+                "Error in user declaration '{}': Duplicate user found. A user can only be defined once in config files",
+                args[1]
+            )),
+            "{error}"
+        );
+    }
+    let c = run(&["--user", "foo", "on", "--user", "Foo", "off"]);
+    assert_eq!(c.acl_users.len(), 2);
 
     let c = run(&[
         "--rename-command",
