@@ -65,6 +65,11 @@ const MSG_WRONG_ARG_COUNT: &str = "wrong number of arguments";
 const MSG_BAD_DIRECTIVE: &str = "Bad directive or wrong number of arguments";
 const MSG_UNBALANCED_QUOTES: &str = "Unbalanced quotes in configuration line";
 const MSG_IMMUTABLE: &str = "can't set immutable config";
+/// Redis's refusal for its protected parameters (`dir`) while
+/// `enable-protected-configs` is `no`, which pubsubd always enforces.
+const MSG_PROTECTED: &str = "can't set protected config";
+/// The parameters Redis protects that pubsubd has.
+const PROTECTED: &[&str] = &["dir"];
 const MSG_DUPLICATE: &str = "duplicate parameter";
 const MSG_TOO_MANY_BIND: &str = "Too many bind addresses specified.";
 const MSG_OBUF_ARG_COUNT: &str = "Wrong number of arguments in buffer limit configuration.";

@@ -51,7 +51,12 @@ impl Config {
                 ));
             };
             if !param.mutable && !self.holds(param, value) {
-                return Err(set_failed(name, MSG_IMMUTABLE));
+                let why = if PROTECTED.contains(&param.name) {
+                    MSG_PROTECTED
+                } else {
+                    MSG_IMMUTABLE
+                };
+                return Err(set_failed(name, why));
             }
             if chosen.iter().any(|(p, _, _)| p.name == param.name) {
                 return Err(set_failed(name, MSG_DUPLICATE));

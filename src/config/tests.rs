@@ -295,7 +295,6 @@ fn set_name_errors_have_redis_wording() {
         "databases",
         "logfile",
         "pidfile",
-        "dir",
         "unixsocket",
         "unixsocketperm",
         "save",
@@ -320,6 +319,11 @@ fn set_name_errors_have_redis_wording() {
             "{name}"
         );
     }
+    assert_eq!(
+        set1(&mut c, "dir", "/"),
+        Err(failed("dir", "can't set protected config")),
+        "dir is protected, as in Redis"
+    );
     // Duplicates are found case-insensitively; the later spelling is named.
     assert_eq!(
         c.set(&[(b"timeout", b"5"), (b"TIMEOUT", b"6")]),
