@@ -50,13 +50,12 @@ impl Config {
                     String::from_utf8_lossy(name)
                 ));
             };
+            // Redis refuses a protected parameter whatever the value.
+            if PROTECTED.contains(&param.name) {
+                return Err(set_failed(name, MSG_PROTECTED));
+            }
             if !param.mutable && !self.holds(param, value) {
-                let why = if PROTECTED.contains(&param.name) {
-                    MSG_PROTECTED
-                } else {
-                    MSG_IMMUTABLE
-                };
-                return Err(set_failed(name, why));
+                return Err(set_failed(name, MSG_IMMUTABLE));
             }
             if chosen.iter().any(|(p, _, _)| p.name == param.name) {
                 return Err(set_failed(name, MSG_DUPLICATE));
