@@ -531,8 +531,12 @@ impl Conn {
 
     /// Ends a flow-control pause: reading resumes.
     fn resume(&mut self, timed_out: bool) {
-        self.pause = None;
         let s = &self.session;
+        if let Some(pause) = self.pause.take() {
+            s.shared
+                .latency
+                .note("publish-pause", pause.elapsed().as_millis() as u64);
+        }
         s.client.set_paused(&s.shared, false, timed_out);
     }
 

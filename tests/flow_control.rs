@@ -222,6 +222,8 @@ fn saturate(len: usize, count: usize, subs: usize, pace: usize) {
     let srv =
         TestServer::start_with(&["--client-output-buffer-limit", "pubsub", "256kb", "0", "0"]);
     let channel = "fc";
+    srv.raw()
+        .expect_call("CONFIG SET latency-monitor-threshold 1", b"+OK\r\n");
     let mut readers = subscribe(&srv, channel, &vec![Pace::Bytes(pace); subs]);
     let publisher = {
         let addr = srv.addr();
@@ -253,6 +255,13 @@ fn saturate(len: usize, count: usize, subs: usize, pace: usize) {
     assert!(
         info_int(&mut q, "publish_pauses") > 0,
         "{len} B: the publisher was never paused, so the readers kept up: the test proves nothing"
+    );
+    // The pauses are latency events (LATENCY LATEST lists the event).
+    let latest = q.call("LATENCY LATEST");
+    assert!(
+        latest.windows(13).any(|w| w == b"publish-pause"),
+        "{len} B: no publish-pause latency event: {}",
+        show(&latest)
     );
 }
 

@@ -9,7 +9,9 @@
 //! flagged `fast` ran that long) and `fast-command` (one flagged `fast`
 //! did), measured as the command's own run time, and its own `fan-out`: the
 //! delivery of a run of pipelined PUBLISHes to one channel, which happens
-//! after those commands have replied (`commands/publish.rs`).
+//! after those commands have replied (`commands/publish.rs`), and
+//! `publish-pause`: a publisher held by flow control until its receivers
+//! drained ([`crate::pubsub::flow`]).
 //!
 //! LATENCY HISTOGRAM reports the per-command latency histograms INFO
 //! `latencystats` also reads ([`crate::stats`]).

@@ -288,6 +288,11 @@ impl Pause {
         })
     }
 
+    /// How long the pause has lasted.
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
     /// Waits until the pause is over (see the module's documentation);
     /// returns true if [`PAUSE_MAX`] ended it.
     pub async fn wait(&self) -> bool {
