@@ -2195,6 +2195,64 @@ fn a_node_cut_off_from_nats_comes_back_behind_the_owner_the_others_elected() {
 }
 
 #[test]
+fn keys_survive_every_node_losing_nats_at_once() {
+    let mut nats = start_nats(1, "");
+    let nodes: Vec<TestServer> = (0..3).map(|_| start_node(&[&nats[0]], "restart")).collect();
+    let all: Vec<&TestServer> = nodes.iter().collect();
+    wait_linked(&all);
+    let owner = wait_agreed_owner(&all);
+    let owner_id = info_field(&info_cluster(all[owner]), "cluster_node_id");
+    let epoch = |n: &TestServer| -> u64 {
+        info_field(&info_cluster(n), "cluster_keys_epoch")
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = epoch(all[owner]);
+    let mut c = nodes[(owner + 1) % 3].raw();
+    for i in 1..=50 {
+        c.expect_call("INCR counter", &int(i));
+    }
+    c.expect_call("SET other value PX 600000", b"+OK\r\n");
+    // The one NATS server every node uses is down longer than PEER_TTL:
+    // every node loses its peers and gives its copy up.
+    std::thread::sleep(Duration::from_millis(300));
+    nats[0].kill9();
+    for n in &all {
+        assert!(
+            wait_until(Duration::from_secs(5), || info_field(
+                &info_cluster(n),
+                "cluster_keys_rank"
+            )
+            .as_deref()
+                == Some("unsynced")),
+            "a node kept its copy without NATS: {}",
+            show(&info_cluster(n))
+        );
+    }
+    // No node answers key commands meanwhile.
+    let mut cut = nodes[owner].raw();
+    let r = cut.call("INCR counter");
+    assert!(r.starts_with(b"-ERR cluster"), "{}", show(&r));
+    std::thread::sleep(Duration::from_secs(4));
+    nats[0].restart();
+    // The last owner takes the keys back, the others copy from it.
+    let again = wait_agreed_owner(&all);
+    assert_eq!(again, owner, "another node took the keys back");
+    assert!(epoch(all[owner]) > before, "the epoch did not move on");
+    for (i, n) in all.iter().enumerate() {
+        if i != owner {
+            let info = info_cluster(n);
+            assert_eq!(info_field(&info, "cluster_keys_synced_from"), owner_id);
+        }
+    }
+    for (i, n) in all.iter().enumerate() {
+        let mut c = n.raw();
+        c.expect_call("INCR counter", &int(51 + i as i64));
+        c.expect_call("GET other", &bulk(b"value"));
+    }
+}
+
+#[test]
 fn key_commands_and_transactions_from_any_node_run_on_the_owner() {
     let nats = start_nats(1, "");
     let a = start_node(&[&nats[0]], "keys");
