@@ -2114,12 +2114,14 @@ fn a_node_cut_off_from_nats_comes_back_behind_the_owner_the_others_elected() {
     // Longer than PEER_TTL (3 s): the others have moved on.
     std::thread::sleep(Duration::from_secs(6).saturating_sub(cut.elapsed()));
     nats[0].restart();
+    let relinked = Instant::now();
     let synced = wait_until(Duration::from_secs(15), || {
         let info = info_cluster(&x);
         info_field(&info, "cluster_link").as_deref() == Some("connected")
             && info_field(&info, "cluster_keys_rank").is_some_and(|r| r != "unsynced")
     });
     assert!(synced, "x did not get a copy: {}", show(&info_cluster(&x)));
+    let resync = relinked.elapsed();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     sends.extend(during.into_iter().map(|t| t.join().expect("sender")));
     let owner = wait_agreed_owner(&all);
@@ -2136,6 +2138,16 @@ fn a_node_cut_off_from_nats_comes_back_behind_the_owner_the_others_elected() {
     assert!(
         counted_on > 0,
         "y and z did not count on while x was cut off"
+    );
+    let failed = sends[2..4]
+        .iter()
+        .flatten()
+        .filter(|s| s.1.is_none())
+        .count();
+    eprintln!(
+        "cut off 6 s: {counted_on} sends on y and z counted on, {failed} failed over the failover; \
+         x's send meanwhile: {:?}; x synced {resync:?} after n0 restarted",
+        sends[4].first().map(|m| m.1)
     );
     // After: every node hands out ids above every id handed out before.
     let high = sends
