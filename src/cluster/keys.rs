@@ -39,7 +39,8 @@
 //!   snapshot, which ranks it behind every synced node: a follower whose
 //!   link dropped at all, an owner without a link for [`STALE_AFTER`] (it
 //!   holds key commands meanwhile, so it never answers from a copy the
-//!   others may have moved past), a follower whose owner has another epoch
+//!   others may have moved past; after a shorter outage it raises its epoch,
+//!   since changes in the lost connection's buffers never left), a follower whose owner has another epoch
 //!   (a failover), and an owner that finds a better one (a healed split).
 //!   When no live node is synced (all lost the link at once, say to a NATS
 //!   restart), the one with the best claim (highest epoch, then the lowest
@@ -700,6 +701,18 @@ impl Link {
         } else if self.is_owner() && down_for.is_some_and(|d| d >= STALE_AFTER) {
             self.give_up("no NATS link for too long: the others may elect another owner");
             self.choose_owner();
+        } else if self.is_owner() && blipped && connected {
+            // Changes in the lost connection's buffers never left: a new
+            // epoch makes every copy start afresh from this one.
+            let top = self
+                .view
+                .read()
+                .standings()
+                .map(|(_, s)| s.epoch)
+                .fold(self.keys.epoch(), u64::max);
+            self.keys.epoch.store(top + 1, Ordering::Relaxed);
+            self.report_now.store(true, Ordering::Relaxed);
+            tracing::info!("cluster: relinked as the keys' owner (epoch {})", top + 1);
         }
         let linked_for = self.keys.linked_at.lock().map(|t| now.duration_since(t));
         if self.keys.rank() == UNSYNCED && linked_for.is_some_and(|d| d >= JOIN_WAIT) {
