@@ -47,6 +47,28 @@ impl Nats {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Starts it again, same port and config file (one of [`start_nats`]),
+    /// after [`Nats::kill9`].
+    fn restart(&mut self) {
+        self.child = Command::new(nats_bin())
+            .arg("-c")
+            .arg(self._dir.path().join("nats.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn nats-server");
+        let port = self.port;
+        assert!(
+            wait_until(Duration::from_secs(10), || TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
+            .is_ok()),
+            "nats-server on {port} did not restart"
+        );
+    }
 }
 
 impl Drop for Nats {
@@ -59,6 +81,12 @@ impl Drop for Nats {
 /// Starts `n` NATS servers; with more than one, they form a cluster with
 /// routes to each other. `extra` is added to each one's config file.
 fn start_nats(n: usize, extra: &str) -> Vec<Nats> {
+    start_nats_cluster(n, extra, "")
+}
+
+/// [`start_nats`] with `cluster_extra` in each one's `cluster` block
+/// (`no_advertise: true`: clients learn no other server to fail over to).
+fn start_nats_cluster(n: usize, extra: &str, cluster_extra: &str) -> Vec<Nats> {
     let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
     let mut out = Vec::new();
     for (i, (port, cport)) in ports.iter().enumerate() {
@@ -72,7 +100,7 @@ fn start_nats(n: usize, extra: &str) -> Vec<Nats> {
                 .map(|(_, (_, c))| format!("\"nats-route://127.0.0.1:{c}\""))
                 .collect();
             conf.push_str(&format!(
-                "server_name: n{i}\ncluster {{\n name: test\n listen: 127.0.0.1:{cport}\n routes: [{}]\n}}\n",
+                "server_name: n{i}\ncluster {{\n name: test\n listen: 127.0.0.1:{cport}\n routes: [{}]\n {cluster_extra}\n}}\n",
                 routes.join(", ")
             ));
         }
@@ -1984,6 +2012,256 @@ fn a_node_that_joins_late_gets_the_keys_and_continues_them_as_owner() {
     l.expect_call("GET other", &bulk(b"value"));
     let ttl = int_reply(&l.call("PTTL other"));
     assert!((1..=600_000).contains(&ttl), "expiry not copied: {ttl}");
+}
+
+/// One SignalR send as the test saw it: payload, id (None: an error
+/// reply), when it was sent and when its reply came.
+type Send = (String, Option<u64>, Instant, Instant);
+
+/// Sends from `node` (payloads `<label>-<n>`) until `stop` is set or `most`
+/// sends were made, 2 ms apart.
+fn scaleout_sends(
+    node: &TestServer,
+    label: &str,
+    most: usize,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<Send>> {
+    let mut c = scaleout_sender(node);
+    let (label, stop) = (label.to_string(), std::sync::Arc::clone(stop));
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        while out.len() < most && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let payload = format!("{label}-{}", out.len());
+            let at = Instant::now();
+            let id = scaleout_send(&mut c, &payload);
+            out.push((payload, id, at, Instant::now()));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        out
+    })
+}
+
+#[test]
+fn a_node_cut_off_from_nats_comes_back_behind_the_owner_the_others_elected() {
+    // No server advertises the others, so x cannot fail over.
+    let mut nats = start_nats_cluster(3, "", "no_advertise: true");
+    // x talks to n0 only, and starts first: it owns the keys.
+    let x = start_node(&[&nats[0]], "cutoff");
+    let x_id = info_field(&info_cluster(&x), "cluster_node_id");
+    assert!(wait_until(Duration::from_secs(15), || info_field(
+        &info_cluster(&x),
+        "cluster_keys_owner"
+    ) == x_id));
+    let y = start_node(&[&nats[1], &nats[2]], "cutoff");
+    let z = start_node(&[&nats[2], &nats[1]], "cutoff");
+    let all = [&x, &y, &z];
+    wait_linked(&all);
+    let first = wait_agreed_owner(&all);
+    assert!(
+        first == 0,
+        "a joining node took the keys: {}\n{}\n{}",
+        x.log(),
+        y.log(),
+        z.log()
+    );
+    let mut subs: Vec<Raw> = all
+        .iter()
+        .map(|n| {
+            let mut s = n.raw();
+            s.call_args(&[b"SUBSCRIBE", SCALEOUT]);
+            s
+        })
+        .collect();
+    let mut probe = y.raw();
+    assert!(wait_until(Duration::from_secs(5), || probe
+        .call_args(&[b"PUBSUB", b"NUMSUB", SCALEOUT])
+        .ends_with(b":3\r\n")));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut sends: Vec<Vec<Send>> = Vec::new();
+    // Before: y and z count through the owner x.
+    let before = [
+        scaleout_sends(&y, "y0", 100, &stop),
+        scaleout_sends(&z, "z0", 100, &stop),
+    ];
+    sends.extend(before.into_iter().map(|t| t.join().expect("sender")));
+    assert!(
+        sends.iter().flatten().all(|s| s.1.is_some()),
+        "a send failed with every node linked"
+    );
+    // Everything sent has crossed before the cut.
+    std::thread::sleep(Duration::from_millis(300));
+    nats[0].kill9();
+    let cut = Instant::now();
+    // Cut off, x gives the keys up: it must not answer from its copy.
+    assert!(
+        wait_until(Duration::from_secs(5), || info_field(
+            &info_cluster(&x),
+            "cluster_keys_rank"
+        )
+        .as_deref()
+            == Some("unsynced")),
+        "x kept the keys while cut off: {}",
+        show(&info_cluster(&x))
+    );
+    // y and z go on counting; a send on x meanwhile fails or reaches the
+    // real owner.
+    let during = [
+        scaleout_sends(&y, "y1", 100_000, &stop),
+        scaleout_sends(&z, "z1", 100_000, &stop),
+        scaleout_sends(&x, "x1", 1, &stop),
+    ];
+    let yz_owner = wait_agreed_owner(&[&y, &z]);
+    // Longer than PEER_TTL (3 s): the others have moved on.
+    std::thread::sleep(Duration::from_secs(6).saturating_sub(cut.elapsed()));
+    nats[0].restart();
+    let relinked = Instant::now();
+    let synced = wait_until(Duration::from_secs(15), || {
+        let info = info_cluster(&x);
+        info_field(&info, "cluster_link").as_deref() == Some("connected")
+            && info_field(&info, "cluster_keys_rank").is_some_and(|r| r != "unsynced")
+    });
+    assert!(synced, "x did not get a copy: {}", show(&info_cluster(&x)));
+    let resync = relinked.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sends.extend(during.into_iter().map(|t| t.join().expect("sender")));
+    let owner = wait_agreed_owner(&all);
+    assert_eq!(owner, 1 + yz_owner, "the returning node took the keys back");
+    let owner_id = info_field(&info_cluster(all[owner]), "cluster_node_id");
+    let info = info_cluster(&x);
+    assert_eq!(info_field(&info, "cluster_keys_synced_from"), owner_id);
+    assert!(info_field(&info, "cluster_key_snapshots_in").is_some_and(|v| v != "0"));
+    let counted_on = sends[2..4]
+        .iter()
+        .flatten()
+        .filter(|s| s.1.is_some() && s.2 > cut + Duration::from_secs(4))
+        .count();
+    assert!(
+        counted_on > 0,
+        "y and z did not count on while x was cut off"
+    );
+    let failed = sends[2..4]
+        .iter()
+        .flatten()
+        .filter(|s| s.1.is_none())
+        .count();
+    eprintln!(
+        "cut off 6 s: {counted_on} sends on y and z counted on, {failed} failed over the failover; \
+         x's send meanwhile: {:?}; x synced {resync:?} after n0 restarted",
+        sends[4].first().map(|m| m.1)
+    );
+    // After: every node hands out ids above every id handed out before.
+    let high = sends
+        .iter()
+        .flatten()
+        .filter_map(|s| s.1)
+        .max()
+        .unwrap_or(0);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let after = [
+        scaleout_sends(&x, "x2", 100, &stop),
+        scaleout_sends(&y, "y2", 100, &stop),
+        scaleout_sends(&z, "z2", 100, &stop),
+    ];
+    for t in after {
+        let s = t.join().expect("sender");
+        assert!(
+            s.iter().all(|m| m.1.is_some_and(|id| id > high)),
+            "an id at or below {high} after x came back"
+        );
+        sends.push(s);
+    }
+    let mut ids: Vec<u64> = Vec::new();
+    for s in &sends {
+        let mine: Vec<u64> = s.iter().filter_map(|m| m.1).collect();
+        assert!(
+            mine.windows(2).all(|w| w[0] < w[1]),
+            "a sender saw an id regression"
+        );
+        ids.extend(mine);
+    }
+    let n = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "an id was handed out twice");
+    let replied: std::collections::HashMap<&str, u64> = sends
+        .iter()
+        .flatten()
+        .filter_map(|m| m.1.map(|id| (m.0.as_str(), id)))
+        .collect();
+    for (k, sub) in subs.iter_mut().enumerate() {
+        let got = scaleout_drain(sub, Duration::from_millis(1500));
+        assert!(
+            got.windows(2).all(|w| w[0].0 < w[1].0),
+            "subscriber {k} saw an id regression or a duplicate"
+        );
+        for (id, payload) in &got {
+            if let Some(r) = replied.get(payload.as_str()) {
+                assert_eq!(r, id, "{payload}: reply and message ids differ");
+            }
+        }
+        assert!(
+            got.iter().any(|m| m.1.starts_with("x2-")),
+            "subscriber {k} missed x's sends"
+        );
+    }
+}
+
+#[test]
+fn keys_survive_every_node_losing_nats_at_once() {
+    let mut nats = start_nats(1, "");
+    let nodes: Vec<TestServer> = (0..3).map(|_| start_node(&[&nats[0]], "restart")).collect();
+    let all: Vec<&TestServer> = nodes.iter().collect();
+    wait_linked(&all);
+    let owner = wait_agreed_owner(&all);
+    let owner_id = info_field(&info_cluster(all[owner]), "cluster_node_id");
+    let epoch = |n: &TestServer| -> u64 {
+        info_field(&info_cluster(n), "cluster_keys_epoch")
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = epoch(all[owner]);
+    let mut c = nodes[(owner + 1) % 3].raw();
+    for i in 1..=50 {
+        c.expect_call("INCR counter", &int(i));
+    }
+    c.expect_call("SET other value PX 600000", b"+OK\r\n");
+    // The one NATS server every node uses is down longer than PEER_TTL:
+    // every node loses its peers and gives its copy up.
+    std::thread::sleep(Duration::from_millis(300));
+    nats[0].kill9();
+    for n in &all {
+        assert!(
+            wait_until(Duration::from_secs(5), || info_field(
+                &info_cluster(n),
+                "cluster_keys_rank"
+            )
+            .as_deref()
+                == Some("unsynced")),
+            "a node kept its copy without NATS: {}",
+            show(&info_cluster(n))
+        );
+    }
+    // No node answers key commands meanwhile.
+    let mut cut = nodes[owner].raw();
+    let r = cut.call("INCR counter");
+    assert!(r.starts_with(b"-ERR cluster"), "{}", show(&r));
+    std::thread::sleep(Duration::from_secs(4));
+    nats[0].restart();
+    // The last owner takes the keys back, the others copy from it.
+    let again = wait_agreed_owner(&all);
+    assert_eq!(again, owner, "another node took the keys back");
+    assert!(epoch(all[owner]) > before, "the epoch did not move on");
+    for (i, n) in all.iter().enumerate() {
+        if i != owner {
+            let info = info_cluster(n);
+            assert_eq!(info_field(&info, "cluster_keys_synced_from"), owner_id);
+        }
+    }
+    for (i, n) in all.iter().enumerate() {
+        let mut c = n.raw();
+        c.expect_call("INCR counter", &int(51 + i as i64));
+        c.expect_call("GET other", &bulk(b"value"));
+    }
 }
 
 #[test]

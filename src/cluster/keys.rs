@@ -5,8 +5,9 @@
 //!
 //! - **Owner.** Every node has a rank: [`UNSYNCED`] until it holds a full
 //!   copy of the keys, then a number. The owner is the synced live node with
-//!   the lowest (rank, node id); every node computes it from the ranks peers
-//!   report with their counts, so all agree once their views agree. Ranks
+//!   the highest epoch (below), then the lowest (rank, node id); every node
+//!   computes it from what peers report with their counts, so all agree once
+//!   their views agree. Ranks
 //!   are handed out in joining order, so a node that joins never takes the
 //!   keyspace over; it moves only when the owner leaves (says goodbye or
 //!   falls silent for [`super::PEER_TTL`]).
@@ -29,14 +30,29 @@
 //!   reply has left the owner too. A node that joins gets the whole
 //!   keyspace ([`wire::Snapshot`]) from the owner, then the changes after it,
 //!   in order; only then does it report a rank and become a candidate.
-//!   A node alone when it links (no synced peer within [`JOIN_WAIT`]) takes
-//!   rank 0 with what it holds.
+//! - **Epochs and returning nodes.** Every node that takes the keys over
+//!   raises the epoch (past any it has seen); the owner stamps its changes
+//!   and snapshots with it, and a copy is only kept up to date by changes
+//!   of its own epoch. The owner is the synced node with the highest epoch,
+//!   then the lowest rank. A node that may have missed changes or been
+//!   replaced gives its copy up (unsynced, so no candidate) and waits for a
+//!   snapshot, which ranks it behind every synced node: a follower whose
+//!   link dropped at all, an owner without a link for [`STALE_AFTER`] (it
+//!   holds key commands meanwhile, so it never answers from a copy the
+//!   others may have moved past; after a shorter outage it raises its epoch,
+//!   since changes in the lost connection's buffers never left), a follower whose owner has another epoch
+//!   (a failover), and an owner that finds a better one (a healed split).
+//!   When no live node is synced (all lost the link at once, say to a NATS
+//!   restart), the one with the best claim (highest epoch, then the lowest
+//!   rank it held) takes the keys back as it holds them after [`JOIN_WAIT`]
+//!   linked, and the others copy from it.
 //!
 //! What it does not cover: a partition (each side may elect its own owner),
 //! a change or snapshot dropped because the outbound queue was full (counted
 //! as `cluster_key_updates_dropped`), and values larger than NATS's payload
 //! limit (they are not copied).
 
+use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -51,6 +67,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, Semaphore, mpsc};
 
 use super::Link;
+use super::view::Standing;
 use super::wire::{self, DbChange, Frame, SnapEntry};
 use crate::client::{Client, Peer};
 use crate::commands::table::{Command, flags};
@@ -71,6 +88,12 @@ pub const JOIN_WAIT: Duration = Duration::from_secs(2);
 /// the client gets an error. Longer than [`super::PEER_TTL`], so a request
 /// made as the owner dies reaches the next owner.
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A node that owns the keys and has had no NATS link for this long gives
+/// them up. The others elect a new owner [`super::PEER_TTL`] after its last
+/// report, sent at most a [`super::HEARTBEAT`] before the link went down, so
+/// this leaves them a second of margin.
+pub const STALE_AFTER: Duration = Duration::from_secs(1);
 
 /// Pause before asking again when there is no owner, or the one asked was
 /// not (or no longer) the owner.
@@ -115,10 +138,21 @@ pub struct KeyCounters {
 /// A node's key-ownership state.
 pub struct Keys {
     rank: AtomicU64,
+    /// The epoch of the copy held, or last held (0: none).
+    epoch: AtomicU64,
+    /// The rank held before the copy was given up ([`UNSYNCED`] if none).
+    claim: AtomicU64,
     owner: RwLock<Option<String>>,
     owner_self: AtomicBool,
-    /// When the link first came up (the start of [`JOIN_WAIT`]).
+    /// When the link last came up (the start of [`JOIN_WAIT`]); None while
+    /// it is down.
     linked_at: Mutex<Option<Instant>>,
+    /// When the link went down, while it is down.
+    down_since: Mutex<Option<Instant>>,
+    /// Disconnects counted at the last look, to catch a short one.
+    disconnects_seen: AtomicU64,
+    /// The node the copy came from (empty: none, or taken as it was).
+    synced_from: Mutex<String>,
     /// Joining nodes last offered a snapshot, and when.
     offered: Mutex<HashMap<String, Instant>>,
     replica_tx: mpsc::Sender<Bytes>,
@@ -134,9 +168,14 @@ impl Keys {
         let (tx, rx) = mpsc::channel(REPLICA_QUEUE);
         Keys {
             rank: AtomicU64::new(UNSYNCED),
+            epoch: AtomicU64::new(0),
+            claim: AtomicU64::new(UNSYNCED),
             owner: RwLock::new(None),
             owner_self: AtomicBool::new(false),
             linked_at: Mutex::new(None),
+            down_since: Mutex::new(None),
+            disconnects_seen: AtomicU64::new(0),
+            synced_from: Mutex::new(String::new()),
             offered: Mutex::new(HashMap::new()),
             replica_tx: tx,
             replica_rx: Mutex::new(Some(rx)),
@@ -148,6 +187,30 @@ impl Keys {
     /// This node's rank ([`UNSYNCED`] until it holds a full copy).
     pub fn rank(&self) -> u64 {
         self.rank.load(Ordering::Relaxed)
+    }
+
+    /// The epoch of the copy held, or last held.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// The node the copy came from, if it came in a snapshot.
+    pub fn synced_from(&self) -> String {
+        self.synced_from.lock().clone()
+    }
+
+    /// This node's standing, as it reports it.
+    pub fn standing(&self) -> Standing {
+        let rank = self.rank();
+        Standing {
+            rank,
+            epoch: self.epoch(),
+            claim: if rank == UNSYNCED {
+                self.claim.load(Ordering::Relaxed)
+            } else {
+                rank
+            },
+        }
     }
 
     /// Takes a key change received from NATS, for the applying task;
@@ -228,7 +291,7 @@ pub fn route(
         });
     }
     let link = Arc::clone(s.shared.cluster.get()?);
-    if s.in_script || s.no_forward || queueing || subcommand || link.is_owner() {
+    if s.in_script || s.no_forward || queueing || subcommand || (link.is_owner() && link.linked()) {
         return None;
     }
     let commands: Vec<Vec<Bytes>> = if cmd.name == "exec" {
@@ -332,7 +395,8 @@ fn error_bytes(text: &str) -> Bytes {
 }
 
 /// Sends `request` to the owner until one answers or [`FORWARD_TIMEOUT`]
-/// passes; runs the commands here if this node becomes the owner meanwhile.
+/// passes; runs the commands here if this node is (or becomes) the owner
+/// and is linked to NATS.
 async fn forward(
     link: &Arc<Link>,
     shared: &Arc<Shared>,
@@ -343,14 +407,23 @@ async fn forward(
     commands: Vec<Vec<Bytes>>,
 ) -> Bytes {
     let c = &link.keys.counters;
-    c.forwarded_out.fetch_add(1, Ordering::Relaxed);
+    let mut counted = false;
+    let mut unlinked = false;
     let deadline = Instant::now() + FORWARD_TIMEOUT;
     loop {
         match link.owner() {
             Some(owner) if owner == link.node_id => {
-                return execute(shared, db, resp3, &user, commands).await;
+                if link.linked() {
+                    return execute(shared, db, resp3, &user, commands).await;
+                }
+                // Held: the others may be electing another owner.
+                unlinked = true;
             }
             Some(owner) => {
+                if !counted {
+                    counted = true;
+                    c.forwarded_out.fetch_add(1, Ordering::Relaxed);
+                }
                 let left = deadline.saturating_duration_since(Instant::now());
                 let req = async_nats::Request::new()
                     .payload(request.clone())
@@ -388,7 +461,11 @@ async fn forward(
         }
         if Instant::now() + FORWARD_RETRY >= deadline {
             c.forward_failed.fetch_add(1, Ordering::Relaxed);
-            return error_bytes("ERR cluster: no node owns the keys now, try again");
+            return error_bytes(if unlinked {
+                "ERR cluster: this node lost its NATS link, try again"
+            } else {
+                "ERR cluster: no node owns the keys now, try again"
+            });
         }
         tokio::time::sleep(FORWARD_RETRY).await;
     }
@@ -475,23 +552,46 @@ impl Link {
         self.keys.owner.read().clone()
     }
 
-    /// Chooses the owner from this node's rank and the peers' (see the
-    /// module docs).
+    /// Whether the NATS link is up now.
+    pub fn linked(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Chooses the owner from this node's standing and the peers' (see the
+    /// module docs): raises the epoch when this node takes the keys over,
+    /// and gives the copy up when it no longer follows the owner's epoch.
     pub(super) fn choose_owner(&self) {
-        let mine = self.keys.rank();
-        let owner = {
-            let view = self.view.read();
-            let mut best: Option<(u64, &str)> =
-                (mine != UNSYNCED).then_some((mine, self.node_id.as_str()));
-            for (id, rank) in view.ranks() {
-                if rank != UNSYNCED && best.is_none_or(|b| (rank, id) < b) {
-                    best = Some((rank, id));
-                }
-            }
-            best.map(|(_, id)| id.to_string())
-        };
-        let is_self = owner.as_deref() == Some(self.node_id.as_str());
+        // Held throughout, so two callers cannot both take the keys over.
         let mut current = self.keys.owner.write();
+        let mine = self.keys.standing();
+        let (owner, owner_epoch, top) =
+            {
+                let view = self.view.read();
+                let mut best: Option<(Reverse<u64>, u64, &str)> = (mine.rank != UNSYNCED)
+                    .then_some((Reverse(mine.epoch), mine.rank, self.node_id.as_str()));
+                let mut top = mine.epoch;
+                for (id, s) in view.standings() {
+                    top = top.max(s.epoch);
+                    let k = (Reverse(s.epoch), s.rank, id);
+                    if s.rank != UNSYNCED && best.is_none_or(|b| k < b) {
+                        best = Some(k);
+                    }
+                }
+                let owner = best.map(|(e, _, id)| (id.to_string(), e.0));
+                (owner.as_ref().map(|o| o.0.clone()), owner.map(|o| o.1), top)
+            };
+        let is_self = owner.as_deref() == Some(self.node_id.as_str());
+        let was_self = self.keys.owner_self.swap(is_self, Ordering::Relaxed);
+        if is_self && !was_self {
+            self.keys.epoch.store(top + 1, Ordering::Relaxed);
+            self.report_now.store(true, Ordering::Relaxed);
+            tracing::info!("cluster: this node owns the keys (epoch {})", top + 1);
+        } else if !is_self && mine.rank != UNSYNCED && (was_self || owner_epoch != Some(mine.epoch))
+        {
+            // Another node took the keys over since this copy was made: it
+            // may lack changes the new owner has, or hold some it lacks.
+            self.give_up("another node owns the keys now");
+        }
         if *current != owner {
             tracing::info!(
                 "cluster: the keys' owner is now {}",
@@ -499,7 +599,18 @@ impl Link {
             );
             *current = owner;
         }
-        self.keys.owner_self.store(is_self, Ordering::Relaxed);
+    }
+
+    /// Gives this node's copy up (it may be stale): no longer a candidate,
+    /// it waits for a snapshot, keeping its rank as its claim.
+    fn give_up(&self, why: &str) {
+        let rank = self.keys.rank.swap(UNSYNCED, Ordering::Relaxed);
+        if rank != UNSYNCED {
+            self.keys.claim.store(rank, Ordering::Relaxed);
+            self.keys.owner_self.store(false, Ordering::Relaxed);
+            self.report_now.store(true, Ordering::Relaxed);
+            tracing::warn!("cluster: {why}; asking for a new copy of the keys");
+        }
     }
 
     /// A change from the owner could not be queued: this copy is no longer
@@ -509,9 +620,8 @@ impl Link {
             .counters
             .updates_dropped
             .fetch_add(1, Ordering::Relaxed);
-        if !self.is_owner() && self.keys.rank.swap(UNSYNCED, Ordering::Relaxed) != UNSYNCED {
-            tracing::warn!("cluster: fell behind the keys' owner; asking for a new copy");
-            self.report_now.store(true, Ordering::Relaxed);
+        if !self.is_owner() && self.keys.rank() != UNSYNCED {
+            self.give_up("fell behind the keys' owner");
             self.choose_owner();
         }
     }
@@ -522,12 +632,16 @@ impl Link {
         if !self.is_owner() {
             return;
         }
+        let epoch = self.keys.epoch();
         let frame = match change {
-            Change::Key { db, key, entry } => {
-                wire::encode_key(db as u32, key, entry.map(|e| (&e.value[..], e.expires_at)))
-            }
-            Change::Flush(db) => wire::encode_db(DbChange::Flush(db as u32)),
-            Change::Swap(a, b) => wire::encode_db(DbChange::Swap(a as u32, b as u32)),
+            Change::Key { db, key, entry } => wire::encode_key(
+                epoch,
+                db as u32,
+                key,
+                entry.map(|e| (&e.value[..], e.expires_at)),
+            ),
+            Change::Flush(db) => wire::encode_db(epoch, DbChange::Flush(db as u32)),
+            Change::Swap(a, b) => wire::encode_db(epoch, DbChange::Swap(a as u32, b as u32)),
         };
         let c = &self.keys.counters;
         if frame.len() <= self.max_payload() && self.queue_frame(frame) {
@@ -558,21 +672,51 @@ impl Link {
         Ok(())
     }
 
-    /// The report loop's turn for keys: choose the owner, take rank 0 when
-    /// alone, and offer snapshots to joining nodes when owning.
+    /// The report loop's turn for keys: give the copy up after an outage,
+    /// take the keys back when no live node holds them, choose the owner,
+    /// and offer snapshots to unsynced nodes when owning.
     pub(super) fn keys_tick(self: &Arc<Self>, shared: &Arc<Shared>, connected: bool) {
         let now = Instant::now();
+        let disconnects = self.counters.disconnects.load(Ordering::Relaxed);
+        let blipped = self
+            .keys
+            .disconnects_seen
+            .swap(disconnects, Ordering::Relaxed)
+            != disconnects;
         if connected {
-            self.keys.linked_at.lock().get_or_insert(now);
+            *self.keys.down_since.lock() = None;
+            let mut linked_at = self.keys.linked_at.lock();
+            if blipped {
+                *linked_at = Some(now);
+            }
+            linked_at.get_or_insert(now);
+        } else {
+            *self.keys.linked_at.lock() = None;
+            self.keys.down_since.lock().get_or_insert(now);
+        }
+        let down_for = self.keys.down_since.lock().map(|t| now.duration_since(t));
+        if !self.is_owner() && (blipped || down_for.is_some()) {
+            // The owner's changes sent meanwhile never reached this node.
+            self.give_up("lost the NATS link");
+        } else if self.is_owner() && down_for.is_some_and(|d| d >= STALE_AFTER) {
+            self.give_up("no NATS link for too long: the others may elect another owner");
+            self.choose_owner();
+        } else if self.is_owner() && blipped && connected {
+            // Changes in the lost connection's buffers never left: a new
+            // epoch makes every copy start afresh from this one.
+            let top = self
+                .view
+                .read()
+                .standings()
+                .map(|(_, s)| s.epoch)
+                .fold(self.keys.epoch(), u64::max);
+            self.keys.epoch.store(top + 1, Ordering::Relaxed);
+            self.report_now.store(true, Ordering::Relaxed);
+            tracing::info!("cluster: relinked as the keys' owner (epoch {})", top + 1);
         }
         let linked_for = self.keys.linked_at.lock().map(|t| now.duration_since(t));
-        if self.keys.rank() == UNSYNCED
-            && linked_for.is_some_and(|d| d >= JOIN_WAIT)
-            && !self.view.read().ranks().any(|(_, r)| r != UNSYNCED)
-        {
-            self.keys.rank.store(0, Ordering::Relaxed);
-            self.report_now.store(true, Ordering::Relaxed);
-            tracing::info!("cluster: no peer holds the keys; this node holds them as they are");
+        if self.keys.rank() == UNSYNCED && linked_for.is_some_and(|d| d >= JOIN_WAIT) {
+            self.take_back();
         }
         self.choose_owner();
         if !self.is_owner() || !connected {
@@ -581,13 +725,13 @@ impl Link {
         let (joining, next_rank) = {
             let view = self.view.read();
             let joining: Vec<String> = view
-                .ranks()
-                .filter(|(_, r)| *r == UNSYNCED)
+                .standings()
+                .filter(|(_, s)| s.rank == UNSYNCED)
                 .map(|(id, _)| id.to_string())
                 .collect();
             let top = view
-                .ranks()
-                .map(|(_, r)| r)
+                .standings()
+                .map(|(_, s)| s.rank)
                 .filter(|r| *r != UNSYNCED)
                 .chain([self.keys.rank()])
                 .max()
@@ -613,6 +757,39 @@ impl Link {
     }
 }
 
+impl Link {
+    /// When no live node holds the keys, the node with the best claim
+    /// (highest epoch, then lowest rank held; a node that never held them
+    /// comes last, then node ids) takes them back as it holds them.
+    fn take_back(&self) {
+        let claim_key = |s: Standing| (s.claim == UNSYNCED, Reverse(s.epoch), s.claim);
+        let mine = self.keys.standing();
+        let best = {
+            let view = self.view.read();
+            if view.standings().any(|(_, s)| s.rank != UNSYNCED) {
+                return;
+            }
+            !view
+                .standings()
+                .any(|(id, s)| (claim_key(s), id) < (claim_key(mine), self.node_id.as_str()))
+        };
+        if !best {
+            return;
+        }
+        let rank = if mine.claim == UNSYNCED {
+            0
+        } else {
+            mine.claim
+        };
+        self.keys.synced_from.lock().clear();
+        self.keys.rank.store(rank, Ordering::Relaxed);
+        self.report_now.store(true, Ordering::Relaxed);
+        tracing::info!(
+            "cluster: no live node holds the keys; this node holds them as they are (rank {rank})"
+        );
+    }
+}
+
 /// Sends the whole keyspace to a joining node, in chunks queued together
 /// under the keyspace lock, so no change falls between them.
 async fn send_snapshot(link: Arc<Link>, shared: Arc<Shared>, target: String, rank: u64) {
@@ -621,6 +798,7 @@ async fn send_snapshot(link: Arc<Link>, shared: Arc<Shared>, target: String, ran
         return;
     }
     let max = link.max_payload();
+    let standing = (rank, link.keys.epoch(), link.keys.rank());
     let mut frames = Vec::new();
     let mut chunk: Vec<SnapEntry> = Vec::new();
     let mut size = 0;
@@ -639,7 +817,14 @@ async fn send_snapshot(link: Arc<Link>, shared: Arc<Shared>, target: String, ran
             }
             if !chunk.is_empty() && size + n > SNAPSHOT_CHUNK_BYTES {
                 let index = frames.len() as u32;
-                frames.push(wire::encode_snapshot(&target, rank, index, false, &chunk));
+                frames.push(wire::encode_snapshot(
+                    &target,
+                    &link.node_id,
+                    standing,
+                    index,
+                    false,
+                    &chunk,
+                ));
                 chunk.clear();
                 size = 0;
             }
@@ -648,7 +833,14 @@ async fn send_snapshot(link: Arc<Link>, shared: Arc<Shared>, target: String, ran
         }
     }
     let index = frames.len() as u32;
-    frames.push(wire::encode_snapshot(&target, rank, index, true, &chunk));
+    frames.push(wire::encode_snapshot(
+        &target,
+        &link.node_id,
+        standing,
+        index,
+        true,
+        &chunk,
+    ));
     for f in frames {
         if !link.queue_frame(f) {
             // The rest would be useless: the target waits for a new one.
@@ -693,8 +885,10 @@ async fn apply_loop(link: Arc<Link>, shared: Arc<Shared>, mut rx: mpsc::Receiver
         let hook = g.on_change.take();
         for frame in batch.drain(..) {
             match wire::decode(frame) {
-                Some(Frame::Key(k)) => apply_key(&link, &mut g, k),
-                Some(Frame::Db(change)) => apply_db(&mut g, change),
+                // Only the owner's changes of this copy's epoch: not a
+                // replaced owner's, sent late after it relinked.
+                Some(Frame::Key(k)) if follows(&link, k.epoch) => apply_key(&link, &mut g, k),
+                Some(Frame::Db(epoch, change)) if follows(&link, epoch) => apply_db(&mut g, change),
                 Some(Frame::Snapshot(snap)) if snap.target == link.node_id => {
                     if link.keys.rank() != UNSYNCED {
                         continue;
@@ -719,13 +913,28 @@ async fn apply_loop(link: Arc<Link>, shared: Arc<Shared>, mut rx: mpsc::Receiver
                     receiving = Some((snap.rank, expected + 1));
                     if snap.last {
                         receiving = None;
+                        link.keys.epoch.store(snap.epoch, Ordering::Relaxed);
+                        *link.keys.synced_from.lock() = snap.from.clone();
                         link.keys.rank.store(snap.rank, Ordering::Relaxed);
+                        // Its report may come later: without it this node
+                        // would see no better candidate than itself.
+                        let owner = Standing {
+                            rank: snap.from_rank,
+                            epoch: snap.epoch,
+                            claim: snap.from_rank,
+                        };
+                        link.view.write().note(&snap.from, owner, Instant::now());
                         link.report_now.store(true, Ordering::Relaxed);
                         link.keys
                             .counters
                             .snapshots_in
                             .fetch_add(1, Ordering::Relaxed);
-                        tracing::info!("cluster: holds a copy of the keys (rank {})", snap.rank);
+                        tracing::info!(
+                            "cluster: holds a copy of the keys from {} (rank {}, epoch {})",
+                            snap.from,
+                            snap.rank,
+                            snap.epoch
+                        );
                     }
                 }
                 _ => {}
@@ -737,6 +946,11 @@ async fn apply_loop(link: Arc<Link>, shared: Arc<Shared>, mut rx: mpsc::Receiver
         drop(g);
         link.choose_owner();
     }
+}
+
+/// Whether a change of `epoch` belongs to this node's copy.
+fn follows(link: &Link, epoch: u64) -> bool {
+    !link.is_owner() && link.keys.rank() != UNSYNCED && link.keys.epoch() == epoch
 }
 
 fn apply_key(link: &Link, ks: &mut Keyspace, k: wire::KeyUpdate) {

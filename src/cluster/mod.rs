@@ -615,6 +615,8 @@ impl Link {
              cluster_remote_latency_us_max:{}\r\n\
              cluster_keys_owner:{}\r\n\
              cluster_keys_rank:{}\r\n\
+             cluster_keys_epoch:{}\r\n\
+             cluster_keys_synced_from:{}\r\n\
              cluster_keys_forwarded_out:{}\r\n\
              cluster_keys_forward_failed:{}\r\n\
              cluster_keys_forwarded_in:{}\r\n\
@@ -656,6 +658,8 @@ impl Link {
                 keys::UNSYNCED => "unsynced".to_string(),
                 r => r.to_string(),
             },
+            self.keys.epoch(),
+            self.keys.synced_from(),
             get(&k.forwarded_out),
             get(&k.forward_failed),
             get(&k.forwarded_in),
@@ -722,7 +726,7 @@ async fn receive_messages(link: Arc<Link>, shared: Arc<Shared>, mut sub: async_n
                     .publish(&shared, m.kind, &m.channel, &m.payload);
                 link.latency.lock().record(m.sent_us, wire::now_us());
             }
-            Some(Frame::Key(_) | Frame::Db(_) | Frame::Snapshot(_)) => {
+            Some(Frame::Key(_) | Frame::Db(..) | Frame::Snapshot(_)) => {
                 link.counters.msgs_in.fetch_add(1, Ordering::Relaxed);
                 link.counters.bytes_in.fetch_add(len, Ordering::Relaxed);
                 if !link.keys.offer_change(frame) {
@@ -829,8 +833,9 @@ async fn report_loop(link: Arc<Link>, shared: Arc<Shared>) {
         seq += 1;
         let entries = snapshot(&shared);
         let max = link.max_payload().min(REPORT_CHUNK_BYTES);
-        let rank = link.keys.rank();
-        for chunk in wire::encode_report(&link.node_id, seq, rank, &entries, max) {
+        let k = link.keys.standing();
+        let standing = (k.rank, k.epoch, k.claim);
+        for chunk in wire::encode_report(&link.node_id, seq, standing, &entries, max) {
             if link
                 .client
                 .publish(link.counts_subject.clone(), chunk)

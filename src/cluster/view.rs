@@ -24,11 +24,23 @@ pub const PEERS_MAX: usize = 256;
 /// this is not counted on the others.
 pub const PEER_ENTRIES_MAX: usize = 1_000_000;
 
+/// A node's part in key ownership, as it last reported (see
+/// [`super::keys`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Standing {
+    /// Its rank, or [`super::keys::UNSYNCED`].
+    pub rank: u64,
+    /// The epoch of the copy it holds, or last held.
+    pub epoch: u64,
+    /// The rank it last held ([`super::keys::UNSYNCED`] if none).
+    pub claim: u64,
+}
+
 /// One peer's state.
 struct Peer {
     last_seen: Instant,
-    /// Its rank as a keyspace owner, as it last reported.
-    rank: u64,
+    /// Its part in key ownership, as it last reported.
+    standing: Standing,
     table: Vec<Entry>,
     /// A report being assembled: its sequence, the next chunk expected, and
     /// the entries so far.
@@ -83,14 +95,19 @@ impl RemoteView {
             self.discarded += 1;
             return;
         }
+        let standing = Standing {
+            rank: report.rank,
+            epoch: report.epoch,
+            claim: report.claim,
+        };
         let peer = self.peers.entry(report.node).or_insert_with(|| Peer {
             last_seen: now,
-            rank: report.rank,
+            standing,
             table: Vec::new(),
             partial: None,
         });
         peer.last_seen = now;
-        peer.rank = report.rank;
+        peer.standing = standing;
         let mut partial = match peer.partial.take() {
             _ if report.index == 0 => (report.seq, 0, Vec::new()),
             Some(p) if p.0 == report.seq && p.1 == report.index => p,
@@ -114,6 +131,23 @@ impl RemoteView {
         self.apply(&old, false);
         self.apply(&new, true);
         self.rebuild_patterns();
+    }
+
+    /// Takes `node`'s standing from something other than a report (the
+    /// snapshot it sent), so the owner a node copied from counts as live
+    /// before its next report comes.
+    pub fn note(&mut self, node: &str, standing: Standing, now: Instant) {
+        if !self.peers.contains_key(node) && self.peers.len() >= PEERS_MAX {
+            return;
+        }
+        let peer = self.peers.entry(node.to_string()).or_insert_with(|| Peer {
+            last_seen: now,
+            standing,
+            table: Vec::new(),
+            partial: None,
+        });
+        peer.last_seen = now;
+        peer.standing = standing;
     }
 
     /// Forgets `node` and its counts (it said goodbye).
@@ -142,9 +176,9 @@ impl RemoteView {
         self.peers.len()
     }
 
-    /// Every live peer with the rank it last reported.
-    pub fn ranks(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.peers.iter().map(|(id, p)| (id.as_str(), p.rank))
+    /// Every live peer with its standing as it last reported.
+    pub fn standings(&self) -> impl Iterator<Item = (&str, Standing)> {
+        self.peers.iter().map(|(id, p)| (id.as_str(), p.standing))
     }
 
     /// Remote subscribers of `name` in `table` (patterns not included).
@@ -190,6 +224,8 @@ mod tests {
             index,
             count,
             rank: 0,
+            epoch: 1,
+            claim: 0,
             entries: e
                 .iter()
                 .map(|(t, n, c)| (*t, Bytes::copy_from_slice(n.as_bytes()), *c))

@@ -23,7 +23,8 @@
 //! the time as a channel length.
 //!
 //! Report chunk: `b'R'`, node id length (u8) and bytes, report sequence (u64),
-//! chunk index (u32), chunk count (u32), then entries to the end, each:
+//! chunk index (u32), chunk count (u32), rank (u64), epoch (u64), claim
+//! (u64), then entries to the end, each:
 //! kind (0 channel, 1 shard channel, 2 pattern), name length (u32), name,
 //! subscriber count (u32).
 //!
@@ -32,12 +33,16 @@
 //! Keys (see [`super::keys`]) travel on the message subject too, so that
 //! NATS's per-connection order puts a key's new value before any message
 //! the owner published after writing it:
-//! - Key update: `b'K'`, db (u32), key length (u32), key, present (u8),
+//! - Key update: `b'K'`, epoch (u64), db (u32), key length (u32), key,
+//!   present (u8),
 //!   expiry in Unix ms (u64, 0 for none), then the value to the end.
-//! - Database change: `b'D'`, op (u8: 0 flush one, 1 swap two), db a
+//! - Database change: `b'D'`, epoch (u64), op (u8: 0 flush one, 1 swap
+//!   two), db a
 //!   (u32), db b (u32).
-//! - Snapshot chunk: `b'S'`, target node id length (u8) and bytes, rank
-//!   (u64), chunk index (u32), last (u8), entry count (u32), then the
+//! - Snapshot chunk: `b'S'`, target node id length (u8) and bytes, sender
+//!   node id length (u8) and bytes, rank (u64), epoch (u64), the sender's
+//!   rank (u64), chunk index
+//!   (u32), last (u8), entry count (u32), then the
 //!   entries, each: db (u32), key length (u32), key, expiry (u64), value
 //!   length (u32), value.
 //!
@@ -61,10 +66,10 @@ pub const MESSAGE_OVERHEAD: usize = 14;
 
 /// Bytes a report chunk spends before its entries, at most (255-byte node
 /// id).
-pub const REPORT_HEADER_MAX: usize = 1 + 1 + 255 + 8 + 4 + 4 + 8;
+pub const REPORT_HEADER_MAX: usize = 1 + 1 + 255 + 8 + 4 + 4 + 8 + 8 + 8;
 
 /// Bytes a snapshot chunk spends before its entries, at most.
-pub const SNAPSHOT_HEADER_MAX: usize = 1 + 1 + 255 + 8 + 4 + 1 + 4;
+pub const SNAPSHOT_HEADER_MAX: usize = 1 + 1 + 255 + 1 + 255 + 8 + 8 + 8 + 4 + 1 + 4;
 
 /// Bytes one snapshot entry adds to its key and value.
 pub const SNAP_ENTRY_OVERHEAD: usize = 4 + 4 + 8 + 4;
@@ -156,6 +161,11 @@ pub struct Report {
     /// The node's rank as a keyspace owner ([`super::keys::UNSYNCED`] until
     /// it holds a full copy of the keys).
     pub rank: u64,
+    /// The epoch of the keys it holds, or last held.
+    pub epoch: u64,
+    /// The rank it held before it lost its copy ([`super::keys::UNSYNCED`]
+    /// if it never had one); its rank while it holds one.
+    pub claim: u64,
     /// `(table, name, subscribers)`.
     pub entries: Vec<(Table, Bytes, u32)>,
 }
@@ -163,6 +173,8 @@ pub struct Report {
 /// A key's new state, as the owner sends it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct KeyUpdate {
+    /// The owner's epoch when it wrote the key.
+    pub epoch: u64,
     /// Database number.
     pub db: u32,
     /// The key.
@@ -188,8 +200,14 @@ pub type SnapEntry = (u32, Bytes, Bytes, Option<u64>);
 pub struct Snapshot {
     /// The node it is for.
     pub target: String,
+    /// The owner that sent it.
+    pub from: String,
     /// The rank the target takes once it has every chunk.
     pub rank: u64,
+    /// The owner's epoch, which the target takes with it.
+    pub epoch: u64,
+    /// The owner's own rank.
+    pub from_rank: u64,
     /// This chunk's place, from 0.
     pub index: u32,
     /// Whether it is the last chunk.
@@ -222,8 +240,8 @@ pub enum Frame {
     Bye(String),
     /// A key written on the owner.
     Key(KeyUpdate),
-    /// A database flushed or swapped on the owner.
-    Db(DbChange),
+    /// A database flushed or swapped on the owner, in the owner's epoch.
+    Db(u64, DbChange),
     /// Part of the owner's keys for a joining node.
     Snapshot(Snapshot),
     /// Key commands for the owner.
@@ -268,10 +286,11 @@ pub fn encode_bye(node: &str) -> Bytes {
 }
 
 /// Encodes a key update.
-pub fn encode_key(db: u32, key: &[u8], value: Option<(&[u8], Option<u64>)>) -> Bytes {
+pub fn encode_key(epoch: u64, db: u32, key: &[u8], value: Option<(&[u8], Option<u64>)>) -> Bytes {
     let vlen = value.map_or(0, |v| v.0.len());
-    let mut out = BytesMut::with_capacity(18 + key.len() + vlen);
+    let mut out = BytesMut::with_capacity(26 + key.len() + vlen);
     out.put_u8(b'K');
+    out.put_u64(epoch);
     out.put_u32(db);
     out.put_u32(key.len() as u32);
     out.put_slice(key);
@@ -290,13 +309,14 @@ pub fn encode_key(db: u32, key: &[u8], value: Option<(&[u8], Option<u64>)>) -> B
 }
 
 /// Encodes a database change.
-pub fn encode_db(change: DbChange) -> Bytes {
+pub fn encode_db(epoch: u64, change: DbChange) -> Bytes {
     let (op, a, b) = match change {
         DbChange::Flush(a) => (0, a, 0),
         DbChange::Swap(a, b) => (1, a, b),
     };
-    let mut out = BytesMut::with_capacity(10);
+    let mut out = BytesMut::with_capacity(18);
     out.put_u8(b'D');
+    out.put_u64(epoch);
     out.put_u8(op);
     out.put_u32(a);
     out.put_u32(b);
@@ -306,7 +326,8 @@ pub fn encode_db(change: DbChange) -> Bytes {
 /// Encodes one snapshot chunk.
 pub fn encode_snapshot(
     target: &str,
-    rank: u64,
+    from: &str,
+    (rank, epoch, from_rank): (u64, u64, u64),
     index: u32,
     last: bool,
     entries: &[SnapEntry],
@@ -314,7 +335,10 @@ pub fn encode_snapshot(
     let mut out = BytesMut::new();
     out.put_u8(b'S');
     put_node(&mut out, target);
+    put_node(&mut out, from);
     out.put_u64(rank);
+    out.put_u64(epoch);
+    out.put_u64(from_rank);
     out.put_u32(index);
     out.put_u8(u8::from(last));
     out.put_u32(entries.len() as u32);
@@ -358,7 +382,7 @@ pub fn encode_forward(db: u32, resp3: bool, user: &[u8], commands: &[&[Bytes]]) 
 pub fn encode_report(
     node: &str,
     seq: u64,
-    rank: u64,
+    (rank, epoch, claim): (u64, u64, u64),
     entries: &[(Table, Bytes, u32)],
     max_bytes: usize,
 ) -> Vec<Bytes> {
@@ -391,6 +415,8 @@ pub fn encode_report(
             out.put_u32(i as u32);
             out.put_u32(count);
             out.put_u64(rank);
+            out.put_u64(epoch);
+            out.put_u64(claim);
             for (table, name, n) in g {
                 out.put_u8(table.byte());
                 out.put_u32(name.len() as u32);
@@ -479,6 +505,8 @@ pub fn decode(buf: Bytes) -> Option<Frame> {
             let index = r.u32()?;
             let count = r.u32()?;
             let rank = r.u64()?;
+            let epoch = r.u64()?;
+            let claim = r.u64()?;
             if index >= count {
                 return None;
             }
@@ -496,10 +524,13 @@ pub fn decode(buf: Bytes) -> Option<Frame> {
                 index,
                 count,
                 rank,
+                epoch,
+                claim,
                 entries,
             }))
         }
         b'K' => {
+            let epoch = r.u64()?;
             let db = r.u32()?;
             let len = r.u32()? as usize;
             let key = r.take(len)?;
@@ -510,9 +541,15 @@ pub fn decode(buf: Bytes) -> Option<Frame> {
                 1 => Some((r.rest(), (at != 0).then_some(at))),
                 _ => return None,
             };
-            Some(Frame::Key(KeyUpdate { db, key, value }))
+            Some(Frame::Key(KeyUpdate {
+                epoch,
+                db,
+                key,
+                value,
+            }))
         }
         b'D' => {
+            let epoch = r.u64()?;
             let op = r.u8()?;
             let (a, b) = (r.u32()?, r.u32()?);
             let change = match op {
@@ -520,11 +557,14 @@ pub fn decode(buf: Bytes) -> Option<Frame> {
                 1 => DbChange::Swap(a, b),
                 _ => return None,
             };
-            r.done().then_some(Frame::Db(change))
+            r.done().then_some(Frame::Db(epoch, change))
         }
         b'S' => {
             let target = r.node()?;
+            let from = r.node()?;
             let rank = r.u64()?;
+            let epoch = r.u64()?;
+            let from_rank = r.u64()?;
             let index = r.u32()?;
             let last = match r.u8()? {
                 0 => false,
@@ -550,7 +590,10 @@ pub fn decode(buf: Bytes) -> Option<Frame> {
             }
             Some(Frame::Snapshot(Snapshot {
                 target,
+                from,
                 rank,
+                epoch,
+                from_rank,
                 index,
                 last,
                 entries,
@@ -644,7 +687,7 @@ mod tests {
                 (t, Bytes::from(format!("name-{i}")), i + 1)
             })
             .collect();
-        let chunks = encode_report("node1", 7, 3, &entries, REPORT_HEADER_MAX + 200);
+        let chunks = encode_report("node1", 7, (3, 9, 3), &entries, REPORT_HEADER_MAX + 200);
         assert!(chunks.len() > 1);
         let mut back = Vec::new();
         for (i, c) in chunks.iter().enumerate() {
@@ -653,8 +696,8 @@ mod tests {
                 panic!("chunk {i} did not decode");
             };
             assert_eq!(
-                (r.node.as_str(), r.seq, r.index, r.rank),
-                ("node1", 7, i as u32, 3)
+                (r.node.as_str(), r.seq, r.index, r.rank, r.epoch, r.claim),
+                ("node1", 7, i as u32, 3, 9, 3)
             );
             assert_eq!(r.count as usize, chunks.len());
             back.extend(r.entries);
@@ -664,11 +707,11 @@ mod tests {
 
     #[test]
     fn an_empty_report_is_one_chunk_and_oversized_names_are_left_out() {
-        let chunks = encode_report("n", 1, 0, &[], 1024);
+        let chunks = encode_report("n", 1, (0, 1, 0), &[], 1024);
         assert_eq!(chunks.len(), 1);
         let huge = (Table::Channel, Bytes::from(vec![b'x'; 2000]), 1);
         let small = (Table::Pattern, Bytes::from_static(b"p*"), 2);
-        let chunks = encode_report("n", 2, 0, &[huge, small.clone()], 1024);
+        let chunks = encode_report("n", 2, (0, 1, 0), &[huge, small.clone()], 1024);
         let Some(Frame::Report(r)) = decode(chunks[0].clone()) else {
             panic!("no report");
         };
@@ -691,7 +734,7 @@ mod tests {
         let r = encode_report(
             "n",
             1,
-            0,
+            (0, 1, 0),
             &[(Table::Channel, Bytes::from_static(b"c"), 1)],
             512,
         );
@@ -701,14 +744,15 @@ mod tests {
     #[test]
     fn key_frames_round_trip_and_refuse_truncation() {
         let frames = [
-            encode_key(3, b"k\x00", Some((b"v\r\n", Some(123)))),
-            encode_key(0, b"", Some((b"", None))),
-            encode_key(1, b"gone", None),
-            encode_db(DbChange::Swap(1, 2)),
-            encode_db(DbChange::Flush(7)),
+            encode_key(5, 3, b"k\x00", Some((b"v\r\n", Some(123)))),
+            encode_key(5, 0, b"", Some((b"", None))),
+            encode_key(6, 1, b"gone", None),
+            encode_db(7, DbChange::Swap(1, 2)),
+            encode_db(8, DbChange::Flush(7)),
             encode_snapshot(
                 "n2",
-                4,
+                "n1",
+                (4, 9, 0),
                 1,
                 true,
                 &[(0, Bytes::from_static(b"a"), Bytes::from_static(b"1"), None)],
@@ -722,25 +766,31 @@ mod tests {
         ];
         let expected = [
             Frame::Key(KeyUpdate {
+                epoch: 5,
                 db: 3,
                 key: Bytes::from_static(b"k\x00"),
                 value: Some((Bytes::from_static(b"v\r\n"), Some(123))),
             }),
             Frame::Key(KeyUpdate {
+                epoch: 5,
                 db: 0,
                 key: Bytes::new(),
                 value: Some((Bytes::new(), None)),
             }),
             Frame::Key(KeyUpdate {
+                epoch: 6,
                 db: 1,
                 key: Bytes::from_static(b"gone"),
                 value: None,
             }),
-            Frame::Db(DbChange::Swap(1, 2)),
-            Frame::Db(DbChange::Flush(7)),
+            Frame::Db(7, DbChange::Swap(1, 2)),
+            Frame::Db(8, DbChange::Flush(7)),
             Frame::Snapshot(Snapshot {
                 target: "n2".into(),
+                from: "n1".into(),
                 rank: 4,
+                epoch: 9,
+                from_rank: 0,
                 index: 1,
                 last: true,
                 entries: vec![(0, Bytes::from_static(b"a"), Bytes::from_static(b"1"), None)],
@@ -758,7 +808,7 @@ mod tests {
         // Cut anywhere inside its fixed part or a counted field, a frame is
         // refused (a key update's value runs to the end, so it is checked
         // up to its header only).
-        for (f, fixed) in [(&frames[2], frames[2].len()), (&frames[0], 20)] {
+        for (f, fixed) in [(&frames[2], frames[2].len()), (&frames[0], 28)] {
             for cut in 0..fixed {
                 assert_eq!(decode(f.slice(..cut)), None, "cut at {cut}");
             }
