@@ -127,8 +127,12 @@ fn read_all(subs: &mut [Sub], channel: &str, count: usize, len: usize) {
                 *budgets.entry(n).or_default() += n;
             }
         }
-        // Each round starts at the next subscriber, so none is always last.
-        first = (first + 1) % subs.len().max(1);
+        // Each round starts about half the ring further on, so none is left
+        // last (and, with the budget spent, unread) for many rounds in a row:
+        // starting one further each round left a subscriber unread for about
+        // as many rounds as there are subscribers, a reader that stops for
+        // 50 ms, which is what a frozen client looks like.
+        first = (first + ring_stride(subs.len())) % subs.len().max(1);
         let (before, after) = subs.split_at_mut(first);
         for s in after.iter_mut().chain(before.iter_mut()) {
             if s.closed || s.next == count {
@@ -180,6 +184,17 @@ fn read_all(subs: &mut [Sub], channel: &str, count: usize, len: usize) {
         assert!(Instant::now() < deadline, "subscribers did not finish");
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// The smallest step past half of a ring of `n` that visits every place.
+fn ring_stride(n: usize) -> usize {
+    let gcd = |mut a: usize, mut b: usize| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    (n / 2 + 1..n.max(2)).find(|&s| gcd(s, n) == 1).unwrap_or(1)
 }
 
 /// Publishes `count` messages of `len` bytes to `channel`, keeping
