@@ -389,7 +389,7 @@ impl Session {
         }
     }
 
-    /// Takes everything this session's client was sent, replies and pushes,
+    /// Takes everything the client of this connection was sent, replies and pushes,
     /// in order, instead of sending it (a forwarded command's reply goes
     /// back over NATS; a command that may push hands its reply to the
     /// outbox).
