@@ -677,7 +677,6 @@ pub fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
 }
 
-/// A HELP reply: the lines as status strings, as Redis sends them.
 /// An error reply quoting a client's argument as Redis's `%s` does: its
 /// bytes raw (not re-encoded as UTF-8), up to its first NUL byte and at
 /// most `max` bytes (`%.128s`). CR and LF become spaces when it is sent.
@@ -690,6 +689,7 @@ pub fn error_quoting(before: &str, arg: &[u8], max: usize, after: &str) -> Reply
     Reply::error_bytes([before.as_bytes(), &arg[..end], after.as_bytes()].concat())
 }
 
+/// A HELP reply: the lines as status strings, as Redis sends them.
 pub fn help_reply(container: &str, lines: &[&str]) -> Reply {
     let mut out = vec![Reply::Status(Bytes::from(format!(
         "{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"

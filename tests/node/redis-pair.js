@@ -41,3 +41,28 @@ export async function redisPair(server, variant) {
   };
   return { pub, sub, close: () => Promise.all([closeOne(pub), closeOne(sub)]) };
 }
+
+/** PUBSUB NUMSUB or SHARDNUMSUB of `channel`, asked through `probe` (ioredis). */
+export async function numSub(probe, sharded, channel) {
+  const reply = await probe.call('PUBSUB', sharded ? 'SHARDNUMSUB' : 'NUMSUB', channel);
+  return Number(reply[1]);
+}
+
+/**
+ * Whether the server `probe` talks to counts every channel the given
+ * socket.io adapters listen on once per adapter, and their one pattern. Once
+ * an adapter's last SUBSCRIBE is through, the PSUBSCRIBE it sent before on
+ * the same connection is too (NUMPAT counts distinct patterns: 1 here).
+ */
+export async function adaptersSubscribed(probe, sharded, adapters) {
+  const n = adapters.length;
+  if (sharded) {
+    if ((await numSub(probe, true, 'socket.io#/#')) !== n) return false;
+    for (const ad of adapters) if ((await numSub(probe, true, `socket.io#/#${ad.uid}#`)) !== 1) return false;
+    return true;
+  }
+  if ((await numSub(probe, false, 'socket.io-request#/#')) !== n) return false;
+  if ((await numSub(probe, false, 'socket.io-response#/#')) !== n) return false;
+  for (const ad of adapters) if ((await numSub(probe, false, `socket.io-response#/#${ad.uid}#`)) !== 1) return false;
+  return Number(await probe.call('PUBSUB', 'NUMPAT')) === 1;
+}

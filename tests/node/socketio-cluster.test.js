@@ -23,7 +23,7 @@ import Redis from 'ioredis';
 import { Server } from 'socket.io';
 import { io as ioClient } from 'socket.io-client';
 import { IS_REDIS, canConnect, collector, freePort, once, startServer, waitFor } from './harness.js';
-import { redisPair } from './redis-pair.js';
+import { adaptersSubscribed, numSub, redisPair } from './redis-pair.js';
 
 const NODES = 3;
 const ROOM = 'room-c';
@@ -162,12 +162,6 @@ async function waitLinked(nodes, probes) {
   }
 }
 
-/** PUBSUB NUMSUB or SHARDNUMSUB of `channel`, asked of one node. */
-async function numSub(probe, sharded, channel) {
-  const reply = await probe.call('PUBSUB', sharded ? 'SHARDNUMSUB' : 'NUMSUB', channel);
-  return Number(reply[1]);
-}
-
 /**
  * Waits until every node counts every adapter's subscriptions: the counts
  * of the other nodes arrive in their reports, and the adapters count their
@@ -177,18 +171,7 @@ async function waitSubscribed(probes, sharded, adapters) {
   const n = adapters.length;
   for (const [i, probe] of probes.entries()) {
     await waitFor(
-      async () => {
-        if (sharded) {
-          if ((await numSub(probe, true, 'socket.io#/#')) !== n) return false;
-          for (const ad of adapters) if ((await numSub(probe, true, `socket.io#/#${ad.uid}#`)) !== 1) return false;
-          return true;
-        }
-        if ((await numSub(probe, false, 'socket.io-request#/#')) !== n) return false;
-        if ((await numSub(probe, false, 'socket.io-response#/#')) !== n) return false;
-        for (const ad of adapters) if ((await numSub(probe, false, `socket.io-response#/#${ad.uid}#`)) !== 1) return false;
-        // One distinct pattern (socket.io#/#*) over the cluster.
-        return Number(await probe.call('PUBSUB', 'NUMPAT')) === 1;
-      },
+      () => adaptersSubscribed(probe, sharded, adapters),
       { timeoutMs: LINK_TIMEOUT_MS, what: `node ${i} to count all ${n} adapters' subscriptions` },
     );
   }

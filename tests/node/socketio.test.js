@@ -15,7 +15,7 @@ import Redis from 'ioredis';
 import { Server } from 'socket.io';
 import { io as ioClient } from 'socket.io-client';
 import { collector, once, startServer, waitFor } from './harness.js';
-import { redisPair } from './redis-pair.js';
+import { adaptersSubscribed, numSub, redisPair } from './redis-pair.js';
 
 const TEST_TIMEOUT = { timeout: 15_000 };
 const ROOM = 'room-1';
@@ -53,33 +53,14 @@ async function browserClient(port) {
   return socket;
 }
 
-/** Subscriber count of a classic or sharded channel, asked of the server directly. */
-async function numSub(probe, sharded, channel) {
-  const reply = await probe.call('PUBSUB', sharded ? 'SHARDNUMSUB' : 'NUMSUB', channel);
-  return Number(reply[1]);
-}
-
 /**
  * Waits until every channel that the given adapters listen on has its
  * subscribers, asking the server directly (the adapters subscribe without
  * telling when they are done).
  */
 async function waitSubscribed(probe, sharded, adapters) {
-  const n = adapters.length;
   await waitFor(
-    async () => {
-      if (sharded) {
-        if ((await numSub(probe, true, 'socket.io#/#')) !== n) return false;
-        for (const ad of adapters) if ((await numSub(probe, true, `socket.io#/#${ad.uid}#`)) !== 1) return false;
-        return true;
-      }
-      if ((await numSub(probe, false, 'socket.io-request#/#')) !== n) return false;
-      if ((await numSub(probe, false, 'socket.io-response#/#')) !== n) return false;
-      for (const ad of adapters) if ((await numSub(probe, false, `socket.io-response#/#${ad.uid}#`)) !== 1) return false;
-      // Once the last SUBSCRIBE is through, the PSUBSCRIBE sent before it on the
-      // same connection is too. (NUMPAT counts distinct patterns: 1 here.)
-      return Number(await probe.call('PUBSUB', 'NUMPAT')) === 1;
-    },
+    () => adaptersSubscribed(probe, sharded, adapters),
     { what: 'both adapters to subscribe' },
   );
 }
