@@ -2341,3 +2341,532 @@ fn key_commands_and_transactions_from_any_node_run_on_the_owner() {
     assert!(info_field(&info, "cluster_keys_forwarded_out").is_some_and(|v| v != "0"));
     assert!(info_field(&info, "cluster_key_updates_in").is_some_and(|v| v != "0"));
 }
+
+/// How long a proxy thread waits on a socket before it looks at the
+/// proxy's state again (cut, stop): bounds how long they outlive a stop.
+const PROXY_POLL: Duration = Duration::from_millis(20);
+
+/// A throttled proxy forwards at most its rate in bytes per tick.
+const PROXY_TICK: Duration = Duration::from_millis(10);
+
+/// What a [`Proxy`]'s threads share.
+#[derive(Default)]
+struct ProxyState {
+    /// While set, new connections are closed at once.
+    cut: std::sync::atomic::AtomicBool,
+    stop: std::sync::atomic::AtomicBool,
+    /// Bytes forwarded per [`PROXY_TICK`] in each direction; 0: no limit.
+    rate: std::sync::atomic::AtomicUsize,
+    /// Both ends of every connection forwarded, so a cut closes them at
+    /// once rather than a poll later.
+    open: std::sync::Mutex<Vec<TcpStream>>,
+    threads: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+/// A TCP proxy on 127.0.0.1 that the test controls: it forwards each
+/// connection to `target` on two threads, and can be cut (every connection
+/// closed, new ones refused until healed) or throttled. Stopped on drop.
+struct Proxy {
+    port: u16,
+    state: std::sync::Arc<ProxyState>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(target: u16) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("proxy addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let state = std::sync::Arc::new(ProxyState::default());
+        let st = std::sync::Arc::clone(&state);
+        let accept = std::thread::spawn(move || {
+            while !st.stop.load(Ordering::Relaxed) {
+                let Ok((inbound, _)) = listener.accept() else {
+                    std::thread::sleep(PROXY_POLL);
+                    continue;
+                };
+                if st.cut.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let _ = inbound.set_nonblocking(false);
+                let Ok(outbound) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let (Ok(i2), Ok(o2)) = (inbound.try_clone(), outbound.try_clone()) else {
+                    continue;
+                };
+                {
+                    let mut open = st.open.lock().expect("proxy lock");
+                    open.extend(inbound.try_clone());
+                    open.extend(outbound.try_clone());
+                }
+                let mut threads = st.threads.lock().expect("proxy lock");
+                for (from, to) in [(inbound, outbound), (o2, i2)] {
+                    let st = std::sync::Arc::clone(&st);
+                    threads.push(std::thread::spawn(move || pump(from, to, &st)));
+                }
+            }
+        });
+        Proxy {
+            port,
+            state,
+            accept: Some(accept),
+        }
+    }
+
+    /// Closes every connection now and refuses new ones until [`Proxy::heal`].
+    fn cut(&self) {
+        self.state
+            .cut
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        for s in self.state.open.lock().expect("proxy lock").drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn heal(&self) {
+        self.state
+            .cut
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Copies `from` to `to` until either closes or the proxy stops; closes
+/// both when it ends.
+fn pump(mut from: TcpStream, mut to: TcpStream, st: &ProxyState) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let _ = from.set_read_timeout(Some(PROXY_POLL));
+    // A receiver that stops reading for this long ends the connection.
+    let _ = to.set_write_timeout(Some(Duration::from_secs(5)));
+    let mut buf = vec![0u8; 64 * 1024];
+    while !st.stop.load(Ordering::Relaxed) {
+        let rate = st.rate.load(Ordering::Relaxed);
+        let most = if rate == 0 {
+            buf.len()
+        } else {
+            rate.min(buf.len())
+        };
+        match from.read(&mut buf[..most]) {
+            Ok(0) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                if rate != 0 {
+                    std::thread::sleep(PROXY_TICK);
+                }
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+    }
+    let _ = from.shutdown(std::net::Shutdown::Both);
+    let _ = to.shutdown(std::net::Shutdown::Both);
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.state
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.cut();
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+        let threads = std::mem::take(&mut *self.state.threads.lock().expect("proxy lock"));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts a nats-server on `port` with config `conf` and waits until it
+/// listens.
+fn spawn_nats(port: u16, conf: &str) -> Nats {
+    let dir = TempDir::new("nats");
+    let path = dir.write("nats.conf", conf);
+    let child = Command::new(nats_bin())
+        .arg("-c")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nats-server");
+    let nats = Nats {
+        port,
+        child,
+        _dir: dir,
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "nats-server on {port} did not start"
+    );
+    nats
+}
+
+/// Two NATS servers clustered only through two proxies: each one's single
+/// route goes to a proxy in front of the other's cluster port, and neither
+/// advertises itself to clients, so cutting the proxies splits them.
+fn start_nats_pair_through_proxies() -> (Vec<Nats>, Vec<Proxy>) {
+    let cports = [free_port(), free_port()];
+    let proxies = vec![Proxy::start(cports[1]), Proxy::start(cports[0])];
+    let nats = (0..2)
+        .map(|i| {
+            let port = free_port();
+            let conf = format!(
+                "listen: 127.0.0.1:{port}\nserver_name: s{i}\ncluster {{\n name: split\n \
+                 listen: 127.0.0.1:{}\n routes: [\"nats-route://127.0.0.1:{}\"]\n \
+                 no_advertise: true\n}}\n",
+                cports[i], proxies[i].port
+            );
+            spawn_nats(port, &conf)
+        })
+        .collect();
+    (nats, proxies)
+}
+
+/// What one side of a split saw: its own messages (number, sent at,
+/// publish→deliver latency, PUBLISH reply), the other side's messages
+/// received (payload, arrival), and the slowest INFO.
+#[derive(Default)]
+struct SideLog {
+    own: Vec<(u32, Instant, Duration, i64)>,
+    other: Vec<(String, Instant)>,
+    slowest_info: Duration,
+}
+
+/// Longest a side waits for one of its own messages before it gives up on
+/// it (the test then fails: local delivery stalled).
+const LOCAL_WAIT: Duration = Duration::from_secs(2);
+
+/// Publishes `<label>-<n>` on `split` from `node` about every 5 ms until
+/// `stop`, each time timing how long its own subscriber on the same node
+/// takes to get it, and asks INFO every tenth message.
+fn split_side(
+    node: &TestServer,
+    label: &'static str,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<SideLog> {
+    let mut sub = node.raw();
+    sub.call("SUBSCRIBE split");
+    let (mut p, mut info) = (node.raw(), node.raw());
+    let stop = std::sync::Arc::clone(stop);
+    std::thread::spawn(move || {
+        let mut log = SideLog::default();
+        let mut n = 0u32;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let take = |frame: Vec<u8>, log: &mut SideLog| -> Option<u32> {
+            let text = show(&frame);
+            let payload = text.trim_end().rsplit("\r\n").next().unwrap_or_default();
+            match payload
+                .strip_prefix(label)
+                .and_then(|r| r.strip_prefix('-'))
+            {
+                Some(num) => num.parse().ok(),
+                None => {
+                    log.other.push((payload.to_string(), Instant::now()));
+                    None
+                }
+            }
+        };
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+            n += 1;
+            let sent = Instant::now();
+            let reply = p.call(&format!("PUBLISH split {label}-{n}"));
+            let count = int_reply(&reply);
+            let latency = loop {
+                let Some(frame) = sub.try_reply(LOCAL_WAIT.saturating_sub(sent.elapsed())) else {
+                    break LOCAL_WAIT;
+                };
+                if let Some(got) = take(frame, &mut log) {
+                    assert_eq!(got, n, "{label}: own message out of order or twice");
+                    break sent.elapsed();
+                }
+            };
+            log.own.push((n, sent, latency, count));
+            if latency >= LOCAL_WAIT {
+                break;
+            }
+            if n.is_multiple_of(10) {
+                let t = Instant::now();
+                let i = info.call("INFO cluster");
+                assert!(i.starts_with(b"$"), "{}", show(&i));
+                log.slowest_info = log.slowest_info.max(t.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        while let Some(frame) = sub.try_reply(Duration::from_millis(500)) {
+            assert!(take(frame, &mut log).is_none(), "{label}: own message late");
+        }
+        log
+    })
+}
+
+/// Reads `split` messages on a passive subscriber until `stop` and quiet.
+fn split_listener(
+    node: &TestServer,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<(String, Instant)>> {
+    let mut sub = node.raw();
+    sub.call("SUBSCRIBE split");
+    let stop = std::sync::Arc::clone(stop);
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let stopping = stop.load(std::sync::atomic::Ordering::Relaxed);
+            let wait = Duration::from_millis(if stopping { 500 } else { 50 });
+            match sub.try_reply(wait) {
+                Some(frame) => {
+                    let text = show(&frame);
+                    let payload = text.trim_end().rsplit("\r\n").next().unwrap_or_default();
+                    out.push((payload.to_string(), Instant::now()));
+                }
+                None if stopping => break,
+                None => {}
+            }
+        }
+        out
+    })
+}
+
+/// Publish→deliver on one node may take at most this long for any message,
+/// split or not. A stall behind NATS would last seconds (a route retry,
+/// `PEER_TTL`); a debug build on a loaded 2-core machine has been seen to
+/// take 108 ms now and then, so the bound leaves room for that.
+const LOCAL_BOUND: Duration = Duration::from_millis(250);
+
+/// ... and 99% of messages at most this long.
+const LOCAL_P99_BOUND: Duration = Duration::from_millis(50);
+
+/// After a split heals, messages cross again within this (NATS retries a
+/// route every second, then spreads interest).
+const HEAL_BOUND: Duration = Duration::from_secs(5);
+
+/// Asserts what `from`'s messages (`sent`: number and send time) look like
+/// at a receiver on the other side: none twice, none sent during the split
+/// `[cut, heal)`, all from the first one that crossed after the heal on,
+/// and that one within [`HEAL_BOUND`]; returns when crossing resumed after
+/// the heal.
+fn assert_split_crossing(
+    who: &str,
+    from: &str,
+    sent: &[(u32, Instant)],
+    got: &[(String, Instant)],
+    cut: Instant,
+    heal: Instant,
+) -> Duration {
+    let nums: Vec<u32> = got
+        .iter()
+        .filter_map(|(p, _)| p.strip_prefix(from)?.strip_prefix('-')?.parse().ok())
+        .collect();
+    let mut unique = nums.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), nums.len(), "{who}: a message of {from} twice");
+    assert!(
+        nums.windows(2).all(|w| w[0] < w[1]),
+        "{who}: {from} out of order"
+    );
+    let sent_at = |n: u32| sent[n as usize - 1].1;
+    let before = nums.iter().filter(|&&n| sent_at(n) < cut).count();
+    assert!(
+        before > 0,
+        "{who}: nothing of {from} crossed before the split"
+    );
+    let during: Vec<u32> = nums
+        .iter()
+        .copied()
+        .filter(|&n| (cut..heal).contains(&sent_at(n)))
+        .collect();
+    assert!(
+        during.is_empty(),
+        "{who}: {from}'s {during:?} crossed the split"
+    );
+    let first = nums
+        .iter()
+        .position(|&n| sent_at(n) >= heal)
+        .unwrap_or_else(|| panic!("{who}: nothing of {from} crossed after the heal"));
+    let resumed = got
+        .iter()
+        .filter(|(p, _)| p.starts_with(&format!("{from}-")))
+        .nth(first)
+        .map(|(_, at)| at.duration_since(heal))
+        .unwrap_or_default();
+    assert!(
+        resumed <= HEAL_BOUND,
+        "{who}: {from} crossed again only {resumed:?} after the heal"
+    );
+    let last = sent.len() as u32;
+    let want: Vec<u32> = (nums[first]..=last).collect();
+    assert!(
+        nums[first..] == want[..],
+        "{who}: {from} lost messages after crossing resumed ({} of {})",
+        nums.len() - first,
+        want.len()
+    );
+    resumed
+}
+
+#[test]
+fn a_split_nats_cluster_serves_each_side_and_converges_when_healed() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (nats, proxies) = start_nats_pair_through_proxies();
+    // a starts first, alone on s0: it owns the keys; b and c are on s1.
+    let a = start_node(&[&nats[0]], "split");
+    let a_id = info_field(&info_cluster(&a), "cluster_node_id");
+    assert!(wait_until(Duration::from_secs(15), || info_field(
+        &info_cluster(&a),
+        "cluster_keys_owner"
+    ) == a_id));
+    let b = start_node(&[&nats[1]], "split");
+    let c = start_node(&[&nats[1]], "split");
+    let all = [&a, &b, &c];
+    wait_linked(&all);
+    assert_eq!(wait_agreed_owner(&all), 0);
+    let (mut ka, mut kb) = (a.raw(), b.raw());
+    for i in 1..=10 {
+        let k = if i % 2 == 0 { &mut ka } else { &mut kb };
+        k.expect_call("INCR ids", &int(i));
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let listen_c = split_listener(&c, &stop);
+    let side_a = split_side(&a, "a", &stop);
+    let side_b = split_side(&b, "b", &stop);
+    let mut probe_a = a.raw();
+    let mut probe_b = b.raw();
+    assert!(wait_until(Duration::from_secs(5), || {
+        probe_a.call("PUBSUB NUMSUB split").ends_with(b":3\r\n")
+            && probe_b.call("PUBSUB NUMSUB split").ends_with(b":3\r\n")
+    }));
+    let settled = Instant::now();
+    std::thread::sleep(Duration::from_millis(1000));
+
+    for p in &proxies {
+        p.cut();
+    }
+    let cut = Instant::now();
+    // Each side stops counting the other once it has been silent for
+    // PEER_TTL; the s1 side elects its own owner of the keys.
+    let forgot = wait_until(Duration::from_secs(6), || {
+        info_field(&info_cluster(&a), "cluster_peers").as_deref() == Some("0")
+            && info_field(&info_cluster(&b), "cluster_peers").as_deref() == Some("1")
+    });
+    assert!(forgot, "peers kept: {}", show(&info_cluster(&a)));
+    let forgot_after = cut.elapsed();
+    let split_owner = 1 + wait_agreed_owner(&[&b, &c]);
+    for n in all {
+        assert_eq!(
+            info_field(&info_cluster(n), "cluster_link").as_deref(),
+            Some("connected")
+        );
+    }
+    let numsub = |n: i64| [b"*2\r\n".to_vec(), bulk(b"split"), int(n)].concat();
+    probe_a.expect_call("PUBSUB NUMSUB split", &numsub(1));
+    probe_b.expect_call("PUBSUB NUMSUB split", &numsub(2));
+    // Each side counts on from the value it had: the ids repeat across
+    // the sides (the README says so).
+    for i in 11..=13 {
+        ka.expect_call("INCR ids", &int(i));
+    }
+    for i in 11..=15 {
+        kb.expect_call("INCR ids", &int(i));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    for p in &proxies {
+        p.heal();
+    }
+    let heal = Instant::now();
+    let owner = wait_agreed_owner(&all);
+    let agreed = heal.elapsed();
+    assert_eq!(
+        owner, split_owner,
+        "the owner of the older epoch kept the keys"
+    );
+    // The keys are the s1 side's: a's increments during the split are gone.
+    ka.expect_call("INCR ids", &int(16));
+    kb.expect_call("INCR ids", &int(17));
+    assert!(wait_until(HEAL_BOUND, || {
+        probe_a.call("PUBSUB NUMSUB split").ends_with(b":3\r\n")
+    }));
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    let (la, lb) = (
+        side_a.join().expect("side a"),
+        side_b.join().expect("side b"),
+    );
+    let lc = listen_c.join().expect("listener c");
+
+    for (name, log) in [("a", &la), ("b", &lb)] {
+        let mut lat: Vec<Duration> = log.own.iter().map(|m| m.2).collect();
+        lat.sort_unstable();
+        let (p99, max) = (percentile(&lat, 0.99), lat[lat.len() - 1]);
+        eprintln!(
+            "split, side {name}: {} messages, local publish→deliver p99 {p99:?} max {max:?}, slowest INFO {:?}",
+            lat.len(),
+            log.slowest_info
+        );
+        assert!(
+            max < LOCAL_BOUND && p99 < LOCAL_P99_BOUND,
+            "side {name}: local delivery took {max:?} (p99 {p99:?})"
+        );
+        assert!(
+            log.slowest_info < LOCAL_BOUND,
+            "{name}: INFO took {:?}",
+            log.slowest_info
+        );
+        // PUBLISH counts the other side until it is forgotten, then only
+        // its own side; all three again after the heal.
+        let local = if name == "a" { 1 } else { 2 };
+        let forgotten = cut + forgot_after;
+        for &(n, at, _, count) in &log.own {
+            if (settled..cut).contains(&at) {
+                assert_eq!(count, 3, "{name}-{n} before the split");
+            } else if at > forgotten && at < heal {
+                assert_eq!(count, local, "{name}-{n} during the split");
+            }
+        }
+        assert_eq!(
+            log.own.last().map(|m| m.3),
+            Some(3),
+            "{name}: count after the heal"
+        );
+    }
+    let sent =
+        |log: &SideLog| -> Vec<(u32, Instant)> { log.own.iter().map(|m| (m.0, m.1)).collect() };
+    let (sa, sb) = (sent(&la), sent(&lb));
+    let r1 = assert_split_crossing("a", "b", &sb, &la.other, cut, heal);
+    let r2 = assert_split_crossing("b", "a", &sa, &lb.other, cut, heal);
+    let r3 = assert_split_crossing("c", "a", &sa, &lc, cut, heal);
+    // b and c share s1: b's messages reach c throughout, once each.
+    let from_b: Vec<u32> = lc
+        .iter()
+        .filter_map(|(p, _)| p.strip_prefix("b-")?.parse().ok())
+        .collect();
+    let want: Vec<u32> = (1..=sb.len() as u32).collect();
+    assert!(
+        from_b == want,
+        "c: {} of b's {} messages",
+        from_b.len(),
+        want.len()
+    );
+    eprintln!(
+        "split: peers forgotten {forgot_after:?} after the cut; one owner {agreed:?} after the heal; \
+         crossing resumed after {r1:?} / {r2:?} / {r3:?}"
+    );
+    for n in all {
+        n.raw().expect_call("PING", b"+PONG\r\n");
+    }
+}

@@ -47,7 +47,9 @@
 //!   rank it held) takes the keys back as it holds them after [`JOIN_WAIT`]
 //!   linked, and the others copy from it.
 //!
-//! What it does not cover: a partition (each side may elect its own owner),
+//! What it does not cover: a partition (each side elects its own owner;
+//! once it heals the higher epoch's keys win and the changes made on the
+//! other side meanwhile are lost),
 //! a change or snapshot dropped because the outbound queue was full (counted
 //! as `cluster_key_updates_dropped`), and values larger than NATS's payload
 //! limit (they are not copied).
