@@ -2430,6 +2430,14 @@ impl Proxy {
             .cut
             .store(false, std::sync::atomic::Ordering::Relaxed);
     }
+
+    /// Forwards at most `bytes` per [`PROXY_TICK`] each way from now on
+    /// (0: no limit).
+    fn throttle(&self, bytes: usize) {
+        self.state
+            .rate
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Copies `from` to `to` until either closes or the proxy stops; closes
@@ -2869,4 +2877,470 @@ fn a_split_nats_cluster_serves_each_side_and_converges_when_healed() {
     for n in all {
         n.raw().expect_call("PING", b"+PONG\r\n");
     }
+}
+
+/// Payload size of the flood in the slow-link tests: large enough that a
+/// queue without a byte bound would grow by hundreds of MB in seconds.
+const FLOOD_PAYLOAD: usize = 1024;
+
+/// The p99 of publish→deliver on a node while a flood runs on it: the
+/// flood's batches share the node and the machine's two cores with the
+/// probe (a stall behind NATS would take seconds).
+const FLOOD_P99_BOUND: Duration = Duration::from_millis(100);
+
+/// PUBLISHes the flood pipelines in one write.
+const FLOOD_BATCH: u32 = 200;
+
+/// The number carried by a flood or probe message (`<8 digits>.....`).
+fn flood_number(frame: &[u8]) -> u32 {
+    let text = show(frame);
+    let payload = text.trim_end().rsplit("\r\n").next().unwrap_or_default();
+    payload
+        .get(..8)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a flood message: {:?}", &text[..text.len().min(80)]))
+}
+
+/// Pipelines numbered [`FLOOD_PAYLOAD`]-byte PUBLISHes on `chan` from
+/// `node` as fast as it answers, for `how_long`; returns when each batch
+/// was written, by its first number (numbers start at 1).
+fn flood(node: &TestServer, chan: &str, how_long: Duration) -> Vec<(u32, Instant)> {
+    let mut c = node.raw();
+    let pad = ".".repeat(FLOOD_PAYLOAD - 8);
+    let mut batches = Vec::new();
+    let mut next = 1u32;
+    let start = Instant::now();
+    while start.elapsed() < how_long {
+        let batch: Vec<u8> = (next..next + FLOOD_BATCH)
+            .flat_map(|n| {
+                cmd(&[
+                    b"PUBLISH",
+                    chan.as_bytes(),
+                    format!("{n:08}{pad}").as_bytes(),
+                ])
+            })
+            .collect();
+        batches.push((next, Instant::now()));
+        c.send(&batch);
+        for _ in 0..FLOOD_BATCH {
+            let r = c.reply();
+            assert!(r.starts_with(b":"), "{}", show(&r));
+        }
+        next += FLOOD_BATCH;
+    }
+    batches
+}
+
+/// Reads numbered messages from `sub` (already subscribed) until `stop`
+/// and quiet for 500 ms: (number, arrival).
+fn read_numbers(
+    mut sub: Raw,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<(u32, Instant)>> {
+    let stop = std::sync::Arc::clone(stop);
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let stopping = stop.load(std::sync::atomic::Ordering::Relaxed);
+            let wait = Duration::from_millis(if stopping { 500 } else { 50 });
+            match sub.try_reply(wait) {
+                Some(frame) => out.push((flood_number(&frame), Instant::now())),
+                None if stopping => break,
+                None => {}
+            }
+        }
+        out
+    })
+}
+
+/// Every 10 ms until `stop`, publishes one message on `chan` on `node` and
+/// times its delivery to a subscriber on the same node; returns the
+/// latencies (a message not delivered in [`LOCAL_WAIT`] counts as that).
+fn probe_local(
+    node: &TestServer,
+    chan: &'static str,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<Duration>> {
+    let mut sub = node.raw();
+    sub.call(&format!("SUBSCRIBE {chan}"));
+    let mut p = node.raw();
+    let stop = std::sync::Arc::clone(stop);
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut n = 0u32;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+            n += 1;
+            let at = Instant::now();
+            p.send(&cmd(&[
+                b"PUBLISH",
+                chan.as_bytes(),
+                format!("{n:08}").as_bytes(),
+            ]));
+            if p.try_reply(LOCAL_WAIT).is_none() {
+                // No reply at all: the node stalled (the test fails on it).
+                out.push(LOCAL_WAIT);
+                break;
+            }
+            let got = sub.try_reply(LOCAL_WAIT).map(|f| flood_number(&f));
+            out.push(if got == Some(n) {
+                at.elapsed()
+            } else {
+                LOCAL_WAIT
+            });
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        out
+    })
+}
+
+/// A numeric INFO cluster field.
+fn cluster_num(node: &TestServer, field: &str) -> u64 {
+    info_field(&info_cluster(node), field)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {field}: {}", show(&info_cluster(node))))
+}
+
+/// Asserts the local subscriber got the whole flood in order with no gap
+/// longer than [`LOCAL_BOUND`] while it ran, and the probes' p99 and
+/// maximum are within bounds; returns (p99, max) of the probes.
+fn assert_local_flowed(
+    who: &str,
+    got: &[(u32, Instant)],
+    sent: u32,
+    probes: &[Duration],
+) -> (Duration, Duration) {
+    assert_whole(got, 1..sent + 1, who);
+    let gap = got
+        .windows(2)
+        .map(|w| w[1].1.duration_since(w[0].1))
+        .max()
+        .unwrap_or_default();
+    assert!(gap < LOCAL_BOUND, "{who}: local delivery paused {gap:?}");
+    let mut lat = probes.to_vec();
+    lat.sort_unstable();
+    assert!(lat.len() > 50, "{who}: {} probes", lat.len());
+    let (p99, max) = (percentile(&lat, 0.99), lat[lat.len() - 1]);
+    assert!(
+        p99 < FLOOD_P99_BOUND && max < LOCAL_BOUND,
+        "{who}: local publish→deliver p99 {p99:?}, max {max:?}"
+    );
+    (p99, max)
+}
+
+/// Bytes the throttled proxy forwards per [`PROXY_TICK`] each way: 200 KB/s,
+/// a small fraction of what one pipelining publisher sends.
+const SLOW_LINK_RATE: usize = 2048;
+
+#[test]
+fn a_slow_nats_link_never_stalls_local_publishers_and_counts_what_it_drops() {
+    use pubsubd::cluster::{NATS_CLIENT_CAPACITY, OUTBOUND_QUEUE_BYTES, OUTBOUND_QUEUE_MESSAGES};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let nats = start_nats(1, "");
+    let proxy = Proxy::start(nats[0].port);
+    let via = format!("nats://127.0.0.1:{}", proxy.port);
+    let a = TestServer::start_with(&["--cluster-nats", &via, "--cluster-name", "slow"]);
+    let b = start_node(&[&nats[0]], "slow");
+    wait_linked(&[&a, &b]);
+    // The keys settled, so nothing but the flood and probes moves below.
+    wait_agreed_owner(&[&a, &b]);
+    let mut sub_a = a.raw();
+    sub_a.call("SUBSCRIBE flood");
+    let mut sub_b = b.raw();
+    sub_b.call("SUBSCRIBE flood");
+    let mut probe_b = b.raw();
+    probe_b.call("SUBSCRIBE probe");
+    let mut numsub = a.raw();
+    assert!(wait_until(Duration::from_secs(5), || numsub
+        .call("PUBSUB NUMSUB flood probe")
+        .ends_with(b":2\r\n$5\r\nprobe\r\n:1\r\n")));
+    let out0 = cluster_num(&a, "cluster_msgs_out");
+    let in0 = cluster_num(&b, "cluster_msgs_in");
+    let dropped0 = cluster_num(&a, "cluster_dropped_out");
+    let rss0 = rss_bytes(a.pid());
+
+    proxy.throttle(SLOW_LINK_RATE);
+    let stop = Arc::new(AtomicBool::new(false));
+    let local = read_numbers(sub_a, &stop);
+    let remote = read_numbers(sub_b, &stop);
+    let remote_probes = read_numbers(probe_b, &stop);
+    let probes = probe_local(&a, "probe", &stop);
+    // Watches A's memory and queues, and that neither node drops the
+    // other for silence while the link crawls.
+    let watch = {
+        let (stop, a_port, b_port, pid) = (Arc::clone(&stop), a.port, b.port, a.pid());
+        std::thread::spawn(move || {
+            let (mut rss, mut client_queued, mut lost_peer) = (0u64, 0u64, None);
+            let (mut ia, mut ib) = (
+                Raw::connect(&format!("127.0.0.1:{a_port}")),
+                Raw::connect(&format!("127.0.0.1:{b_port}")),
+            );
+            while !stop.load(Ordering::Relaxed) {
+                rss = rss.max(rss_bytes(pid));
+                let (x, y) = (ia.call("INFO cluster"), ib.call("INFO cluster"));
+                let num = |i: &[u8], f: &str| -> u64 {
+                    info_field(i, f).and_then(|v| v.parse().ok()).unwrap_or(0)
+                };
+                client_queued = client_queued.max(num(&x, "cluster_client_queued_out"));
+                if lost_peer.is_none()
+                    && (num(&x, "cluster_peers") != 1 || num(&y, "cluster_peers") != 1)
+                {
+                    lost_peer = Some(format!("A: {}\nB: {}", show(&x), show(&y)));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            (rss, client_queued, lost_peer)
+        })
+    };
+    let batches = flood(&a, "flood", Duration::from_secs(5));
+    let flooded = batches.last().map_or(0, |b| b.0 + FLOOD_BATCH - 1);
+    stop.store(true, Ordering::Relaxed);
+    let probes = probes.join().expect("probes");
+    let (rss, client_queued, lost_peer) = watch.join().expect("watch");
+    // The link recovers: A's queue drains.
+    proxy.throttle(0);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let i = info_cluster(&a);
+            info_field(&i, "cluster_queued_out").as_deref() == Some("0")
+                && info_field(&i, "cluster_client_queued_out").as_deref() == Some("0")
+        }),
+        "A's queues did not drain: {}",
+        show(&info_cluster(&a))
+    );
+    let local = local.join().expect("local");
+    let remote = remote.join().expect("remote");
+    let remote_probes = remote_probes.join().expect("remote probes");
+    let info = info_cluster(&a);
+    let num = |f: &str| -> u64 {
+        info_field(&info, f)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default()
+    };
+    let sent = num("cluster_msgs_out") - out0;
+    let dropped = num("cluster_dropped_out") - dropped0;
+    let (peak, peak_bytes) = (
+        num("cluster_queued_out_peak"),
+        num("cluster_queued_out_bytes_peak"),
+    );
+
+    let mut lat = probes.clone();
+    lat.sort_unstable();
+    let (p99, max) = (percentile(&lat, 0.99), lat[lat.len() - 1]);
+    let grew = rss.saturating_sub(rss0);
+    eprintln!(
+        "slow link ({} KB/s): {flooded} flooded in 5 s, {sent} sent, {dropped} dropped; \
+         queue peak {peak} messages / {} MB, client peak {client_queued}; RSS +{} MB; \
+         local probe p99 {p99:?} max {max:?}",
+        SLOW_LINK_RATE * 100 / 1024,
+        peak_bytes >> 20,
+        grew >> 20
+    );
+    assert_local_flowed("A", &local, flooded, &probes);
+    // Every message was either sent to NATS or counted as dropped.
+    assert_eq!(
+        sent + dropped,
+        u64::from(flooded) + probes.len() as u64,
+        "{}",
+        show(&info)
+    );
+    assert!(
+        dropped > 0,
+        "the slow link dropped nothing: {}",
+        show(&info)
+    );
+    // What was sent reached B, once and in order; nothing else did.
+    assert_eq!(cluster_num(&b, "cluster_msgs_in") - in0, sent);
+    assert_eq!((remote.len() + remote_probes.len()) as u64, sent);
+    assert!(
+        remote.windows(2).all(|w| w[0].0 < w[1].0),
+        "B: out of order or twice"
+    );
+    assert!(
+        lost_peer.is_none(),
+        "a node dropped the other while the link was slow: {lost_peer:?}"
+    );
+    assert!(peak <= OUTBOUND_QUEUE_MESSAGES as u64 && peak_bytes <= OUTBOUND_QUEUE_BYTES as u64);
+    assert!(
+        client_queued <= NATS_CLIENT_CAPACITY as u64,
+        "{client_queued}"
+    );
+    // Memory: the queue's byte bound, the client's frames and write
+    // buffer, and room for the allocator and the subscribers' outboxes.
+    let bound = OUTBOUND_QUEUE_BYTES + NATS_CLIENT_CAPACITY * (FLOOD_PAYLOAD + 64) + (64 << 20);
+    assert!(grew < bound as u64, "A's RSS grew by {} MB", grew >> 20);
+    for (n, who) in [(&a, "A"), (&b, "B")] {
+        // Everything read from NATS was handled, window confirmations too.
+        assert!(
+            wait_until(Duration::from_secs(5), || cluster_num(
+                n,
+                "cluster_inbound_buffered"
+            ) == 0),
+            "{who}: {}",
+            show(&info_cluster(n))
+        );
+        assert_eq!(
+            cluster_num(n, "cluster_disconnects"),
+            0,
+            "{who} was cut off"
+        );
+        assert_eq!(cluster_num(n, "cluster_inbound_dropped"), 0, "{who}");
+    }
+}
+
+/// Sends SIGCONT to a process when dropped, so that a failing test never
+/// leaves a node it stopped behind.
+struct Resume(u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
+#[test]
+fn a_slow_remote_node_never_stalls_the_publishing_node_nor_gets_cut_off() {
+    use pubsubd::cluster::INBOUND_CAPACITY;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let nats = start_nats(1, "");
+    let a = start_node(&[&nats[0]], "remote");
+    let b = start_node(&[&nats[0]], "remote");
+    wait_linked(&[&a, &b]);
+    wait_agreed_owner(&[&a, &b]);
+    // On B, a subscriber that never reads beside one that does.
+    let mut stuck = b.raw();
+    stuck.call("SUBSCRIBE flood");
+    let mut sub_b = b.raw();
+    sub_b.call("SUBSCRIBE flood");
+    let mut sub_a = a.raw();
+    sub_a.call("SUBSCRIBE flood");
+    let mut numsub = a.raw();
+    assert!(wait_until(Duration::from_secs(5), || numsub
+        .call("PUBSUB NUMSUB flood")
+        .ends_with(b":3\r\n")));
+    let (out0, in0) = (
+        cluster_num(&a, "cluster_msgs_out"),
+        cluster_num(&b, "cluster_msgs_in"),
+    );
+    let rss0 = rss_bytes(b.pid());
+
+    // 1: B's client does not read; B itself keeps up.
+    let stop = Arc::new(AtomicBool::new(false));
+    let local = read_numbers(sub_a, &stop);
+    let remote = read_numbers(sub_b, &stop);
+    let probes = probe_local(&a, "probe", &stop);
+    let rss_watch = {
+        let (stop, pid) = (Arc::clone(&stop), b.pid());
+        std::thread::spawn(move || {
+            let mut rss = 0;
+            while !stop.load(Ordering::Relaxed) {
+                rss = rss_bytes(pid).max(rss);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            rss
+        })
+    };
+    let batches = flood(&a, "flood", Duration::from_secs(4));
+    let flooded = batches.last().map_or(0, |b| b.0 + FLOOD_BATCH - 1);
+    stop.store(true, Ordering::Relaxed);
+    let probes = probes.join().expect("probes");
+    assert!(wait_until(Duration::from_secs(20), || {
+        let i = info_cluster(&a);
+        info_field(&i, "cluster_queued_out").as_deref() == Some("0")
+            && info_field(&i, "cluster_client_queued_out").as_deref() == Some("0")
+    }));
+    let sent = cluster_num(&a, "cluster_msgs_out") - out0;
+    assert!(
+        wait_until(Duration::from_secs(20), || cluster_num(
+            &b,
+            "cluster_msgs_in"
+        ) - in0
+            == sent),
+        "B did not receive all {sent} A sent: {}\nA: {}",
+        show(&info_cluster(&b)),
+        show(&info_cluster(&a))
+    );
+    let (local, remote) = (local.join().expect("local"), remote.join().expect("remote"));
+    let rss = rss_watch.join().expect("rss");
+    let info_b = info_cluster(&b);
+    let num = |f: &str| -> u64 {
+        info_field(&info_b, f)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default()
+    };
+    let mut lat = probes.clone();
+    lat.sort_unstable();
+    eprintln!(
+        "remote reader stuck: {flooded} flooded in 4 s, {} dropped on A; B: inbound peak {}, \
+         RSS +{} MB; A's local probe p99 {:?} max {:?}",
+        cluster_num(&a, "cluster_dropped_out"),
+        num("cluster_inbound_buffered_peak"),
+        rss.saturating_sub(rss0) >> 20,
+        percentile(&lat, 0.99),
+        lat[lat.len() - 1]
+    );
+    assert_local_flowed("A", &local, flooded, &probes);
+    assert_eq!(cluster_num(&a, "cluster_dropped_out"), 0, "A dropped");
+    // B's own NATS subscriber was never cut, dropped nothing, and its
+    // reading client got every message, once, in order.
+    assert_eq!(num("cluster_disconnects"), 0, "{}", show(&info_b));
+    assert_eq!(num("cluster_inbound_dropped"), 0, "{}", show(&info_b));
+    assert_whole(&remote, 1..flooded + 1, "B's reader");
+    // B holds at most its inbound buffer, and the stuck client at most
+    // its output buffer limit (32 MB), plus room for the allocator.
+    let bound = INBOUND_CAPACITY * (FLOOD_PAYLOAD + 64) + (32 << 20) + (64 << 20);
+    assert!(
+        rss.saturating_sub(rss0) < bound as u64,
+        "B's RSS grew by {} MB",
+        rss.saturating_sub(rss0) >> 20
+    );
+    drop(stuck);
+
+    // 2: B stops altogether for 1.5 s while A floods on.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut sub_a = a.raw();
+    sub_a.call("SUBSCRIBE flood2");
+    let local = read_numbers(sub_a, &stop);
+    let probes = probe_local(&a, "probe2", &stop);
+    let pid = b.pid();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1000));
+        let resume = Resume(pid);
+        let _ = Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status();
+        std::thread::sleep(Duration::from_millis(1500));
+        drop(resume);
+    });
+    let batches = flood(&a, "flood2", Duration::from_secs(4));
+    stopper.join().expect("stopper");
+    let flooded = batches.last().map_or(0, |b| b.0 + FLOOD_BATCH - 1);
+    stop.store(true, Ordering::Relaxed);
+    let (local, probes) = (local.join().expect("local"), probes.join().expect("probes"));
+    let mut lat = probes.clone();
+    lat.sort_unstable();
+    assert_local_flowed("A while B was stopped", &local, flooded, &probes);
+    assert_eq!(cluster_num(&a, "cluster_disconnects"), 0);
+    // B comes back: linked, and messages cross both ways again.
+    wait_linked(&[&a, &b]);
+    assert_crosses(&a, &b, "after-stop");
+    assert_crosses(&b, &a, "after-stop-back");
+    let info_b = info_cluster(&b);
+    eprintln!(
+        "remote node stopped 1.5 s: {flooded} flooded in 4 s; A: out {} dropped {}; B: in {}; A's local probe p99 {:?} max {:?}; \
+         B: disconnects {:?}, inbound peak {:?}, inbound dropped {:?}",
+        cluster_num(&a, "cluster_msgs_out") - out0,
+        cluster_num(&a, "cluster_dropped_out"),
+        cluster_num(&b, "cluster_msgs_in") - in0,
+        percentile(&lat, 0.99),
+        lat[lat.len() - 1],
+        info_field(&info_b, "cluster_disconnects"),
+        info_field(&info_b, "cluster_inbound_buffered_peak"),
+        info_field(&info_b, "cluster_inbound_dropped"),
+    );
 }
