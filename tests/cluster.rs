@@ -2905,12 +2905,35 @@ fn flood_number(frame: &[u8]) -> u32 {
 /// `node` as fast as it answers, for `how_long`; returns when each batch
 /// was written, by its first number (numbers start at 1).
 fn flood(node: &TestServer, chan: &str, how_long: Duration) -> Vec<(u32, Instant)> {
+    flood_until(node, chan, how_long, how_long, || true)
+}
+
+/// [`flood`] for at least `least`, then until `done` (asked every 250 ms)
+/// or `most` has passed, so a slow machine still floods long enough.
+fn flood_until(
+    node: &TestServer,
+    chan: &str,
+    least: Duration,
+    most: Duration,
+    mut done: impl FnMut() -> bool,
+) -> Vec<(u32, Instant)> {
     let mut c = node.raw();
     let pad = ".".repeat(FLOOD_PAYLOAD - 8);
     let mut batches = Vec::new();
     let mut next = 1u32;
     let start = Instant::now();
-    while start.elapsed() < how_long {
+    let mut asked = start;
+    loop {
+        let elapsed = start.elapsed();
+        if elapsed >= most {
+            break;
+        }
+        if elapsed >= least && asked.elapsed() >= Duration::from_millis(250) {
+            if done() {
+                break;
+            }
+            asked = Instant::now();
+        }
         let batch: Vec<u8> = (next..next + FLOOD_BATCH)
             .flat_map(|n| {
                 cmd(&[
@@ -3094,7 +3117,14 @@ fn a_slow_nats_link_never_stalls_local_publishers_and_counts_what_it_drops() {
             (rss, client_queued, lost_peer)
         })
     };
-    let batches = flood(&a, "flood", Duration::from_secs(5));
+    // Until the queue has overflowed (within the first second here).
+    let batches = flood_until(
+        &a,
+        "flood",
+        Duration::from_secs(5),
+        Duration::from_secs(15),
+        || cluster_num(&a, "cluster_dropped_out") > dropped0,
+    );
     let flooded = batches.last().map_or(0, |b| b.0 + FLOOD_BATCH - 1);
     stop.store(true, Ordering::Relaxed);
     let probes = probes.join().expect("probes");
@@ -3131,10 +3161,11 @@ fn a_slow_nats_link_never_stalls_local_publishers_and_counts_what_it_drops() {
     let (p99, max) = (percentile(&lat, 0.99), lat[lat.len() - 1]);
     let grew = rss.saturating_sub(rss0);
     eprintln!(
-        "slow link ({} KB/s): {flooded} flooded in 5 s, {sent} sent, {dropped} dropped; \
+        "slow link ({} KB/s): {flooded} flooded in {:?}, {sent} sent, {dropped} dropped; \
          queue peak {peak} messages / {} MB, client peak {client_queued}; RSS +{} MB; \
          local probe p99 {p99:?} max {max:?}",
         SLOW_LINK_RATE * 100 / 1024,
+        batches[batches.len() - 1].1.duration_since(batches[0].1),
         peak_bytes >> 20,
         grew >> 20
     );
