@@ -2341,3 +2341,1037 @@ fn key_commands_and_transactions_from_any_node_run_on_the_owner() {
     assert!(info_field(&info, "cluster_keys_forwarded_out").is_some_and(|v| v != "0"));
     assert!(info_field(&info, "cluster_key_updates_in").is_some_and(|v| v != "0"));
 }
+
+/// How long a proxy thread waits on a socket before it looks at the
+/// proxy's state again (cut, stop): bounds how long they outlive a stop.
+const PROXY_POLL: Duration = Duration::from_millis(20);
+
+/// A throttled proxy forwards at most its rate in bytes per tick.
+const PROXY_TICK: Duration = Duration::from_millis(10);
+
+/// What a [`Proxy`]'s threads share.
+#[derive(Default)]
+struct ProxyState {
+    /// While set, new connections are closed at once.
+    cut: std::sync::atomic::AtomicBool,
+    stop: std::sync::atomic::AtomicBool,
+    /// Bytes forwarded per [`PROXY_TICK`] in each direction; 0: no limit.
+    rate: std::sync::atomic::AtomicUsize,
+    /// Both ends of every connection forwarded, so a cut closes them at
+    /// once rather than a poll later.
+    open: std::sync::Mutex<Vec<TcpStream>>,
+    threads: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+/// A TCP proxy on 127.0.0.1 that the test controls: it forwards each
+/// connection to `target` on two threads, and can be cut (every connection
+/// closed, new ones refused until healed) or throttled. Stopped on drop.
+struct Proxy {
+    port: u16,
+    state: std::sync::Arc<ProxyState>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(target: u16) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("proxy addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let state = std::sync::Arc::new(ProxyState::default());
+        let st = std::sync::Arc::clone(&state);
+        let accept = std::thread::spawn(move || {
+            while !st.stop.load(Ordering::Relaxed) {
+                let Ok((inbound, _)) = listener.accept() else {
+                    std::thread::sleep(PROXY_POLL);
+                    continue;
+                };
+                if st.cut.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let _ = inbound.set_nonblocking(false);
+                let Ok(outbound) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let (Ok(i2), Ok(o2)) = (inbound.try_clone(), outbound.try_clone()) else {
+                    continue;
+                };
+                {
+                    let mut open = st.open.lock().expect("proxy lock");
+                    open.extend(inbound.try_clone());
+                    open.extend(outbound.try_clone());
+                }
+                let mut threads = st.threads.lock().expect("proxy lock");
+                for (from, to) in [(inbound, outbound), (o2, i2)] {
+                    let st = std::sync::Arc::clone(&st);
+                    threads.push(std::thread::spawn(move || pump(from, to, &st)));
+                }
+            }
+        });
+        Proxy {
+            port,
+            state,
+            accept: Some(accept),
+        }
+    }
+
+    /// Closes every connection now and refuses new ones until [`Proxy::heal`].
+    fn cut(&self) {
+        self.state
+            .cut
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        for s in self.state.open.lock().expect("proxy lock").drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn heal(&self) {
+        self.state
+            .cut
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Forwards at most `bytes` per [`PROXY_TICK`] each way from now on
+    /// (0: no limit).
+    fn throttle(&self, bytes: usize) {
+        self.state
+            .rate
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Copies `from` to `to` until either closes or the proxy stops; closes
+/// both when it ends.
+fn pump(mut from: TcpStream, mut to: TcpStream, st: &ProxyState) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let _ = from.set_read_timeout(Some(PROXY_POLL));
+    // A receiver that stops reading for this long ends the connection.
+    let _ = to.set_write_timeout(Some(Duration::from_secs(5)));
+    let mut buf = vec![0u8; 64 * 1024];
+    while !st.stop.load(Ordering::Relaxed) {
+        let rate = st.rate.load(Ordering::Relaxed);
+        let most = if rate == 0 {
+            buf.len()
+        } else {
+            rate.min(buf.len())
+        };
+        match from.read(&mut buf[..most]) {
+            Ok(0) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                if rate != 0 {
+                    std::thread::sleep(PROXY_TICK);
+                }
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+    }
+    let _ = from.shutdown(std::net::Shutdown::Both);
+    let _ = to.shutdown(std::net::Shutdown::Both);
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.state
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.cut();
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+        let threads = std::mem::take(&mut *self.state.threads.lock().expect("proxy lock"));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts a nats-server on `port` with config `conf` and waits until it
+/// listens.
+fn spawn_nats(port: u16, conf: &str) -> Nats {
+    let dir = TempDir::new("nats");
+    let path = dir.write("nats.conf", conf);
+    let child = Command::new(nats_bin())
+        .arg("-c")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nats-server");
+    let nats = Nats {
+        port,
+        child,
+        _dir: dir,
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "nats-server on {port} did not start"
+    );
+    nats
+}
+
+/// Two NATS servers clustered only through two proxies: each one's single
+/// route goes to a proxy in front of the other's cluster port, and neither
+/// advertises itself to clients, so cutting the proxies splits them.
+fn start_nats_pair_through_proxies() -> (Vec<Nats>, Vec<Proxy>) {
+    let cports = [free_port(), free_port()];
+    let proxies = vec![Proxy::start(cports[1]), Proxy::start(cports[0])];
+    let nats = (0..2)
+        .map(|i| {
+            let port = free_port();
+            let conf = format!(
+                "listen: 127.0.0.1:{port}\nserver_name: s{i}\ncluster {{\n name: split\n \
+                 listen: 127.0.0.1:{}\n routes: [\"nats-route://127.0.0.1:{}\"]\n \
+                 no_advertise: true\n}}\n",
+                cports[i], proxies[i].port
+            );
+            spawn_nats(port, &conf)
+        })
+        .collect();
+    (nats, proxies)
+}
+
+/// What one side of a split saw: its own messages (number, sent at,
+/// publish→deliver latency, PUBLISH reply), the other side's messages
+/// received (payload, arrival), and the slowest INFO.
+#[derive(Default)]
+struct SideLog {
+    own: Vec<(u32, Instant, Duration, i64)>,
+    other: Vec<(String, Instant)>,
+    slowest_info: Duration,
+}
+
+/// Longest a side waits for one of its own messages before it gives up on
+/// it (the test then fails: local delivery stalled).
+const LOCAL_WAIT: Duration = Duration::from_secs(2);
+
+/// Publishes `<label>-<n>` on `split` from `node` about every 5 ms until
+/// `stop`, each time timing how long its own subscriber on the same node
+/// takes to get it, and asks INFO every tenth message.
+fn split_side(
+    node: &TestServer,
+    label: &'static str,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<SideLog> {
+    let mut sub = node.raw();
+    sub.call("SUBSCRIBE split");
+    let (mut p, mut info) = (node.raw(), node.raw());
+    let stop = std::sync::Arc::clone(stop);
+    std::thread::spawn(move || {
+        let mut log = SideLog::default();
+        let mut n = 0u32;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let take = |frame: Vec<u8>, log: &mut SideLog| -> Option<u32> {
+            let text = show(&frame);
+            let payload = text.trim_end().rsplit("\r\n").next().unwrap_or_default();
+            match payload
+                .strip_prefix(label)
+                .and_then(|r| r.strip_prefix('-'))
+            {
+                Some(num) => num.parse().ok(),
+                None => {
+                    log.other.push((payload.to_string(), Instant::now()));
+                    None
+                }
+            }
+        };
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+            n += 1;
+            let sent = Instant::now();
+            let reply = p.call(&format!("PUBLISH split {label}-{n}"));
+            let count = int_reply(&reply);
+            let latency = loop {
+                let Some(frame) = sub.try_reply(LOCAL_WAIT.saturating_sub(sent.elapsed())) else {
+                    break LOCAL_WAIT;
+                };
+                if let Some(got) = take(frame, &mut log) {
+                    assert_eq!(got, n, "{label}: own message out of order or twice");
+                    break sent.elapsed();
+                }
+            };
+            log.own.push((n, sent, latency, count));
+            if latency >= LOCAL_WAIT {
+                break;
+            }
+            if n.is_multiple_of(10) {
+                let t = Instant::now();
+                let i = info.call("INFO cluster");
+                assert!(i.starts_with(b"$"), "{}", show(&i));
+                log.slowest_info = log.slowest_info.max(t.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        while let Some(frame) = sub.try_reply(Duration::from_millis(500)) {
+            assert!(take(frame, &mut log).is_none(), "{label}: own message late");
+        }
+        log
+    })
+}
+
+/// Reads `split` messages on a passive subscriber until `stop` and quiet.
+fn split_listener(
+    node: &TestServer,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<(String, Instant)>> {
+    let mut sub = node.raw();
+    sub.call("SUBSCRIBE split");
+    let stop = std::sync::Arc::clone(stop);
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let stopping = stop.load(std::sync::atomic::Ordering::Relaxed);
+            let wait = Duration::from_millis(if stopping { 500 } else { 50 });
+            match sub.try_reply(wait) {
+                Some(frame) => {
+                    let text = show(&frame);
+                    let payload = text.trim_end().rsplit("\r\n").next().unwrap_or_default();
+                    out.push((payload.to_string(), Instant::now()));
+                }
+                None if stopping => break,
+                None => {}
+            }
+        }
+        out
+    })
+}
+
+/// Publish→deliver on one node may take at most this long for any message,
+/// split or not. A stall behind NATS would last seconds (a route retry,
+/// `PEER_TTL`); a debug build on a loaded 2-core machine has been seen to
+/// take 108 ms now and then, so the bound leaves room for that.
+const LOCAL_BOUND: Duration = Duration::from_millis(250);
+
+/// ... and 99% of messages at most this long.
+const LOCAL_P99_BOUND: Duration = Duration::from_millis(50);
+
+/// After a split heals, messages cross again within this (NATS retries a
+/// route every second, then spreads interest).
+const HEAL_BOUND: Duration = Duration::from_secs(5);
+
+/// Asserts what `from`'s messages (`sent`: number and send time) look like
+/// at a receiver on the other side: none twice, none sent during the split
+/// `[cut, heal)`, all from the first one that crossed after the heal on,
+/// and that one within [`HEAL_BOUND`]; returns when crossing resumed after
+/// the heal.
+fn assert_split_crossing(
+    who: &str,
+    from: &str,
+    sent: &[(u32, Instant)],
+    got: &[(String, Instant)],
+    cut: Instant,
+    heal: Instant,
+) -> Duration {
+    let nums: Vec<u32> = got
+        .iter()
+        .filter_map(|(p, _)| p.strip_prefix(from)?.strip_prefix('-')?.parse().ok())
+        .collect();
+    let mut unique = nums.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), nums.len(), "{who}: a message of {from} twice");
+    assert!(
+        nums.windows(2).all(|w| w[0] < w[1]),
+        "{who}: {from} out of order"
+    );
+    let sent_at = |n: u32| sent[n as usize - 1].1;
+    let before = nums.iter().filter(|&&n| sent_at(n) < cut).count();
+    assert!(
+        before > 0,
+        "{who}: nothing of {from} crossed before the split"
+    );
+    let during: Vec<u32> = nums
+        .iter()
+        .copied()
+        .filter(|&n| (cut..heal).contains(&sent_at(n)))
+        .collect();
+    assert!(
+        during.is_empty(),
+        "{who}: {from}'s {during:?} crossed the split"
+    );
+    let first = nums
+        .iter()
+        .position(|&n| sent_at(n) >= heal)
+        .unwrap_or_else(|| panic!("{who}: nothing of {from} crossed after the heal"));
+    let resumed = got
+        .iter()
+        .filter(|(p, _)| p.starts_with(&format!("{from}-")))
+        .nth(first)
+        .map(|(_, at)| at.duration_since(heal))
+        .unwrap_or_default();
+    assert!(
+        resumed <= HEAL_BOUND,
+        "{who}: {from} crossed again only {resumed:?} after the heal"
+    );
+    let last = sent.len() as u32;
+    let want: Vec<u32> = (nums[first]..=last).collect();
+    assert!(
+        nums[first..] == want[..],
+        "{who}: {from} lost messages after crossing resumed ({} of {})",
+        nums.len() - first,
+        want.len()
+    );
+    resumed
+}
+
+#[test]
+fn a_split_nats_cluster_serves_each_side_and_converges_when_healed() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (nats, proxies) = start_nats_pair_through_proxies();
+    // a starts first, alone on s0: it owns the keys; b and c are on s1.
+    let a = start_node(&[&nats[0]], "split");
+    let a_id = info_field(&info_cluster(&a), "cluster_node_id");
+    assert!(wait_until(Duration::from_secs(15), || info_field(
+        &info_cluster(&a),
+        "cluster_keys_owner"
+    ) == a_id));
+    let b = start_node(&[&nats[1]], "split");
+    let c = start_node(&[&nats[1]], "split");
+    let all = [&a, &b, &c];
+    wait_linked(&all);
+    assert_eq!(wait_agreed_owner(&all), 0);
+    let (mut ka, mut kb) = (a.raw(), b.raw());
+    for i in 1..=10 {
+        let k = if i % 2 == 0 { &mut ka } else { &mut kb };
+        k.expect_call("INCR ids", &int(i));
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let listen_c = split_listener(&c, &stop);
+    let side_a = split_side(&a, "a", &stop);
+    let side_b = split_side(&b, "b", &stop);
+    let mut probe_a = a.raw();
+    let mut probe_b = b.raw();
+    assert!(wait_until(Duration::from_secs(5), || {
+        probe_a.call("PUBSUB NUMSUB split").ends_with(b":3\r\n")
+            && probe_b.call("PUBSUB NUMSUB split").ends_with(b":3\r\n")
+    }));
+    let settled = Instant::now();
+    std::thread::sleep(Duration::from_millis(1000));
+
+    for p in &proxies {
+        p.cut();
+    }
+    let cut = Instant::now();
+    // Each side stops counting the other once it has been silent for
+    // PEER_TTL; the s1 side elects its own owner of the keys.
+    let forgot = wait_until(Duration::from_secs(6), || {
+        info_field(&info_cluster(&a), "cluster_peers").as_deref() == Some("0")
+            && info_field(&info_cluster(&b), "cluster_peers").as_deref() == Some("1")
+    });
+    assert!(forgot, "peers kept: {}", show(&info_cluster(&a)));
+    let forgot_after = cut.elapsed();
+    let split_owner = 1 + wait_agreed_owner(&[&b, &c]);
+    for n in all {
+        assert_eq!(
+            info_field(&info_cluster(n), "cluster_link").as_deref(),
+            Some("connected")
+        );
+    }
+    let numsub = |n: i64| [b"*2\r\n".to_vec(), bulk(b"split"), int(n)].concat();
+    probe_a.expect_call("PUBSUB NUMSUB split", &numsub(1));
+    probe_b.expect_call("PUBSUB NUMSUB split", &numsub(2));
+    // Each side counts on from the value it had: the ids repeat across
+    // the sides (the README says so).
+    for i in 11..=13 {
+        ka.expect_call("INCR ids", &int(i));
+    }
+    for i in 11..=15 {
+        kb.expect_call("INCR ids", &int(i));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    for p in &proxies {
+        p.heal();
+    }
+    let heal = Instant::now();
+    let owner = wait_agreed_owner(&all);
+    let agreed = heal.elapsed();
+    assert_eq!(
+        owner, split_owner,
+        "the owner of the older epoch kept the keys"
+    );
+    // The keys are the s1 side's: a's increments during the split are gone.
+    ka.expect_call("INCR ids", &int(16));
+    kb.expect_call("INCR ids", &int(17));
+    assert!(wait_until(HEAL_BOUND, || {
+        probe_a.call("PUBSUB NUMSUB split").ends_with(b":3\r\n")
+    }));
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    let (la, lb) = (
+        side_a.join().expect("side a"),
+        side_b.join().expect("side b"),
+    );
+    let lc = listen_c.join().expect("listener c");
+
+    for (name, log) in [("a", &la), ("b", &lb)] {
+        let mut lat: Vec<Duration> = log.own.iter().map(|m| m.2).collect();
+        lat.sort_unstable();
+        let (p99, max) = (percentile(&lat, 0.99), lat[lat.len() - 1]);
+        eprintln!(
+            "split, side {name}: {} messages, local publish→deliver p99 {p99:?} max {max:?}, slowest INFO {:?}",
+            lat.len(),
+            log.slowest_info
+        );
+        assert!(
+            max < LOCAL_BOUND && p99 < LOCAL_P99_BOUND,
+            "side {name}: local delivery took {max:?} (p99 {p99:?})"
+        );
+        assert!(
+            log.slowest_info < LOCAL_BOUND,
+            "{name}: INFO took {:?}",
+            log.slowest_info
+        );
+        // PUBLISH counts the other side until it is forgotten, then only
+        // its own side; all three again after the heal.
+        let local = if name == "a" { 1 } else { 2 };
+        let forgotten = cut + forgot_after;
+        for &(n, at, _, count) in &log.own {
+            if (settled..cut).contains(&at) {
+                assert_eq!(count, 3, "{name}-{n} before the split");
+            } else if at > forgotten && at < heal {
+                assert_eq!(count, local, "{name}-{n} during the split");
+            }
+        }
+        assert_eq!(
+            log.own.last().map(|m| m.3),
+            Some(3),
+            "{name}: count after the heal"
+        );
+    }
+    let sent =
+        |log: &SideLog| -> Vec<(u32, Instant)> { log.own.iter().map(|m| (m.0, m.1)).collect() };
+    let (sa, sb) = (sent(&la), sent(&lb));
+    let r1 = assert_split_crossing("a", "b", &sb, &la.other, cut, heal);
+    let r2 = assert_split_crossing("b", "a", &sa, &lb.other, cut, heal);
+    let r3 = assert_split_crossing("c", "a", &sa, &lc, cut, heal);
+    // b and c share s1: b's messages reach c throughout, once each.
+    let from_b: Vec<u32> = lc
+        .iter()
+        .filter_map(|(p, _)| p.strip_prefix("b-")?.parse().ok())
+        .collect();
+    let want: Vec<u32> = (1..=sb.len() as u32).collect();
+    assert!(
+        from_b == want,
+        "c: {} of b's {} messages",
+        from_b.len(),
+        want.len()
+    );
+    eprintln!(
+        "split: peers forgotten {forgot_after:?} after the cut; one owner {agreed:?} after the heal; \
+         crossing resumed after {r1:?} / {r2:?} / {r3:?}"
+    );
+    for n in all {
+        n.raw().expect_call("PING", b"+PONG\r\n");
+    }
+}
+
+/// Payload size of the flood in the slow-link tests: large enough that a
+/// queue without a byte bound would grow by hundreds of MB in seconds.
+const FLOOD_PAYLOAD: usize = 1024;
+
+/// The p99 of publish→deliver on a node while a flood runs on it: the
+/// flood's batches share the node and the machine's two cores with the
+/// probe (a stall behind NATS would take seconds).
+const FLOOD_P99_BOUND: Duration = Duration::from_millis(100);
+
+/// PUBLISHes the flood pipelines in one write.
+const FLOOD_BATCH: u32 = 200;
+
+/// The number carried by a flood or probe message (`<8 digits>.....`).
+fn flood_number(frame: &[u8]) -> u32 {
+    let text = show(frame);
+    let payload = text.trim_end().rsplit("\r\n").next().unwrap_or_default();
+    payload
+        .get(..8)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a flood message: {:?}", &text[..text.len().min(80)]))
+}
+
+/// Pipelines numbered [`FLOOD_PAYLOAD`]-byte PUBLISHes on `chan` from
+/// `node` as fast as it answers, for `how_long`; returns when each batch
+/// was written, by its first number (numbers start at 1).
+fn flood(node: &TestServer, chan: &str, how_long: Duration) -> Vec<(u32, Instant)> {
+    flood_until(node, chan, how_long, how_long, || true)
+}
+
+/// [`flood`] for at least `least`, then until `done` (asked every 250 ms)
+/// or `most` has passed, so a slow machine still floods long enough.
+fn flood_until(
+    node: &TestServer,
+    chan: &str,
+    least: Duration,
+    most: Duration,
+    mut done: impl FnMut() -> bool,
+) -> Vec<(u32, Instant)> {
+    let mut c = node.raw();
+    let pad = ".".repeat(FLOOD_PAYLOAD - 8);
+    let mut batches = Vec::new();
+    let mut next = 1u32;
+    let start = Instant::now();
+    let mut asked = start;
+    loop {
+        let elapsed = start.elapsed();
+        if elapsed >= most {
+            break;
+        }
+        if elapsed >= least && asked.elapsed() >= Duration::from_millis(250) {
+            if done() {
+                break;
+            }
+            asked = Instant::now();
+        }
+        let batch: Vec<u8> = (next..next + FLOOD_BATCH)
+            .flat_map(|n| {
+                cmd(&[
+                    b"PUBLISH",
+                    chan.as_bytes(),
+                    format!("{n:08}{pad}").as_bytes(),
+                ])
+            })
+            .collect();
+        batches.push((next, Instant::now()));
+        c.send(&batch);
+        for _ in 0..FLOOD_BATCH {
+            let r = c.reply();
+            assert!(r.starts_with(b":"), "{}", show(&r));
+        }
+        next += FLOOD_BATCH;
+    }
+    batches
+}
+
+/// Reads numbered messages from `sub` (already subscribed) until `stop`
+/// and quiet for 500 ms: (number, arrival).
+fn read_numbers(
+    mut sub: Raw,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<(u32, Instant)>> {
+    let stop = std::sync::Arc::clone(stop);
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let stopping = stop.load(std::sync::atomic::Ordering::Relaxed);
+            let wait = Duration::from_millis(if stopping { 500 } else { 50 });
+            match sub.try_reply(wait) {
+                Some(frame) => out.push((flood_number(&frame), Instant::now())),
+                None if stopping => break,
+                None => {}
+            }
+        }
+        out
+    })
+}
+
+/// Every 10 ms until `stop`, publishes one message on `chan` on `node` and
+/// times its delivery to a subscriber on the same node; returns the
+/// latencies (a message not delivered in [`LOCAL_WAIT`] counts as that).
+fn probe_local(
+    node: &TestServer,
+    chan: &'static str,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<Duration>> {
+    let mut sub = node.raw();
+    sub.call(&format!("SUBSCRIBE {chan}"));
+    let mut p = node.raw();
+    let stop = std::sync::Arc::clone(stop);
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut n = 0u32;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+            n += 1;
+            let at = Instant::now();
+            p.send(&cmd(&[
+                b"PUBLISH",
+                chan.as_bytes(),
+                format!("{n:08}").as_bytes(),
+            ]));
+            if p.try_reply(LOCAL_WAIT).is_none() {
+                // No reply at all: the node stalled (the test fails on it).
+                out.push(LOCAL_WAIT);
+                break;
+            }
+            let got = sub.try_reply(LOCAL_WAIT).map(|f| flood_number(&f));
+            out.push(if got == Some(n) {
+                at.elapsed()
+            } else {
+                LOCAL_WAIT
+            });
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        out
+    })
+}
+
+/// A numeric INFO cluster field.
+fn cluster_num(node: &TestServer, field: &str) -> u64 {
+    info_field(&info_cluster(node), field)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {field}: {}", show(&info_cluster(node))))
+}
+
+/// Asserts the local subscriber got the whole flood in order with no gap
+/// longer than [`LOCAL_BOUND`] while it ran, and the probes' p99 and
+/// maximum are within bounds; returns (p99, max) of the probes.
+fn assert_local_flowed(
+    who: &str,
+    got: &[(u32, Instant)],
+    sent: u32,
+    probes: &[Duration],
+) -> (Duration, Duration) {
+    assert_whole(got, 1..sent + 1, who);
+    let gap = got
+        .windows(2)
+        .map(|w| w[1].1.duration_since(w[0].1))
+        .max()
+        .unwrap_or_default();
+    assert!(gap < LOCAL_BOUND, "{who}: local delivery paused {gap:?}");
+    let mut lat = probes.to_vec();
+    lat.sort_unstable();
+    assert!(lat.len() > 50, "{who}: {} probes", lat.len());
+    let (p99, max) = (percentile(&lat, 0.99), lat[lat.len() - 1]);
+    assert!(
+        p99 < FLOOD_P99_BOUND && max < LOCAL_BOUND,
+        "{who}: local publish→deliver p99 {p99:?}, max {max:?}"
+    );
+    (p99, max)
+}
+
+/// Bytes the throttled proxy forwards per [`PROXY_TICK`] each way: 200 KB/s,
+/// a small fraction of what one pipelining publisher sends.
+const SLOW_LINK_RATE: usize = 2048;
+
+#[test]
+fn a_slow_nats_link_never_stalls_local_publishers_and_counts_what_it_drops() {
+    use pubsubd::cluster::{NATS_CLIENT_CAPACITY, OUTBOUND_QUEUE_BYTES, OUTBOUND_QUEUE_MESSAGES};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let nats = start_nats(1, "");
+    let proxy = Proxy::start(nats[0].port);
+    let via = format!("nats://127.0.0.1:{}", proxy.port);
+    let a = TestServer::start_with(&["--cluster-nats", &via, "--cluster-name", "slow"]);
+    let b = start_node(&[&nats[0]], "slow");
+    wait_linked(&[&a, &b]);
+    // The keys settled, so nothing but the flood and probes moves below.
+    wait_agreed_owner(&[&a, &b]);
+    let mut sub_a = a.raw();
+    sub_a.call("SUBSCRIBE flood");
+    let mut sub_b = b.raw();
+    sub_b.call("SUBSCRIBE flood");
+    let mut probe_b = b.raw();
+    probe_b.call("SUBSCRIBE probe");
+    let mut numsub = a.raw();
+    assert!(wait_until(Duration::from_secs(5), || numsub
+        .call("PUBSUB NUMSUB flood probe")
+        .ends_with(b":2\r\n$5\r\nprobe\r\n:1\r\n")));
+    let out0 = cluster_num(&a, "cluster_msgs_out");
+    let in0 = cluster_num(&b, "cluster_msgs_in");
+    let dropped0 = cluster_num(&a, "cluster_dropped_out");
+    let rss0 = rss_bytes(a.pid());
+
+    proxy.throttle(SLOW_LINK_RATE);
+    let stop = Arc::new(AtomicBool::new(false));
+    let local = read_numbers(sub_a, &stop);
+    let remote = read_numbers(sub_b, &stop);
+    let remote_probes = read_numbers(probe_b, &stop);
+    let probes = probe_local(&a, "probe", &stop);
+    // Watches A's memory and queues, and that neither node drops the
+    // other for silence while the link crawls.
+    let watch = {
+        let (stop, a_port, b_port, pid) = (Arc::clone(&stop), a.port, b.port, a.pid());
+        std::thread::spawn(move || {
+            let (mut rss, mut client_queued, mut lost_peer) = (0u64, 0u64, None);
+            let (mut ia, mut ib) = (
+                Raw::connect(&format!("127.0.0.1:{a_port}")),
+                Raw::connect(&format!("127.0.0.1:{b_port}")),
+            );
+            while !stop.load(Ordering::Relaxed) {
+                rss = rss.max(rss_bytes(pid));
+                let (x, y) = (ia.call("INFO cluster"), ib.call("INFO cluster"));
+                let num = |i: &[u8], f: &str| -> u64 {
+                    info_field(i, f).and_then(|v| v.parse().ok()).unwrap_or(0)
+                };
+                client_queued = client_queued.max(num(&x, "cluster_client_queued_out"));
+                if lost_peer.is_none()
+                    && (num(&x, "cluster_peers") != 1 || num(&y, "cluster_peers") != 1)
+                {
+                    lost_peer = Some(format!("A: {}\nB: {}", show(&x), show(&y)));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            (rss, client_queued, lost_peer)
+        })
+    };
+    // Until the queue has overflowed (within the first second here).
+    let batches = flood_until(
+        &a,
+        "flood",
+        Duration::from_secs(5),
+        Duration::from_secs(15),
+        || cluster_num(&a, "cluster_dropped_out") > dropped0,
+    );
+    let flooded = batches.last().map_or(0, |b| b.0 + FLOOD_BATCH - 1);
+    stop.store(true, Ordering::Relaxed);
+    let probes = probes.join().expect("probes");
+    let (rss, client_queued, lost_peer) = watch.join().expect("watch");
+    // The link recovers: A's queue drains.
+    proxy.throttle(0);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let i = info_cluster(&a);
+            info_field(&i, "cluster_queued_out").as_deref() == Some("0")
+                && info_field(&i, "cluster_client_queued_out").as_deref() == Some("0")
+        }),
+        "A's queues did not drain: {}",
+        show(&info_cluster(&a))
+    );
+    let local = local.join().expect("local");
+    let remote = remote.join().expect("remote");
+    let remote_probes = remote_probes.join().expect("remote probes");
+    let info = info_cluster(&a);
+    let num = |f: &str| -> u64 {
+        info_field(&info, f)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default()
+    };
+    let sent = num("cluster_msgs_out") - out0;
+    let dropped = num("cluster_dropped_out") - dropped0;
+    let (peak, peak_bytes) = (
+        num("cluster_queued_out_peak"),
+        num("cluster_queued_out_bytes_peak"),
+    );
+
+    let mut lat = probes.clone();
+    lat.sort_unstable();
+    let (p99, max) = (percentile(&lat, 0.99), lat[lat.len() - 1]);
+    let grew = rss.saturating_sub(rss0);
+    eprintln!(
+        "slow link ({} KB/s): {flooded} flooded in {:?}, {sent} sent, {dropped} dropped; \
+         queue peak {peak} messages / {} MB, client peak {client_queued}; RSS +{} MB; \
+         local probe p99 {p99:?} max {max:?}",
+        SLOW_LINK_RATE * 100 / 1024,
+        batches[batches.len() - 1].1.duration_since(batches[0].1),
+        peak_bytes >> 20,
+        grew >> 20
+    );
+    assert_local_flowed("A", &local, flooded, &probes);
+    // Every message was either sent to NATS or counted as dropped.
+    assert_eq!(
+        sent + dropped,
+        u64::from(flooded) + probes.len() as u64,
+        "{}",
+        show(&info)
+    );
+    assert!(
+        dropped > 0,
+        "the slow link dropped nothing: {}",
+        show(&info)
+    );
+    // What was sent reached B, once and in order; nothing else did.
+    assert_eq!(cluster_num(&b, "cluster_msgs_in") - in0, sent);
+    assert_eq!((remote.len() + remote_probes.len()) as u64, sent);
+    assert!(
+        remote.windows(2).all(|w| w[0].0 < w[1].0),
+        "B: out of order or twice"
+    );
+    assert!(
+        lost_peer.is_none(),
+        "a node dropped the other while the link was slow: {lost_peer:?}"
+    );
+    assert!(peak <= OUTBOUND_QUEUE_MESSAGES as u64 && peak_bytes <= OUTBOUND_QUEUE_BYTES as u64);
+    assert!(
+        client_queued <= NATS_CLIENT_CAPACITY as u64,
+        "{client_queued}"
+    );
+    // Memory: the queue's byte bound, the client's frames and write
+    // buffer, and room for the allocator and the subscribers' outboxes.
+    let bound = OUTBOUND_QUEUE_BYTES + NATS_CLIENT_CAPACITY * (FLOOD_PAYLOAD + 64) + (64 << 20);
+    assert!(grew < bound as u64, "A's RSS grew by {} MB", grew >> 20);
+    for (n, who) in [(&a, "A"), (&b, "B")] {
+        // Everything read from NATS was handled, window confirmations too.
+        assert!(
+            wait_until(Duration::from_secs(5), || cluster_num(
+                n,
+                "cluster_inbound_buffered"
+            ) == 0),
+            "{who}: {}",
+            show(&info_cluster(n))
+        );
+        assert_eq!(
+            cluster_num(n, "cluster_disconnects"),
+            0,
+            "{who} was cut off"
+        );
+        assert_eq!(cluster_num(n, "cluster_inbound_dropped"), 0, "{who}");
+    }
+}
+
+/// Sends SIGCONT to a process when dropped, so that a failing test never
+/// leaves a node it stopped behind.
+struct Resume(u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
+#[test]
+fn a_slow_remote_node_never_stalls_the_publishing_node_nor_gets_cut_off() {
+    use pubsubd::cluster::INBOUND_CAPACITY;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let nats = start_nats(1, "");
+    let a = start_node(&[&nats[0]], "remote");
+    let b = start_node(&[&nats[0]], "remote");
+    wait_linked(&[&a, &b]);
+    wait_agreed_owner(&[&a, &b]);
+    // On B, a subscriber that never reads beside one that does.
+    let mut stuck = b.raw();
+    stuck.call("SUBSCRIBE flood");
+    let mut sub_b = b.raw();
+    sub_b.call("SUBSCRIBE flood");
+    let mut sub_a = a.raw();
+    sub_a.call("SUBSCRIBE flood");
+    let mut numsub = a.raw();
+    assert!(wait_until(Duration::from_secs(5), || numsub
+        .call("PUBSUB NUMSUB flood")
+        .ends_with(b":3\r\n")));
+    let (out0, in0) = (
+        cluster_num(&a, "cluster_msgs_out"),
+        cluster_num(&b, "cluster_msgs_in"),
+    );
+    let rss0 = rss_bytes(b.pid());
+
+    // 1: B's client does not read; B itself keeps up.
+    let stop = Arc::new(AtomicBool::new(false));
+    let local = read_numbers(sub_a, &stop);
+    let remote = read_numbers(sub_b, &stop);
+    let probes = probe_local(&a, "probe", &stop);
+    let rss_watch = {
+        let (stop, pid) = (Arc::clone(&stop), b.pid());
+        std::thread::spawn(move || {
+            let mut rss = 0;
+            while !stop.load(Ordering::Relaxed) {
+                rss = rss_bytes(pid).max(rss);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            rss
+        })
+    };
+    let batches = flood(&a, "flood", Duration::from_secs(4));
+    let flooded = batches.last().map_or(0, |b| b.0 + FLOOD_BATCH - 1);
+    stop.store(true, Ordering::Relaxed);
+    let probes = probes.join().expect("probes");
+    assert!(wait_until(Duration::from_secs(20), || {
+        let i = info_cluster(&a);
+        info_field(&i, "cluster_queued_out").as_deref() == Some("0")
+            && info_field(&i, "cluster_client_queued_out").as_deref() == Some("0")
+    }));
+    let sent = cluster_num(&a, "cluster_msgs_out") - out0;
+    assert!(
+        wait_until(Duration::from_secs(20), || cluster_num(
+            &b,
+            "cluster_msgs_in"
+        ) - in0
+            == sent),
+        "B did not receive all {sent} A sent: {}\nA: {}",
+        show(&info_cluster(&b)),
+        show(&info_cluster(&a))
+    );
+    let (local, remote) = (local.join().expect("local"), remote.join().expect("remote"));
+    let rss = rss_watch.join().expect("rss");
+    let info_b = info_cluster(&b);
+    let num = |f: &str| -> u64 {
+        info_field(&info_b, f)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default()
+    };
+    let mut lat = probes.clone();
+    lat.sort_unstable();
+    eprintln!(
+        "remote reader stuck: {flooded} flooded in 4 s, {} dropped on A; B: inbound peak {}, \
+         RSS +{} MB; A's local probe p99 {:?} max {:?}",
+        cluster_num(&a, "cluster_dropped_out"),
+        num("cluster_inbound_buffered_peak"),
+        rss.saturating_sub(rss0) >> 20,
+        percentile(&lat, 0.99),
+        lat[lat.len() - 1]
+    );
+    assert_local_flowed("A", &local, flooded, &probes);
+    assert_eq!(cluster_num(&a, "cluster_dropped_out"), 0, "A dropped");
+    // B's own NATS subscriber was never cut, dropped nothing, and its
+    // reading client got every message, once, in order.
+    assert_eq!(num("cluster_disconnects"), 0, "{}", show(&info_b));
+    assert_eq!(num("cluster_inbound_dropped"), 0, "{}", show(&info_b));
+    assert_whole(&remote, 1..flooded + 1, "B's reader");
+    // B holds at most its inbound buffer, and the stuck client at most
+    // its output buffer limit (32 MB), plus room for the allocator.
+    let bound = INBOUND_CAPACITY * (FLOOD_PAYLOAD + 64) + (32 << 20) + (64 << 20);
+    assert!(
+        rss.saturating_sub(rss0) < bound as u64,
+        "B's RSS grew by {} MB",
+        rss.saturating_sub(rss0) >> 20
+    );
+    drop(stuck);
+
+    // 2: B stops altogether for 1.5 s while A floods on.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut sub_a = a.raw();
+    sub_a.call("SUBSCRIBE flood2");
+    let local = read_numbers(sub_a, &stop);
+    let probes = probe_local(&a, "probe2", &stop);
+    let pid = b.pid();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1000));
+        let resume = Resume(pid);
+        let _ = Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status();
+        std::thread::sleep(Duration::from_millis(1500));
+        drop(resume);
+    });
+    let batches = flood(&a, "flood2", Duration::from_secs(4));
+    stopper.join().expect("stopper");
+    let flooded = batches.last().map_or(0, |b| b.0 + FLOOD_BATCH - 1);
+    stop.store(true, Ordering::Relaxed);
+    let (local, probes) = (local.join().expect("local"), probes.join().expect("probes"));
+    let mut lat = probes.clone();
+    lat.sort_unstable();
+    assert_local_flowed("A while B was stopped", &local, flooded, &probes);
+    assert_eq!(cluster_num(&a, "cluster_disconnects"), 0);
+    // B comes back: linked, and messages cross both ways again.
+    wait_linked(&[&a, &b]);
+    assert_crosses(&a, &b, "after-stop");
+    assert_crosses(&b, &a, "after-stop-back");
+    let info_b = info_cluster(&b);
+    eprintln!(
+        "remote node stopped 1.5 s: {flooded} flooded in 4 s; A: out {} dropped {}; B: in {}; A's local probe p99 {:?} max {:?}; \
+         B: disconnects {:?}, inbound peak {:?}, inbound dropped {:?}",
+        cluster_num(&a, "cluster_msgs_out") - out0,
+        cluster_num(&a, "cluster_dropped_out"),
+        cluster_num(&b, "cluster_msgs_in") - in0,
+        percentile(&lat, 0.99),
+        lat[lat.len() - 1],
+        info_field(&info_b, "cluster_disconnects"),
+        info_field(&info_b, "cluster_inbound_buffered_peak"),
+        info_field(&info_b, "cluster_inbound_dropped"),
+    );
+}

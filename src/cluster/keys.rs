@@ -47,7 +47,9 @@
 //!   rank it held) takes the keys back as it holds them after [`JOIN_WAIT`]
 //!   linked, and the others copy from it.
 //!
-//! What it does not cover: a partition (each side may elect its own owner),
+//! What it does not cover: a partition (each side elects its own owner;
+//! once it heals the higher epoch's keys win and the changes made on the
+//! other side meanwhile are lost),
 //! a change or snapshot dropped because the outbound queue was full (counted
 //! as `cluster_key_updates_dropped`), and values larger than NATS's payload
 //! limit (they are not copied).
@@ -429,6 +431,12 @@ async fn forward(
                     .payload(request.clone())
                     .timeout(Some(left));
                 let subject = Subject::from(wire::node_subject(&link.name, &owner));
+                // Counted as handed, like a publish, since the client's
+                // connection counts a request as one frame taken. Only a
+                // request given up while waiting for room in the client
+                // (its owner left) is counted without being handed.
+                let handed = &link.counters.client_handed;
+                handed.fetch_add(1, Ordering::Relaxed);
                 let asked = link.client.send_request(subject, req);
                 let result = tokio::select! {
                     r = asked => r,
@@ -440,6 +448,17 @@ async fn forward(
                         );
                     }
                 };
+                match result.as_ref().map_err(|e| e.kind()) {
+                    Ok(_) | Err(RequestErrorKind::NoResponders) => {
+                        link.counters.other_in.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(
+                        RequestErrorKind::MaxPayloadExceeded | RequestErrorKind::InvalidSubject,
+                    ) => {
+                        handed.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {}
+                }
                 match result {
                     Ok(msg) if msg.payload.first() == Some(&b'R') => {
                         return msg.payload.slice(1..);
@@ -992,6 +1011,7 @@ async fn serve_loop(link: Arc<Link>, shared: Arc<Shared>, mut sub: async_nats::S
             return;
         };
         let Some(reply_to) = msg.reply else {
+            link.counters.malformed_in.fetch_add(1, Ordering::Relaxed);
             continue;
         };
         let Ok(permit) = Arc::clone(&link.keys.serving).try_acquire_owned() else {
@@ -1000,16 +1020,19 @@ async fn serve_loop(link: Arc<Link>, shared: Arc<Shared>, mut sub: async_nats::S
                 &error_bytes("ERR cluster: too many forwarded commands"),
             ]
             .concat();
+            link.counters.other_in.fetch_add(1, Ordering::Relaxed);
             link.queue_to(Some(reply_to), busy.into());
             continue;
         };
         let (link, shared) = (Arc::clone(&link), Arc::clone(&shared));
         tokio::spawn(async move {
             let answer = if !link.is_owner() {
+                link.counters.other_in.fetch_add(1, Ordering::Relaxed);
                 Bytes::from_static(b"N")
             } else {
                 let reply = match wire::decode(msg.payload) {
                     Some(Frame::Forward(f)) => {
+                        link.counters.other_in.fetch_add(1, Ordering::Relaxed);
                         link.keys
                             .counters
                             .forwarded_in

@@ -56,6 +56,31 @@ pub const OUTBOUND_QUEUE_MESSAGES: usize = 65_536;
 /// Redis directive.
 pub const OUTBOUND_QUEUE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Bytes of messages the sending task hands to NATS before it waits for
+/// the server to confirm it has read the bytes handed one window earlier
+/// (a request on [`wire::ack_subject`]), so at most two windows are on
+/// their way at any time. Without it a slow link fills the kernel's socket
+/// buffers with megabytes, and the counts reports, sent behind them, reach
+/// the others after [`PEER_TTL`]: they would drop a live node and elect
+/// another owner of the keys. With it a report waits behind at most two
+/// windows (1.3 s at 200 KB/s). It caps one node's sending at two windows
+/// per round trip to its NATS server (5 MB/s over a 50 ms round trip).
+/// No Redis directive.
+pub const OUTBOUND_WINDOW_BYTES: usize = 128 * 1024;
+
+/// How long the sending task waits for the server's confirmation of a
+/// window before it sends on regardless (the link may be lost; the
+/// client then holds what is sent until it reconnects).
+pub const WINDOW_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Frames the NATS client itself holds, behind the outbound queue, before
+/// its connection takes them (the client's default is 2,048); the
+/// connection then writes from a buffer of about 64 KB. Kept small, since
+/// counts reports go straight to the client and wait behind these frames.
+/// INFO shows how many wait there (`cluster_client_queued_out`). No Redis
+/// directive.
+pub const NATS_CLIENT_CAPACITY: usize = 128;
+
 /// Messages the NATS client buffers for each of pubsubd's subscriptions.
 /// The receiving task hands each message to local outboxes without waiting,
 /// so this fills only if that task is starved; nats-server cuts a slow
@@ -272,6 +297,9 @@ pub struct Counters {
     pub inbound_dropped: AtomicU64,
     /// Malformed frames received and ignored.
     pub malformed_in: AtomicU64,
+    /// Other messages received: forwarded key commands, answers to this
+    /// node's requests, and the server's window confirmations.
+    pub other_in: AtomicU64,
     /// Report chunks sent and received.
     pub reports_out: AtomicU64,
     pub reports_in: AtomicU64,
@@ -281,6 +309,12 @@ pub struct Counters {
     pub disconnects: AtomicU64,
     /// Most messages ever waiting in the client's subscription buffers.
     pub inbound_buffered_peak: AtomicU64,
+    /// Most messages, and bytes, ever waiting in the outbound queue.
+    pub queued_out_peak: AtomicU64,
+    pub queued_out_bytes_peak: AtomicU64,
+    /// Frames handed to the NATS client (published or requested); those
+    /// its connection has not taken yet are this less its `out_messages`.
+    pub client_handed: AtomicU64,
 }
 
 /// The latencies of the last [`LATENCY_WINDOW`] messages received from
@@ -341,6 +375,7 @@ pub struct Link {
     report_now: Arc<AtomicBool>,
     msg_subject: Subject,
     counts_subject: Subject,
+    ack_subject: Subject,
     /// Who owns the keyspace, and this node's part in it.
     pub keys: keys::Keys,
 }
@@ -376,6 +411,7 @@ impl Link {
             .retain_servers_order()
             .max_reconnects(None)
             .subscription_capacity(INBOUND_CAPACITY)
+            .client_capacity(NATS_CLIENT_CAPACITY)
             .reconnect_delay_callback(|attempts| {
                 (Duration::from_millis(50) * attempts.min(20) as u32).min(RECONNECT_DELAY_MAX)
             })
@@ -407,6 +443,7 @@ impl Link {
             node_id,
             msg_subject: Subject::from(wire::message_subject(&name)),
             counts_subject: Subject::from(wire::counts_subject(&name)),
+            ack_subject: Subject::from(wire::ack_subject(&name, &shared.run_id)),
             name,
             urls,
             client,
@@ -495,13 +532,70 @@ impl Link {
             self.counters.dropped_out.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        let bytes = self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
         if self.tx.try_send((subject, frame)).is_err() {
             self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
             self.counters.dropped_out.fetch_add(1, Ordering::Relaxed);
             return false;
         }
+        let c = &self.counters;
+        c.queued_out_peak
+            .fetch_max(self.queued() as u64, Ordering::Relaxed);
+        c.queued_out_bytes_peak
+            .fetch_max(bytes as u64, Ordering::Relaxed);
         true
+    }
+
+    /// Hands a frame to the NATS client (waiting while its
+    /// [`NATS_CLIENT_CAPACITY`] is taken); false if the client refused it.
+    async fn publish(&self, subject: Subject, frame: Bytes) -> bool {
+        let handed = &self.counters.client_handed;
+        handed.fetch_add(1, Ordering::Relaxed);
+        let ok = self.client.publish(subject, frame).await.is_ok();
+        if !ok {
+            handed.fetch_sub(1, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// Returns once the NATS server has read everything this node handed
+    /// the client before the call (its "no responders" answer to a request
+    /// nobody subscribes to comes behind them), or after
+    /// [`WINDOW_ACK_TIMEOUT`].
+    async fn server_ack(&self) {
+        let handed = &self.counters.client_handed;
+        handed.fetch_add(1, Ordering::Relaxed);
+        let req = async_nats::Request::new()
+            .payload(Bytes::new())
+            .timeout(Some(WINDOW_ACK_TIMEOUT));
+        use async_nats::client::RequestErrorKind as Kind;
+        let r = self
+            .client
+            .send_request(self.ack_subject.clone(), req)
+            .await;
+        match r.map_err(|e| e.kind()) {
+            Ok(_) | Err(Kind::NoResponders) => {
+                self.counters.other_in.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(Kind::MaxPayloadExceeded | Kind::InvalidSubject) => {
+                handed.fetch_sub(1, Ordering::Relaxed);
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Frames handed to the NATS client that its connection has not taken
+    /// yet (while the link is down, all of them).
+    fn client_queued(&self) -> u64 {
+        let taken = self
+            .client
+            .statistics()
+            .out_messages
+            .load(Ordering::Relaxed);
+        self.counters
+            .client_handed
+            .load(Ordering::Relaxed)
+            .saturating_sub(taken)
     }
 
     /// Receivers of a publish to `channel` on the other nodes, as they last
@@ -559,7 +653,8 @@ impl Link {
         let read = self.client.statistics().in_messages.load(Ordering::Relaxed);
         let handled = self.counters.msgs_in.load(Ordering::Relaxed)
             + self.counters.reports_in.load(Ordering::Relaxed)
-            + self.counters.malformed_in.load(Ordering::Relaxed);
+            + self.counters.malformed_in.load(Ordering::Relaxed)
+            + self.counters.other_in.load(Ordering::Relaxed);
         read.saturating_sub(handled)
     }
 
@@ -568,7 +663,7 @@ impl Link {
     pub async fn say_goodbye(&self) {
         let bye = wire::encode_bye(&self.node_id);
         let send = async {
-            let _ = self.client.publish(self.counts_subject.clone(), bye).await;
+            self.publish(self.counts_subject.clone(), bye).await;
             let _ = self.client.flush().await;
         };
         let _ = tokio::time::timeout(BYE_TIMEOUT, send).await;
@@ -598,6 +693,10 @@ impl Link {
              cluster_msgs_in:{}\r\n\
              cluster_bytes_in:{}\r\n\
              cluster_queued_out:{}\r\n\
+             cluster_queued_out_peak:{}\r\n\
+             cluster_queued_out_bytes:{}\r\n\
+             cluster_queued_out_bytes_peak:{}\r\n\
+             cluster_client_queued_out:{}\r\n\
              cluster_dropped_out:{}\r\n\
              cluster_refused_too_large:{}\r\n\
              cluster_inbound_buffered:{}\r\n\
@@ -638,6 +737,10 @@ impl Link {
             get(&c.msgs_in),
             get(&c.bytes_in),
             self.queued(),
+            get(&c.queued_out_peak),
+            self.queued_bytes.load(Ordering::Relaxed),
+            get(&c.queued_out_bytes_peak),
+            self.client_queued(),
             get(&c.dropped_out),
             get(&c.refused_too_large),
             self.inbound_buffered(),
@@ -678,6 +781,10 @@ async fn send_loop(
     mut rx: mpsc::Receiver<(Option<Subject>, Bytes)>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    // Bytes handed since the last window closed, and the confirmation of
+    // the window before it.
+    let mut unacked = 0usize;
+    let mut ack: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         let frame = tokio::select! {
             f = rx.recv() => f,
@@ -688,14 +795,26 @@ async fn send_loop(
         };
         let len = frame.len();
         let subject = subject.unwrap_or_else(|| link.msg_subject.clone());
-        let sent = link.client.publish(subject, frame).await.is_ok();
+        let sent = link.publish(subject, frame).await;
         link.queued_bytes.fetch_sub(len, Ordering::Relaxed);
         let c = &link.counters;
         if sent {
             c.msgs_out.fetch_add(1, Ordering::Relaxed);
             c.bytes_out.fetch_add(len as u64, Ordering::Relaxed);
+            unacked += len;
         } else {
             c.dropped_out.fetch_add(1, Ordering::Relaxed);
+        }
+        if unacked >= OUTBOUND_WINDOW_BYTES {
+            unacked = 0;
+            if let Some(previous) = ack.take() {
+                tokio::select! {
+                    _ = previous => {}
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+            let l = Arc::clone(&link);
+            ack = Some(tokio::spawn(async move { l.server_ack().await }));
         }
     }
 }
@@ -836,12 +955,7 @@ async fn report_loop(link: Arc<Link>, shared: Arc<Shared>) {
         let k = link.keys.standing();
         let standing = (k.rank, k.epoch, k.claim);
         for chunk in wire::encode_report(&link.node_id, seq, standing, &entries, max) {
-            if link
-                .client
-                .publish(link.counts_subject.clone(), chunk)
-                .await
-                .is_ok()
-            {
+            if link.publish(link.counts_subject.clone(), chunk).await {
                 link.counters.reports_out.fetch_add(1, Ordering::Relaxed);
             }
         }

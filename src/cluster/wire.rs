@@ -87,6 +87,13 @@ pub fn node_subject(cluster: &str, node: &str) -> String {
     format!("{SUBJECT_PREFIX}.{cluster}.node.{node}")
 }
 
+/// A subject no node subscribes to: a request on it comes back from the
+/// NATS server as "no responders", which tells a node that the server has
+/// read everything it sent before.
+pub fn ack_subject(cluster: &str, node: &str) -> String {
+    format!("{SUBJECT_PREFIX}.{cluster}.ack.{node}")
+}
+
 /// The subject counts travel on.
 pub fn counts_subject(cluster: &str) -> String {
     format!("{SUBJECT_PREFIX}.{cluster}.counts")
