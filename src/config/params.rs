@@ -147,6 +147,16 @@ pub(super) static PARAMS: &[Param] = &[
         help: "Number of databases SELECT accepts [default: 16]",
     },
     Param {
+        name: "io-threads",
+        mutable: false,
+        kind: Kind::One {
+            set: |c, v| int_arg(v, 1, super::IO_THREADS_MAX).map(|n| c.io_threads = n),
+            get: |c| c.io_threads.to_string().into_bytes(),
+        },
+        value_name: "N",
+        help: "Threads serving connections [default: 1]",
+    },
+    Param {
         name: "client-output-buffer-limit",
         mutable: true,
         kind: Kind::Many {
@@ -821,7 +831,6 @@ pub(super) static IGNORED_DIRECTIVES: &[&str] = &[
     "hll-sparse-max-bytes",
     "hz",
     "ignore-warnings",
-    "io-threads",
     "io-threads-do-reads",
     // The allocator's background purging is always on (see main.rs).
     "jemalloc-bg-thread",

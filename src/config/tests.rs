@@ -88,6 +88,7 @@ fn defaults_read_back_as_redis() {
         ("tcp-keepalive", "300"),
         ("tcp-backlog", "511"),
         ("databases", "16"),
+        ("io-threads", "1"),
         (
             "client-output-buffer-limit",
             "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
@@ -319,6 +320,13 @@ fn set_name_errors_have_redis_wording() {
             "{name}"
         );
     }
+    // io-threads is 1 by default, and an immutable parameter set to the
+    // value it has is a no-op: another value must be refused.
+    assert_eq!(
+        set1(&mut c, "io-threads", "2"),
+        Err(failed("io-threads", "can't set immutable config"))
+    );
+    assert_eq!(set1(&mut c, "io-threads", "1"), Ok(()));
     assert_eq!(
         set1(&mut c, "dir", "/"),
         Err(failed("dir", "can't set protected config")),
@@ -549,6 +557,7 @@ fn file_directives_apply_and_read_back() {
           tcp-keepalive 60\n\
           tcp-backlog 128\n\
           databases 1\n\
+          io-threads 4\n\
           client-output-buffer-limit normal 1mb 512kb 10 pubsub 64mb 16mb 30\n\
           proto-max-bulk-len 1mb\n\
           client-query-buffer-limit 2mb\n\
@@ -564,7 +573,7 @@ fn file_directives_apply_and_read_back() {
     assert!(!c.protected_mode);
     assert_eq!(c.requirepass.as_deref(), Some(&b"p ass"[..]));
     assert_eq!((c.maxclients, c.timeout, c.tcp_keepalive), (20, 30, 60));
-    assert_eq!((c.tcp_backlog, c.databases), (128, 1));
+    assert_eq!((c.tcp_backlog, c.databases, c.io_threads), (128, 1, 4));
     assert_eq!(c.loglevel, LogLevel::Debug);
     assert_eq!(
         c.logfile.as_deref(),
@@ -655,6 +664,8 @@ fn file_errors_name_file_line_and_directive() {
         (b"databases 0", 1, Some("databases"), between("1", "2147483647")),
         (b"maxclients 0", 1, Some("maxclients"), between("1", "4294967295")),
         (b"tcp-backlog -1", 1, Some("tcp-backlog"), between("0", "2147483647")),
+        (b"io-threads 0", 1, Some("io-threads"), between("1", "128")),
+        (b"io-threads 129", 1, Some("io-threads"), between("1", "128")),
         (
             b"proto-max-bulk-len 1k",
             1,
