@@ -247,9 +247,11 @@ impl Conn {
             }
             let event = if let Some(pause) = &self.pause {
                 // Paused by flow control: writing this client's output
-                // still, not reading its requests.
+                // still, not reading its requests. (Each wait here is
+                // boxed: held inline, the largest would size every
+                // connection's task, idle or not.)
                 tokio::select! {
-                    timed_out = pause.wait() => Ok(Event::Unpause(timed_out)),
+                    timed_out = Box::pin(pause.wait()) => Ok(Event::Unpause(timed_out)),
                     e = self.next_event(sock, false) => e,
                 }
             } else if let Some(why) = self.stalled.as_ref().and_then(|st| st.postponed) {
@@ -270,7 +272,7 @@ impl Conn {
                     },
                     Postpone::Forward => match self.session.forward.clone() {
                         Some(slot) => tokio::select! {
-                            _ = slot.wait() => Ok(Event::Resume(None)),
+                            _ = Box::pin(slot.wait()) => Ok(Event::Resume(None)),
                             e = self.next_event(sock, read) => e,
                         },
                         None => Ok(Event::Resume(None)),
