@@ -471,7 +471,8 @@ impl Session {
 
     /// Logs the connection in as `user` (AUTH, HELLO AUTH, RESET).
     pub fn set_user(&mut self, user: Arc<crate::acl::User>, authenticated: bool) {
-        let name = (user.name.as_ref() != crate::acl::DEFAULT_USER).then(|| user.name.clone());
+        let name =
+            (user.name.as_ref() != crate::acl::DEFAULT_USER).then(|| Box::new(user.name.clone()));
         self.client.with_info(|i| i.user = name);
         self.user = user;
         self.authenticated = authenticated;
