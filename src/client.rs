@@ -491,3 +491,23 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connection holds its client in an `Arc`: 16 bytes of counts,
+    /// then the client. Up to this many bytes that is jemalloc's 512-byte
+    /// class, which S4's figure (BENCHMARKS.md) counts on; one byte more
+    /// and it is the 640-byte class.
+    const CLIENT_MAX: usize = 496;
+
+    #[test]
+    fn a_client_fits_its_allocation_class() {
+        let size = std::mem::size_of::<Client>();
+        assert!(
+            size <= CLIENT_MAX,
+            "Client is {size} bytes, over {CLIENT_MAX}: box what most clients do not use"
+        );
+    }
+}
