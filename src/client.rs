@@ -5,7 +5,7 @@
 //! close) and the periodic sweep (limits, idle timeout) need.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -104,13 +104,14 @@ pub struct Peer {
     pub local: bool,
     /// True for Unix socket clients.
     pub unix: bool,
-    /// The socket's descriptor number, shown as `fd=` (-1 when unknown).
-    pub fd: i64,
+    /// The socket's descriptor number, shown as `fd=` (-1 when unknown);
+    /// a descriptor's own type, which packs with the flags above.
+    pub fd: i32,
 }
 
 impl Peer {
     /// A TCP peer.
-    pub fn tcp(remote: SocketAddr, local: SocketAddr, fd: i64) -> Peer {
+    pub fn tcp(remote: SocketAddr, local: SocketAddr, fd: i32) -> Peer {
         Peer {
             addr: Endpoint::Tcp(remote),
             laddr: Endpoint::Tcp(local),
@@ -152,9 +153,12 @@ pub struct ClientInfo {
     pub qbuf: usize,
     /// Capacity of the query buffer (`qbuf-free=` is capacity - qbuf).
     pub qbuf_cap: usize,
-    /// The ACL user, when not `default` (`user=`).
-    pub user: Option<Bytes>,
+    /// The ACL user, when not `default` (`user=`); boxed, as `lib`.
+    pub user: Option<Box<Bytes>>,
 }
+
+/// Pushes held back during a client's EXEC or script, and their bytes.
+type Deferred = (Vec<Bytes>, usize);
 
 /// A connected client.
 pub struct Client {
@@ -169,9 +173,12 @@ pub struct Client {
     /// CLIENT SETNAME and friends.
     pub info: Mutex<ClientInfo>,
     resp3: AtomicBool,
-    channels: AtomicUsize,
-    patterns: AtomicUsize,
-    shard_channels: AtomicUsize,
+    /// Subscription counts (CLIENT LIST, the output-buffer class), 32 bits
+    /// each to keep every connection's client small; saturated, never
+    /// wrapped.
+    channels: AtomicU32,
+    patterns: AtomicU32,
+    shard_channels: AtomicU32,
     /// [`coarse_now_ms`] at the last command.
     last_active_ms: AtomicU64,
     /// The client must still authenticate: its output is bounded by
@@ -182,12 +189,12 @@ pub struct Client {
     /// with every command.
     last_cmd: AtomicUsize,
     close_reason: Mutex<Option<CloseReason>>,
-    /// Bytes this client sent and was sent (for INFO totals).
-    pub net_in: AtomicU64,
     /// While set, pushes wait in `deferred` (during this client's EXEC or
     /// script, so they follow its reply as in Redis 7.2).
     defer: AtomicBool,
-    deferred: Mutex<(Vec<Bytes>, usize)>,
+    /// The held pushes and their bytes; boxed while any are held, as few
+    /// clients ever hold some.
+    deferred: Mutex<Option<Box<Deferred>>>,
     /// [`now_us`] + 1 when flow control paused this client's reading (see
     /// [`crate::pubsub::flow`]); 0 while it is not paused.
     paused_since_us: AtomicU64,
@@ -204,16 +211,15 @@ impl Client {
             outbox: Outbox::new(),
             info: Mutex::new(ClientInfo::default()),
             resp3: AtomicBool::new(false),
-            channels: AtomicUsize::new(0),
-            patterns: AtomicUsize::new(0),
-            shard_channels: AtomicUsize::new(0),
+            channels: AtomicU32::new(0),
+            patterns: AtomicU32::new(0),
+            shard_channels: AtomicU32::new(0),
             last_active_ms: AtomicU64::new(coarse_now_ms()),
             unauthenticated: AtomicBool::new(false),
             last_cmd: AtomicUsize::new(0),
             close_reason: Mutex::new(None),
-            net_in: AtomicU64::new(0),
             defer: AtomicBool::new(false),
-            deferred: Mutex::new((Vec::new(), 0)),
+            deferred: Mutex::new(None),
             paused_since_us: AtomicU64::new(0),
         }
     }
@@ -251,17 +257,18 @@ impl Client {
     /// Updates the subscription counts shown by CLIENT LIST and used to pick
     /// the output-buffer class.
     pub fn set_subscription_counts(&self, channels: usize, patterns: usize, shard: usize) {
-        self.channels.store(channels, Ordering::Relaxed);
-        self.patterns.store(patterns, Ordering::Relaxed);
-        self.shard_channels.store(shard, Ordering::Relaxed);
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        self.channels.store(count(channels), Ordering::Relaxed);
+        self.patterns.store(count(patterns), Ordering::Relaxed);
+        self.shard_channels.store(count(shard), Ordering::Relaxed);
     }
 
     /// (channels, patterns, shard channels) subscribed.
     pub fn subscription_counts(&self) -> (usize, usize, usize) {
         (
-            self.channels.load(Ordering::Relaxed),
-            self.patterns.load(Ordering::Relaxed),
-            self.shard_channels.load(Ordering::Relaxed),
+            self.channels.load(Ordering::Relaxed) as usize,
+            self.patterns.load(Ordering::Relaxed) as usize,
+            self.shard_channels.load(Ordering::Relaxed) as usize,
         )
     }
 
@@ -333,10 +340,11 @@ impl Client {
             };
             // Re-check under the lock: release may have just run.
             if self.defer.load(Ordering::Acquire) {
-                held.1 += frame.as_slice().len();
-                held.0.push(frame.to_bytes());
+                let frames = held.get_or_insert_default();
+                frames.1 += frame.as_slice().len();
+                frames.0.push(frame.to_bytes());
                 let over = self.limit(shared).hard;
-                let total = held.1 + self.outbox.pending();
+                let total = frames.1 + self.outbox.pending();
                 drop(held);
                 if over > 0 && total as u64 > over {
                     self.kill_slow_consumer(shared);
@@ -385,8 +393,7 @@ impl Client {
                 Err(p) => p.into_inner(),
             };
             self.defer.store(false, Ordering::Release);
-            held.1 = 0;
-            std::mem::take(&mut held.0)
+            held.take().map(|h| h.0).unwrap_or_default()
         };
         for f in frames {
             self.send(shared, f);
@@ -482,5 +489,25 @@ impl Client {
             Ok(r) => *r,
             Err(p) => *p.into_inner(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connection holds its client in an `Arc`: 16 bytes of counts,
+    /// then the client. Up to this many bytes that is jemalloc's 512-byte
+    /// class, which S4's figure (BENCHMARKS.md) counts on; one byte more
+    /// and it is the 640-byte class.
+    const CLIENT_MAX: usize = 496;
+
+    #[test]
+    fn a_client_fits_its_allocation_class() {
+        let size = std::mem::size_of::<Client>();
+        assert!(
+            size <= CLIENT_MAX,
+            "Client is {size} bytes, over {CLIENT_MAX}: box what most clients do not use"
+        );
     }
 }

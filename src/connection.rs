@@ -247,9 +247,11 @@ impl Conn {
             }
             let event = if let Some(pause) = &self.pause {
                 // Paused by flow control: writing this client's output
-                // still, not reading its requests.
+                // still, not reading its requests. (Each wait here is
+                // boxed: held inline, the largest would size every
+                // connection's task, idle or not.)
                 tokio::select! {
-                    timed_out = pause.wait() => Ok(Event::Unpause(timed_out)),
+                    timed_out = Box::pin(pause.wait()) => Ok(Event::Unpause(timed_out)),
                     e = self.next_event(sock, false) => e,
                 }
             } else if let Some(why) = self.stalled.as_ref().and_then(|st| st.postponed) {
@@ -270,7 +272,7 @@ impl Conn {
                     },
                     Postpone::Forward => match self.session.forward.clone() {
                         Some(slot) => tokio::select! {
-                            _ = slot.wait() => Ok(Event::Resume(None)),
+                            _ = Box::pin(slot.wait()) => Ok(Event::Resume(None)),
                             e = self.next_event(sock, read) => e,
                         },
                         None => Ok(Event::Resume(None)),
@@ -558,5 +560,43 @@ impl Conn {
         s.shared.monitors.remove(s.client.id);
         s.shared.clients.remove(&s.client.id);
         s.client.outbox.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Peer;
+    use crate::config::Config;
+
+    /// tokio allocates a task as one cell: 104 bytes of its own (header,
+    /// scheduler handle, id, stage tag, trailer) around the future, aligned
+    /// to 128 bytes; the task tracker `start` spawns through adds 8 to the
+    /// future. A `serve` future of at most this many bytes keeps every
+    /// connection's task in jemalloc's 896-byte class, which S4's figure
+    /// (BENCHMARKS.md) counts on: 9 bytes more and each idle connection
+    /// costs 128 more. Checked in both builds: a release build's future is
+    /// 768 bytes, a debug build's 784.
+    const SERVE_FUTURE_MAX: usize = 784;
+
+    #[tokio::test]
+    async fn a_connection_task_fits_its_allocation_class() {
+        let shared = Arc::new(Shared::new(Config::default(), None));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let sock = tokio::net::TcpStream::connect(listener.local_addr().expect("address"))
+            .await
+            .expect("connect");
+        let addr = "127.0.0.1:1".parse().expect("address");
+        let client = Arc::new(Client::new(1, Peer::tcp(addr, addr, -1)));
+        let future = serve(Arc::clone(&shared), client, sock);
+        let size = std::mem::size_of_val(&future);
+        assert!(
+            size <= SERVE_FUTURE_MAX,
+            "serve's future is {size} bytes, over {SERVE_FUTURE_MAX}: box what an idle connection does not use"
+        );
+        let tracked = shared.tasks.track_future(future);
+        assert_eq!(std::mem::size_of_val(&tracked), size + 8);
     }
 }

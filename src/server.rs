@@ -433,7 +433,7 @@ async fn accept_tcp(shared: Arc<Shared>, listener: TcpListener) {
         // Ids follow accept order, as in Redis.
         let id = shared.next_client_id();
         let local_addr = stream.local_addr().unwrap_or(remote);
-        let peer = Peer::tcp(remote, local_addr, i64::from(stream.as_raw_fd()));
+        let peer = Peer::tcp(remote, local_addr, stream.as_raw_fd());
         if let Some(text) = refusal(&shared, peer.local) {
             refuse(&shared, stream, text);
             continue;
@@ -456,7 +456,7 @@ async fn accept_tls(shared: Arc<Shared>, listener: TcpListener) {
         };
         let id = shared.next_client_id();
         let local_addr = stream.local_addr().unwrap_or(remote);
-        let peer = Peer::tcp(remote, local_addr, i64::from(stream.as_raw_fd()));
+        let peer = Peer::tcp(remote, local_addr, stream.as_raw_fd());
         configure_tcp(&shared, &stream);
         let refused = refusal(&shared, peer.local);
         let task_shared = Arc::clone(&shared);
@@ -523,7 +523,7 @@ async fn accept_unix(shared: Arc<Shared>, listener: UnixListener, path: PathBuf)
             laddr: Endpoint::Unix(Arc::clone(&shown)),
             local: true,
             unix: true,
-            fd: i64::from(stream.as_raw_fd()),
+            fd: stream.as_raw_fd(),
         };
         start(&shared, Client::new(id, peer), stream);
     }

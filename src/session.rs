@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::{Bytes, BytesMut};
 
 use crate::client::Client;
+use crate::commands::multi::{Multi, Watch, Watched};
 use crate::commands::publish::{PublishGroup, flush_group};
 use crate::keyspace::{Keyspace, KeyspaceGuard};
 use crate::protocol::{Args, Protocol, Reply};
@@ -33,9 +34,9 @@ use crate::shared::Shared;
 /// even mid-batch, so one pipelined batch cannot build an unbounded buffer.
 pub const REPLY_FLUSH_BYTES: usize = 64 * 1024;
 
-/// WATCHed keys: (db, key). Whether a watch is stale lives in the
-/// keyspace's registry.
-pub type Watched = Vec<(usize, Bytes)>;
+/// WATCHes forgotten while another client held the keyspace: each one's
+/// flag and keys.
+type UnwatchPending = Vec<(Arc<AtomicBool>, Watched)>;
 
 /// Per-connection state, owned by the connection task.
 pub struct Session {
@@ -67,18 +68,10 @@ pub struct Session {
     pub skip_current: bool,
     /// Close once what is queued has been written (QUIT, SHUTDOWN, errors).
     pub closing: bool,
-    /// Commands queued since MULTI.
-    pub multi: Option<Vec<Args>>,
-    /// A command queued since MULTI was rejected: EXEC aborts.
-    pub multi_error: bool,
-    /// Bytes the queued commands hold (bounded by
-    /// `client-query-buffer-limit`).
-    pub multi_bytes: usize,
-    /// WATCHed keys: (db, key).
-    pub watched: Watched,
-    /// Set by the keyspace when a watched key changes.
-    /// Created by the first WATCH (most connections never WATCH).
-    pub watch_dirty: Option<Arc<AtomicBool>>,
+    /// Inside MULTI: what is queued.
+    pub multi: Option<Box<Multi>>,
+    /// WATCHed keys, from the first WATCH until the transaction ends.
+    pub watch: Option<Box<Watch>>,
     /// Running inside a script (`redis.call`): no gating, no queueing.
     pub in_script: bool,
     /// The running script declared `allow-oom`: its writes pass maxmemory.
@@ -104,8 +97,8 @@ pub struct Session {
     /// DISCARD or EXEC while a script is busy, or a disconnect): taken out
     /// of the keyspace's registry the next time the session reaches it, or
     /// when the connection ends. Their flags are no longer read, so a late
-    /// removal changes no transaction's outcome.
-    unwatch_pending: Vec<(Arc<AtomicBool>, Watched)>,
+    /// removal changes no transaction's outcome. Boxed: rarely any.
+    unwatch_pending: Option<Box<UnwatchPending>>,
     /// PUBLISHes to one channel waiting to be delivered together (see
     /// `commands/publish.rs`); delivered before any other output.
     pub publish_group: Option<PublishGroup>,
@@ -120,13 +113,13 @@ pub struct Session {
     /// script), so its reply goes straight to the output buffer.
     pub direct: bool,
     /// Set by a command that must wait before it replies (WAIT): dispatch
-    /// postpones it instead of replying.
-    pub postpone: Option<crate::commands::operator::Postpone>,
+    /// postpones it instead of replying. Boxed: only WAIT sets it.
+    pub postpone: Option<Box<crate::commands::operator::Postpone>>,
     /// The postponed WAIT's timeout has passed: it replies now.
     pub wait_done: bool,
     /// MONITOR lines about this monitor's own commands, sent after the
-    /// reply (`commands::monitor`).
-    pub monitor_echo: Vec<Bytes>,
+    /// reply (`commands::monitor`); boxed, as only a monitor has any.
+    pub monitor_echo: Option<Box<Vec<Bytes>>>,
     /// A key command sent to the keyspace's owner node, awaiting its reply
     /// (cluster mode, `crate::cluster::keys`).
     pub forward: Option<Arc<crate::cluster::keys::ForwardSlot>>,
@@ -157,16 +150,13 @@ impl Session {
             skip_current: false,
             closing: false,
             multi: None,
-            multi_error: false,
-            multi_bytes: 0,
-            watched: Vec::new(),
-            watch_dirty: None,
+            watch: None,
             in_script: false,
             script_allow_oom: false,
             error_counted: false,
             release_pushes_after_reply: false,
             keyspace_guard: None,
-            unwatch_pending: Vec::new(),
+            unwatch_pending: None,
             commands_run: 0,
             deliveries: 0,
             publish_group: None,
@@ -176,7 +166,7 @@ impl Session {
             direct: false,
             postpone: None,
             wait_done: false,
-            monitor_echo: Vec::new(),
+            monitor_echo: None,
             forward: None,
             no_forward: false,
             out: BytesMut::new(),
@@ -211,7 +201,7 @@ impl Session {
             Some(g) => g,
             None => taken.insert(shared.try_hold_keyspace()?),
         };
-        for (flag, keys) in self.unwatch_pending.drain(..) {
+        for (flag, keys) in self.unwatch_pending.take().into_iter().flat_map(|p| *p) {
             for (db, key) in &keys {
                 g.unwatch(*db, key, &flag);
             }
@@ -250,7 +240,7 @@ impl Session {
     /// Whether forgotten WATCHes still wait to leave the keyspace's registry
     /// (the connection then waits for the keyspace once more before it ends).
     pub fn unwatch_is_pending(&self) -> bool {
-        !self.unwatch_pending.is_empty()
+        self.unwatch_pending.is_some()
     }
 
     /// Takes forgotten WATCHes out of the keyspace's registry, if this
@@ -263,12 +253,14 @@ impl Session {
     /// keyspace (a busy script), the keys leave its registry later (see
     /// `unwatch_pending`); this client stops watching them now either way.
     pub fn unwatch_all(&mut self) {
-        let Some(flag) = self.watch_dirty.take() else {
+        let Some(watch) = self.watch.take() else {
             return;
         };
-        let watched = std::mem::take(&mut self.watched);
-        if !watched.is_empty() {
-            self.unwatch_pending.push((flag, watched));
+        let Watch { dirty, keys } = *watch;
+        if !keys.is_empty() {
+            self.unwatch_pending
+                .get_or_insert_default()
+                .push((dirty, keys));
             self.finish_unwatch();
         }
     }
@@ -276,9 +268,20 @@ impl Session {
     /// Leaves MULTI state and forgets WATCHed keys (EXEC, DISCARD, RESET).
     pub fn end_transaction(&mut self) {
         self.multi = None;
-        self.multi_error = false;
-        self.multi_bytes = 0;
         self.unwatch_all();
+    }
+
+    /// Marks an open MULTI to abort at EXEC (a command was refused while
+    /// queueing); nothing outside MULTI.
+    pub fn fail_multi(&mut self) {
+        if let Some(m) = self.multi.as_mut() {
+            m.error = true;
+        }
+    }
+
+    /// The commands queued since MULTI, if inside one.
+    pub fn queued(&self) -> Option<&[Args]> {
+        self.multi.as_deref().map(|m| m.queued.as_slice())
     }
 
     /// Sends a command reply, unless CLIENT REPLY suppresses it.
@@ -468,7 +471,8 @@ impl Session {
 
     /// Logs the connection in as `user` (AUTH, HELLO AUTH, RESET).
     pub fn set_user(&mut self, user: Arc<crate::acl::User>, authenticated: bool) {
-        let name = (user.name.as_ref() != crate::acl::DEFAULT_USER).then(|| user.name.clone());
+        let name =
+            (user.name.as_ref() != crate::acl::DEFAULT_USER).then(|| Box::new(user.name.clone()));
         self.client.with_info(|i| i.user = name);
         self.user = user;
         self.authenticated = authenticated;

@@ -297,7 +297,7 @@ pub fn route(
         return None;
     }
     let commands: Vec<Vec<Bytes>> = if cmd.name == "exec" {
-        let queued = s.multi.as_ref()?;
+        let queued = s.queued()?;
         if !queued.iter().any(|q| queued_is_key_command(s, q)) {
             return None;
         }
@@ -310,10 +310,10 @@ pub fn route(
                 "ERR cluster mode: a transaction cannot mix key commands and subscriptions",
             )));
         }
-        if s.multi_error
-            || s.watch_dirty
+        if s.multi.as_ref().is_some_and(|m| m.error)
+            || s.watch
                 .as_ref()
-                .is_some_and(|d| d.load(Ordering::Relaxed))
+                .is_some_and(|w| w.dirty.load(Ordering::Relaxed))
         {
             // EXEC aborts here as it would on the owner.
             return None;

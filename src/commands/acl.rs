@@ -159,7 +159,7 @@ fn clients_of(s: &Session, name: &[u8]) -> Vec<Arc<crate::client::Client>> {
         .iter()
         .filter(|c| {
             c.with_info(|i| match &i.user {
-                Some(u) => u.as_ref() == name,
+                Some(u) => u[..] == *name,
                 None => default,
             })
         })

@@ -174,7 +174,7 @@ pub fn describe(c: &Client, monitoring: bool) -> String {
         info.user
             .as_ref()
             .map_or(std::borrow::Cow::Borrowed("default"), |u| {
-                String::from_utf8_lossy(u)
+                String::from_utf8_lossy(&u[..])
             }),
         c.protocol().number(),
         info.lib

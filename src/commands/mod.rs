@@ -37,7 +37,7 @@ pub mod info;
 mod keys;
 pub mod latency;
 pub mod monitor;
-mod multi;
+pub mod multi;
 mod object;
 pub mod operator;
 mod ping;
@@ -144,9 +144,7 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
         Err(reply) => {
             s.forward = None;
             count_rejection(s, args);
-            if s.multi.is_some() {
-                s.multi_error = true;
-            }
+            s.fail_multi();
             reply
         }
         Ok(resolved) => {
@@ -166,7 +164,7 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
                     return wait(s, true);
                 }
                 refuse_busy(s, resolved)
-            } else if s.shared.pause.holds(cmd, s.multi.as_deref(), s) {
+            } else if s.shared.pause.holds(cmd, s.queued(), s) {
                 return postpone(s, operator::Postpone::Pause);
             } else if needs_keyspace(s, cmd, queueing) && !s.try_take_keyspace() {
                 return wait(s, may_wait);
@@ -177,7 +175,7 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
                 s.direct = true;
                 let reply = run(s, resolved, args);
                 s.direct = false;
-                if let Some(why) = s.postpone.take() {
+                if let Some(why) = s.postpone.take().map(|why| *why) {
                     return postpone(s, why);
                 }
                 reply
@@ -186,7 +184,7 @@ pub fn dispatch(s: &mut Session, args: &Args) -> Outcome {
     };
     s.release_keyspace();
     s.reply(reply);
-    if !s.monitor_echo.is_empty() {
+    if s.monitor_echo.is_some() {
         monitor::echo_own(s);
     }
     s.skip_current = false;
@@ -256,9 +254,7 @@ fn refuse_busy(s: &mut Session, resolved: Resolved) -> Reply {
     if resolved.parent.is_none() && resolved.cmd.name == "exec" {
         return exec_abort(s, &Reply::error(busy));
     }
-    if s.multi.is_some() {
-        s.multi_error = true;
-    }
+    s.fail_multi();
     Reply::error(busy)
 }
 
@@ -277,13 +273,13 @@ fn needs_keyspace(s: &Session, cmd: &Command, queueing: bool) -> bool {
 /// transaction to abort.
 fn queue(s: &mut Session, cmd: &Command, args: &Args) -> Reply {
     if cmd.flags & flags::NO_MULTI != 0 {
-        s.multi_error = true;
+        s.fail_multi();
         return Reply::error("ERR Command not allowed inside a transaction");
     }
     if cmd.flags & flags::DENYOOM != 0
         && let Some(refusal) = oom_refusal(s)
     {
-        s.multi_error = true;
+        s.fail_multi();
         return refusal;
     }
     // The queue is bounded like the query buffer it came from: by
@@ -294,16 +290,16 @@ fn queue(s: &mut Session, cmd: &Command, args: &Args) -> Reply {
         .settings
         .query_buffer_limit
         .load(std::sync::atomic::Ordering::Relaxed);
-    if (s.multi_bytes + size) as u64 > limit {
-        s.multi_error = true;
-        return Reply::error(
-            "ERR transaction queue exceeds client-query-buffer-limit; EXEC will abort",
-        );
-    }
-    s.multi_bytes += size;
-    if let Some(q) = s.multi.as_mut() {
-        q.push(Args::from(args.to_vec()));
-        let queued = q.len();
+    if let Some(m) = s.multi.as_mut() {
+        if (m.bytes + size) as u64 > limit {
+            m.error = true;
+            return Reply::error(
+                "ERR transaction queue exceeds client-query-buffer-limit; EXEC will abort",
+            );
+        }
+        m.bytes += size;
+        m.queued.push(Args::from(args.to_vec()));
+        let queued = m.queued.len();
         s.client.with_info(|i| i.multi = Some(queued));
     }
     Reply::status("QUEUED")

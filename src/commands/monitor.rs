@@ -116,10 +116,11 @@ pub fn feed(s: &mut Session, args: &Args) {
     let line = format_line(s, args);
     if s.shared.monitors.send(&s.shared, &line, s.client.id) {
         // A monitor is told of its own command after the command's reply.
-        s.monitor_echo.push(line);
-        let held: usize = s.monitor_echo.iter().map(Bytes::len).sum();
+        let echo = s.monitor_echo.get_or_insert_default();
+        echo.push(line);
+        let held: usize = echo.iter().map(Bytes::len).sum();
         if held > MONITOR_ECHO_MAX {
-            for line in std::mem::take(&mut s.monitor_echo) {
+            for line in s.monitor_echo.take().into_iter().flat_map(|e| *e) {
                 s.client.send(&s.shared, line);
             }
         }
@@ -129,7 +130,7 @@ pub fn feed(s: &mut Session, args: &Args) {
 /// Sends a monitor the lines about its own commands, after their replies.
 pub fn echo_own(s: &mut Session) {
     s.flush();
-    for line in std::mem::take(&mut s.monitor_echo) {
+    for line in s.monitor_echo.take().into_iter().flat_map(|e| *e) {
         s.client.send(&s.shared, line);
     }
 }

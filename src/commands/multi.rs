@@ -8,13 +8,38 @@ use crate::keyspace::now_ms;
 use crate::protocol::{Args, Reply};
 use crate::session::Session;
 
+/// WATCHed keys: (db, key). Whether a watch is stale lives in the
+/// keyspace's registry.
+pub type Watched = Vec<(usize, Bytes)>;
+
+/// An open MULTI. Boxed in the connection's state, which every idle
+/// connection's task carries, while few connections ever open one.
+#[derive(Default)]
+pub struct Multi {
+    /// Commands queued since MULTI.
+    pub queued: Vec<Args>,
+    /// A command queued since MULTI was rejected: EXEC aborts.
+    pub error: bool,
+    /// Bytes the queued commands hold (bounded by
+    /// `client-query-buffer-limit`).
+    pub bytes: usize,
+}
+
+/// The keys a connection WATCHes, boxed as [`Multi`] is: created by the
+/// first WATCH, dropped when the transaction ends.
+pub struct Watch {
+    /// Set by the keyspace when a watched key changes.
+    pub dirty: std::sync::Arc<AtomicBool>,
+    /// WATCHed keys: (db, key).
+    pub keys: Watched,
+}
+
 /// MULTI: start queueing.
 pub fn multi(s: &mut Session, _args: &Args) -> Reply {
     if s.multi.is_some() {
         return Reply::error("ERR MULTI calls can not be nested");
     }
-    s.multi = Some(Vec::new());
-    s.multi_error = false;
+    s.multi = Some(Box::default());
     s.client.with_info(|i| i.multi = Some(0));
     Reply::ok()
 }
@@ -32,17 +57,15 @@ pub fn discard(s: &mut Session, _args: &Args) -> Reply {
 /// Whether a WATCHed key changed (or expired) since it was watched; `Err`
 /// is the reply to give instead.
 fn watch_failed(s: &mut Session) -> Result<bool, Reply> {
-    if s.watch_dirty
-        .as_ref()
-        .is_some_and(|f| f.load(Ordering::Relaxed))
-    {
+    let Some(watch) = s.watch.as_deref() else {
+        return Ok(false);
+    };
+    if watch.dirty.load(Ordering::Relaxed) {
         return Ok(true);
     }
     let now = now_ms();
-    let watched = s.watched.clone();
-    let Some(flag) = s.watch_dirty.clone() else {
-        return Ok(false);
-    };
+    let watched = watch.keys.clone();
+    let flag = std::sync::Arc::clone(&watch.dirty);
     // The registry knows which watches are stale now (the key expired
     // before WATCH, or a SWAPDB brought in an expired one): those do not
     // fail EXEC for being expired.
@@ -58,14 +81,15 @@ fn watch_failed(s: &mut Session) -> Result<bool, Reply> {
 /// the keyspace for the whole of it: the WATCH check and every queued
 /// command.
 pub fn exec(s: &mut Session, _args: &Args) -> Reply {
-    let Some(queued) = s.multi.take() else {
+    let Some(multi) = s.multi.take() else {
         return Reply::error("ERR EXEC without MULTI");
     };
+    let Multi { queued, error, .. } = *multi;
     s.client.with_info(|i| i.multi = None);
     if let Some(refusal) = super::exec_oom_refusal(s, &queued) {
         return super::exec_abort(s, &refusal);
     }
-    if s.multi_error {
+    if error {
         s.end_transaction();
         return Reply::error("EXECABORT Transaction discarded because of previous errors.");
     }
@@ -106,13 +130,16 @@ pub fn watch(s: &mut Session, args: &Args) -> Reply {
     }
     let db = s.db;
     let now = now_ms();
-    let flag = std::sync::Arc::clone(
-        s.watch_dirty
-            .get_or_insert_with(|| std::sync::Arc::new(AtomicBool::new(false))),
-    );
+    let watch = s.watch.get_or_insert_with(|| {
+        Box::new(Watch {
+            dirty: std::sync::Arc::new(AtomicBool::new(false)),
+            keys: Vec::new(),
+        })
+    });
+    let flag = std::sync::Arc::clone(&watch.dirty);
     let mut added = Vec::new();
     for key in &args[1..] {
-        if s.watched.iter().any(|(d, k)| *d == db && k == key) {
+        if watch.keys.iter().any(|(d, k)| *d == db && k == key) {
             continue;
         }
         added.push(Bytes::copy_from_slice(key));
@@ -129,7 +156,9 @@ pub fn watch(s: &mut Session, args: &Args) -> Reply {
     });
     match entries {
         Ok(entries) => {
-            s.watched.extend(entries);
+            if let Some(w) = s.watch.as_mut() {
+                w.keys.extend(entries);
+            }
             Reply::ok()
         }
         Err(e) => e,

@@ -203,6 +203,6 @@ pub fn wait(s: &mut Session, args: &Args) -> Reply {
     if replicas <= 0 || !s.direct || std::mem::take(&mut s.wait_done) {
         return Reply::Int(0);
     }
-    s.postpone = Some(Postpone::Until(end));
+    s.postpone = Some(Box::new(Postpone::Until(end)));
     Reply::Sent
 }
