@@ -82,6 +82,19 @@ pub const COALESCE_CHUNK: usize = 4096;
 /// runs, BENCHMARKS.md).
 pub const COALESCE_BACKLOG_CHUNK: usize = 16 * 1024;
 
+/// A receiver with more than this queued is far behind: flow control
+/// pauses a group's publishers once its receivers hold
+/// [`crate::pubsub::flow::FLOW_HIGH_WATER`], so only a laggard or a frozen
+/// receiver gets here. From here on its frames of up to
+/// [`DEEP_BACKLOG_CHUNK`] are copied, packed into buffers of that size,
+/// instead of referenced: a referenced frame occupies its allocator size
+/// class (a 2 KB message's frame, 2,070 bytes, takes 2,560), so a queue of
+/// them at the hard limit held 1.22 times the limit in memory (S5), where
+/// packed buffers waste at most one frame's room each.
+pub const DEEP_BACKLOG_BYTES: usize = 1024 * 1024;
+/// The size of the buffers a far-behind receiver's frames are packed into.
+pub const DEEP_BACKLOG_CHUNK: usize = 64 * 1024;
+
 /// What one queued frame costs beyond its bytes (the queue's reference to
 /// it), counted against the output limits. For a frame queued by reference
 /// it is the queue's own memory; frames themselves may be shared with other
@@ -218,14 +231,21 @@ impl Outbox {
             return (PushOutcome::Closed, false);
         }
         let was_empty = q.frames.is_empty() && q.tail.is_empty();
-        if frame.copied() {
+        let deep = matches!(frame, Frame::Shared(_))
+            && len <= DEEP_BACKLOG_CHUNK
+            && self.pending.load(Ordering::Relaxed) > DEEP_BACKLOG_BYTES;
+        if deep || frame.copied() {
             if q.tail.capacity() - q.tail.len() < len {
                 // No room: start a new buffer, sealing a non-empty one.
-                let next = if q.tail.is_empty() {
-                    COALESCE_CHUNK
-                } else {
+                if !q.tail.is_empty() {
                     let full = q.tail.split().freeze();
                     q.frames.push_back(full);
+                }
+                let next = if deep {
+                    DEEP_BACKLOG_CHUNK
+                } else if was_empty {
+                    COALESCE_CHUNK
+                } else {
                     COALESCE_BACKLOG_CHUNK
                 };
                 q.tail = BytesMut::with_capacity(next);
@@ -553,6 +573,37 @@ mod tests {
         o.discard();
         assert_eq!(o.pending(), 0);
         assert_eq!(o.push(Bytes::from_static(b"x"), l), PushOutcome::Closed);
+    }
+
+    #[test]
+    fn a_receiver_far_behind_gets_its_frames_packed_not_referenced() {
+        let o = Outbox::new();
+        let frame_of = |i: usize| Bytes::from(vec![(i % 251) as u8; 2070]);
+        let frame = frame_of(0);
+        let n = 2 * DEEP_BACKLOG_BYTES / frame.len();
+        for i in 0..n {
+            assert_eq!(
+                o.push_shared(&frame_of(i), limit(0, 0, 0)),
+                PushOutcome::Queued
+            );
+        }
+        let q = o.queue.lock().expect("queue");
+        // Referenced up to the threshold, one entry each; packed after it,
+        // about 31 frames to a 64 KiB buffer.
+        let referenced = DEEP_BACKLOG_BYTES / frame.len() + 1;
+        let packed = (n - referenced).div_ceil(DEEP_BACKLOG_CHUNK / frame.len());
+        assert!(
+            q.frames.len() <= referenced + packed + 1,
+            "{} entries for {n} frames",
+            q.frames.len()
+        );
+        assert!(q.frames.len() < n * 6 / 10, "{} entries", q.frames.len());
+        drop(q);
+        // And it all comes out whole, in order.
+        o.close();
+        let (out, _) = drain_closed(&o, 10_000);
+        let want: Vec<u8> = (0..n).flat_map(|i| frame_of(i).to_vec()).collect();
+        assert!(out == want, "frames lost, cut or reordered");
     }
 
     #[test]
