@@ -375,7 +375,9 @@ fn a_subscribe_racing_a_revoke_is_refused_or_disconnected_never_kept() {
     const ROUNDS: usize = 60;
     const SUBSCRIBERS: usize = 4;
     const KEEP: usize = 300;
-    let srv = TestServer::start();
+    // Two workers, so the SUBSCRIBE and the revoke can run at the same
+    // time on two threads, not only interleave on one.
+    let srv = TestServer::start_with(&["--io-threads", "2"]);
     let mut admin = srv.raw();
     let (mut refused, mut closed, mut closed_midway) = (0, 0, 0);
     for round in 0..ROUNDS {

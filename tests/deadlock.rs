@@ -75,8 +75,9 @@ fn kill_script(killer: &mut Raw, runner: &mut Raw) {
     );
 }
 
-/// More clients than the server has runtime workers (one per core), so that
-/// clients parked on a lock would take every worker.
+/// More clients than the server could have runtime workers (`io-threads`,
+/// 1 by default; at most one per core is sensible), so that clients parked
+/// on a lock would take every worker.
 fn more_than_workers() -> usize {
     std::thread::available_parallelism().map_or(8, |n| n.get()) + 2
 }

@@ -233,9 +233,17 @@ fn info_int(q: &mut Raw, field: &str) -> u64 {
 /// take about 3.5 MB of a subscriber's messages before its queue grows, so
 /// `count` is chosen to pass 4 MB for every subscriber, and without flow
 /// control every one of them is cut.
-fn saturate(len: usize, count: usize, subs: usize, pace: usize) {
-    let srv =
-        TestServer::start_with(&["--client-output-buffer-limit", "pubsub", "256kb", "0", "0"]);
+/// `io_threads` is the server's `io-threads`.
+fn saturate(len: usize, count: usize, subs: usize, pace: usize, io_threads: &str) {
+    let srv = TestServer::start_with(&[
+        "--client-output-buffer-limit",
+        "pubsub",
+        "256kb",
+        "0",
+        "0",
+        "--io-threads",
+        io_threads,
+    ]);
     let channel = "fc";
     srv.raw()
         .expect_call("CONFIG SET latency-monitor-threshold 1", b"+OK\r\n");
@@ -283,19 +291,26 @@ fn saturate(len: usize, count: usize, subs: usize, pace: usize) {
 #[test]
 fn healthy_subscribers_are_never_cut_16_bytes() {
     // 48-byte frames: 90,000 of them are 4.3 MB for every subscriber.
-    saturate(16, 90_000, 100, 512);
+    saturate(16, 90_000, 100, 512, "1");
 }
 
 #[test]
 fn healthy_subscribers_are_never_cut_256_bytes() {
     // 290-byte frames: 15,000 are 4.4 MB for every subscriber.
-    saturate(256, 15_000, 100, 512);
+    saturate(256, 15_000, 100, 512, "1");
+}
+
+#[test]
+fn healthy_subscribers_are_never_cut_with_two_io_threads() {
+    // As above, with the publisher and the subscribers' writes on two
+    // threads: pauses and their ends cross threads.
+    saturate(256, 15_000, 100, 512, "2");
 }
 
 #[test]
 fn healthy_subscribers_are_never_cut_4_kilobytes() {
     // 4 KB frames: 1,100 are 4.5 MB for every subscriber.
-    saturate(4096, 1_100, 100, 2048);
+    saturate(4096, 1_100, 100, 2048, "1");
 }
 
 /// What [`odd_one_out`] saw.
