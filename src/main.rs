@@ -95,7 +95,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .global_queue_interval(GLOBAL_QUEUE_INTERVAL)
-        .worker_threads(config.io_threads as usize)
+        .worker_threads(config.io_threads() as usize)
         .build()
     {
         Ok(rt) => rt,

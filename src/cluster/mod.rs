@@ -307,6 +307,9 @@ pub struct Counters {
     pub connects: AtomicU64,
     /// Connections lost.
     pub disconnects: AtomicU64,
+    /// Woken on every connection made: a window confirmation asked on the
+    /// connection before can no longer come (see [`Link::server_ack`]).
+    pub connected: tokio::sync::Notify,
     /// Most messages ever waiting in the client's subscription buffers.
     pub inbound_buffered_peak: AtomicU64,
     /// Most messages, and bytes, ever waiting in the outbound queue.
@@ -421,6 +424,7 @@ impl Link {
                     match event {
                         Event::Connected => {
                             c.connects.fetch_add(1, Ordering::Relaxed);
+                            c.connected.notify_waiters();
                             r.store(true, Ordering::Relaxed);
                             tracing::info!("cluster: connected to NATS");
                         }
@@ -560,19 +564,23 @@ impl Link {
 
     /// Returns once the NATS server has read everything this node handed
     /// the client before the call (its "no responders" answer to a request
-    /// nobody subscribes to comes behind them), or after
-    /// [`WINDOW_ACK_TIMEOUT`].
+    /// nobody subscribes to comes behind them), once the client has made a
+    /// new connection (the answer cannot come over the lost one: the window
+    /// was delivered or lost with it), or after [`WINDOW_ACK_TIMEOUT`].
     async fn server_ack(&self) {
+        // Created first, so a connection made while the request is on its
+        // way is seen.
+        let reconnected = self.counters.connected.notified();
         let handed = &self.counters.client_handed;
         handed.fetch_add(1, Ordering::Relaxed);
         let req = async_nats::Request::new()
             .payload(Bytes::new())
             .timeout(Some(WINDOW_ACK_TIMEOUT));
         use async_nats::client::RequestErrorKind as Kind;
-        let r = self
-            .client
-            .send_request(self.ack_subject.clone(), req)
-            .await;
+        let r = tokio::select! {
+            r = self.client.send_request(self.ack_subject.clone(), req) => r,
+            () = reconnected => return,
+        };
         match r.map_err(|e| e.kind()) {
             Ok(_) | Err(Kind::NoResponders) => {
                 self.counters.other_in.fetch_add(1, Ordering::Relaxed);

@@ -229,11 +229,9 @@ pub struct Config {
     /// `databases`: how many databases SELECT accepts. Default 16.
     pub databases: u32,
     /// `io-threads`: threads that serve connections (the runtime's
-    /// workers), 1 to [`IO_THREADS_MAX`]. Default 1, as in Redis: on a
-    /// machine whose cores the clients share, a second thread takes CPU
-    /// from them and writes to each receiver sooner, in smaller writes
-    /// (BENCHMARKS.md, "Design choices").
-    pub io_threads: u32,
+    /// workers), 1 to [`IO_THREADS_MAX`]; None when not given (see
+    /// [`Config::io_threads`]).
+    pub io_threads: Option<u32>,
     /// `client-output-buffer-limit`: per-class output-buffer limits.
     pub client_output_buffer_limit: OutputBufferLimits,
     /// `proto-max-bulk-len`: largest bulk string accepted, bytes. Default 512mb.
@@ -306,6 +304,21 @@ pub struct Config {
     pub cluster_nats_auth: crate::cluster::NatsAuth,
 }
 
+impl Config {
+    /// The threads that serve connections: `io-threads` if given, else 1,
+    /// as in Redis (on a machine whose cores the clients share, a second
+    /// thread takes CPU from them and writes to each receiver sooner, in
+    /// smaller writes: BENCHMARKS.md, "Design choices"), or 2 in cluster
+    /// mode, where the NATS link's tasks share the thread with every
+    /// client's: with one, after a NATS server failover the messages to
+    /// other nodes resumed up to 2 s late (tests/cluster.rs, the NATS
+    /// server killed mid-stream).
+    pub fn io_threads(&self) -> u32 {
+        self.io_threads
+            .unwrap_or(if self.cluster_nats.is_empty() { 1 } else { 2 })
+    }
+}
+
 impl Default for Config {
     /// Returns the configuration used when nothing is configured: Redis's
     /// defaults, except that only loopback is bound.
@@ -324,7 +337,7 @@ impl Default for Config {
             tcp_keepalive: 300,
             tcp_backlog: 511,
             databases: 16,
-            io_threads: 1,
+            io_threads: None,
             client_output_buffer_limit: OutputBufferLimits::default(),
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,

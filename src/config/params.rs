@@ -150,11 +150,11 @@ pub(super) static PARAMS: &[Param] = &[
         name: "io-threads",
         mutable: false,
         kind: Kind::One {
-            set: |c, v| int_arg(v, 1, super::IO_THREADS_MAX).map(|n| c.io_threads = n),
-            get: |c| c.io_threads.to_string().into_bytes(),
+            set: |c, v| int_arg(v, 1, super::IO_THREADS_MAX).map(|n| c.io_threads = Some(n)),
+            get: |c| c.io_threads().to_string().into_bytes(),
         },
         value_name: "N",
-        help: "Threads serving connections [default: 1]",
+        help: "Threads serving connections [default: 1; 2 in cluster mode]",
     },
     Param {
         name: "client-output-buffer-limit",

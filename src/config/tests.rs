@@ -573,7 +573,7 @@ fn file_directives_apply_and_read_back() {
     assert!(!c.protected_mode);
     assert_eq!(c.requirepass.as_deref(), Some(&b"p ass"[..]));
     assert_eq!((c.maxclients, c.timeout, c.tcp_keepalive), (20, 30, 60));
-    assert_eq!((c.tcp_backlog, c.databases, c.io_threads), (128, 1, 4));
+    assert_eq!((c.tcp_backlog, c.databases, c.io_threads()), (128, 1, 4));
     assert_eq!(c.loglevel, LogLevel::Debug);
     assert_eq!(
         c.logfile.as_deref(),
@@ -1166,4 +1166,14 @@ fn never_panics_on_odd_input() {
         }
     }
     let (_, _) = load(b"\xff\xfe 1\n\0\n\"\\\n'\n");
+}
+
+#[test]
+fn io_threads_default_to_one_and_to_two_in_cluster_mode() {
+    let mut c = Config::default();
+    assert_eq!(c.io_threads(), 1);
+    c.cluster_nats = vec!["nats://127.0.0.1:4222".into()];
+    assert_eq!(c.io_threads(), 2);
+    c.io_threads = Some(1);
+    assert_eq!(c.io_threads(), 1, "given, it wins in cluster mode too");
 }
