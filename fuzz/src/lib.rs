@@ -572,6 +572,9 @@ fn config_state(config: &Config) -> (Vec<(String, Vec<u8>)>, String) {
     // `dir` at start-up), so the read-back text names it even where the
     // input named none: the same directory either way.
     fields.dir = None;
+    // CONFIG GET io-threads answers the count in force (1, or 2 in cluster
+    // mode), so the read-back text names it where the input named none.
+    fields.io_threads = Some(config.io_threads());
     (config.get(&[b"*"]), format!("{fields:?}"))
 }
 
