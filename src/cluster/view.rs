@@ -59,6 +59,25 @@ pub struct RemoteView {
     pub discarded: u64,
 }
 
+/// `node`'s entry, made if new, stamped as heard from at `now` with
+/// `standing`.
+fn heard(
+    peers: &mut HashMap<String, Peer>,
+    node: String,
+    standing: Standing,
+    now: Instant,
+) -> &mut Peer {
+    let peer = peers.entry(node).or_insert_with(|| Peer {
+        last_seen: now,
+        standing,
+        table: Vec::new(),
+        partial: None,
+    });
+    peer.last_seen = now;
+    peer.standing = standing;
+    peer
+}
+
 impl RemoteView {
     /// An empty view.
     pub fn new() -> RemoteView {
@@ -100,14 +119,7 @@ impl RemoteView {
             epoch: report.epoch,
             claim: report.claim,
         };
-        let peer = self.peers.entry(report.node).or_insert_with(|| Peer {
-            last_seen: now,
-            standing,
-            table: Vec::new(),
-            partial: None,
-        });
-        peer.last_seen = now;
-        peer.standing = standing;
+        let peer = heard(&mut self.peers, report.node, standing, now);
         let mut partial = match peer.partial.take() {
             _ if report.index == 0 => (report.seq, 0, Vec::new()),
             Some(p) if p.0 == report.seq && p.1 == report.index => p,
@@ -140,14 +152,7 @@ impl RemoteView {
         if !self.peers.contains_key(node) && self.peers.len() >= PEERS_MAX {
             return;
         }
-        let peer = self.peers.entry(node.to_string()).or_insert_with(|| Peer {
-            last_seen: now,
-            standing,
-            table: Vec::new(),
-            partial: None,
-        });
-        peer.last_seen = now;
-        peer.standing = standing;
+        heard(&mut self.peers, node.to_string(), standing, now);
     }
 
     /// Forgets `node` and its counts (it said goodbye).
