@@ -85,7 +85,26 @@ macro_rules! socket_impl {
                 <$t>::poll_write_ready(self, cx)
             }
             fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
-                <$t>::try_read_buf(self, buf)
+                // A read that leaves room in the buffer emptied the socket:
+                // its readiness is cleared now (tokio's `try_io` does so on
+                // WouldBlock, guarded against an event that came since), not
+                // by one more read returning EAGAIN, which would cost a
+                // syscall per message at a light load.
+                let room = buf.capacity() - buf.len();
+                let mut got = None;
+                let r = self.try_io(tokio::io::Interest::READABLE, || {
+                    let n = <$t>::try_read_buf(self, buf)?;
+                    got = Some(n);
+                    if n > 0 && n < room {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    } else {
+                        Ok(n)
+                    }
+                });
+                match (r, got) {
+                    (Err(e), Some(n)) if e.kind() == io::ErrorKind::WouldBlock => Ok(n),
+                    (r, _) => r,
+                }
             }
             fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
                 <$t>::try_write_vectored(self, bufs)

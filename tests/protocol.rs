@@ -285,6 +285,44 @@ fn frames_split_byte_by_byte() {
     c.expect(b"+PONG\r\n");
 }
 
+/// A request whose last bytes arrive just as the server finishes reading
+/// the first ones must still be read: the server treats a short read as
+/// "socket drained" and waits for the next readiness event, so an event lost
+/// in between would leave the request unanswered until the timeout.
+#[test]
+fn a_request_finished_while_the_server_reads_is_still_answered() {
+    // Two workers: one may take the readiness event while the other reads.
+    let srv = TestServer::start_with(&["--io-threads", "2"]);
+    let workers: Vec<_> = (0..8u64)
+        .map(|seed| {
+            let mut c = srv.raw();
+            std::thread::spawn(move || {
+                let mut rng = common::Rng(seed + 1);
+                for round in 0..300 {
+                    let req = cmd(&[b"ECHO", format!("r{round}").as_bytes()]);
+                    let cut = 1 + rng.below(req.len() - 1);
+                    c.send(&req[..cut]);
+                    // Anything from no pause to a few microseconds, so the
+                    // rest lands before, during or after the server's read.
+                    for _ in 0..rng.below(2000) {
+                        std::hint::spin_loop();
+                    }
+                    c.send(&req[cut..]);
+                    let reply = c.try_reply(Duration::from_secs(2));
+                    assert_eq!(
+                        reply.as_deref(),
+                        Some(&bulk(format!("r{round}").as_bytes())[..]),
+                        "connection {seed}, round {round}, cut at {cut}"
+                    );
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("a request went unanswered");
+    }
+}
+
 #[test]
 fn pipelined_10000_commands_answered_in_order() {
     let srv = TestServer::start();
