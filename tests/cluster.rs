@@ -164,9 +164,16 @@ fn start_nats_with_flags(flags: &[&str]) -> Nats {
 /// A pubsubd node whose NATS list starts with `first` and holds all of
 /// `nats`, so it can fail over to the others.
 fn start_node(nats: &[&Nats], name: &str) -> TestServer {
+    start_node_args(nats, name, &[])
+}
+
+/// [`start_node`] with extra arguments (`--io-threads 1`, say).
+fn start_node_args(nats: &[&Nats], name: &str, extra: &[&str]) -> TestServer {
     let urls: Vec<String> = nats.iter().map(|n| n.url()).collect();
     let urls = urls.join(",");
-    TestServer::start_with(&["--cluster-nats", &urls, "--cluster-name", name])
+    let mut args = vec!["--cluster-nats", urls.as_str(), "--cluster-name", name];
+    args.extend_from_slice(extra);
+    TestServer::start_with(&args)
 }
 
 fn info_cluster(node: &TestServer) -> Vec<u8> {
@@ -567,33 +574,55 @@ fn one_publishers_order_is_kept_over_20000_messages() {
     );
 }
 
-/// Reads every `message` frame `c` has within `within` of quiet and returns
-/// the numbers they carry.
-fn drain_numbers(c: &mut Raw, quiet: Duration) -> Vec<u32> {
+/// Reads `c`'s `message` frames as they arrive, as a live subscriber does,
+/// until `stop` is set and then `quiet` passes without one (60 s at most);
+/// returns the numbers they carry. A subscriber left unread for seconds
+/// fills its socket's receive window; over loopback Linux may then send
+/// the rest only at zero-window probes, which back off to seconds apart,
+/// so a drain afterwards would time the kernel's probes, not pubsubd.
+fn read_numbers_until(
+    mut c: Raw,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    quiet: Duration,
+) -> Vec<u32> {
     let mut out = Vec::new();
-    while let Some(r) = c.try_reply(quiet) {
-        // *3\r\n$7\r\nmessage\r\n$<n>\r\n<chan>\r\n$5\r\nNNNNN\r\n
-        let text = show(&r);
-        let last = text
-            .trim_end()
-            .rsplit("\r\n")
-            .next()
-            .unwrap_or("")
-            .to_string();
-        out.push(
-            last.parse()
-                .unwrap_or_else(|_| panic!("not a number frame: {text:?}")),
-        );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stopping = stop.load(std::sync::atomic::Ordering::Relaxed);
+        let wait = if stopping {
+            quiet
+        } else {
+            Duration::from_millis(100)
+        };
+        match c.try_reply(wait) {
+            Some(r) => out.push(frame_number(&r)),
+            None if stopping || Instant::now() >= deadline => return out,
+            None => {}
+        }
     }
-    out
+}
+
+/// With one runtime worker per node: the whole cluster path (clients, the
+/// NATS client, sending, receiving) shares one thread.
+#[test]
+fn a_nats_server_killed_mid_stream_loses_a_bounded_window_and_duplicates_nothing() {
+    nats_server_killed_mid_stream(&["--io-threads", "1"]);
 }
 
 #[test]
-fn a_nats_server_killed_mid_stream_loses_a_bounded_window_and_duplicates_nothing() {
+fn a_nats_server_killed_mid_stream_with_two_workers_per_node() {
+    nats_server_killed_mid_stream(&["--io-threads", "2"]);
+}
+
+/// Kills the NATS server one node uses while a client of it publishes at a
+/// steady pace; `extra` goes to both nodes' command lines.
+fn nats_server_killed_mid_stream(extra: &[&str]) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let mut nats = start_nats(3, "");
     // Node a talks to n0 first; node b to n1. n0 is killed.
-    let a = start_node(&[&nats[0], &nats[1], &nats[2]], "failover");
-    let b = start_node(&[&nats[1], &nats[2]], "failover");
+    let a = start_node_args(&[&nats[0], &nats[1], &nats[2]], "failover", extra);
+    let b = start_node_args(&[&nats[1], &nats[2]], "failover", extra);
     wait_linked(&[&a, &b]);
     let mut remote = b.raw();
     remote.call("SUBSCRIBE stream");
@@ -623,6 +652,13 @@ fn a_nats_server_killed_mid_stream_loses_a_bounded_window_and_duplicates_nothing
         &numbered(b"stream", 0..1000),
         Duration::from_secs(10),
     );
+    // From here on the remote subscriber is read as messages come (see
+    // [`read_numbers_until`]).
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || read_numbers_until(remote, stop, Duration::from_millis(1000)))
+    };
     nats[0].kill9();
     // Keep publishing through the outage at a steady pace.
     let t = Instant::now();
@@ -647,7 +683,8 @@ fn a_nats_server_killed_mid_stream_loses_a_bounded_window_and_duplicates_nothing
     );
     // Remote: strictly increasing (no duplicate, no reordering), every
     // message before the kill and after the reconnect.
-    let got = drain_numbers(&mut remote, Duration::from_millis(1000));
+    stop.store(true, Ordering::Relaxed);
+    let got = reader.join().expect("remote reader");
     assert!(
         got.windows(2).all(|w| w[0] < w[1]),
         "order or duplicates broken"
