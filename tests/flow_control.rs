@@ -475,3 +475,71 @@ fn a_paused_publisher_shows_in_client_list() {
     assert!(drain.join().expect("drain") >= 64 * 64 * 1024);
     assert!(info_int(&mut q, "publish_pauses") >= 1);
 }
+
+/// The largest `omem=` of a pubsub client in `CLIENT LIST TYPE pubsub`.
+fn pubsub_omem(q: &mut Raw) -> usize {
+    show(&q.call("CLIENT LIST TYPE pubsub"))
+        .split_whitespace()
+        .filter_map(|f| f.strip_prefix("omem="))
+        .filter_map(|v| v.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_slow_steady_subscribers_queue_stays_a_few_milliseconds_of_its_pace() {
+    // One subscriber reading about 1 MB/s: once the kernel's buffers are
+    // full its queue grows, and the publisher pauses when that queue holds
+    // more than about 2 ms of the subscriber's pace (at least 16 KiB, plus
+    // the publisher's batch of 32 messages), not when it reaches 256 KiB,
+    // the most any receiver's high watermark is.
+    let srv = TestServer::start_with(&[
+        "--client-output-buffer-limit",
+        "pubsub",
+        "32mb",
+        "8mb",
+        "60",
+    ]);
+    let (count, len) = (10_000, 256);
+    let mut readers = subscribe(&srv, "steady", &[Pace::Bytes(1000)]);
+    let publisher = {
+        let addr = srv.addr();
+        std::thread::spawn(move || publish(&mut Raw::connect(&addr), "steady", count, len))
+    };
+    let sampler = {
+        let addr = srv.addr();
+        std::thread::spawn(move || {
+            let mut q = Raw::connect(&addr);
+            let mut most = 0;
+            let start = Instant::now();
+            while !publisher.is_finished() && start.elapsed() < DEADLINE {
+                // From 1 s on: the pace first measured is the kernel
+                // buffers' filling, much faster than the reader.
+                let omem = pubsub_omem(&mut q);
+                if start.elapsed() > Duration::from_secs(1) {
+                    most = most.max(omem);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (publisher.join().expect("publisher"), most)
+        })
+    };
+    read_all(&mut readers, "steady", count, len);
+    let (counts, most) = sampler.join().expect("sampler");
+    assert!(!readers[0].closed, "the steady subscriber was cut");
+    assert_eq!(readers[0].next, count, "the subscriber missed messages");
+    assert!(counts.iter().all(|&c| c == 1));
+    let mut q = srv.raw();
+    eprintln!(
+        "most omem {most}, pauses {}",
+        info_int(&mut q, "publish_pauses")
+    );
+    assert!(
+        info_int(&mut q, "publish_pauses") > 0,
+        "never paused: the reader kept up, the test proves nothing"
+    );
+    assert!(
+        most > 0 && most < 64 * 1024,
+        "the subscriber's queue reached {most} bytes"
+    );
+}

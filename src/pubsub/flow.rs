@@ -9,7 +9,10 @@
 //! pass `client-output-buffer-limit` together. So:
 //!
 //! - A receiver is *behind* while its queue holds more than its high
-//!   watermark ([`high_water`]); it stops being behind once its writer has
+//!   watermark: [`high_water`]; or, once its socket has refused a write
+//!   (its reader sets the pace) and until its queue is next empty, what its
+//!   writer has lately written in [`FLOW_TARGET_DELAY_US`], at least
+//!   [`FLOW_HIGH_WATER_MIN`]. It stops being behind once its writer has
 //!   brought the queue down to a quarter of that.
 //! - While a publisher runs one batch of requests, every delivery to a
 //!   receiver that is behind is noted (each receiver once) on this thread.
@@ -18,8 +21,9 @@
 //!   Then it reads its next batch, which may pause it again.
 //! - A pause ends when every receiver it waits for has drained; or, once
 //!   more than half of them have, after as long again as they took
-//!   ([`LAG_FACTOR`], at least [`LAG_MIN`]), since the rest are then slower
-//!   than their peers; or
+//!   ([`LAG_FACTOR`], at least [`LAG_MIN`] unless none of the rest has
+//!   written anything since the pause began), since the rest are then
+//!   slower than their peers; or
 //!   after [`PAUSE_MAX`] in any case.
 //! - Which receivers are waited for: not a *stalled* one, whose writer has
 //!   written nothing for [`STALL_GRACE_MS`], or for
@@ -60,6 +64,23 @@ use crate::config::ClassLimit;
 /// comes near them; small enough that a receiver's queue stays a few
 /// milliseconds of its writes at the message rates of a saturated backplane.
 pub const FLOW_HIGH_WATER: usize = 256 * 1024;
+/// A receiver is behind once its queue holds more than its writer has
+/// lately written in this long (but at least [`FLOW_HIGH_WATER_MIN`], at
+/// most [`high_water`]): the queue's delay, not its size, is what its
+/// reader feels, and at a fast receiver's pace [`FLOW_HIGH_WATER`] alone
+/// would be tens of milliseconds of small messages.
+pub const FLOW_TARGET_DELAY_US: u64 = 5_000;
+/// The least high watermark: a few frames, and room for one turn of
+/// scheduling between a receiver's writes.
+pub const FLOW_HIGH_WATER_MIN: usize = 16 * 1024;
+/// A writer's pace (bytes a second) is measured over spans of at least this
+/// long, each averaged with the estimate before it (see
+/// [`RATE_HORIZON_US`]); a span in which its queue ran empty can only raise
+/// the estimate, since it also timed the wait for messages.
+pub const RATE_SPAN_US: u64 = 5_000;
+/// A span of this long or longer sets the pace alone; a shorter one counts
+/// in proportion to its length.
+pub const RATE_HORIZON_US: u64 = 20_000;
 /// A receiver's high watermark is at most its smallest output limit divided
 /// by this: room for the queue of a receiver that falls behind its peers
 /// for a while, or that flow control no longer waits for, to come back.
@@ -253,6 +274,8 @@ pub struct Pause {
     /// receivers waited for are charged the pause.
     minority: bool,
     started: std::time::Instant,
+    /// When it started ([`crate::client::now_us`] + 1).
+    started_us: u64,
 }
 
 impl Pause {
@@ -285,6 +308,17 @@ impl Pause {
             receivers,
             minority,
             started: std::time::Instant::now(),
+            started_us: crate::client::now_us() + 1,
+        })
+    }
+
+    /// Whether every receiver the pause still waits for has written
+    /// nothing since it began.
+    fn rest_stuck(&self) -> bool {
+        self.receivers.iter().all(|c| {
+            let f = &c.outbox.flow;
+            f.behind_since.load(Ordering::Relaxed) == 0
+                || f.progress.load(Ordering::Relaxed) < self.started_us
         })
     }
 
@@ -313,6 +347,10 @@ impl Pause {
                 majority_at = Some(now);
             }
             let until = match majority_at {
+                // The rest have not written a byte since the pause began:
+                // not slower readers but stopped ones (or ones its stall
+                // grace still covers), so no allowance for scheduling noise.
+                Some(at) if self.rest_stuck() => limit.min(started + (at - started) * LAG_FACTOR),
                 Some(at) => limit.min(started + ((at - started) * LAG_FACTOR).max(LAG_MIN)),
                 None => limit,
             };
@@ -358,8 +396,22 @@ pub struct FlowState {
     lag_at: AtomicU64,
     /// The low watermark it drains to (set when it goes behind).
     low_water: AtomicUsize,
-    /// Publishers waiting for it to drain; empty for nearly every client.
-    waiters: std::sync::Mutex<Vec<Arc<PauseWait>>>,
+    /// Its writer's recent pace in bytes a second (see [`RATE_SPAN_US`]),
+    /// and the span being measured: its start ([`crate::client::now_us`]
+    /// + 1, 0 before the first write) and the bytes written in it.
+    rate: AtomicU64,
+    span_start: AtomicU64,
+    span_bytes: AtomicU64,
+    /// Whether the queue ran empty during the span.
+    span_idle: std::sync::atomic::AtomicBool,
+    /// Its socket refused a write since its queue was last empty: its
+    /// reader, not the server, sets the pace.
+    full: std::sync::atomic::AtomicBool,
+    /// Publishers waiting for it to drain; none for nearly every client,
+    /// so the list is boxed only while it has some (8 bytes in every
+    /// client, not a `Vec`'s 24: `Client` stays in its allocation class).
+    #[allow(clippy::box_collection)]
+    waiters: std::sync::Mutex<Option<Box<Vec<Arc<PauseWait>>>>>,
     /// Whether `waiters` may be non-empty (read without the lock).
     has_waiters: std::sync::atomic::AtomicBool,
 }
@@ -368,7 +420,26 @@ impl FlowState {
     /// Records that the receiver has `pending` bytes queued after a
     /// delivery under `limit`. Returns true if it is behind.
     pub fn after_delivery(&self, pending: usize, limit: ClassLimit) -> bool {
-        let high = high_water(limit);
+        let cap = high_water(limit);
+        if pending <= cap.min(FLOW_HIGH_WATER_MIN) {
+            return false;
+        }
+        let high = if self.full.load(Ordering::Relaxed) {
+            let paced = self
+                .rate
+                .load(Ordering::Relaxed)
+                .saturating_mul(FLOW_TARGET_DELAY_US)
+                / 1_000_000;
+            usize::try_from(paced)
+                .unwrap_or(usize::MAX)
+                .max(FLOW_HIGH_WATER_MIN)
+                .min(cap)
+        } else {
+            // Its socket has taken everything: what waits is the server's
+            // own delay (a busy thread), which pausing publishers would
+            // only add to.
+            cap
+        };
         if pending <= high {
             return false;
         }
@@ -419,9 +490,45 @@ impl FlowState {
 
     /// Records the writer's progress down to `pending` queued bytes:
     /// releases the publishers waiting for it once it has drained.
-    pub fn after_write(&self, pending: usize) {
-        self.progress
-            .store(crate::client::now_us() + 1, Ordering::Relaxed);
+    pub fn after_write(&self, pending: usize, written: usize) {
+        if pending == 0 {
+            self.full.store(false, Ordering::Relaxed);
+        }
+        let now = crate::client::now_us() + 1;
+        self.progress.store(now, Ordering::Relaxed);
+        // Only the receiver's own writer updates its pace.
+        let start = self.span_start.load(Ordering::Relaxed);
+        let bytes = self.span_bytes.load(Ordering::Relaxed) + written as u64;
+        if start == 0 || now - start >= RATE_SPAN_US {
+            if start != 0 {
+                let len = now - start;
+                let span = bytes.saturating_mul(1_000_000) / len;
+                let old = self.rate.load(Ordering::Relaxed);
+                let rate = if self.span_idle.load(Ordering::Relaxed) || pending == 0 {
+                    // The queue ran empty: the span also timed the wait for
+                    // messages, so it only shows the least it can take.
+                    old.max(span)
+                } else {
+                    // A span's weight grows with its length: after a long
+                    // gap (a socket that takes a third of its buffer at a
+                    // time) the new pace replaces the old one outright.
+                    let w = len.min(RATE_HORIZON_US);
+                    let r = (u128::from(old) * u128::from(RATE_HORIZON_US - w)
+                        + u128::from(span) * u128::from(w))
+                        / u128::from(RATE_HORIZON_US);
+                    u64::try_from(r).unwrap_or(u64::MAX)
+                };
+                self.rate.store(rate, Ordering::Relaxed);
+            }
+            self.span_start.store(now, Ordering::Relaxed);
+            self.span_bytes.store(0, Ordering::Relaxed);
+            self.span_idle.store(pending == 0, Ordering::Relaxed);
+        } else {
+            self.span_bytes.store(bytes, Ordering::Relaxed);
+            if pending == 0 {
+                self.span_idle.store(true, Ordering::Relaxed);
+            }
+        }
         if self.behind_since.load(Ordering::Relaxed) == 0
             || pending > self.low_water.load(Ordering::Relaxed)
         {
@@ -429,6 +536,11 @@ impl FlowState {
         }
         self.behind_since.store(0, Ordering::SeqCst);
         self.release_waiters();
+    }
+
+    /// Records that the receiver's socket refused a write.
+    pub fn socket_full(&self) {
+        self.full.store(true, Ordering::Relaxed);
     }
 
     /// Releases every waiting publisher (drained, or the client is gone).
@@ -442,9 +554,9 @@ impl FlowState {
                 Err(p) => p.into_inner(),
             };
             self.has_waiters.store(false, Ordering::SeqCst);
-            std::mem::take(&mut *w)
+            w.take()
         };
-        for w in waiters {
+        for w in waiters.into_iter().flat_map(|b| *b) {
             w.receiver_drained();
         }
     }
@@ -467,15 +579,18 @@ impl FlowState {
             Ok(w) => w,
             Err(p) => p.into_inner(),
         };
-        w.push(Arc::clone(wait));
+        w.get_or_insert_with(Box::default).push(Arc::clone(wait));
         self.has_waiters.store(true, Ordering::SeqCst);
         // The writer clears `behind_since` and then looks for waiters; if
         // it drained between the check above and the push, it may have
         // looked too early: look again (under the lock it needs to release).
         if self.behind_since.load(Ordering::SeqCst) == 0 {
-            w.pop();
-            if w.is_empty() {
-                self.has_waiters.store(false, Ordering::SeqCst);
+            if let Some(list) = w.as_mut() {
+                list.pop();
+                if list.is_empty() {
+                    *w = None;
+                    self.has_waiters.store(false, Ordering::SeqCst);
+                }
             }
             return false;
         }
@@ -491,10 +606,12 @@ impl FlowState {
             Ok(w) => w,
             Err(p) => p.into_inner(),
         };
-        w.retain(|x| !Arc::ptr_eq(x, wait));
-        if w.is_empty() {
-            self.has_waiters.store(false, Ordering::SeqCst);
-            *w = Vec::new();
+        if let Some(list) = w.as_mut() {
+            list.retain(|x| !Arc::ptr_eq(x, wait));
+            if list.is_empty() {
+                *w = None;
+                self.has_waiters.store(false, Ordering::SeqCst);
+            }
         }
     }
 }
@@ -533,6 +650,60 @@ mod tests {
     }
 
     #[test]
+    fn the_high_watermark_is_the_recent_pace_times_the_target_delay() {
+        let c = client(1);
+        let flow = &c.outbox.flow;
+        let behind_at = |pending: usize| {
+            let b = flow.after_delivery(pending, limit(32 << 20, 8 << 20));
+            flow.behind_since.store(0, Ordering::Relaxed);
+            b
+        };
+        // A socket that takes everything: the cap, whatever the pace.
+        assert!(!behind_at(FLOW_HIGH_WATER));
+        assert!(behind_at(FLOW_HIGH_WATER + 1));
+        // Once it refuses a write, with no pace measured yet: the floor.
+        flow.socket_full();
+        assert!(!behind_at(FLOW_HIGH_WATER_MIN));
+        assert!(behind_at(FLOW_HIGH_WATER_MIN + 1));
+        // 20 MB/s: FLOW_TARGET_DELAY_US of writes.
+        flow.rate.store(20_000_000, Ordering::Relaxed);
+        let paced = (20 * FLOW_TARGET_DELAY_US) as usize;
+        assert!(paced > FLOW_HIGH_WATER_MIN && paced < FLOW_HIGH_WATER);
+        assert!(!behind_at(paced));
+        assert!(behind_at(paced + 1));
+        // A pace beyond FLOW_HIGH_WATER's, or small output limits, cap it.
+        flow.rate.store(10_000_000_000, Ordering::Relaxed);
+        assert!(!behind_at(FLOW_HIGH_WATER));
+        assert!(behind_at(FLOW_HIGH_WATER + 1));
+        assert!(flow.after_delivery(4 << 10, limit(0, 32 << 10)));
+    }
+
+    #[test]
+    fn the_writer_measures_its_pace_over_spans() {
+        let c = client(1);
+        let flow = &c.outbox.flow;
+        // Backlogged writes (something still queued after each).
+        flow.after_write(1, 1_000);
+        assert_eq!(flow.rate.load(Ordering::Relaxed), 0, "a span has begun");
+        std::thread::sleep(Duration::from_micros(RATE_SPAN_US + 1_000));
+        flow.after_write(1, 60_000);
+        // 60,000 bytes over at least 6 ms: at most 10 MB/s.
+        let rate = flow.rate.load(Ordering::Relaxed);
+        let most = 60_000 * 1_000_000 / (RATE_SPAN_US + 1_000);
+        assert!(rate > 0 && rate <= most, "{rate} of at most {most}");
+        // A long backlogged span sets the pace alone, lower too.
+        std::thread::sleep(Duration::from_micros(RATE_HORIZON_US + 1_000));
+        flow.after_write(1, 1_000);
+        let slow = flow.rate.load(Ordering::Relaxed);
+        assert!(slow < rate, "{slow} after {rate}");
+        // A span in which the queue ran empty does not lower it: the
+        // receiver was waiting for messages, not slow.
+        std::thread::sleep(Duration::from_micros(RATE_HORIZON_US + 1_000));
+        flow.after_write(0, 10);
+        assert_eq!(flow.rate.load(Ordering::Relaxed), slow);
+    }
+
+    #[test]
     fn a_group_behind_pauses_its_publisher_until_it_drains() {
         let subs: Vec<_> = (1..=4).map(client).collect();
         let batch = Batch::begin();
@@ -543,7 +714,7 @@ mod tests {
         let pause = batch.end().expect("three of four behind: a pause");
         assert_eq!(pause.wait.total, 3);
         for c in &subs[..3] {
-            c.outbox.flow.after_write(0);
+            c.outbox.flow.after_write(0, 0);
         }
         assert_eq!(pause.wait.drained(), 3, "each drained receiver counts once");
     }
@@ -554,7 +725,7 @@ mod tests {
         // One of ten behind, its writer active just now: waited for.
         let batch = Batch::begin();
         note_fanout(10);
-        subs[0].outbox.flow.after_write(1 << 20);
+        subs[0].outbox.flow.after_write(1 << 20, 0);
         behind(&subs[0]);
         assert!(batch.end().is_some());
         // The same receiver with no write for longer than the minority

@@ -398,12 +398,15 @@ impl Outbox {
             let mut n = match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drained::Blocked),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.flow.socket_full();
+                    return Ok(Drained::Blocked);
+                }
                 Err(e) => return Err(e),
             };
             *written += n as u64;
             batch.unwritten -= n;
-            self.flow.after_write(self.pending());
+            self.flow.after_write(self.pending(), n);
             while n > 0 {
                 let frame = &mut batch.frames[batch.first];
                 if n >= frame.len() {
