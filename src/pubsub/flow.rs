@@ -22,7 +22,8 @@
 //! - A pause ends when every receiver it waits for has drained; or, once
 //!   more than half of them have, after as long again as they took
 //!   ([`LAG_FACTOR`], at least [`LAG_MIN`] unless none of the rest has
-//!   written anything since the pause began), since the rest are then
+//!   written anything since [`MINORITY_STALL_GRACE_US`] before the pause
+//!   began), since the rest are then
 //!   slower than their peers; or
 //!   after [`PAUSE_MAX`] in any case.
 //! - Which receivers are waited for: not a *stalled* one, whose writer has
@@ -313,12 +314,15 @@ impl Pause {
     }
 
     /// Whether every receiver the pause still waits for has written
-    /// nothing since it began.
+    /// nothing since it began, nor for [`MINORITY_STALL_GRACE_US`] before
+    /// (a reader serving many sockets in turn may not have reached a
+    /// healthy one yet).
     fn rest_stuck(&self) -> bool {
+        let before = self.started_us.saturating_sub(MINORITY_STALL_GRACE_US);
         self.receivers.iter().all(|c| {
             let f = &c.outbox.flow;
             f.behind_since.load(Ordering::Relaxed) == 0
-                || f.progress.load(Ordering::Relaxed) < self.started_us
+                || f.progress.load(Ordering::Relaxed) < before
         })
     }
 
@@ -347,9 +351,10 @@ impl Pause {
                 majority_at = Some(now);
             }
             let until = match majority_at {
-                // The rest have not written a byte since the pause began:
-                // not slower readers but stopped ones (or ones its stall
-                // grace still covers), so no allowance for scheduling noise.
+                // The rest have not written a byte for a while before the
+                // pause began: not slower readers but stopped ones (that the
+                // stall grace still covers), so no allowance for scheduling
+                // noise.
                 Some(at) if self.rest_stuck() => limit.min(started + (at - started) * LAG_FACTOR),
                 Some(at) => limit.min(started + ((at - started) * LAG_FACTOR).max(LAG_MIN)),
                 None => limit,
