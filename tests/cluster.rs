@@ -1586,15 +1586,18 @@ fn stackexchange_with_several_endpoints_moves_to_another_node_when_its_node_dies
         );
     }
     resubscribe(&mut subs[1]);
-    // Node 2 counts the moved subscriptions within a report and drops node
-    // 0's within PEER_TTL; then publishes from both nodes reach the moved
-    // subscriptions once.
+    // Nodes 1 and 2 count the moved subscriptions within a report and drop
+    // node 0's within PEER_TTL, each on its own clock; then publishes from
+    // both nodes reach the moved subscriptions once.
     let settled = wait_until(Duration::from_secs(6), || {
-        info_field(&info_cluster(&nodes[2]), "cluster_peers").as_deref() == Some("1")
+        [&nodes[1], &nodes[2]]
+            .iter()
+            .all(|n| info_field(&info_cluster(n), "cluster_peers").as_deref() == Some("1"))
             && SE_CHANNELS.iter().all(|ch| {
-                other_web
-                    .call_args(&[b"PUBSUB", b"NUMSUB", ch])
-                    .ends_with(b":1\r\n")
+                [&mut interactive[1], &mut other_web].into_iter().all(|c| {
+                    c.call_args(&[b"PUBSUB", b"NUMSUB", ch])
+                        .ends_with(b":1\r\n")
+                })
             })
     });
     assert!(settled, "{}", show(&info_cluster(&nodes[2])));
